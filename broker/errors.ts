@@ -1,0 +1,107 @@
+/**
+ * Errors raised by the broker. Every error carries a stable `code` that callers branch on; the
+ * message is for people. Edges (HTTP API, chat replies, CLI exit codes) translate these; the
+ * core never formats transport-specific errors.
+ */
+
+export type BrokerErrorCode =
+  | 'ERR_CONFIG_INVALID'
+  | 'ERR_CONFIG_SECRET'
+  | 'ERR_DURATION_INVALID'
+  | 'ERR_POLICY_DENIED'
+  | 'ERR_POLICY_NO_APPROVER'
+  | 'ERR_POLICY_OUTSIDE_WINDOW'
+  | 'ERR_REQUEST_INVALID'
+  | 'ERR_REQUEST_REASON'
+  | 'ERR_REQUEST_DURATION'
+  | 'ERR_TARGET_UNKNOWN'
+  | 'ERR_LEVEL_UNKNOWN'
+  | 'ERR_USER_UNKNOWN'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_STATE_CONFLICT'
+  | 'ERR_APPROVAL_SELF'
+  | 'ERR_APPROVAL_NOT_ELIGIBLE'
+  | 'ERR_APPROVAL_DUPLICATE'
+  | 'ERR_FORBIDDEN'
+  | 'ERR_PROVIDER_FAILED'
+  | 'ERR_AUDIT_TAMPERED'
+  | 'ERR_AUTH_REQUIRED'
+  | 'ERR_AUTH_INVALID'
+  | 'ERR_API_BAD_REQUEST'
+  | 'ERR_STORE_FAILED';
+
+/** Base class of every broker error. */
+export class BrokerError extends Error {
+  readonly code: BrokerErrorCode;
+  /** Extra, non-secret facts a caller may show (closest names, a maximum, ...). */
+  readonly details: Record<string, unknown>;
+
+  constructor(
+    code: BrokerErrorCode,
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** The configuration file is invalid; `path` names the offending key (`targets.prod-db.levels.write`). */
+export class ConfigError extends BrokerError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super('ERR_CONFIG_INVALID', path ? `${path}: ${message}` : message, { path });
+    this.path = path;
+  }
+}
+
+/** A secret reference (`env:` or `file:`) could not be resolved. */
+export class SecretError extends BrokerError {
+  constructor(path: string, message: string) {
+    super('ERR_CONFIG_SECRET', `${path}: ${message}`, { path });
+  }
+}
+
+/** Input from a user or caller that cannot be accepted as it is. */
+export class InvalidInputError extends BrokerError {}
+
+/** The policy refuses the request, or nobody could approve it. */
+export class PolicyDeniedError extends BrokerError {}
+
+/** The id does not name a request or grant. */
+export class NotFoundError extends BrokerError {
+  constructor(what: string, id: string) {
+    super('ERR_NOT_FOUND', `${what} ${id} does not exist`, { id });
+  }
+}
+
+/** The operation does not apply to the request's current state (approve after deny, ...). */
+export class StateConflictError extends BrokerError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('ERR_STATE_CONFLICT', message, details);
+  }
+}
+
+/** The caller may not perform this operation on this request. */
+export class ForbiddenError extends BrokerError {}
+
+/** A credential provider failed (mint or revoke). The message never holds a secret. */
+export class ProviderError extends BrokerError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_PROVIDER_FAILED', message, {}, options);
+  }
+}
+
+/** Authentication to the broker API failed. The message is fixed and generic on purpose. */
+export class AuthError extends BrokerError {
+  constructor(code: 'ERR_AUTH_REQUIRED' | 'ERR_AUTH_INVALID') {
+    super(code, code === 'ERR_AUTH_REQUIRED' ? 'authentication required' : 'invalid credentials');
+  }
+}
+
+export function isBrokerError(error: unknown): error is BrokerError {
+  return error instanceof BrokerError;
+}
