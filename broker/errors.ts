@@ -80,8 +80,12 @@ export class NotFoundError extends BrokerError {
 
 /** The operation does not apply to the request's current state (approve after deny, ...). */
 export class StateConflictError extends BrokerError {
-  constructor(message: string, details: Record<string, unknown> = {}) {
-    super('ERR_STATE_CONFLICT', message, details);
+  constructor(
+    message: string,
+    details: Record<string, unknown> = {},
+    code: 'ERR_STATE_CONFLICT' | 'ERR_APPROVAL_DUPLICATE' = 'ERR_STATE_CONFLICT',
+  ) {
+    super(code, message, details);
   }
 }
 

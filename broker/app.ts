@@ -1,0 +1,98 @@
+/** Builds a running broker from a configuration: store, providers, event bus, scheduler. */
+import type { Config } from './config/load.ts';
+import { resolveSecret } from './config/secrets.ts';
+import { type Directory, FileDirectory } from './directory/directory.ts';
+import { EventBus } from './events/events.ts';
+import type { Logger } from './log.ts';
+import { PostgresProvider } from './providers/postgres/postgres-provider.ts';
+import type { CredentialProvider } from './providers/provider.ts';
+import { Broker } from './requests/broker.ts';
+import { openEmbeddedStore, openPostgresStore } from './store/sql-store.ts';
+import type { Store } from './store/store.ts';
+
+export interface BrokerApp {
+  broker: Broker;
+  store: Store;
+  providers: Map<string, CredentialProvider>;
+  directory: Directory;
+  close(): Promise<void>;
+}
+
+export interface BrokerAppOptions {
+  logger: Logger;
+  env?: Record<string, string | undefined>;
+  clock?: () => number;
+  /** Use this store instead of the configured one (tests). */
+  store?: Store;
+  replicaId?: string;
+  /** Skip `start()` (no timers, no reconciliation): for CLI commands that only read. */
+  passive?: boolean;
+}
+
+/** Opens the configured store and migrates it. */
+export async function openConfiguredStore(
+  config: Config,
+  env: Record<string, string | undefined> = process.env,
+): Promise<Store> {
+  const settings = config.broker.store;
+  const store =
+    settings.kind === 'embedded'
+      ? openEmbeddedStore(settings.path)
+      : openPostgresStore(resolveSecret(settings.url, 'broker.store.url', env).reveal());
+  await store.migrate();
+  return store;
+}
+
+/** Builds one provider per target; secrets resolve here, so a missing one fails at start-up. */
+export function createProviders(
+  config: Config,
+  env: Record<string, string | undefined> = process.env,
+): Map<string, CredentialProvider> {
+  const providers = new Map<string, CredentialProvider>();
+  for (const [name, target] of Object.entries(config.targets)) {
+    providers.set(
+      name,
+      new PostgresProvider({
+        targetName: name,
+        target,
+        adminPassword: resolveSecret(target.admin.password, `targets.${name}.admin.password`, env),
+      }),
+    );
+  }
+  return providers;
+}
+
+export async function createBrokerApp(config: Config, options: BrokerAppOptions): Promise<BrokerApp> {
+  const env = options.env ?? process.env;
+  const providers = createProviders(config, env);
+  const store = options.store ?? (await openConfiguredStore(config, env));
+  const directory = new FileDirectory(config.people);
+  const events = new EventBus((error, event) =>
+    options.logger.error(
+      { err: error, event: event.type, request: event.request.id },
+      'event subscriber failed',
+    ),
+  );
+  const broker = new Broker({
+    config,
+    directory,
+    store,
+    providers,
+    events,
+    logger: options.logger,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.replicaId ? { replicaId: options.replicaId } : {}),
+  });
+  if (!options.passive) await broker.start();
+  return {
+    broker,
+    store,
+    providers,
+    directory,
+    async close() {
+      await broker.stop();
+      for (const provider of providers.values()) await provider.close();
+      if (!options.store) await store.close();
+    },
+  };
+}

@@ -1,0 +1,238 @@
+/**
+ * The schema of `warden.yaml`. Parsing turns durations into milliseconds and keeps secret
+ * references unresolved (they are resolved by `loadConfig`, so `policy test` can run without them).
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.ts';
+
+const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const name = (what: string) =>
+  z.string().regex(NAME, { error: `${what} must be lower-case letters, digits, "-" or "_" (at most 63)` });
+
+/** `30m`, `2h`: converted to milliseconds. */
+export const durationSchema = z.string().transform((text, ctx) => {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+/** A secret is referenced, never written inline. */
+export const secretRefSchema = z.union(
+  [z.strictObject({ env: z.string().min(1) }), z.strictObject({ file: z.string().min(1) })],
+  { error: 'secrets are referenced as {env: NAME} or {file: /path}, never written inline' },
+);
+
+/** Privileges a level may list, applied to every table (and sequence) of the level's schemas. */
+export const PG_TABLE_GRANTS = [
+  'select',
+  'insert',
+  'update',
+  'delete',
+  'truncate',
+  'references',
+  'trigger',
+] as const;
+export type PgTableGrant = (typeof PG_TABLE_GRANTS)[number];
+
+const pgLevelSchema = z
+  .strictObject({
+    /** Table privileges granted on all tables of `schemas`. */
+    grants: z
+      .array(
+        z.string().refine((g) => (PG_TABLE_GRANTS as readonly string[]).includes(g), {
+          error: (issue) => `unknown grant "${String(issue.input)}" (known: ${PG_TABLE_GRANTS.join(', ')})`,
+        }),
+      )
+      .optional(),
+    /** Existing roles the minted role becomes a member of. */
+    inherit: z
+      .array(z.string().min(1))
+      .or(
+        z
+          .string()
+          .min(1)
+          .transform((r) => [r]),
+      )
+      .optional(),
+    schemas: z.array(z.string().min(1)).default(['public']),
+    /** Replaces the creation statements for this level (`{{name}}`, `{{password}}`, `{{expiration}}`). */
+    creation_statements: z.array(z.string().min(1)).optional(),
+  })
+  .refine((l) => l.grants?.length || l.inherit?.length || l.creation_statements?.length, {
+    error: 'a level needs grants, inherit or creation_statements',
+  });
+
+const postgresTargetSchema = z.strictObject({
+  kind: z.literal('postgres'),
+  description: z.string().optional(),
+  /** How the broker reaches the database as a role that may create roles. */
+  admin: z.strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(5432),
+    database: z.string().min(1),
+    user: z.string().min(1),
+    password: secretRefSchema,
+    ssl: z.boolean().default(false),
+  }),
+  /** Where people connect (defaults to the admin host and port). */
+  connect: z
+    .strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) })
+    .partial()
+    .default({}),
+  levels: z.record(name('a level name'), pgLevelSchema),
+  connection_limit: z.number().int().min(1).max(1000).default(5),
+  /** Prefix of minted role names; Warden only ever drops roles carrying it. */
+  role_prefix: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,20}$/)
+    .default('warden_'),
+  revocation_statements: z.array(z.string().min(1)).optional(),
+  approval_channel: z.string().optional(),
+});
+
+export const targetSchema = z.discriminatedUnion('kind', [postgresTargetSchema]);
+
+const personSchema = z.strictObject({
+  id: name('a person id'),
+  name: z.string().optional(),
+  email: z.email(),
+  slack: z.string().optional(),
+  teams: z.string().optional(),
+  manager: z.string().optional(),
+  groups: z.array(name('a group name')).default([]),
+  admin: z.boolean().default(false),
+});
+
+const approverSchema = z.union([
+  z.literal('manager'),
+  z.strictObject({ group: name('a group name') }),
+  z.strictObject({ user: name('a person id') }),
+]);
+
+const whoSchema = z
+  .strictObject({
+    anyone: z.boolean().optional(),
+    groups: z.array(name('a group name')).optional(),
+    users: z.array(name('a person id')).optional(),
+  })
+  .default({ anyone: true });
+
+const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+const HOURS = /^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$/;
+
+const windowSchema = z.strictObject({
+  days: z.array(z.enum(DAYS)).default([...DAYS]),
+  hours: z
+    .string()
+    .regex(HOURS, { error: 'hours are "HH:MM-HH:MM", for example "08:00-20:00"' })
+    .default('00:00-24:00'),
+  timezone: z
+    .string()
+    .refine(
+      (tz) => {
+        try {
+          new Intl.DateTimeFormat('en', { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { error: (issue) => `unknown time zone "${String(issue.input)}"` },
+    )
+    .default('UTC'),
+});
+
+const ruleSchema = z.strictObject({
+  name: name('a rule name'),
+  description: z.string().optional(),
+  targets: z.array(z.string().min(1)).min(1),
+  /** Levels this rule covers; all levels of its targets when omitted. */
+  levels: z.array(z.string().min(1)).optional(),
+  who: whoSchema,
+  duration: z.strictObject({ default: durationSchema, max: durationSchema }),
+  reason: z
+    .strictObject({
+      required: z.boolean().default(true),
+      pattern: z
+        .string()
+        .refine(
+          (p) => {
+            try {
+              new RegExp(p);
+              return true;
+            } catch {
+              return false;
+            }
+          },
+          { error: 'not a valid regular expression' },
+        )
+        .optional(),
+      hint: z.string().optional(),
+    })
+    .default({ required: true }),
+  approvers: z.array(approverSchema).default([]),
+  /** `N` approvals from the union of approvers, or one from every listed approver entry. */
+  approvals: z.union([z.number().int().min(1).max(10), z.literal('every')]).default(1),
+  auto_approve: z
+    .strictObject({
+      groups: z.array(name('a group name')).default([]),
+      users: z.array(z.string()).default([]),
+    })
+    .optional(),
+  break_glass: z
+    .strictObject({
+      groups: z.array(name('a group name')).default([]),
+      users: z.array(z.string()).default([]),
+    })
+    .optional(),
+  window: windowSchema.optional(),
+  pending_timeout: durationSchema.prefault('1h'),
+  extend: z
+    .strictObject({ allowed: z.boolean().default(true), needs_approval: z.boolean().default(false) })
+    .default({ allowed: true, needs_approval: false }),
+  approval_channel: z.string().optional(),
+});
+
+const tokenSchema = z.strictObject({
+  name: name('a token name'),
+  role: z.enum(['service', 'admin']),
+  secret: secretRefSchema,
+});
+
+const storeSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('embedded'), path: z.string().min(1).default('.warden/warden.db') }),
+  z.strictObject({ kind: z.literal('postgres'), url: secretRefSchema }),
+]);
+
+export const configSchema = z.strictObject({
+  broker: z
+    .strictObject({
+      listen: z
+        .string()
+        .regex(/^[^:]+:\d{1,5}$/, { error: 'listen is "host:port"' })
+        .default('127.0.0.1:8080'),
+      store: storeSchema.default({ kind: 'embedded', path: '.warden/warden.db' }),
+      tokens: z.array(tokenSchema).default([]),
+      expiring_soon: durationSchema.prefault('5m'),
+      /** How often the sweeper checks for work a timer may have missed (other replicas, clock jumps). */
+      sweep_interval: durationSchema.prefault('5s'),
+    })
+    .prefault({}),
+  targets: z.record(name('a target name'), targetSchema).default({}),
+  people: z.array(personSchema).default([]),
+  rules: z.array(ruleSchema).default([]),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;
+export type TargetConfig = z.output<typeof targetSchema>;
+export type PostgresTargetConfig = z.output<typeof postgresTargetSchema>;
+export type PgLevelConfig = z.output<typeof pgLevelSchema>;
+export type RuleConfig = z.output<typeof ruleSchema>;
+export type PersonConfig = z.output<typeof personSchema>;
+export type ApproverConfig = z.output<typeof approverSchema>;
+export type WindowConfig = z.output<typeof windowSchema>;
+export type TokenConfig = z.output<typeof tokenSchema>;

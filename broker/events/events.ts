@@ -1,0 +1,69 @@
+/** Broker events, published after each persisted transition; chat bots and proxies subscribe. */
+import type { Secret } from '../config/secrets.ts';
+import type { AccessRequest, Approval } from '../model.ts';
+
+/** Connection details handed to the requester once, at activation. */
+export interface IssuedCredential {
+  kind: 'postgres';
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: Secret;
+  expiresAt: number;
+}
+
+export type BrokerEvent =
+  | { type: 'request.created'; request: AccessRequest }
+  | { type: 'approval.counted'; request: AccessRequest; approval: Approval; given: number; needed: number }
+  | { type: 'request.denied'; request: AccessRequest; by: string; reason: string }
+  | { type: 'request.cancelled'; request: AccessRequest; by: string }
+  | { type: 'request.timed_out'; request: AccessRequest }
+  | { type: 'request.reminder'; request: AccessRequest }
+  | { type: 'grant.active'; request: AccessRequest; credential?: IssuedCredential }
+  | { type: 'grant.failed'; request: AccessRequest; error: string }
+  | { type: 'grant.break_glass'; request: AccessRequest }
+  | { type: 'grant.extended'; request: AccessRequest; by: string; previousExpiresAt: number }
+  | { type: 'grant.expiring'; request: AccessRequest; inMs: number }
+  | { type: 'grant.expired'; request: AccessRequest }
+  | { type: 'grant.revoked'; request: AccessRequest; by: string; reason: string }
+  | { type: 'credential.revocation_failed'; request: AccessRequest; error: string; attempts: number };
+
+export type BrokerEventType = BrokerEvent['type'];
+export type EventHandler = (event: BrokerEvent) => void | Promise<void>;
+
+/** The subscription side, what adapters see. */
+export interface BrokerEvents {
+  subscribe(handler: EventHandler): () => void;
+}
+
+/**
+ * In-process publisher. A failing subscriber is reported to `onError` and never stops the broker
+ * or the other subscribers: chat being down must not lose a grant.
+ */
+export class EventBus implements BrokerEvents {
+  readonly #handlers = new Set<EventHandler>();
+  readonly #onError: (error: unknown, event: BrokerEvent) => void;
+
+  constructor(onError: (error: unknown, event: BrokerEvent) => void) {
+    this.#onError = onError;
+  }
+
+  subscribe(handler: EventHandler): () => void {
+    this.#handlers.add(handler);
+    return () => this.#handlers.delete(handler);
+  }
+
+  publish(event: BrokerEvent): void {
+    for (const handler of this.#handlers) {
+      try {
+        const result = handler(event);
+        if (result && typeof (result as Promise<void>).catch === 'function') {
+          (result as Promise<void>).catch((error) => this.#onError(error, event));
+        }
+      } catch (error) {
+        this.#onError(error, event);
+      }
+    }
+  }
+}

@@ -1,0 +1,102 @@
+/** The broker's domain records, as stored and as returned by its API. */
+import type { PolicyDecision } from './policy/evaluate.ts';
+
+/**
+ * pending → approved → active → expired | revoked; pending → denied | cancelled | timed_out.
+ * `failed`: approved but the credential could not be minted (the reason is in `error`).
+ */
+export type RequestState =
+  | 'pending'
+  | 'approved'
+  | 'active'
+  | 'expired'
+  | 'revoked'
+  | 'denied'
+  | 'cancelled'
+  | 'timed_out'
+  | 'failed';
+
+export const TERMINAL_STATES: readonly RequestState[] = [
+  'expired',
+  'revoked',
+  'denied',
+  'cancelled',
+  'timed_out',
+  'failed',
+];
+
+export type RequestSource = 'chat' | 'cli' | 'api' | 'ci';
+
+/** A request for access; once approved it is also the grant. */
+export interface AccessRequest {
+  id: string;
+  /** `extension`: asks to lengthen the grant `parentId`; it never mints anything itself. */
+  kind: 'access' | 'extension';
+  parentId: string | null;
+  requester: string;
+  target: string;
+  level: string;
+  durationMs: number;
+  reason: string;
+  state: RequestState;
+  rule: string;
+  decision: PolicyDecision;
+  breakGlass: boolean;
+  source: RequestSource;
+  createdAt: number;
+  pendingUntil: number;
+  decidedAt: number | null;
+  activatedAt: number | null;
+  expiresAt: number | null;
+  endedAt: number | null;
+  endReason: string | null;
+  endedBy: string | null;
+  remindedAt: number | null;
+  expiringNotifiedAt: number | null;
+  error: string | null;
+  /** Bumped on every change: updates are compare-and-set on it. */
+  version: number;
+  /** Caller facts kept with the request (chat thread ids, CI run id, ...). Never secrets. */
+  meta: Record<string, unknown>;
+}
+
+export interface Approval {
+  requestId: string;
+  approver: string;
+  verdict: 'approve' | 'deny';
+  reason: string | null;
+  at: number;
+}
+
+export type CredentialState = 'active' | 'revoking' | 'revoked' | 'failed';
+
+/** What a grant minted on a target: a role name, a certificate serial, a lease id. Never the secret. */
+export interface CredentialRecord {
+  id: string;
+  requestId: string;
+  target: string;
+  provider: string;
+  handle: string;
+  state: CredentialState;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+  attempts: number;
+  nextAttemptAt: number | null;
+  lastError: string | null;
+  leaseOwner: string | null;
+  leaseUntil: number | null;
+}
+
+export interface AuditEntry {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  subject: string;
+  data: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+
+export type AuditInput = Omit<AuditEntry, 'seq' | 'prevHash' | 'hash'>;

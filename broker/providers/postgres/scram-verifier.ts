@@ -1,0 +1,18 @@
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+
+/**
+ * Builds the SCRAM-SHA-256 verifier PostgreSQL stores for a password. Sending the verifier in
+ * `CREATE ROLE ... PASSWORD` instead of the password keeps the cleartext out of the server's
+ * statement log and `pg_stat_statements`.
+ */
+export function buildScramVerifier(
+  password: string,
+  iterations = 4096,
+  salt: Buffer = randomBytes(16),
+): string {
+  const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}

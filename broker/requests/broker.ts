@@ -1,0 +1,858 @@
+/**
+ * The broker: requests, approvals and grants. Every transition is a compare-and-set on the
+ * stored record, written before anyone is told, audited, then published as an event.
+ */
+import { Cron } from 'croner';
+import { formatDuration, parseDuration } from '../config/duration.ts';
+import type { Config } from '../config/load.ts';
+import type { RuleConfig } from '../config/schema.ts';
+import type { Directory, Person } from '../directory/directory.ts';
+import {
+  ForbiddenError,
+  InvalidInputError,
+  NotFoundError,
+  PolicyDeniedError,
+  StateConflictError,
+} from '../errors.ts';
+import type { EventBus, IssuedCredential } from '../events/events.ts';
+import { createId } from '../ids.ts';
+import type { Logger } from '../log.ts';
+import type {
+  AccessRequest,
+  Approval,
+  AuditEntry,
+  CredentialRecord,
+  RequestSource,
+  RequestState,
+} from '../model.ts';
+import {
+  type ApprovalRequirement,
+  describeRequirement,
+  evaluatePolicy,
+  isRequirementMet,
+  type PolicyDecision,
+  resolveApprovers,
+} from '../policy/evaluate.ts';
+import type { CredentialProvider } from '../providers/provider.ts';
+import type { RequestFilter, Store } from '../store/store.ts';
+import { type RevocationOutcome, Revoker } from './revoker.ts';
+
+/** Who performs an operation: a person from the directory, or an admin/service token. */
+export interface Actor {
+  id: string;
+  admin: boolean;
+}
+
+export interface CreateRequestInput {
+  requester: string;
+  target: string;
+  level?: string | undefined;
+  /** `30m`, or milliseconds. */
+  duration?: string | number | undefined;
+  reason?: string | undefined;
+  breakGlass?: boolean | undefined;
+  source: RequestSource;
+  meta?: Record<string, unknown> | undefined;
+}
+
+export interface RequestDetails {
+  request: AccessRequest;
+  approvals: Approval[];
+  credentials: CredentialRecord[];
+  /** Who may still approve, resolved now (pending requests). */
+  requirement: ApprovalRequirement | undefined;
+}
+
+export interface BrokerOptions {
+  config: Config;
+  directory: Directory;
+  store: Store;
+  providers: ReadonlyMap<string, CredentialProvider>;
+  events: EventBus;
+  logger: Logger;
+  clock?: () => number;
+  /** Identifies this replica in credential leases. */
+  replicaId?: string;
+}
+
+const REQUEST_MESSAGES: Partial<Record<RequestState, string>> = {
+  approved: 'was already approved',
+  active: 'was already approved and is active',
+  expired: 'has expired',
+  revoked: 'was revoked',
+  denied: 'was denied',
+  cancelled: 'was cancelled',
+  timed_out: 'timed out waiting for approval',
+  failed: 'failed to activate',
+};
+
+const MAX_REASON = 500;
+
+export class Broker {
+  readonly #config: Config;
+  readonly #directory: Directory;
+  readonly #store: Store;
+  readonly #providers: ReadonlyMap<string, CredentialProvider>;
+  readonly #events: EventBus;
+  readonly #log: Logger;
+  readonly #clock: () => number;
+  readonly #revoker: Revoker;
+  readonly #timers = new Map<string, Cron>();
+  #sweeper: Cron | undefined;
+  #sweeping: Promise<void> | undefined;
+  #expiryBatch: AccessRequest[] = [];
+  #expiryScheduled = false;
+  #stopped = false;
+
+  constructor(options: BrokerOptions) {
+    this.#config = options.config;
+    this.#directory = options.directory;
+    this.#store = options.store;
+    this.#providers = options.providers;
+    this.#events = options.events;
+    this.#log = options.logger;
+    this.#clock = options.clock ?? Date.now;
+    this.#revoker = new Revoker({
+      store: this.#store,
+      providers: this.#providers,
+      logger: this.#log,
+      clock: this.#clock,
+      owner: options.replicaId ?? createId('b'),
+      onOutcome: (outcome) => this.#onRevocation(outcome),
+    });
+  }
+
+  get events(): EventBus {
+    return this.#events;
+  }
+
+  get config(): Config {
+    return this.#config;
+  }
+
+  get directory(): Directory {
+    return this.#directory;
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  /** Creates a request; auto-approved and break-glass requests come back already active. */
+  async request(input: CreateRequestInput): Promise<AccessRequest> {
+    const now = this.#clock();
+    const requester = this.#person(input.requester);
+    let durationMs: number | undefined;
+    try {
+      durationMs = typeof input.duration === 'string' ? parseDuration(input.duration) : input.duration;
+      if (input.reason && input.reason.length > MAX_REASON) {
+        throw new InvalidInputError(
+          'ERR_REQUEST_REASON',
+          `the reason is longer than ${MAX_REASON} characters`,
+        );
+      }
+    } catch (error) {
+      await this.#refuse(requester.id, input, error as Error);
+      throw error;
+    }
+    let decision: PolicyDecision;
+    try {
+      decision = evaluatePolicy(this.#config, this.#directory, {
+        requester,
+        target: input.target,
+        level: input.level,
+        durationMs,
+        reason: input.reason,
+        breakGlass: input.breakGlass,
+        at: now,
+      });
+    } catch (error) {
+      await this.#refuse(requester.id, input, error as Error);
+      throw error;
+    }
+    const request: AccessRequest = {
+      id: createId('r'),
+      kind: 'access',
+      parentId: null,
+      requester: requester.id,
+      target: decision.target,
+      level: decision.level,
+      durationMs: decision.durationMs,
+      reason: (input.reason ?? '').trim(),
+      state: decision.outcome === 'needs_approval' ? 'pending' : 'approved',
+      rule: decision.rule,
+      decision,
+      breakGlass: decision.outcome === 'break_glass',
+      source: input.source,
+      createdAt: now,
+      pendingUntil: now + decision.pendingTimeoutMs,
+      decidedAt: decision.outcome === 'needs_approval' ? null : now,
+      activatedAt: null,
+      expiresAt: null,
+      endedAt: null,
+      endReason: null,
+      endedBy: null,
+      remindedAt: null,
+      expiringNotifiedAt: null,
+      error: null,
+      version: 1,
+      meta: input.meta ?? {},
+    };
+    await this.#store.insertRequest(request);
+    await this.#audit(requester.id, 'request.created', request.id, {
+      target: request.target,
+      level: request.level,
+      duration: formatDuration(request.durationMs),
+      reason: request.reason,
+      rule: decision.rule,
+      outcome: decision.outcome,
+      source: request.source,
+    });
+    this.#events.publish({ type: 'request.created', request });
+    if (decision.outcome === 'break_glass') {
+      this.#log.warn(
+        { request: request.id, requester: request.requester, target: request.target },
+        'break-glass access',
+      );
+      await this.#audit(requester.id, 'grant.break_glass', request.id, {
+        target: request.target,
+        level: request.level,
+        loud: true,
+      });
+      this.#events.publish({ type: 'grant.break_glass', request });
+    }
+    if (request.state === 'approved') return this.#activate(request);
+    return request;
+  }
+
+  /** Counts an approval; the last one needed activates the grant. */
+  async approve(id: string, actor: Actor): Promise<AccessRequest> {
+    try {
+      return await this.#approve(id, actor);
+    } catch (error) {
+      await this.#audit(actor.id, 'approval.refused', String(id).slice(0, 64), {
+        code: (error as { code?: string }).code,
+        reason: (error as Error).message,
+      });
+      throw error;
+    }
+  }
+
+  async #approve(id: string, actor: Actor): Promise<AccessRequest> {
+    const request = await this.#get(id);
+    if (request.state !== 'pending') throw this.#stateConflict(request, 'approve');
+    const requirement = this.#checkApprover(request, actor, 'approve');
+    const inserted = await this.#store.insertApproval({
+      requestId: id,
+      approver: actor.id,
+      verdict: 'approve',
+      reason: null,
+      at: this.#clock(),
+    });
+    if (!inserted) {
+      throw new StateConflictError(
+        `${actor.id} already answered request ${id}`,
+        {},
+        'ERR_APPROVAL_DUPLICATE',
+      );
+    }
+    const approvals = await this.#store.listApprovals(id);
+    const approvers = approvals.filter((a) => a.verdict === 'approve').map((a) => a.approver);
+    const met = isRequirementMet(requirement, approvers);
+    const given = approvers.length;
+    const needed = requirement.mode === 'every' ? requirement.groups.length : requirement.count;
+    await this.#audit(actor.id, 'approval.counted', id, { given, needed });
+    const approval = approvals.find((a) => a.approver === actor.id)!;
+    if (!met) {
+      const fresh = (await this.#store.getRequest(id))!;
+      this.#events.publish({ type: 'approval.counted', request: fresh, approval, given, needed });
+      return fresh;
+    }
+    // Several approvers may reach the threshold at once: exactly one compare-and-set wins.
+    for (;;) {
+      const current = (await this.#store.getRequest(id))!;
+      if (current.state !== 'pending') {
+        if (current.state === 'approved' || current.state === 'active') return current;
+        throw this.#stateConflict(current, 'approve');
+      }
+      const won = await this.#store.updateRequest(id, current.version, {
+        state: 'approved',
+        decidedAt: this.#clock(),
+      });
+      if (!won) continue;
+      this.#events.publish({ type: 'approval.counted', request: won, approval, given, needed });
+      await this.#audit(actor.id, 'request.approved', id, { approvers });
+      if (won.kind === 'extension') return this.#applyExtension(won, actor.id);
+      return this.#activate(won);
+    }
+  }
+
+  /** Refuses a pending request; a reason is required. */
+  async deny(id: string, actor: Actor, reason: string): Promise<AccessRequest> {
+    const trimmed = reason.trim().slice(0, MAX_REASON);
+    if (!trimmed) throw new InvalidInputError('ERR_REQUEST_REASON', 'say why you deny the request');
+    const request = await this.#get(id);
+    if (request.state !== 'pending') throw this.#stateConflict(request, 'deny');
+    this.#checkApprover(request, actor, 'deny');
+    await this.#store.insertApproval({
+      requestId: id,
+      approver: actor.id,
+      verdict: 'deny',
+      reason: trimmed,
+      at: this.#clock(),
+    });
+    const denied = await this.#transition(request, ['pending'], {
+      state: 'denied',
+      decidedAt: this.#clock(),
+      endedAt: this.#clock(),
+      endedBy: actor.id,
+      endReason: trimmed,
+    });
+    await this.#audit(actor.id, 'request.denied', id, { reason: trimmed });
+    this.#events.publish({ type: 'request.denied', request: denied, by: actor.id, reason: trimmed });
+    return denied;
+  }
+
+  /** The requester (or an admin) withdraws a pending request. */
+  async cancel(id: string, actor: Actor): Promise<AccessRequest> {
+    const request = await this.#get(id);
+    if (request.requester !== actor.id && !this.#isAdmin(actor)) {
+      throw new ForbiddenError('ERR_FORBIDDEN', 'only the requester can cancel a request');
+    }
+    if (request.state !== 'pending') throw this.#stateConflict(request, 'cancel');
+    const cancelled = await this.#transition(request, ['pending'], {
+      state: 'cancelled',
+      endedAt: this.#clock(),
+      endedBy: actor.id,
+      endReason: 'cancelled',
+    });
+    await this.#audit(actor.id, 'request.cancelled', id, {});
+    this.#events.publish({ type: 'request.cancelled', request: cancelled, by: actor.id });
+    return cancelled;
+  }
+
+  /** Ends an active grant now: by its requester, one of its approvers, or an admin. */
+  async revoke(id: string, actor: Actor, reason = 'revoked'): Promise<AccessRequest> {
+    const request = await this.#get(id);
+    const mayRevoke =
+      this.#isAdmin(actor) ||
+      request.requester === actor.id ||
+      this.#resolveRequirement(request).groups.some((g) => g.members.includes(actor.id));
+    if (!mayRevoke) {
+      throw new ForbiddenError(
+        'ERR_FORBIDDEN',
+        'only the requester, an approver of this grant or an admin can revoke it',
+      );
+    }
+    if (request.state === 'revoked') return request;
+    if (request.state !== 'active') throw this.#stateConflict(request, 'revoke');
+    const text = reason.trim().slice(0, MAX_REASON) || 'revoked';
+    const revoked = await this.#transition(request, ['active'], {
+      state: 'revoked',
+      endedAt: this.#clock(),
+      endedBy: actor.id,
+      endReason: text,
+    });
+    this.#cancelTimer(id);
+    await this.#revokeCredentialsOf([revoked]);
+    await this.#audit(actor.id, 'grant.revoked', id, { reason: text });
+    this.#events.publish({ type: 'grant.revoked', request: revoked, by: actor.id, reason: text });
+    return revoked;
+  }
+
+  /**
+   * Lengthens an active grant by `duration`, within the rule's maximum. When the rule wants
+   * extensions approved, returns a pending `extension` request instead.
+   */
+  async extend(id: string, actor: Actor, duration: string | number): Promise<AccessRequest> {
+    const byMs = typeof duration === 'string' ? parseDuration(duration) : duration;
+    const grant = await this.#get(id);
+    if (grant.requester !== actor.id && !this.#isAdmin(actor)) {
+      throw new ForbiddenError('ERR_FORBIDDEN', 'only the requester can extend a grant');
+    }
+    if (grant.state !== 'active' || grant.kind !== 'access') throw this.#stateConflict(grant, 'extend');
+    const rule = this.#rule(grant);
+    if (rule && !rule.extend.allowed) {
+      throw new PolicyDeniedError('ERR_POLICY_DENIED', `rule ${grant.rule} does not allow extensions`);
+    }
+    const max = rule?.duration.max ?? grant.decision.maxDurationMs;
+    const total = grant.expiresAt! + byMs - grant.activatedAt!;
+    if (total > max) {
+      const left = Math.max(0, max - (grant.expiresAt! - grant.activatedAt!));
+      throw new InvalidInputError(
+        'ERR_REQUEST_DURATION',
+        `extending by ${formatDuration(byMs)} would exceed the ${formatDuration(max)} maximum of rule ${grant.rule} (at most ${formatDuration(left)} more)`,
+        { maxMs: max, leftMs: left },
+      );
+    }
+    if (rule?.extend.needs_approval) {
+      const now = this.#clock();
+      const extension: AccessRequest = {
+        ...grant,
+        id: createId('r'),
+        kind: 'extension',
+        parentId: grant.id,
+        durationMs: byMs,
+        state: 'pending',
+        createdAt: now,
+        pendingUntil: Math.min(now + grant.decision.pendingTimeoutMs, grant.expiresAt!),
+        decidedAt: null,
+        activatedAt: null,
+        expiresAt: null,
+        endedAt: null,
+        endReason: null,
+        endedBy: null,
+        remindedAt: null,
+        expiringNotifiedAt: null,
+        error: null,
+        version: 1,
+        reason: `extend ${grant.id} by ${formatDuration(byMs)}`,
+      };
+      await this.#store.insertRequest(extension);
+      await this.#audit(actor.id, 'request.created', extension.id, {
+        extends: grant.id,
+        by: formatDuration(byMs),
+      });
+      this.#events.publish({ type: 'request.created', request: extension });
+      return extension;
+    }
+    const extension = {
+      ...grant,
+      durationMs: byMs,
+      id: grant.id,
+      kind: 'extension' as const,
+      parentId: grant.id,
+    };
+    return this.#applyExtension(extension, actor.id);
+  }
+
+  async #applyExtension(extension: AccessRequest, by: string): Promise<AccessRequest> {
+    const parent = await this.#get(extension.parentId!);
+    if (parent.state !== 'active') throw this.#stateConflict(parent, 'extend');
+    const previous = parent.expiresAt!;
+    const expiresAt = previous + extension.durationMs;
+    for (const credential of await this.#store.listCredentials({
+      requestId: parent.id,
+      states: ['active'],
+    })) {
+      await this.#providers.get(credential.target)?.extend(credential, expiresAt);
+      await this.#store.updateCredential(credential.id, { expiresAt });
+    }
+    const extended = await this.#transition(parent, ['active'], { expiresAt, expiringNotifiedAt: null });
+    if (extension.id !== parent.id) {
+      await this.#transition(extension, ['approved'], { activatedAt: this.#clock(), expiresAt });
+    }
+    this.#book(extended);
+    await this.#audit(by, 'grant.extended', parent.id, {
+      from: new Date(previous).toISOString(),
+      to: new Date(expiresAt).toISOString(),
+    });
+    this.#events.publish({ type: 'grant.extended', request: extended, by, previousExpiresAt: previous });
+    return extended;
+  }
+
+  async list(filter: RequestFilter): Promise<AccessRequest[]> {
+    return this.#store.listRequests(filter);
+  }
+
+  /** Pending requests the person may approve. */
+  async listAwaiting(personId: string): Promise<AccessRequest[]> {
+    const pending = await this.#store.listRequests({ states: ['pending'], limit: 500 });
+    return pending.filter(
+      (r) =>
+        r.requester !== personId &&
+        this.#resolveRequirement(r).groups.some((g) => g.members.includes(personId)),
+    );
+  }
+
+  async show(id: string): Promise<RequestDetails> {
+    const request = await this.#get(id);
+    return {
+      request,
+      approvals: await this.#store.listApprovals(id),
+      credentials: await this.#store.listCredentials({ requestId: id }),
+      requirement: request.state === 'pending' ? this.#resolveRequirement(request) : undefined,
+    };
+  }
+
+  /** Whether `personId` may approve this request right now, and if not why. */
+  async canApprove(id: string, personId: string): Promise<{ ok: boolean; reason?: string }> {
+    const request = await this.#get(id);
+    try {
+      if (request.state !== 'pending') throw this.#stateConflict(request, 'approve');
+      this.#checkApprover(request, { id: personId, admin: false }, 'approve');
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, reason: (error as Error).message };
+    }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Books timers for live grants, revokes what expired while down, removes orphans, starts the sweeper. */
+  async start(): Promise<void> {
+    await this.reconcile();
+    for (const grant of await this.#store.listRequests({ states: ['active'], limit: 1000 }))
+      this.#book(grant);
+    const seconds = Math.max(1, Math.round(this.#config.broker.sweep_interval / 1000));
+    this.#sweeper = new Cron(seconds < 60 ? `*/${seconds} * * * * *` : '* * * * *', { protect: true }, () =>
+      this.sweep(),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#sweeper?.stop();
+    for (const timer of this.#timers.values()) timer.stop();
+    this.#timers.clear();
+    await this.#sweeping;
+  }
+
+  /**
+   * Start-up reconciliation: grants past expiry are revoked at once, and roles that carry
+   * Warden's prefix but no live grant are removed.
+   */
+  async reconcile(): Promise<{ expired: number; orphans: string[] }> {
+    await this.sweep();
+    const orphans: string[] = [];
+    for (const [target, provider] of this.#providers) {
+      let managed: string[];
+      try {
+        managed = await provider.listManaged();
+      } catch (error) {
+        this.#log.error({ err: error, target }, 'reconciliation cannot list credentials');
+        continue;
+      }
+      if (managed.length === 0) continue;
+      const live = new Set(
+        (await this.#store.listCredentials({ target, states: ['active', 'revoking'] })).map((c) => c.handle),
+      );
+      for (const handle of managed) {
+        if (live.has(handle)) continue;
+        try {
+          await provider.removeOrphan(handle);
+          orphans.push(handle);
+          await this.#audit('warden', 'credential.orphan_removed', handle, { target });
+        } catch (error) {
+          this.#log.error({ err: error, target, handle }, 'cannot remove orphaned credential');
+        }
+      }
+    }
+    return { expired: 0, orphans };
+  }
+
+  /** One pass over time-based work: timeouts, reminders, expiry warnings, expiries, retries. */
+  sweep(): Promise<void> {
+    if (this.#sweeping) return this.#sweeping;
+    this.#sweeping = this.#sweepOnce()
+      .catch((error) => this.#log.error({ err: error }, 'sweep failed'))
+      .finally(() => {
+        this.#sweeping = undefined;
+      });
+    return this.#sweeping;
+  }
+
+  async #sweepOnce(): Promise<void> {
+    const now = this.#clock();
+    const due = await this.#store.findDue(now, this.#config.broker.expiring_soon);
+    for (const request of due.timedOut) await this.#timeOut(request);
+    for (const request of due.remind) {
+      const reminded = await this.#store.updateRequest(request.id, request.version, { remindedAt: now });
+      if (reminded) this.#events.publish({ type: 'request.reminder', request: reminded });
+    }
+    for (const grant of due.expiring) {
+      const marked = await this.#store.updateRequest(grant.id, grant.version, { expiringNotifiedAt: now });
+      if (marked)
+        this.#events.publish({ type: 'grant.expiring', request: marked, inMs: grant.expiresAt! - now });
+    }
+    if (due.expired.length > 0) await this.#expire(due.expired);
+    const retries = await this.#store.findRevocationsDue(now);
+    if (retries.length > 0) await this.#revoker.revoke(retries);
+  }
+
+  async #timeOut(request: AccessRequest): Promise<void> {
+    const done = await this.#store.updateRequest(request.id, request.version, {
+      state: 'timed_out',
+      endedAt: this.#clock(),
+      endReason: 'no decision in time',
+    });
+    if (!done) return;
+    await this.#audit('warden', 'request.timed_out', request.id, {});
+    this.#events.publish({ type: 'request.timed_out', request: done });
+  }
+
+  /** Expires grants (from timers or the sweeper); each transition wins once across replicas. */
+  async #expire(grants: readonly AccessRequest[]): Promise<void> {
+    const expired: AccessRequest[] = [];
+    await Promise.all(
+      grants.map(async (grant) => {
+        const done = await this.#store.updateRequest(grant.id, grant.version, {
+          state: 'expired',
+          endedAt: this.#clock(),
+          endReason: 'expired',
+        });
+        if (done) expired.push(done);
+      }),
+    );
+    for (const grant of expired) this.#cancelTimer(grant.id);
+    await this.#revokeCredentialsOf(expired);
+    for (const grant of expired) {
+      await this.#audit('warden', 'grant.expired', grant.id, {});
+      this.#events.publish({ type: 'grant.expired', request: grant });
+    }
+  }
+
+  async #revokeCredentialsOf(grants: readonly AccessRequest[]): Promise<void> {
+    if (grants.length === 0) return;
+    const credentials: CredentialRecord[] = [];
+    for (const grant of grants) {
+      credentials.push(
+        ...(await this.#store.listCredentials({ requestId: grant.id, states: ['active', 'revoking'] })),
+      );
+    }
+    await this.#revoker.revoke(credentials);
+  }
+
+  async #onRevocation(outcome: RevocationOutcome): Promise<void> {
+    const { credential, error } = outcome;
+    if (!error) {
+      await this.#audit('warden', 'credential.revoked', credential.requestId, {
+        target: credential.target,
+        handle: credential.handle,
+      });
+      return;
+    }
+    this.#log.error(
+      { err: error, request: credential.requestId, target: credential.target, attempts: credential.attempts },
+      'credential revocation failed; will retry',
+    );
+    await this.#audit('warden', 'credential.revocation_failed', credential.requestId, {
+      target: credential.target,
+      handle: credential.handle,
+      attempts: credential.attempts,
+      error: credential.lastError,
+    });
+    const request = await this.#store.getRequest(credential.requestId);
+    if (request) {
+      const updated =
+        (await this.#store.updateRequest(request.id, request.version, {
+          error: `revocation failed (${credential.attempts} attempts): ${credential.lastError}`,
+        })) ?? request;
+      this.#events.publish({
+        type: 'credential.revocation_failed',
+        request: updated,
+        error: credential.lastError ?? 'unknown',
+        attempts: credential.attempts,
+      });
+    }
+  }
+
+  /** Mints the credential and makes an approved request active. */
+  async #activate(request: AccessRequest): Promise<AccessRequest> {
+    const provider = this.#providers.get(request.target);
+    const now = this.#clock();
+    const expiresAt = now + request.durationMs;
+    let credential: IssuedCredential | undefined;
+    let handle: string | undefined;
+    try {
+      if (!provider) throw new Error(`no credential provider for target ${request.target}`);
+      const minted = await provider.mint(request, expiresAt);
+      credential = minted.credential;
+      handle = minted.handle;
+    } catch (error) {
+      const message = (error as Error).message.slice(0, 500);
+      const failed = await this.#transition(request, ['approved'], {
+        state: 'failed',
+        error: message,
+        endedAt: now,
+      });
+      this.#log.error(
+        { err: error, request: request.id, target: request.target },
+        'minting the credential failed',
+      );
+      await this.#audit('warden', 'grant.failed', request.id, { error: message });
+      this.#events.publish({ type: 'grant.failed', request: failed, error: message });
+      return failed;
+    }
+    const record: CredentialRecord = {
+      id: createId('c'),
+      requestId: request.id,
+      target: request.target,
+      provider: provider.name,
+      handle,
+      state: 'active',
+      createdAt: now,
+      expiresAt,
+      revokedAt: null,
+      attempts: 0,
+      nextAttemptAt: null,
+      lastError: null,
+      leaseOwner: null,
+      leaseUntil: null,
+    };
+    await this.#store.insertCredential(record);
+    const active = await this.#transition(request, ['approved'], {
+      state: 'active',
+      activatedAt: now,
+      expiresAt,
+    });
+    this.#book(active);
+    await this.#audit('warden', 'grant.active', request.id, {
+      target: request.target,
+      level: request.level,
+      handle,
+      expires_at: new Date(expiresAt).toISOString(),
+    });
+    this.#events.publish({ type: 'grant.active', request: active, credential });
+    return active;
+  }
+
+  /** Books the grant's expiry on a timer (the sweeper is the safety net). */
+  #book(grant: AccessRequest): void {
+    if (this.#stopped || grant.expiresAt === null) return;
+    this.#cancelTimer(grant.id);
+    const fire = () => {
+      this.#timers.delete(grant.id);
+      void this.#queueExpiry(grant.id);
+    };
+    if (grant.expiresAt <= this.#clock()) {
+      fire();
+      return;
+    }
+    this.#timers.set(grant.id, new Cron(new Date(grant.expiresAt), fire));
+  }
+
+  #cancelTimer(id: string): void {
+    this.#timers.get(id)?.stop();
+    this.#timers.delete(id);
+  }
+
+  /** Timers that fire together are expired as one batch. */
+  async #queueExpiry(id: string): Promise<void> {
+    const grant = await this.#store.getRequest(id);
+    if (!grant || grant.state !== 'active') return;
+    if (grant.expiresAt! > this.#clock()) {
+      this.#book(grant);
+      return;
+    }
+    this.#expiryBatch.push(grant);
+    if (this.#expiryScheduled) return;
+    this.#expiryScheduled = true;
+    setImmediate(() => {
+      this.#expiryScheduled = false;
+      const batch = this.#expiryBatch;
+      this.#expiryBatch = [];
+      this.#expire(batch).catch((error) =>
+        this.#log.error({ err: error }, 'expiry failed; the sweeper will retry'),
+      );
+    });
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  async #get(id: string): Promise<AccessRequest> {
+    const request = typeof id === 'string' && id.length <= 64 ? await this.#store.getRequest(id) : undefined;
+    if (!request) throw new NotFoundError('request', String(id).slice(0, 64));
+    return request;
+  }
+
+  #person(id: string): Person {
+    const person = this.#directory.get(id);
+    if (!person)
+      throw new InvalidInputError('ERR_USER_UNKNOWN', `unknown person "${String(id).slice(0, 64)}"`);
+    return person;
+  }
+
+  /** Admin by token, or a person marked `admin` in the directory. */
+  #isAdmin(actor: Actor): boolean {
+    return actor.admin || this.#directory.get(actor.id)?.admin === true;
+  }
+
+  #rule(request: AccessRequest): RuleConfig | undefined {
+    return this.#config.rules.find((r) => r.name === request.rule);
+  }
+
+  /** The requirement resolved against the directory as it is now (people change groups). */
+  #resolveRequirement(request: AccessRequest): ApprovalRequirement {
+    const rule = this.#rule(request);
+    const requester = this.#directory.get(request.requester);
+    if (!rule || !requester) return { ...request.decision.approval, groups: [] };
+    const groups = resolveApprovers(rule, requester, this.#directory);
+    return {
+      mode: rule.approvals === 'every' ? 'every' : 'count',
+      count: rule.approvals === 'every' ? groups.length : rule.approvals,
+      groups,
+    };
+  }
+
+  #checkApprover(request: AccessRequest, actor: Actor, verb: 'approve' | 'deny'): ApprovalRequirement {
+    if (actor.id === request.requester) {
+      throw new ForbiddenError('ERR_APPROVAL_SELF', `nobody can ${verb} their own request`);
+    }
+    const requirement = this.#resolveRequirement(request);
+    const eligible = requirement.groups.some((g) => g.members.includes(actor.id));
+    if (!eligible) {
+      throw new ForbiddenError(
+        'ERR_APPROVAL_NOT_ELIGIBLE',
+        `${actor.id} cannot ${verb} this request: it needs ${describeRequirement(requirement)}`,
+      );
+    }
+    return requirement;
+  }
+
+  #stateConflict(request: AccessRequest, verb: string): StateConflictError {
+    const what = request.kind === 'extension' ? 'extension request' : 'request';
+    const why = REQUEST_MESSAGES[request.state] ?? `is ${request.state}`;
+    const by = request.endedBy ? ` by ${request.endedBy}` : '';
+    return new StateConflictError(`cannot ${verb}: ${what} ${request.id} ${why}${by}`, {
+      state: request.state,
+    });
+  }
+
+  /** Compare-and-set from one of `from` states; retries on a version bump that kept the state. */
+  async #transition(
+    request: AccessRequest,
+    from: RequestState[],
+    patch: Partial<AccessRequest>,
+  ): Promise<AccessRequest> {
+    let current = request;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (!from.includes(current.state)) throw this.#stateConflict(current, String(patch.state ?? 'update'));
+      const done = await this.#store.updateRequest(current.id, current.version, patch);
+      if (done) return done;
+      current = (await this.#store.getRequest(current.id))!;
+    }
+    throw new StateConflictError(`request ${request.id} is changing too fast; try again`);
+  }
+
+  async #refuse(actor: string, input: CreateRequestInput, error: Error): Promise<void> {
+    await this.#audit(actor, 'request.refused', input.target?.slice(0, 64) ?? '', {
+      level: input.level,
+      code: (error as { code?: string }).code,
+      reason: error.message,
+      source: input.source,
+    });
+  }
+
+  async #audit(
+    actor: string,
+    action: string,
+    subject: string,
+    data: Record<string, unknown>,
+  ): Promise<AuditEntry | undefined> {
+    try {
+      return await this.#store.appendAudit({ at: this.#clock(), actor, action, subject, data });
+    } catch (error) {
+      this.#log.error({ err: error, action, subject }, 'audit append failed');
+      return undefined;
+    }
+  }
+
+  /** Appends an audit entry on behalf of another part (proxy, CI exchange). */
+  recordAudit(
+    actor: string,
+    action: string,
+    subject: string,
+    data: Record<string, unknown>,
+  ): Promise<AuditEntry | undefined> {
+    return this.#audit(actor, action, subject, data);
+  }
+}

@@ -1,0 +1,648 @@
+/**
+ * The store on SQL, one code path for SQLite (embedded) and PostgreSQL. Portable on purpose:
+ * state changes are compare-and-set updates (`WHERE version = ?`) and leases, so no dialect's
+ * row locking is needed; only the audit chain uses a PostgreSQL advisory lock to serialise appends
+ * across replicas (SQLite serialises writers by itself).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  type Generated,
+  Kysely,
+  PostgresDialect,
+  type Selectable,
+  SqliteDialect,
+  sql,
+  type Transaction,
+} from 'kysely';
+import pg from 'pg';
+import { GENESIS_HASH, hashAuditEntry } from '../audit/chain.ts';
+import type { AccessRequest, Approval, AuditEntry, AuditInput, CredentialRecord } from '../model.ts';
+import type { CredentialFilter, RequestFilter, Store } from './store.ts';
+
+interface RequestRow {
+  id: string;
+  kind: string;
+  parent_id: string | null;
+  requester: string;
+  target: string;
+  level: string;
+  duration_ms: number;
+  reason: string;
+  state: string;
+  rule: string;
+  decision: string;
+  break_glass: number;
+  source: string;
+  created_at: number;
+  pending_until: number;
+  decided_at: number | null;
+  activated_at: number | null;
+  expires_at: number | null;
+  ended_at: number | null;
+  end_reason: string | null;
+  ended_by: string | null;
+  reminded_at: number | null;
+  expiring_notified_at: number | null;
+  error: string | null;
+  version: number;
+  meta: string;
+}
+
+interface ApprovalRow {
+  request_id: string;
+  approver: string;
+  verdict: string;
+  reason: string | null;
+  at: number;
+}
+
+interface CredentialRow {
+  id: string;
+  request_id: string;
+  target: string;
+  provider: string;
+  handle: string;
+  state: string;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  attempts: number;
+  next_attempt_at: number | null;
+  last_error: string | null;
+  lease_owner: string | null;
+  lease_until: number | null;
+}
+
+interface AuditRow {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  subject: string;
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+interface Tables {
+  warden_requests: RequestRow;
+  warden_approvals: ApprovalRow;
+  warden_credentials: CredentialRow;
+  warden_audit: AuditRow;
+  warden_once: { key: string; expires_at: number };
+  warden_meta: { key: string; value: string };
+  warden_dummy: { id: Generated<number> };
+}
+
+const REQUEST_FIELDS: Record<keyof AccessRequest, keyof RequestRow> = {
+  id: 'id',
+  kind: 'kind',
+  parentId: 'parent_id',
+  requester: 'requester',
+  target: 'target',
+  level: 'level',
+  durationMs: 'duration_ms',
+  reason: 'reason',
+  state: 'state',
+  rule: 'rule',
+  decision: 'decision',
+  breakGlass: 'break_glass',
+  source: 'source',
+  createdAt: 'created_at',
+  pendingUntil: 'pending_until',
+  decidedAt: 'decided_at',
+  activatedAt: 'activated_at',
+  expiresAt: 'expires_at',
+  endedAt: 'ended_at',
+  endReason: 'end_reason',
+  endedBy: 'ended_by',
+  remindedAt: 'reminded_at',
+  expiringNotifiedAt: 'expiring_notified_at',
+  error: 'error',
+  version: 'version',
+  meta: 'meta',
+};
+
+function toRequestRow(patch: Partial<AccessRequest>): Partial<RequestRow> {
+  const row: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(patch)) {
+    const column = REQUEST_FIELDS[key as keyof AccessRequest];
+    if (!column) continue;
+    if (key === 'decision' || key === 'meta') row[column] = JSON.stringify(value);
+    else if (key === 'breakGlass') row[column] = value ? 1 : 0;
+    else row[column] = value;
+  }
+  return row as Partial<RequestRow>;
+}
+
+const num = (v: unknown): number => (v === null || v === undefined ? (v as never) : Number(v));
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+function fromRequestRow(row: Selectable<RequestRow>): AccessRequest {
+  return {
+    id: row.id,
+    kind: row.kind as AccessRequest['kind'],
+    parentId: row.parent_id,
+    requester: row.requester,
+    target: row.target,
+    level: row.level,
+    durationMs: num(row.duration_ms),
+    reason: row.reason,
+    state: row.state as AccessRequest['state'],
+    rule: row.rule,
+    decision: JSON.parse(row.decision),
+    breakGlass: Boolean(Number(row.break_glass)),
+    source: row.source as AccessRequest['source'],
+    createdAt: num(row.created_at),
+    pendingUntil: num(row.pending_until),
+    decidedAt: numOrNull(row.decided_at),
+    activatedAt: numOrNull(row.activated_at),
+    expiresAt: numOrNull(row.expires_at),
+    endedAt: numOrNull(row.ended_at),
+    endReason: row.end_reason,
+    endedBy: row.ended_by,
+    remindedAt: numOrNull(row.reminded_at),
+    expiringNotifiedAt: numOrNull(row.expiring_notified_at),
+    error: row.error,
+    version: num(row.version),
+    meta: JSON.parse(row.meta),
+  };
+}
+
+function fromCredentialRow(row: Selectable<CredentialRow>): CredentialRecord {
+  return {
+    id: row.id,
+    requestId: row.request_id,
+    target: row.target,
+    provider: row.provider,
+    handle: row.handle,
+    state: row.state as CredentialRecord['state'],
+    createdAt: num(row.created_at),
+    expiresAt: num(row.expires_at),
+    revokedAt: numOrNull(row.revoked_at),
+    attempts: num(row.attempts),
+    nextAttemptAt: numOrNull(row.next_attempt_at),
+    lastError: row.last_error,
+    leaseOwner: row.lease_owner,
+    leaseUntil: numOrNull(row.lease_until),
+  };
+}
+
+const CREDENTIAL_FIELDS: Record<keyof CredentialRecord, keyof CredentialRow> = {
+  id: 'id',
+  requestId: 'request_id',
+  target: 'target',
+  provider: 'provider',
+  handle: 'handle',
+  state: 'state',
+  createdAt: 'created_at',
+  expiresAt: 'expires_at',
+  revokedAt: 'revoked_at',
+  attempts: 'attempts',
+  nextAttemptAt: 'next_attempt_at',
+  lastError: 'last_error',
+  leaseOwner: 'lease_owner',
+  leaseUntil: 'lease_until',
+};
+
+function toCredentialRow(patch: Partial<CredentialRecord>): Partial<CredentialRow> {
+  const row: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(patch))
+    row[CREDENTIAL_FIELDS[key as keyof CredentialRecord]] = value;
+  return row as Partial<CredentialRow>;
+}
+
+function fromAuditRow(row: Selectable<AuditRow>): AuditEntry {
+  return {
+    seq: num(row.seq),
+    at: num(row.at),
+    actor: row.actor,
+    action: row.action,
+    subject: row.subject,
+    data: JSON.parse(row.data),
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+type Db = Kysely<Tables>;
+
+/** The ordered schema migrations; each runs once, recorded in warden_meta. */
+const MIGRATIONS: ((db: Db) => Promise<void>)[] = [
+  async (db) => {
+    await db.schema
+      .createTable('warden_requests')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('parent_id', 'text')
+      .addColumn('requester', 'text', (c) => c.notNull())
+      .addColumn('target', 'text', (c) => c.notNull())
+      .addColumn('level', 'text', (c) => c.notNull())
+      .addColumn('duration_ms', 'bigint', (c) => c.notNull())
+      .addColumn('reason', 'text', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('rule', 'text', (c) => c.notNull())
+      .addColumn('decision', 'text', (c) => c.notNull())
+      .addColumn('break_glass', 'integer', (c) => c.notNull())
+      .addColumn('source', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('pending_until', 'bigint', (c) => c.notNull())
+      .addColumn('decided_at', 'bigint')
+      .addColumn('activated_at', 'bigint')
+      .addColumn('expires_at', 'bigint')
+      .addColumn('ended_at', 'bigint')
+      .addColumn('end_reason', 'text')
+      .addColumn('ended_by', 'text')
+      .addColumn('reminded_at', 'bigint')
+      .addColumn('expiring_notified_at', 'bigint')
+      .addColumn('error', 'text')
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('meta', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('warden_requests_state')
+      .on('warden_requests')
+      .columns(['state', 'expires_at'])
+      .execute();
+    await db.schema
+      .createIndex('warden_requests_requester')
+      .on('warden_requests')
+      .columns(['requester', 'created_at'])
+      .execute();
+    await db.schema
+      .createTable('warden_approvals')
+      .addColumn('request_id', 'text', (c) => c.notNull())
+      .addColumn('approver', 'text', (c) => c.notNull())
+      .addColumn('verdict', 'text', (c) => c.notNull())
+      .addColumn('reason', 'text')
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('warden_approvals_pk', ['request_id', 'approver'])
+      .execute();
+    await db.schema
+      .createTable('warden_credentials')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('request_id', 'text', (c) => c.notNull())
+      .addColumn('target', 'text', (c) => c.notNull())
+      .addColumn('provider', 'text', (c) => c.notNull())
+      .addColumn('handle', 'text', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('revoked_at', 'bigint')
+      .addColumn('attempts', 'integer', (c) => c.notNull())
+      .addColumn('next_attempt_at', 'bigint')
+      .addColumn('last_error', 'text')
+      .addColumn('lease_owner', 'text')
+      .addColumn('lease_until', 'bigint')
+      .execute();
+    await db.schema
+      .createIndex('warden_credentials_state')
+      .on('warden_credentials')
+      .columns(['state', 'expires_at'])
+      .execute();
+    await db.schema
+      .createIndex('warden_credentials_request')
+      .on('warden_credentials')
+      .columns(['request_id'])
+      .execute();
+    await db.schema
+      .createTable('warden_audit')
+      .addColumn('seq', 'bigint', (c) => c.primaryKey())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('actor', 'text', (c) => c.notNull())
+      .addColumn('action', 'text', (c) => c.notNull())
+      .addColumn('subject', 'text', (c) => c.notNull())
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addColumn('prev_hash', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('warden_once')
+      .addColumn('key', 'text', (c) => c.primaryKey())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .execute();
+  },
+];
+
+/** One SQL store over a Kysely instance; see `openStore` for the two dialects. */
+export class SqlStore implements Store {
+  readonly kind: 'embedded' | 'postgres';
+  readonly #db: Db;
+
+  constructor(kind: 'embedded' | 'postgres', db: Db) {
+    this.kind = kind;
+    this.#db = db;
+  }
+
+  async migrate(): Promise<void> {
+    await this.#db.schema
+      .createTable('warden_meta')
+      .ifNotExists()
+      .addColumn('key', 'text', (c) => c.primaryKey())
+      .addColumn('value', 'text', (c) => c.notNull())
+      .execute();
+    await this.#db.transaction().execute(async (trx) => {
+      if (this.kind === 'postgres') await sql`select pg_advisory_xact_lock(7467001)`.execute(trx);
+      const row = await trx
+        .selectFrom('warden_meta')
+        .select('value')
+        .where('key', '=', 'schema_version')
+        .executeTakeFirst();
+      const current = row ? Number(row.value) : 0;
+      for (let v = current; v < MIGRATIONS.length; v++) await MIGRATIONS[v]!(trx);
+      if (current < MIGRATIONS.length) {
+        await trx
+          .insertInto('warden_meta')
+          .values({ key: 'schema_version', value: String(MIGRATIONS.length) })
+          .onConflict((oc) => oc.column('key').doUpdateSet({ value: String(MIGRATIONS.length) }))
+          .execute();
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#db.destroy();
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.#db);
+  }
+
+  async insertRequest(request: AccessRequest): Promise<void> {
+    await this.#db
+      .insertInto('warden_requests')
+      .values(toRequestRow(request) as RequestRow)
+      .execute();
+  }
+
+  async getRequest(id: string): Promise<AccessRequest | undefined> {
+    const row = await this.#db
+      .selectFrom('warden_requests')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? fromRequestRow(row) : undefined;
+  }
+
+  async listRequests(filter: RequestFilter): Promise<AccessRequest[]> {
+    let q = this.#db.selectFrom('warden_requests').selectAll();
+    if (filter.requester) q = q.where('requester', '=', filter.requester);
+    if (filter.target) q = q.where('target', '=', filter.target);
+    if (filter.parentId) q = q.where('parent_id', '=', filter.parentId);
+    if (filter.states?.length) q = q.where('state', 'in', [...filter.states]);
+    const rows = await q
+      .orderBy('created_at', 'desc')
+      .orderBy('id')
+      .limit(Math.min(filter.limit ?? 100, 1000))
+      .execute();
+    return rows.map(fromRequestRow);
+  }
+
+  async updateRequest(
+    id: string,
+    expectedVersion: number,
+    patch: Partial<AccessRequest>,
+  ): Promise<AccessRequest | undefined> {
+    const row = await this.#db
+      .updateTable('warden_requests')
+      .set({ ...toRequestRow(patch), version: expectedVersion + 1 })
+      .where('id', '=', id)
+      .where('version', '=', expectedVersion)
+      .returningAll()
+      .executeTakeFirst();
+    return row ? fromRequestRow(row) : undefined;
+  }
+
+  async findDue(now: number, expiringWithinMs: number) {
+    const timedOut = await this.#db
+      .selectFrom('warden_requests')
+      .selectAll()
+      .where('state', '=', 'pending')
+      .where('pending_until', '<=', now)
+      .limit(1000)
+      .execute();
+    const expired = await this.#db
+      .selectFrom('warden_requests')
+      .selectAll()
+      .where('state', '=', 'active')
+      .where('expires_at', '<=', now)
+      .limit(5000)
+      .execute();
+    const expiring = await this.#db
+      .selectFrom('warden_requests')
+      .selectAll()
+      .where('state', '=', 'active')
+      .where('expires_at', '>', now)
+      .where('expires_at', '<=', now + expiringWithinMs)
+      .where('expiring_notified_at', 'is', null)
+      .limit(1000)
+      .execute();
+    // A reminder goes out once, half-way through the pending time.
+    const remind = await this.#db
+      .selectFrom('warden_requests')
+      .selectAll()
+      .where('state', '=', 'pending')
+      .where('reminded_at', 'is', null)
+      .where(sql<boolean>`created_at + (pending_until - created_at) / 2 <= ${now}`)
+      .limit(1000)
+      .execute();
+    return {
+      timedOut: timedOut.map(fromRequestRow),
+      expired: expired.map(fromRequestRow),
+      expiring: expiring.map(fromRequestRow),
+      remind: remind.map(fromRequestRow),
+    };
+  }
+
+  async insertApproval(approval: Approval): Promise<boolean> {
+    const result = await this.#db
+      .insertInto('warden_approvals')
+      .values({
+        request_id: approval.requestId,
+        approver: approval.approver,
+        verdict: approval.verdict,
+        reason: approval.reason,
+        at: approval.at,
+      })
+      .onConflict((oc) => oc.columns(['request_id', 'approver']).doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  async listApprovals(requestId: string): Promise<Approval[]> {
+    const rows = await this.#db
+      .selectFrom('warden_approvals')
+      .selectAll()
+      .where('request_id', '=', requestId)
+      .orderBy('at')
+      .execute();
+    return rows.map((r) => ({
+      requestId: r.request_id,
+      approver: r.approver,
+      verdict: r.verdict as Approval['verdict'],
+      reason: r.reason,
+      at: Number(r.at),
+    }));
+  }
+
+  async insertCredential(credential: CredentialRecord): Promise<void> {
+    await this.#db
+      .insertInto('warden_credentials')
+      .values(toCredentialRow(credential) as CredentialRow)
+      .execute();
+  }
+
+  async getCredential(id: string): Promise<CredentialRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('warden_credentials')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? fromCredentialRow(row) : undefined;
+  }
+
+  async listCredentials(filter: CredentialFilter): Promise<CredentialRecord[]> {
+    let q = this.#db.selectFrom('warden_credentials').selectAll();
+    if (filter.requestId) q = q.where('request_id', '=', filter.requestId);
+    if (filter.target) q = q.where('target', '=', filter.target);
+    if (filter.states?.length) q = q.where('state', 'in', [...filter.states]);
+    return (await q.orderBy('created_at').execute()).map(fromCredentialRow);
+  }
+
+  async updateCredential(id: string, patch: Partial<CredentialRecord>): Promise<void> {
+    await this.#db
+      .updateTable('warden_credentials')
+      .set(toCredentialRow(patch))
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async claimRevocations(
+    ids: readonly string[],
+    owner: string,
+    now: number,
+    leaseMs: number,
+  ): Promise<CredentialRecord[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.#db
+      .updateTable('warden_credentials')
+      .set({ state: 'revoking', lease_owner: owner, lease_until: now + leaseMs })
+      .where('id', 'in', [...ids])
+      .where('state', 'in', ['active', 'revoking'])
+      .where((eb) =>
+        eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now), eb('lease_owner', '=', owner)]),
+      )
+      .returningAll()
+      .execute();
+    return rows.map(fromCredentialRow);
+  }
+
+  async findRevocationsDue(now: number): Promise<CredentialRecord[]> {
+    const rows = await this.#db
+      .selectFrom('warden_credentials as c')
+      .innerJoin('warden_requests as r', 'r.id', 'c.request_id')
+      .selectAll('c')
+      .where('c.state', 'in', ['active', 'revoking'])
+      .where((eb) =>
+        eb.or([
+          eb('c.expires_at', '<=', now),
+          eb('r.state', 'in', ['expired', 'revoked']),
+          eb.and([eb('c.state', '=', 'revoking'), eb('c.lease_until', '<', now)]),
+        ]),
+      )
+      .where((eb) => eb.or([eb('c.next_attempt_at', 'is', null), eb('c.next_attempt_at', '<=', now)]))
+      .limit(5000)
+      .execute();
+    return rows.map(fromCredentialRow);
+  }
+
+  async appendAudit(entry: AuditInput): Promise<AuditEntry> {
+    return this.#db.transaction().execute(async (trx) => this.#appendAudit(trx, entry));
+  }
+
+  async #appendAudit(trx: Transaction<Tables>, entry: AuditInput): Promise<AuditEntry> {
+    if (this.kind === 'postgres') await sql`select pg_advisory_xact_lock(7467002)`.execute(trx);
+    const last = await trx
+      .selectFrom('warden_audit')
+      .select(['seq', 'hash'])
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const seq = last ? Number(last.seq) + 1 : 1;
+    const prevHash = last?.hash ?? GENESIS_HASH;
+    const full: Omit<AuditEntry, 'hash'> = { ...entry, seq, prevHash };
+    const hash = hashAuditEntry(full);
+    await trx
+      .insertInto('warden_audit')
+      .values({
+        seq,
+        at: entry.at,
+        actor: entry.actor,
+        action: entry.action,
+        subject: entry.subject,
+        data: JSON.stringify(entry.data),
+        prev_hash: prevHash,
+        hash,
+      })
+      .execute();
+    return { ...full, hash };
+  }
+
+  async readAudit(options: { afterSeq?: number; since?: number; limit?: number }): Promise<AuditEntry[]> {
+    let q = this.#db.selectFrom('warden_audit').selectAll();
+    if (options.afterSeq !== undefined) q = q.where('seq', '>', options.afterSeq);
+    if (options.since !== undefined) q = q.where('at', '>=', options.since);
+    const rows = await q
+      .orderBy('seq')
+      .limit(options.limit ?? 10_000)
+      .execute();
+    return rows.map(fromAuditRow);
+  }
+
+  async rememberOnce(key: string, expiresAt: number, now: number): Promise<boolean> {
+    await this.#db.deleteFrom('warden_once').where('expires_at', '<', now).execute();
+    const result = await this.#db
+      .insertInto('warden_once')
+      .values({ key, expires_at: expiresAt })
+      .onConflict((oc) => oc.column('key').doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  /** Raw access for tests that tamper with the audit log on purpose. */
+  get kysely(): Db {
+    return this.#db;
+  }
+}
+
+/** Opens the embedded store: a SQLite file (WAL). */
+export function openEmbeddedStore(path: string): SqlStore {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const database = new Database(path);
+  database.pragma('journal_mode = WAL');
+  // NORMAL in WAL mode survives a killed process (SIGKILL); only an OS crash may lose the last commits.
+  database.pragma('synchronous = NORMAL');
+  database.pragma('busy_timeout = 5000');
+  return new SqlStore('embedded', new Kysely<Tables>({ dialect: new SqliteDialect({ database }) }));
+}
+
+const INT8_OID = 20;
+
+/** Opens the PostgreSQL store for replicated deployments. */
+export function openPostgresStore(connectionString: string, poolSize = 10): SqlStore {
+  const pool = new pg.Pool({
+    connectionString,
+    max: poolSize,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID
+          ? (v: string) => Number(v)
+          : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle client losing its server must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  return new SqlStore('postgres', new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) }));
+}

@@ -1,0 +1,82 @@
+import type {
+  AccessRequest,
+  Approval,
+  AuditEntry,
+  AuditInput,
+  CredentialRecord,
+  RequestState,
+} from '../model.ts';
+
+export interface RequestFilter {
+  requester?: string;
+  states?: readonly RequestState[];
+  target?: string;
+  parentId?: string;
+  limit?: number;
+}
+
+export interface CredentialFilter {
+  requestId?: string;
+  target?: string;
+  states?: readonly CredentialRecord['state'][];
+}
+
+/**
+ * Where the broker keeps its state. Two implementations share one SQL code path: the embedded
+ * store (SQLite, nothing to install) and PostgreSQL (several replicas). Every state change is a
+ * compare-and-set, so two replicas (or two racing clicks) can never both win.
+ */
+export interface Store {
+  readonly kind: 'embedded' | 'postgres';
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  ping(): Promise<void>;
+
+  insertRequest(request: AccessRequest): Promise<void>;
+  getRequest(id: string): Promise<AccessRequest | undefined>;
+  listRequests(filter: RequestFilter): Promise<AccessRequest[]>;
+  /** Applies `patch` if the stored version is `expectedVersion`; returns the new record, or undefined if it lost the race. */
+  updateRequest(
+    id: string,
+    expectedVersion: number,
+    patch: Partial<AccessRequest>,
+  ): Promise<AccessRequest | undefined>;
+  /** Requests whose pending time ran out, active grants past expiry (or within `expiringWithin` and not yet warned). */
+  findDue(
+    now: number,
+    expiringWithinMs: number,
+  ): Promise<{
+    timedOut: AccessRequest[];
+    expired: AccessRequest[];
+    expiring: AccessRequest[];
+    remind: AccessRequest[];
+  }>;
+
+  /** Records an approval or denial; false when this approver already acted on the request. */
+  insertApproval(approval: Approval): Promise<boolean>;
+  listApprovals(requestId: string): Promise<Approval[]>;
+
+  insertCredential(credential: CredentialRecord): Promise<void>;
+  getCredential(id: string): Promise<CredentialRecord | undefined>;
+  listCredentials(filter: CredentialFilter): Promise<CredentialRecord[]>;
+  updateCredential(id: string, patch: Partial<CredentialRecord>): Promise<void>;
+  /**
+   * Takes a lease on credentials that need revoking (their grant ended, or a retry is due) so
+   * that exactly one replica works on each. Returns the claimed records.
+   */
+  claimRevocations(
+    ids: readonly string[],
+    owner: string,
+    now: number,
+    leaseMs: number,
+  ): Promise<CredentialRecord[]>;
+  /** Credentials still alive whose grant is over, or whose retry time came. */
+  findRevocationsDue(now: number): Promise<CredentialRecord[]>;
+
+  /** Appends to the hash-chained audit log (serialised across replicas). */
+  appendAudit(entry: AuditInput): Promise<AuditEntry>;
+  readAudit(options: { afterSeq?: number; since?: number; limit?: number }): Promise<AuditEntry[]>;
+
+  /** Remembers a one-time key (an OIDC `jti`) until `expiresAt`; false if it was already seen. */
+  rememberOnce(key: string, expiresAt: number, now: number): Promise<boolean>;
+}
