@@ -141,6 +141,19 @@ export function pickDefaultLevel(levels: readonly string[]): string {
   return levels.includes('read') ? 'read' : levels[0]!;
 }
 
+function checkReason(rule: RuleConfig, reason: string): void {
+  const hint = rule.reason.hint ? ` (${rule.reason.hint})` : '';
+  if (rule.reason.required && reason === '') {
+    throw new InvalidInputError('ERR_REQUEST_REASON', `a reason is required${hint}`, { rule: rule.name });
+  }
+  if (rule.reason.pattern && !new RegExp(rule.reason.pattern).test(reason)) {
+    throw new InvalidInputError('ERR_REQUEST_REASON', `the reason must match ${rule.reason.pattern}${hint}`, {
+      rule: rule.name,
+      pattern: rule.reason.pattern,
+    });
+  }
+}
+
 /** Finds the rule that decides, or explains why none does. */
 export function findRule(
   config: PolicyConfig,
@@ -199,23 +212,8 @@ export function evaluatePolicy(
       { maxMs: rule.duration.max, rule: rule.name },
     );
   }
-  const reason = input.reason?.trim() ?? '';
-  if (rule.reason.required && reason === '') {
-    throw new InvalidInputError(
-      'ERR_REQUEST_REASON',
-      `a reason is required${rule.reason.hint ? ` (${rule.reason.hint})` : ''}`,
-      {
-        rule: rule.name,
-      },
-    );
-  }
-  if (rule.reason.pattern && !new RegExp(rule.reason.pattern).test(reason)) {
-    throw new InvalidInputError(
-      'ERR_REQUEST_REASON',
-      `the reason must match ${rule.reason.pattern}${rule.reason.hint ? ` (${rule.reason.hint})` : ''}`,
-      { rule: rule.name, pattern: rule.reason.pattern },
-    );
-  }
+  // `reason: undefined` skips the reason checks (policy explain); requests always pass a string.
+  if (input.reason !== undefined) checkReason(rule, input.reason.trim());
 
   const groups = resolveApprovers(rule, input.requester, directory);
   const approval: ApprovalRequirement = {

@@ -160,7 +160,7 @@ export class Broker {
         target: input.target,
         level: input.level,
         durationMs,
-        reason: input.reason,
+        reason: input.reason ?? '',
         breakGlass: input.breakGlass,
         at: now,
       });

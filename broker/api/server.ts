@@ -1,0 +1,323 @@
+/**
+ * The broker's HTTP API (JSON). Service tokens (Warden's own bot and proxy) act on behalf of the
+ * person named in the body; admin tokens act as admins. Unauthenticated calls change nothing.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { verifyAuditChain } from '../audit/chain.ts';
+import { BrokerError, InvalidInputError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { AccessRequest, RequestState } from '../model.ts';
+import { explainPolicy } from '../policy/explain.ts';
+import type { Actor, Broker } from '../requests/broker.ts';
+import type { Store } from '../store/store.ts';
+import { type ApiCaller, type ApiToken, authenticateBearer } from './auth.ts';
+import { toApiRequest } from './types.ts';
+
+/** Largest request body accepted. */
+const MAX_BODY = 64 * 1024;
+
+const STATUS_BY_CODE: Record<string, number> = {
+  ERR_AUTH_REQUIRED: 401,
+  ERR_AUTH_INVALID: 401,
+  ERR_NOT_FOUND: 404,
+  ERR_STATE_CONFLICT: 409,
+  ERR_APPROVAL_DUPLICATE: 409,
+  ERR_FORBIDDEN: 403,
+  ERR_APPROVAL_SELF: 403,
+  ERR_APPROVAL_NOT_ELIGIBLE: 403,
+  ERR_POLICY_DENIED: 403,
+  ERR_POLICY_NO_APPROVER: 403,
+  ERR_POLICY_OUTSIDE_WINDOW: 403,
+  ERR_PROVIDER_FAILED: 502,
+};
+
+export interface ApiServerOptions {
+  broker: Broker;
+  store: Store;
+  tokens: readonly ApiToken[];
+  logger: Logger;
+}
+
+type Handler = (ctx: {
+  caller: ApiCaller;
+  params: string[];
+  query: URLSearchParams;
+  body: Record<string, unknown>;
+}) => Promise<unknown>;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+}
+
+function str(body: Record<string, unknown>, key: string, required = true): string | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) {
+    if (required) throw new InvalidInputError('ERR_API_BAD_REQUEST', `"${key}" is required`);
+    return undefined;
+  }
+  if (typeof value !== 'string' || value.length > 1000) {
+    throw new InvalidInputError(
+      'ERR_API_BAD_REQUEST',
+      `"${key}" must be a string of at most 1000 characters`,
+    );
+  }
+  return value;
+}
+
+/** Service callers say which person they act for; admin callers act as admins. */
+function actorOf(caller: ApiCaller, body: Record<string, unknown>): Actor {
+  const onBehalf = str(body, 'actor', caller.role === 'service');
+  if (caller.role === 'admin') return { id: onBehalf ?? `admin:${caller.token}`, admin: true };
+  return { id: onBehalf!, admin: false };
+}
+
+function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY) {
+      reject(new InvalidInputError('ERR_API_BAD_REQUEST', `body larger than ${MAX_BODY} bytes`));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) {
+        reject(new InvalidInputError('ERR_API_BAD_REQUEST', `body larger than ${MAX_BODY} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', reject);
+    req.on('end', () => {
+      if (size === 0) return resolve({});
+      try {
+        const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+          reject(new InvalidInputError('ERR_API_BAD_REQUEST', 'the body must be a JSON object'));
+        } else resolve(parsed as Record<string, unknown>);
+      } catch {
+        reject(new InvalidInputError('ERR_API_BAD_REQUEST', 'the body is not valid JSON'));
+      }
+    });
+  });
+}
+
+function send(res: ServerResponse, status: number, payload: unknown): void {
+  const body = JSON.stringify(payload);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
+  res.end(body);
+}
+
+export function buildRoutes(options: ApiServerOptions): Route[] {
+  const { broker, store } = options;
+  const requireAdmin = (caller: ApiCaller) => {
+    if (caller.role !== 'admin') throw new BrokerError('ERR_FORBIDDEN', 'this call needs an admin token');
+  };
+  const withCredential = (request: AccessRequest, credential: unknown) => ({
+    request: toApiRequest(request),
+    ...(credential ? { credential } : {}),
+  });
+  return [
+    {
+      method: 'POST',
+      pattern: /^\/v1\/requests$/,
+      handler: async ({ caller, body }) => {
+        const actor = actorOf(caller, body);
+        const requester = caller.role === 'admin' ? (str(body, 'requester', false) ?? actor.id) : actor.id;
+        const duration = body.duration;
+        if (duration !== undefined && typeof duration !== 'string') {
+          throw new InvalidInputError('ERR_API_BAD_REQUEST', '"duration" must be a string like 30m');
+        }
+        // The credential of a grant that activates inside this call goes back to this caller only.
+        let credential: unknown;
+        const unsubscribe = broker.events.subscribe((event) => {
+          if (event.type === 'grant.active' && event.request.requester === requester && event.credential) {
+            credential = { ...event.credential, password: event.credential.password.reveal() };
+          }
+        });
+        try {
+          const request = await broker.request({
+            requester,
+            target: str(body, 'target')!,
+            level: str(body, 'level', false),
+            duration,
+            reason: str(body, 'reason', false),
+            breakGlass: body.break_glass === true,
+            source: 'api',
+          });
+          return withCredential(request, request.state === 'active' ? credential : undefined);
+        } finally {
+          unsubscribe();
+        }
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/requests$/,
+      handler: async ({ query }) => {
+        const states = query.get('state')?.split(',').filter(Boolean) as RequestState[] | undefined;
+        const list = await broker.list({
+          ...(query.get('requester') ? { requester: query.get('requester')! } : {}),
+          ...(query.get('target') ? { target: query.get('target')! } : {}),
+          ...(states?.length ? { states } : {}),
+          limit: Math.min(Number(query.get('limit') ?? 100) || 100, 1000),
+        });
+        return { requests: list.map(toApiRequest) };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/requests\/([a-z0-9]{1,64})$/,
+      handler: async ({ params }) => {
+        const details = await broker.show(params[0]!);
+        return {
+          request: toApiRequest(details.request),
+          approvals: details.approvals,
+          credentials: details.credentials,
+          requirement: details.requirement,
+        };
+      },
+    },
+    ...(['approve', 'deny', 'cancel', 'revoke', 'extend'] as const).map(
+      (verb): Route => ({
+        method: 'POST',
+        pattern: new RegExp(`^/v1/requests/([a-z0-9]{1,64})/${verb}$`),
+        handler: async ({ caller, params, body }) => {
+          const actor = actorOf(caller, body);
+          const id = params[0]!;
+          const request =
+            verb === 'approve'
+              ? await broker.approve(id, actor)
+              : verb === 'deny'
+                ? await broker.deny(id, actor, str(body, 'reason')!)
+                : verb === 'cancel'
+                  ? await broker.cancel(id, actor)
+                  : verb === 'revoke'
+                    ? await broker.revoke(id, actor, str(body, 'reason', false))
+                    : await broker.extend(id, actor, str(body, 'duration')!);
+          return { request: toApiRequest(request) };
+        },
+      }),
+    ),
+    {
+      method: 'GET',
+      pattern: /^\/v1\/policy\/explain$/,
+      handler: async ({ query }) =>
+        explainPolicy(broker.config, broker.directory, {
+          user: query.get('user') ?? '',
+          target: query.get('target') ?? '',
+          level: query.get('level') ?? undefined,
+          at: Date.now(),
+        }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/audit$/,
+      handler: async ({ caller, query }) => {
+        requireAdmin(caller);
+        const since = query.get('since');
+        const entries = await store.readAudit({
+          ...(since ? { since: Date.parse(since) } : {}),
+          ...(query.get('after_seq') ? { afterSeq: Number(query.get('after_seq')) } : {}),
+          limit: Math.min(Number(query.get('limit') ?? 1000) || 1000, 10_000),
+        });
+        return { entries };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/audit\/verify$/,
+      handler: async ({ caller }) => {
+        requireAdmin(caller);
+        let from = { seq: 0, hash: '0'.repeat(64) };
+        let checked = 0;
+        for (;;) {
+          const page = await store.readAudit({ afterSeq: from.seq, limit: 5000 });
+          const result = verifyAuditChain(page, from);
+          checked += result.checked;
+          if (!result.ok || page.length === 0) return { ...result, checked };
+          from = { seq: result.lastSeq, hash: result.lastHash };
+        }
+      },
+    },
+  ];
+}
+
+/** Maps an error to an HTTP answer; unexpected errors never leak their message. */
+export function toErrorResponse(error: unknown): {
+  status: number;
+  body: { error: { code: string; message: string; details?: unknown } };
+} {
+  if (error instanceof BrokerError) {
+    const status = STATUS_BY_CODE[error.code] ?? (error.code === 'ERR_STORE_FAILED' ? 503 : 400);
+    const details = Object.keys(error.details).length > 0 ? error.details : undefined;
+    return {
+      status,
+      body: { error: { code: error.code, message: error.message, ...(details ? { details } : {}) } },
+    };
+  }
+  return { status: 500, body: { error: { code: 'ERR_INTERNAL', message: 'internal error' } } };
+}
+
+export class ApiServer {
+  readonly #options: ApiServerOptions;
+  readonly #routes: Route[];
+  readonly #server: Server;
+
+  constructor(options: ApiServerOptions) {
+    this.#options = options;
+    this.#routes = buildRoutes(options);
+    this.#server = createServer((req, res) => void this.#handle(req, res));
+    this.#server.headersTimeout = 10_000;
+    this.#server.requestTimeout = 30_000;
+  }
+
+  async listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => resolve());
+    });
+    return this.#server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://warden');
+    try {
+      if (req.method === 'GET' && url.pathname === '/v1/health') {
+        await this.#options.store.ping();
+        send(res, 200, { ok: true, store: this.#options.store.kind });
+        return;
+      }
+      const caller = authenticateBearer(req.headers.authorization, this.#options.tokens);
+      for (const route of this.#routes) {
+        const match = route.pattern.exec(url.pathname);
+        if (!match || route.method !== req.method) continue;
+        const body = req.method === 'POST' ? await readBody(req) : {};
+        const result = await route.handler({ caller, params: match.slice(1), query: url.searchParams, body });
+        send(res, 200, result);
+        return;
+      }
+      send(res, 404, { error: { code: 'ERR_NOT_FOUND', message: 'no such endpoint' } });
+    } catch (error) {
+      const { status, body } = toErrorResponse(error);
+      if (status >= 500) this.#options.logger.error({ err: error, path: url.pathname }, 'API call failed');
+      else this.#options.logger.debug({ code: body.error.code, path: url.pathname }, 'API call refused');
+      send(res, status, body);
+    }
+  }
+}

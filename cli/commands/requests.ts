@@ -1,0 +1,109 @@
+/** `warden request | approve | deny | cancel | revoke | extend | grants | show`: through the broker API. */
+import type { ApiRequest } from '../../broker/api/types.ts';
+import type { Io } from '../output.ts';
+import { ExitCode, UsageError } from '../output.ts';
+import { createClientFromFlags } from './client.ts';
+
+type Flags = Record<string, string | boolean | undefined>;
+
+const s = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
+
+function describe(r: ApiRequest): string {
+  const until = r.expires ? ` until ${r.expires}` : '';
+  return `${r.id}  ${r.state.padEnd(9)} ${r.requester} → ${r.target}:${r.level}${until}  ${r.reason}`;
+}
+
+export async function runRequestCommand(
+  verb: string,
+  positionals: string[],
+  flags: Flags,
+  io: Io,
+): Promise<number> {
+  const client = createClientFromFlags({ url: s(flags.url), 'token-file': s(flags['token-file']) }, io);
+  const actor = s(flags.as) ?? io.env.WARDEN_USER;
+  const json = flags.json === true;
+  const print = (payload: { request: ApiRequest } & Record<string, unknown>) => {
+    if (json) io.out(JSON.stringify(payload));
+    else io.out(describe(payload.request));
+  };
+  const id = () => {
+    const value = positionals[0];
+    if (!value) throw new UsageError(`usage: warden ${verb} <request-id>`);
+    return value;
+  };
+  switch (verb) {
+    case 'request': {
+      const target = s(flags.target) ?? positionals[0];
+      if (!target)
+        throw new UsageError(
+          'usage: warden request --target <name> [--level read] [--duration 30m] --reason "..."',
+        );
+      const [name, level] = target.split(':');
+      const result = await client.call<{ request: ApiRequest; credential?: Record<string, unknown> }>(
+        'POST',
+        '/v1/requests',
+        {
+          actor,
+          requester: actor,
+          target: name,
+          level: s(flags.level) ?? level,
+          duration: s(flags.duration),
+          reason: s(flags.reason) ?? positionals.slice(1).join(' '),
+          break_glass: flags['break-glass'] === true,
+        },
+      );
+      print(result);
+      if (result.credential && !json) {
+        const c = result.credential as {
+          host: string;
+          port: number;
+          database: string;
+          user: string;
+          password: string;
+        };
+        io.out(
+          `connect: PGPASSWORD='${c.password}' psql "host=${c.host} port=${c.port} dbname=${c.database} user=${c.user}"`,
+        );
+      } else if (result.request.state === 'pending' && !json) {
+        io.out(`waiting for ${result.request.summary}`);
+      }
+      return ExitCode.Ok;
+    }
+    case 'approve':
+    case 'cancel':
+      print(await client.call('POST', `/v1/requests/${id()}/${verb}`, { actor }));
+      return ExitCode.Ok;
+    case 'deny':
+    case 'revoke': {
+      const reason = s(flags.reason) ?? positionals.slice(1).join(' ');
+      print(
+        await client.call('POST', `/v1/requests/${id()}/${verb}`, { actor, reason: reason || undefined }),
+      );
+      return ExitCode.Ok;
+    }
+    case 'extend': {
+      const duration = s(flags.duration) ?? positionals[1];
+      if (!duration) throw new UsageError('usage: warden extend <grant-id> <duration>');
+      print(await client.call('POST', `/v1/requests/${id()}/extend`, { actor, duration }));
+      return ExitCode.Ok;
+    }
+    case 'show': {
+      const result = await client.call<{ request: ApiRequest }>('GET', `/v1/requests/${id()}`);
+      io.out(json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
+      return ExitCode.Ok;
+    }
+    case 'grants': {
+      const query = new URLSearchParams();
+      const user = s(flags.user);
+      if (user) query.set('requester', user);
+      query.set('state', s(flags.state) ?? (flags.all ? '' : 'pending,approved,active'));
+      const result = await client.call<{ requests: ApiRequest[] }>('GET', `/v1/requests?${query}`);
+      if (json) io.out(JSON.stringify(result));
+      else if (result.requests.length === 0) io.out('no requests');
+      else for (const r of result.requests) io.out(describe(r));
+      return ExitCode.Ok;
+    }
+    default:
+      throw new UsageError(`unknown command ${verb}`);
+  }
+}

@@ -1,0 +1,66 @@
+/** `warden serve`: every part in one process (the default deployment), or `--demo` for a first run. */
+
+import { ApiServer } from '../../broker/api/server.ts';
+import { createBrokerApp } from '../../broker/app.ts';
+import { type Config, loadConfig, parseConfig } from '../../broker/config/load.ts';
+import { resolveSecret } from '../../broker/config/secrets.ts';
+import { createLogger } from '../../broker/log.ts';
+import { startDemoEnvironment } from '../demo/demo.ts';
+import { ExitCode, type Io } from '../output.ts';
+
+type Flags = Record<string, string | boolean | undefined>;
+
+export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promise<number> {
+  const demo =
+    flags.demo === true
+      ? await startDemoEnvironment({
+          ttl: typeof flags['demo-ttl'] === 'string' ? flags['demo-ttl'] : undefined,
+        })
+      : undefined;
+  const env = { ...io.env, ...(demo?.env ?? {}) };
+  try {
+    const config: Config = demo
+      ? parseConfig(demo.config, 'demo')
+      : loadConfig(typeof flags.config === 'string' ? flags.config : (io.env.WARDEN_CONFIG ?? 'warden.yaml'));
+    const logger = createLogger({
+      level:
+        typeof flags['log-level'] === 'string' ? flags['log-level'] : (io.env.WARDEN_LOG_LEVEL ?? 'info'),
+    });
+    const app = await createBrokerApp(config, { logger, env });
+    const tokens = config.broker.tokens.map((t, i) => ({
+      name: t.name,
+      role: t.role,
+      secret: resolveSecret(t.secret, `broker.tokens[${i}].secret`, env),
+    }));
+    const api = new ApiServer({ broker: app.broker, store: app.store, tokens, logger });
+    const [host, port] = config.broker.listen.split(':');
+    const address = await api.listen(Number(port), host);
+    logger.info(
+      {
+        listen: `${address.address}:${address.port}`,
+        store: app.store.kind,
+        targets: Object.keys(config.targets),
+      },
+      'warden is serving',
+    );
+    if (demo) {
+      io.out('');
+      io.out(
+        `Warden demo: broker API on http://${address.address}:${address.port}, demo database on 127.0.0.1:${demo.cluster.port}`,
+      );
+      io.out(
+        `  export WARDEN_URL=http://${address.address}:${address.port} WARDEN_TOKEN_FILE=${demo.adminTokenFile}`,
+      );
+      io.out('  warden request demo-db 30m trying warden --as alice');
+      io.out('  warden approve <id> --as maria');
+      io.out('');
+    }
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    logger.info('shutting down');
+    await api.close();
+    await app.close();
+    return ExitCode.Ok;
+  } finally {
+    await demo?.close();
+  }
+}

@@ -1,0 +1,116 @@
+/** The `warden` command line: parses arguments, runs one command, returns its exit code. */
+import { parseArgs } from 'node:util';
+import { type Config, loadConfig } from '../broker/config/load.ts';
+import { BrokerError } from '../broker/errors.ts';
+import { runAuditCommand } from './commands/audit.ts';
+import { runPolicyCommand } from './commands/policy.ts';
+import { runRequestCommand } from './commands/requests.ts';
+import { runServe } from './commands/serve.ts';
+import { ExitCode, type Io, processIo, UsageError } from './output.ts';
+
+const HELP = `warden: just-in-time privileged access
+
+usage: warden <command> [flags]
+
+  serve [--config warden.yaml] [--demo [--demo-ttl 2m]]   run all parts in one process
+  request <target[:level]> <duration> <reason...> [--as user] [--break-glass]
+  approve <id> [--as user]          deny <id> <reason...> [--as user]
+  cancel <id>                       revoke <id> [reason...]
+  extend <id> <duration>            grants [--user u] [--state s] [--all]      show <id>
+  audit verify [--expect-head H]    audit export [--since DATE] [--format jsonl]
+  policy explain --user u --target t [--level l] [--at DATE]
+  policy test CASES.yaml
+
+Broker API commands read WARDEN_URL and WARDEN_TOKEN (or WARDEN_TOKEN_FILE); WARDEN_USER or
+--as names the person acting. Offline commands read --config (or WARDEN_CONFIG, or ./warden.yaml).
+Exit codes: 0 ok, 1 refused, 2 usage, 3 configuration, 4 audit tampered.`;
+
+const OPTIONS = {
+  config: { type: 'string' },
+  demo: { type: 'boolean' },
+  'demo-ttl': { type: 'string' },
+  'log-level': { type: 'string' },
+  as: { type: 'string' },
+  url: { type: 'string' },
+  'token-file': { type: 'string' },
+  target: { type: 'string' },
+  level: { type: 'string' },
+  duration: { type: 'string' },
+  reason: { type: 'string' },
+  'break-glass': { type: 'boolean' },
+  user: { type: 'string' },
+  state: { type: 'string' },
+  all: { type: 'boolean' },
+  json: { type: 'boolean' },
+  at: { type: 'string' },
+  since: { type: 'string' },
+  format: { type: 'string' },
+  'expect-head': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function loadConfigFromFlags(flags: Record<string, unknown>, io: Io): Config {
+  return loadConfig(
+    typeof flags.config === 'string' ? flags.config : (io.env.WARDEN_CONFIG ?? 'warden.yaml'),
+  );
+}
+
+export async function main(argv: string[], io: Io = processIo, signal?: AbortSignal): Promise<number> {
+  try {
+    const { values: flags, positionals } = parseArgs({
+      args: argv,
+      options: OPTIONS,
+      allowPositionals: true,
+      strict: true,
+    });
+    const [command, ...rest] = positionals;
+    if (!command || flags.help || command === 'help') {
+      io.out(HELP);
+      return command || flags.help ? ExitCode.Ok : ExitCode.Usage;
+    }
+    switch (command) {
+      case 'serve': {
+        const controller = new AbortController();
+        const stop = () => controller.abort();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        return await runServe(flags, io, signal ?? controller.signal);
+      }
+      case 'request': {
+        // `warden request prod-db 30m fixing invoice 4411`, as in chat.
+        const [target, duration, ...reason] = rest;
+        const f = {
+          ...flags,
+          duration: flags.duration ?? duration,
+          reason: flags.reason ?? reason.join(' '),
+        };
+        return await runRequestCommand('request', target ? [target] : [], f, io);
+      }
+      case 'approve':
+      case 'deny':
+      case 'cancel':
+      case 'revoke':
+      case 'extend':
+      case 'grants':
+      case 'show':
+        return await runRequestCommand(command, rest, flags, io);
+      case 'audit':
+        return await runAuditCommand(rest[0], flags, loadConfigFromFlags(flags, io), io);
+      case 'policy':
+        return runPolicyCommand(rest[0], rest.slice(1), flags, loadConfigFromFlags(flags, io), io);
+      default:
+        throw new UsageError(`unknown command "${command}" (try warden help)`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`warden: ${(error as Error).message}`);
+      return ExitCode.Usage;
+    }
+    if (error instanceof BrokerError) {
+      io.err(`warden: ${error.message} (${error.code})`);
+      return error.code.startsWith('ERR_CONFIG') ? ExitCode.Config : ExitCode.Refused;
+    }
+    io.err(`warden: ${(error as Error).message}`);
+    return ExitCode.Refused;
+  }
+}
