@@ -238,6 +238,9 @@ class StatementWalker {
         else if (node.filename !== undefined) this.effects.add('copy-server-file');
         this.effects.add(node.is_from ? 'write' : 'read');
         break;
+      case 'AlterTableCmd':
+        this.effects.add(node.subtype === 'AT_ChangeOwner' ? 'privilege-change' : 'ddl');
+        break;
       case 'RenameStmt':
         this.effects.add(node.renameType === 'OBJECT_ROLE' ? 'role-change' : 'ddl');
         break;
