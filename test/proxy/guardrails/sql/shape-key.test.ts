@@ -111,13 +111,11 @@ describe('verdict cache', () => {
     );
   });
 
+  const fn = (language: string, body: string) =>
+    `CREATE FUNCTION f() RETURNS void LANGUAGE ${language} AS ${body}`;
   /** [safe first, dangerous second]: the pair differs only where a fingerprint may not look. */
   const pairs: [string, string, string][] = [
-    [
-      "SELECT set_config('search_path', 'x', false)",
-      "SELECT set_config('role', 'x', false)",
-      'session-identity',
-    ],
+    ["SELECT set_config('search_path','x',false)", "SELECT set_config('role','x',false)", 'session-identity'],
     ['DO $$ BEGIN NULL; END $$', 'DO $$ BEGIN DROP TABLE t; END $$', 'drop-table'],
     ["DO $$ BEGIN EXECUTE 'SELECT 1'; END $$", "DO $$ BEGIN EXECUTE 'DROP TABLE t'; END $$", 'drop-table'],
     ["SET standard_conforming_strings = 'on'", "SET standard_conforming_strings = 'off'", 'unsafe-setting'],
@@ -126,16 +124,8 @@ describe('verdict cache', () => {
     ['COPY t TO STDOUT', "COPY t TO '/tmp/x'", 'copy-server-file'],
     ["COPY (SELECT abs('1')) TO STDOUT", "COPY (SELECT pg_read_file('1')) TO STDOUT", 'dangerous-function'],
     ['SELECT "PG_READ_FILE"(\'x\')', "SELECT pg_read_file('x')", 'dangerous-function'],
-    [
-      "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'SELECT 1'",
-      "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'DELETE FROM t'",
-      'delete-without-where',
-    ],
-    [
-      "CREATE FUNCTION f() RETURNS void LANGUAGE 'sql' AS 'SELECT 1'",
-      "CREATE FUNCTION f() RETURNS void LANGUAGE 'plperlu' AS 'SELECT 1'",
-      'opaque-code',
-    ],
+    [fn('sql', "'SELECT 1'"), fn('sql', "'DELETE FROM t'"), 'delete-without-where'],
+    [fn("'sql'", "'SELECT 1'"), fn("'plperlu'", "'SELECT 1'"), 'opaque-code'],
     ["SELECT 'a' -- x\n, 1", "SELECT 'a'\n'; DROP TABLE t; --', 1", 'unparseable'],
     ["SELECT E'a', 1", "SELECT E'\\'; DROP TABLE t; --', 1", 'unparseable'],
     ['DELETE FROM t WHERE id = 1', 'DELETE FROM t WHERE 1 = 1', 'delete-without-where'],
