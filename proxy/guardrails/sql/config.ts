@@ -1,0 +1,86 @@
+/**
+ * The `guardrails` fragment of a Postgres target's configuration, e.g.
+ *
+ * ```yaml
+ * guardrails:
+ *   unparseable: block          # or allow (default block)
+ *   cacheSize: 10000            # verdict cache entries (default 10000, 0 disables)
+ *   disable:
+ *     - truncate                              # everywhere on this target
+ *     - { rule: drop-table, levels: [admin] } # only for admin sessions
+ *   rules:
+ *     - name: no-payroll
+ *       match: { relations: [payroll.salaries] }
+ *       action: block
+ *       message: payroll is off limits
+ *       levels: [read]
+ * ```
+ */
+import { z } from 'zod';
+import { SQL_EFFECTS } from './effects.ts';
+
+const STATEMENT_KINDS = [
+  'select',
+  'insert',
+  'update',
+  'delete',
+  'merge',
+  'truncate',
+  'copy',
+  'ddl',
+  'role',
+  'privilege',
+  'session',
+  'transaction',
+  'explain',
+  'prepare',
+  'execute',
+  'procedural',
+  'maintenance',
+  'utility',
+] as const;
+
+const names = z.array(z.string().min(1)).min(1);
+
+const ruleMatchSchema = z
+  .object({
+    kinds: z.array(z.enum(STATEMENT_KINDS)).min(1).optional(),
+    effects: z.array(z.enum(SQL_EFFECTS)).min(1).optional(),
+    relations: names.optional(),
+    functions: names.optional(),
+  })
+  .strict()
+  .refine((m) => Object.values(m).some((v) => v !== undefined), {
+    message: 'give at least one of kinds, effects, relations, functions',
+  });
+
+const ruleSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'use lower-case letters, digits and dashes'),
+    match: ruleMatchSchema,
+    action: z.enum(['block', 'review', 'allow']),
+    message: z.string().min(1).optional(),
+    levels: names.optional(),
+    groups: names.optional(),
+  })
+  .strict();
+
+const disableSchema = z.union([
+  z.string().min(1),
+  z.object({ rule: z.string().min(1), levels: names.optional(), groups: names.optional() }).strict(),
+]);
+
+/** Schema of a target's `guardrails` configuration fragment (see the module comment). */
+export const sqlGuardrailsConfigSchema = z
+  .object({
+    unparseable: z.enum(['block', 'allow']).default('block'),
+    cacheSize: z.number().int().min(0).max(1_000_000).default(10_000),
+    rules: z.array(ruleSchema).default([]),
+    disable: z.array(disableSchema).default([]),
+  })
+  .strict();
+
+/** Configuration as written (defaults optional). */
+export type SqlGuardrailsConfigInput = z.input<typeof sqlGuardrailsConfigSchema>;
+/** Configuration after defaults. */
+export type SqlGuardrailsConfig = z.output<typeof sqlGuardrailsConfigSchema>;
