@@ -13,6 +13,7 @@ import {
   loadCa,
   parsePublicKeyLine,
 } from '../../../../broker/providers/ssh-ca/keys.ts';
+import { loadCaFile } from '../../../../broker/providers/ssh-ca/load-ca-file.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'warden-ssh-keys-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -125,3 +126,13 @@ function parseEd25519Body(): string {
 function withTrailingByte(): string {
   return Buffer.concat([Buffer.from(parseEd25519Body(), 'base64'), Buffer.from([0])]).toString('base64');
 }
+
+describe('loadCaFile', () => {
+  it('reads a key file written by ssh-keygen', async () => {
+    const { pub } = sshKeygen('file-ca', 'ed25519');
+    assert.equal(formatCaPublicKeyLine(await loadCaFile(join(dir, 'file-ca'))), pub.trim());
+  });
+  it('refuses a missing file (ERR_SSH_CA_KEY_INVALID)', async () => {
+    await assert.rejects(loadCaFile(join(dir, 'missing')), expectCode('ERR_SSH_CA_KEY_INVALID'));
+  });
+});
