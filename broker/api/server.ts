@@ -37,16 +37,20 @@ export interface ApiServerOptions {
   store: Store;
   tokens: readonly ApiToken[];
   logger: Logger;
+  /** Routes of other broker features (CI exchange, proxy sessions), mounted beside the core ones. */
+  extraRoutes?: readonly Route[];
+  /** Routes that authenticate on their own (the CI exchange takes an OIDC token, not an API token). */
+  publicRoutes?: readonly PublicRoute[];
 }
 
-type Handler = (ctx: {
+export type Handler = (ctx: {
   caller: ApiCaller;
   params: string[];
   query: URLSearchParams;
   body: Record<string, unknown>;
 }) => Promise<unknown>;
 
-interface Route {
+export interface Route {
   method: string;
   pattern: RegExp;
   handler: Handler;
@@ -74,7 +78,8 @@ function actorOf(caller: ApiCaller, body: Record<string, unknown>): Actor {
   return { id: onBehalf!, admin: false };
 }
 
-function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+/** Reads a JSON object body of at most `MAX_BODY` bytes. */
+export function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > MAX_BODY) {
@@ -108,7 +113,7 @@ function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
   });
 }
 
-function send(res: ServerResponse, status: number, payload: unknown): void {
+export function send(res: ServerResponse, status: number, payload: unknown): void {
   const body = JSON.stringify(payload);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
@@ -116,6 +121,13 @@ function send(res: ServerResponse, status: number, payload: unknown): void {
     'cache-control': 'no-store',
   });
   res.end(body);
+}
+
+/** A route that sees the raw request (its own authentication, body limits and answers). */
+export interface PublicRoute {
+  method: string;
+  pattern: RegExp;
+  handle(req: IncomingMessage, res: ServerResponse, params: string[]): Promise<void>;
 }
 
 export function buildRoutes(options: ApiServerOptions): Route[] {
@@ -276,7 +288,7 @@ export class ApiServer {
 
   constructor(options: ApiServerOptions) {
     this.#options = options;
-    this.#routes = buildRoutes(options);
+    this.#routes = [...buildRoutes(options), ...(options.extraRoutes ?? [])];
     this.#server = createServer((req, res) => void this.#handle(req, res));
     this.#server.headersTimeout = 10_000;
     this.#server.requestTimeout = 30_000;
@@ -302,6 +314,13 @@ export class ApiServer {
         await this.#options.store.ping();
         send(res, 200, { ok: true, store: this.#options.store.kind });
         return;
+      }
+      for (const route of this.#options.publicRoutes ?? []) {
+        const match = route.pattern.exec(url.pathname);
+        if (match && route.method === req.method) {
+          await route.handle(req, res, match.slice(1));
+          return;
+        }
       }
       const caller = authenticateBearer(req.headers.authorization, this.#options.tokens);
       for (const route of this.#routes) {

@@ -3,6 +3,7 @@
  * references unresolved (they are resolved by `loadConfig`, so `policy test` can run without them).
  */
 import { z } from 'zod';
+import { ciConfigSchema } from '../ci/config.ts';
 import { parseDuration } from './duration.ts';
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -224,6 +225,8 @@ export const configSchema = z.strictObject({
   targets: z.record(name('a target name'), targetSchema).default({}),
   people: z.array(personSchema).default([]),
   rules: z.array(ruleSchema).default([]),
+  /** CI jobs that trade OIDC tokens for credentials. */
+  ci: ciConfigSchema.optional(),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
