@@ -141,9 +141,7 @@ export function decodeAuthentication(raw: Buffer): AuthenticationRequest {
 export function decodeParameterStatus(raw: Buffer): { name: string; value: string } {
   const r = openBody(raw, BackendCode.ParameterStatus, 'ParameterStatus');
   const name = r.readCString();
-  const value = r.readCString();
-  r.expectEnd();
-  return { name, value };
+  return { name, value: r.readFinalCString() };
 }
 
 /** Decodes a BackendKeyData ('K') message: what a CancelRequest must quote. */
@@ -219,10 +217,7 @@ export function decodeDataRow(raw: Buffer): (Buffer | null)[] {
 
 /** Decodes a CommandComplete ('C') message into its command tag (`SELECT 3`, `INSERT 0 1`). */
 export function decodeCommandComplete(raw: Buffer): string {
-  const r = openBody(raw, BackendCode.CommandComplete, 'CommandComplete');
-  const tag = r.readCString();
-  r.expectEnd();
-  return tag;
+  return openBody(raw, BackendCode.CommandComplete, 'CommandComplete').readFinalCString();
 }
 
 /** The fields of an ErrorResponse or NoticeResponse, keyed by their one-character code. */
@@ -308,9 +303,7 @@ export function decodeNotificationResponse(raw: Buffer): {
   const r = openBody(raw, BackendCode.NotificationResponse, 'NotificationResponse');
   const processId = r.readInt32();
   const channel = r.readCString();
-  const payload = r.readCString();
-  r.expectEnd();
-  return { processId, channel, payload };
+  return { processId, channel, payload: r.readFinalCString() };
 }
 
 /** Decodes a ParameterDescription ('t') message into parameter type OIDs. */

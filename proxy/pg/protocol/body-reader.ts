@@ -81,6 +81,13 @@ export class BodyReader {
     return text;
   }
 
+  /** Reads a NUL-terminated string that must be the last field of the body. */
+  readFinalCString(): string {
+    const text = this.readCString();
+    this.expectEnd();
+    return text;
+  }
+
   /** Returns a view of the next `length` bytes. */
   readBytes(length: number): Buffer {
     this.need(length);

@@ -335,12 +335,8 @@ export function decodeFrontendMessage(raw: Buffer): FrontendMessage {
     throw new MalformedMessageError(`message ${describeTag(code)} length does not match its bytes`);
   }
   switch (code) {
-    case FrontendCode.Query: {
-      const r = new BodyReader(raw, HEADER, raw.length, 'Query');
-      const sql = r.readCString();
-      r.expectEnd();
-      return { type: 'query', raw, sql };
-    }
+    case FrontendCode.Query:
+      return { type: 'query', raw, sql: new BodyReader(raw, HEADER, raw.length, 'Query').readFinalCString() };
     case FrontendCode.Parse:
       return decodeParse(raw);
     case FrontendCode.Bind:
@@ -371,12 +367,12 @@ export function decodeFrontendMessage(raw: Buffer): FrontendMessage {
       return decodeEmpty(raw, 'copyDone');
     case FrontendCode.CopyData:
       return { type: 'copyData', raw, data: raw.subarray(HEADER) };
-    case FrontendCode.CopyFail: {
-      const r = new BodyReader(raw, HEADER, raw.length, 'CopyFail');
-      const message = r.readCString();
-      r.expectEnd();
-      return { type: 'copyFail', raw, message };
-    }
+    case FrontendCode.CopyFail:
+      return {
+        type: 'copyFail',
+        raw,
+        message: new BodyReader(raw, HEADER, raw.length, 'CopyFail').readFinalCString(),
+      };
     case FrontendCode.AuthResponse:
       return { type: 'authResponse', raw, body: raw.subarray(HEADER) };
     default:
@@ -463,10 +459,7 @@ function readValues(r: BodyReader, count: number): (Buffer | null)[] {
 
 /** Reads the body of a 'p' message sent in answer to AuthenticationCleartextPassword or MD5Password. */
 export function decodePasswordMessage(body: Buffer): string {
-  const r = new BodyReader(body, 0, body.length, 'PasswordMessage');
-  const password = r.readCString();
-  r.expectEnd();
-  return password;
+  return new BodyReader(body, 0, body.length, 'PasswordMessage').readFinalCString();
 }
 
 /** The first SASL message: the chosen mechanism and its initial data (null when the client sent none). */

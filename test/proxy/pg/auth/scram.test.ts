@@ -77,23 +77,28 @@ describe('SCRAM-SHA-256 server against clients', () => {
     }
   });
 
+  /** Runs the pg client's SCRAM steps against `server` up to its client-final message. */
+  async function pgClientFinal(
+    server: ScramServerSession,
+    password: string,
+  ): Promise<{ session: object; final: string }> {
+    const session = pgSasl.startSession(['SCRAM-SHA-256']);
+    await pgSasl.continueSession(session, password, server.handleClientFirst(session.response));
+    return { session, final: (session as { response: string }).response };
+  }
+
   it("accepts the pg npm client's SCRAM implementation", async () => {
     const server = new ScramServerSession({ password: 'pässwörd ﬁ' });
-    const session = pgSasl.startSession(['SCRAM-SHA-256']);
-    const serverFirst = server.handleClientFirst(session.response);
-    await pgSasl.continueSession(session, 'pässwörd ﬁ', serverFirst);
-    const serverFinal = server.handleClientFinal((session as { response: string }).response);
-    pgSasl.finalizeSession(session, serverFinal);
+    const { session, final } = await pgClientFinal(server, 'pässwörd ﬁ');
+    pgSasl.finalizeSession(session, server.handleClientFinal(final));
     assert.equal(server.authenticated, true);
   });
 
   it('refuses the pg npm client with a wrong password: ERR_PG_AUTH_FAILED with a generic message', async () => {
     const server = new ScramServerSession({ password: 'right' });
-    const session = pgSasl.startSession(['SCRAM-SHA-256']);
-    const serverFirst = server.handleClientFirst(session.response);
-    await pgSasl.continueSession(session, 'wrong', serverFirst);
+    const { final } = await pgClientFinal(server, 'wrong');
     assert.throws(
-      () => server.handleClientFinal((session as { response: string }).response),
+      () => server.handleClientFinal(final),
       (e: unknown) =>
         e instanceof PgAuthError &&
         e.code === 'ERR_PG_AUTH_FAILED' &&

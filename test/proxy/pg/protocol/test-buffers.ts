@@ -1,3 +1,5 @@
+import type { FieldDescription } from '../../../../proxy/pg/protocol/backend-parser.ts';
+
 /**
  * Byte builders for every protocol message, written independently of the serializer under test:
  * plain arrays of bytes concatenated at the end, so a serializer bug cannot hide a parser bug.
@@ -122,15 +124,7 @@ export const frontend = {
 };
 
 /** A RowDescription field as the builders take it. */
-export interface TestField {
-  name: string;
-  tableOid: number;
-  columnAttribute: number;
-  typeOid: number;
-  typeSize: number;
-  typeModifier: number;
-  format: number;
-}
+export type TestField = FieldDescription;
 
 /** Server → client messages. */
 export const backend = {
