@@ -206,14 +206,90 @@ export function decodeRowDescription(raw: Buffer): FieldDescription[] {
 
 /** Decodes a DataRow ('D') message: column values as views of `raw`, null for SQL NULL. */
 export function decodeDataRow(raw: Buffer): (Buffer | null)[] {
-  const r = openBody(raw, BackendCode.DataRow, 'DataRow');
-  const count = r.readUInt16();
-  r.expectItems(count, 4);
+  const locator = sharedLocator;
+  const count = locator.locate(raw);
   const values = new Array<Buffer | null>(count);
-  for (let i = 0; i < count; i++) values[i] = r.readNullableBytes();
-  r.expectEnd();
+  for (let i = 0; i < count; i++) values[i] = locator.value(i);
   return values;
 }
+
+/**
+ * Finds the values of DataRow messages without allocating per row: keep one locator per session,
+ * call `locate(raw)` per row, then read `isNull`/`start`/`end` (offsets into `raw`) or `value(i)`
+ * only for the columns you need. Pair with `writeDataRowFrom` to re-emit a row with a few values
+ * replaced, copying the others as bytes.
+ */
+export class DataRowLocator {
+  private bounds = new Int32Array(128);
+  private row: Buffer = Buffer.alloc(0);
+  private columns = 0;
+
+  /** Columns in the row last located. */
+  get count(): number {
+    return this.columns;
+  }
+
+  /** The message last located. */
+  get raw(): Buffer {
+    return this.row;
+  }
+
+  /** Validates a DataRow and records where each value lies; returns the column count. */
+  locate(raw: Buffer): number {
+    const size = raw.length;
+    if (size < 7 || raw[0] !== BackendCode.DataRow || raw.readInt32BE(1) !== size - 1) {
+      throw new MalformedMessageError('DataRow: not a complete DataRow message');
+    }
+    const count = raw.readUInt16BE(5);
+    if (count * 4 > size - 7)
+      throw new MalformedMessageError(`DataRow: count ${count} overruns the message`, { count });
+    if (this.bounds.length < count * 2) this.bounds = new Int32Array(count * 2);
+    const bounds = this.bounds;
+    let at = 7;
+    for (let i = 0; i < count; i++) {
+      if (at + 4 > size) throw new MalformedMessageError('DataRow: message ends before its fields do');
+      const length = raw.readInt32BE(at);
+      at += 4;
+      if (length === -1) {
+        bounds[2 * i] = -1;
+        bounds[2 * i + 1] = -1;
+        continue;
+      }
+      if (length < 0) throw new MalformedMessageError(`DataRow: negative value length ${length}`, { length });
+      if (length > size - at) throw new MalformedMessageError('DataRow: message ends before its fields do');
+      bounds[2 * i] = at;
+      at += length;
+      bounds[2 * i + 1] = at;
+    }
+    if (at !== size) throw new MalformedMessageError(`DataRow: ${size - at} unexpected trailing bytes`);
+    this.row = raw;
+    this.columns = count;
+    return count;
+  }
+
+  /** True when column `i` is SQL NULL. */
+  isNull(i: number): boolean {
+    return this.bounds[2 * i]! < 0;
+  }
+
+  /** Offset in `raw` where column `i` starts (-1 for NULL). */
+  start(i: number): number {
+    return this.bounds[2 * i]!;
+  }
+
+  /** Offset in `raw` one past the end of column `i` (-1 for NULL). */
+  end(i: number): number {
+    return this.bounds[2 * i + 1]!;
+  }
+
+  /** Column `i` as a view of `raw`, or null. */
+  value(i: number): Buffer | null {
+    const start = this.bounds[2 * i]!;
+    return start < 0 ? null : this.row.subarray(start, this.bounds[2 * i + 1]);
+  }
+}
+
+const sharedLocator = new DataRowLocator();
 
 /** Decodes a CommandComplete ('C') message into its command tag (`SELECT 3`, `INSERT 0 1`). */
 export function decodeCommandComplete(raw: Buffer): string {

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeBackendMessage, type FieldDescription } from '../../../../proxy/pg/protocol/backend-parser.ts';
+import {
+  DataRowLocator,
+  decodeBackendMessage,
+  type FieldDescription,
+} from '../../../../proxy/pg/protocol/backend-parser.ts';
 import { ProtocolError } from '../../../../proxy/pg/protocol/errors.ts';
 import { type FrontendMessage, FrontendParser } from '../../../../proxy/pg/protocol/frontend-parser.ts';
 import { TransactionStatus } from '../../../../proxy/pg/protocol/message-codes.ts';
@@ -21,6 +25,7 @@ import {
   writeCopyDone,
   writeCopyFail,
   writeDataRow,
+  writeDataRowFrom,
   writeDescribe,
   writeEmptyQueryResponse,
   writeEncryptionResponse,
@@ -284,4 +289,51 @@ describe('MessageWriter', () => {
       );
     });
   }
+});
+
+describe('writeDataRowFrom (masking fast path)', () => {
+  const table: [string, (string | null)[], [number, string | Buffer | null][], (string | null)[]][] = [
+    [
+      'replaces one value and copies the rest',
+      ['1', 'alice@example.com', null, 'x'],
+      [[1, '***']],
+      ['1', '***', null, 'x'],
+    ],
+    [
+      'replaces a value with NULL and a NULL with a value',
+      ['a', null],
+      [
+        [0, null],
+        [1, 'b'],
+      ],
+      [null, 'b'],
+    ],
+    [
+      'copies everything when nothing is replaced',
+      ['', 'long value '.repeat(20), null],
+      [],
+      ['', 'long value '.repeat(20), null],
+    ],
+    ['handles a row without columns', [], [], []],
+  ];
+  for (const [name, values, replacements, expected] of table) {
+    it(name, () => {
+      const locator = new DataRowLocator();
+      const raw = backend.dataRow(values);
+      assert.equal(locator.locate(raw), values.length);
+      const out = encodeMessages((w) => writeDataRowFrom(w, locator, new Map(replacements)));
+      assert.deepEqual(out, backend.dataRow(expected));
+    });
+  }
+
+  it('reuses one locator across rows of different widths', () => {
+    const locator = new DataRowLocator();
+    const wide = backend.dataRow(Array.from({ length: 200 }, (_, i) => String(i)));
+    assert.equal(locator.locate(wide), 200);
+    assert.equal(locator.value(199)?.toString(), '199');
+    assert.equal(locator.locate(backend.dataRow([null, 'z'])), 2);
+    assert.equal(locator.isNull(0), true);
+    assert.equal(locator.value(1)?.toString(), 'z');
+    assert.equal(locator.raw.toString('latin1', locator.start(1), locator.end(1)), 'z');
+  });
 });
