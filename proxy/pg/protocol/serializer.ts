@@ -358,6 +358,28 @@ export function writeCommandComplete(w: MessageWriter, tag: string): void {
   w.startMessage(BackendCode.CommandComplete).writeCString(tag).endMessage();
 }
 
+/** Writes a ParameterDescription listing parameter type OIDs. */
+export function writeParameterDescription(w: MessageWriter, typeOids: readonly number[]): void {
+  w.startMessage(BackendCode.ParameterDescription).writeCount(typeOids.length);
+  for (const oid of typeOids) w.writeUInt32(oid);
+  w.endMessage();
+}
+
+/** Writes ParseComplete. */
+export function writeParseComplete(w: MessageWriter): void {
+  w.startMessage(BackendCode.ParseComplete).endMessage();
+}
+
+/** Writes BindComplete. */
+export function writeBindComplete(w: MessageWriter): void {
+  w.startMessage(BackendCode.BindComplete).endMessage();
+}
+
+/** Writes NoData (a Describe of a statement that returns no rows). */
+export function writeNoData(w: MessageWriter): void {
+  w.startMessage(BackendCode.NoData).endMessage();
+}
+
 /** Writes EmptyQueryResponse. */
 export function writeEmptyQueryResponse(w: MessageWriter): void {
   w.startMessage(BackendCode.EmptyQueryResponse).endMessage();
