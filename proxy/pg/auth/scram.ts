@@ -82,6 +82,29 @@ export function createScramVerifier(
   return { iterations, salt, storedKey, serverKey };
 }
 
+/**
+ * Builds a stable fake verifier for a user that does not exist, as PostgreSQL does
+ * (scram_mock_salt): the same name always gets the same salt, so a probe cannot tell an unknown
+ * user from a wrong password. `secret` is a server-wide random value of at least 16 bytes, kept for
+ * the life of the deployment. No password matches it.
+ */
+export function createMockScramVerifier(username: string, secret: Buffer): ScramVerifier {
+  if (secret.length < 16) {
+    throw new PgAuthError(
+      'ERR_PG_AUTH_VERIFIER_INVALID',
+      'the mock verifier secret must be at least 16 bytes',
+    );
+  }
+  const derive = (label: string) =>
+    createHmac('sha256', secret).update(`${label}\0${username}`, 'utf8').digest();
+  return {
+    iterations: SCRAM_DEFAULTS.iterations,
+    salt: derive('salt').subarray(0, SCRAM_DEFAULTS.saltLength),
+    storedKey: derive('stored-key'),
+    serverKey: derive('server-key'),
+  };
+}
+
 /** Formats a verifier as PostgreSQL stores it: `SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>`. */
 export function formatScramVerifier(verifier: ScramVerifier): string {
   const b64 = (b: Buffer) => b.toString('base64');
@@ -170,11 +193,13 @@ type ServerState = 'start' | 'sentServerFirst' | 'done' | 'failed';
  * (send in AuthenticationSASLFinal, then AuthenticationOk) or throws `ERR_PG_AUTH_FAILED`.
  *
  * The username in the client-first message is ignored, as PostgreSQL does (the startup packet's
- * `user` counts). For an unknown user, run the exchange with a verifier of a random password so
- * the failure looks the same as a wrong password.
+ * `user` counts). Give each user a stable verifier (build it once with {@link createScramVerifier}
+ * and keep it: a `{ password }` credential draws a new salt per session, which both costs a PBKDF2
+ * per login and differs from the fixed salt of an unknown user); for an unknown user run the
+ * exchange with {@link createMockScramVerifier} so the failure looks like a wrong password.
  */
 export class ScramServerSession {
-  private readonly verifier: ScramVerifier;
+  readonly #verifier: ScramVerifier;
   private readonly random: RandomBytes;
   private readonly serverNonce: string | undefined;
   private state: ServerState = 'start';
@@ -188,7 +213,7 @@ export class ScramServerSession {
     options: ScramServerOptions = {},
   ) {
     this.random = options.randomBytes ?? cryptoRandomBytes;
-    this.verifier =
+    this.#verifier =
       'verifier' in credential
         ? credential.verifier
         : createScramVerifier(credential.password, { randomBytes: this.random });
@@ -217,7 +242,7 @@ export class ScramServerSession {
     const clientNonce = attributes.get('r')!;
     checkNonce(clientNonce, 'client-first message');
     this.nonce = clientNonce + (this.serverNonce ?? createNonce(this.random));
-    this.serverFirst = `r=${this.nonce},s=${this.verifier.salt.toString('base64')},i=${this.verifier.iterations}`;
+    this.serverFirst = `r=${this.nonce},s=${this.#verifier.salt.toString('base64')},i=${this.#verifier.iterations}`;
     this.state = 'sentServerFirst';
     return this.serverFirst;
   }
@@ -239,11 +264,11 @@ export class ScramServerSession {
     const proof = decodeBase64(text.slice(proofAt + 3), 'client proof');
     if (proof.length !== KEY_LENGTH) throw new ScramMalformedError('client proof has the wrong length');
     const authMessage = `${this.clientFirstBare},${this.serverFirst},${withoutProof}`;
-    const clientSignature = hmac(this.verifier.storedKey, authMessage);
+    const clientSignature = hmac(this.#verifier.storedKey, authMessage);
     const storedKey = sha256(xor(proof, clientSignature));
-    if (!timingSafeEqual(storedKey, this.verifier.storedKey)) throw new ScramAuthenticationFailedError();
+    if (!timingSafeEqual(storedKey, this.#verifier.storedKey)) throw new ScramAuthenticationFailedError();
     this.state = 'done';
-    return `v=${hmac(this.verifier.serverKey, authMessage).toString('base64')}`;
+    return `v=${hmac(this.#verifier.serverKey, authMessage).toString('base64')}`;
   }
 
   /** True once the client has proven it knows the password. */
@@ -282,12 +307,12 @@ export class ScramClientSession {
   private readonly username: string;
   private readonly maxIterations: number;
   private state: ClientState = 'start';
-  private expectedServerSignature: Buffer = Buffer.alloc(0);
+  // ES private fields: util.inspect and console.log never show them.
+  readonly #password: string;
+  #expectedServerSignature: Buffer = Buffer.alloc(0);
 
-  constructor(
-    private readonly password: string,
-    options: ScramClientOptions = {},
-  ) {
+  constructor(password: string, options: ScramClientOptions = {}) {
+    this.#password = password;
     this.clientNonce = options.nonce ?? createNonce(options.randomBytes ?? cryptoRandomBytes);
     checkNonce(this.clientNonce, 'client nonce');
     this.username = options.username ?? '';
@@ -325,11 +350,11 @@ export class ScramClientSession {
         maxIterations: this.maxIterations,
       });
     }
-    const { clientKey, storedKey, serverKey } = deriveKeys(saltPassword(this.password, salt, iterations));
+    const { clientKey, storedKey, serverKey } = deriveKeys(saltPassword(this.#password, salt, iterations));
     const withoutProof = `c=biws,r=${nonce}`;
     const authMessage = `${this.clientFirstBare},${serverFirst},${withoutProof}`;
     const proof = xor(clientKey, hmac(storedKey, authMessage));
-    this.expectedServerSignature = hmac(serverKey, authMessage);
+    this.#expectedServerSignature = hmac(serverKey, authMessage);
     this.state = 'sentClientFinal';
     return `${withoutProof},p=${proof.toString('base64')}`;
   }
@@ -348,7 +373,7 @@ export class ScramClientSession {
       readAttributes(text, ['v'], 'server-final message').get('v')!,
       'server signature',
     );
-    if (signature.length !== KEY_LENGTH || !timingSafeEqual(signature, this.expectedServerSignature)) {
+    if (signature.length !== KEY_LENGTH || !timingSafeEqual(signature, this.#expectedServerSignature)) {
       throw new PgAuthError('ERR_PG_AUTH_SERVER_SIGNATURE', 'server signature does not match');
     }
     this.state = 'done';

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
+import { inspect } from 'node:util';
 import { PgAuthError, type PgAuthErrorCode } from '../../../../proxy/pg/auth/errors.ts';
 import { prepareScramPassword } from '../../../../proxy/pg/auth/saslprep.ts';
 import {
+  createMockScramVerifier,
   createScramVerifier,
   formatScramVerifier,
   parseScramVerifier,
@@ -276,6 +278,27 @@ describe('SCRAM verifiers', () => {
     it(`refuses ${JSON.stringify(text.slice(0, 40))}: ERR_PG_AUTH_VERIFIER_INVALID`, () =>
       assertCode(() => parseScramVerifier(text), 'ERR_PG_AUTH_VERIFIER_INVALID'));
   }
+
+  it('mock verifiers for unknown users have a stable salt per name and accept no password', () => {
+    const secret = Buffer.alloc(32, 3);
+    const alice = createMockScramVerifier('alice', secret);
+    assert.deepEqual(createMockScramVerifier('alice', secret), alice);
+    assert.notDeepEqual(createMockScramVerifier('bob', secret).salt, alice.salt);
+    assert.notDeepEqual(createMockScramVerifier('alice', Buffer.alloc(32, 4)).salt, alice.salt);
+    const server = new ScramServerSession({ verifier: alice });
+    const client = new ScramClientSession('any password');
+    const final = client.handleServerFirst(server.handleClientFirst(client.createClientFirst()));
+    assertCode(() => server.handleClientFinal(final), 'ERR_PG_AUTH_FAILED');
+    assertCode(() => createMockScramVerifier('alice', Buffer.alloc(8)), 'ERR_PG_AUTH_VERIFIER_INVALID');
+  });
+
+  it('sessions never print the password or the verifier keys', () => {
+    const client = new ScramClientSession('hunter2-secret');
+    const server = new ScramServerSession({ password: 'hunter2-secret' });
+    const printed = inspect([client, server], { depth: 5, showHidden: true });
+    assert.ok(!printed.includes('hunter2'), printed);
+    assert.ok(!printed.includes('storedKey'), printed);
+  });
 
   it('refuses zero iterations when creating one', () =>
     assertCode(() => createScramVerifier('x', { iterations: 0 }), 'ERR_PG_AUTH_ITERATIONS'));
