@@ -1,7 +1,8 @@
 /** Wire constants of the PostgreSQL frontend/backend protocol 3.0 (PostgreSQL 15). */
 
 /** Tags of messages a client (frontend) sends. */
-export enum FrontendCode {
+// biome-ignore lint/suspicious/noConstEnum: STYLE.md wants const enums for wire constants; tsx emits them as objects, so cross-file imports work
+export const enum FrontendCode {
   /** 'B' */
   Bind = 0x42,
   /** 'C' */
@@ -33,7 +34,8 @@ export enum FrontendCode {
 }
 
 /** Tags of messages a server (backend) sends. */
-export enum BackendCode {
+// biome-ignore lint/suspicious/noConstEnum: STYLE.md wants const enums for wire constants; tsx emits them as objects, so cross-file imports work
+export const enum BackendCode {
   /** '1' */
   ParseComplete = 0x31,
   /** '2' */
@@ -85,7 +87,8 @@ export enum BackendCode {
 }
 
 /** Subtypes of the Authentication ('R') message: the Int32 after the length. */
-export enum AuthenticationCode {
+// biome-ignore lint/suspicious/noConstEnum: STYLE.md wants const enums for wire constants; tsx emits them as objects, so cross-file imports work
+export const enum AuthenticationCode {
   Ok = 0,
   KerberosV5 = 2,
   CleartextPassword = 3,
@@ -99,7 +102,8 @@ export enum AuthenticationCode {
 }
 
 /** Request codes of untagged startup-phase packets (the Int32 after the length). */
-export enum StartupCode {
+// biome-ignore lint/suspicious/noConstEnum: STYLE.md wants const enums for wire constants; tsx emits them as objects, so cross-file imports work
+export const enum StartupCode {
   /** Protocol 3.0: major 3 in the high 16 bits, minor 0 in the low 16 bits. */
   ProtocolVersion3 = 196608,
   CancelRequest = 80877102,
@@ -108,7 +112,8 @@ export enum StartupCode {
 }
 
 /** Transaction status byte of ReadyForQuery. */
-export enum TransactionStatus {
+// biome-ignore lint/suspicious/noConstEnum: STYLE.md wants const enums for wire constants; tsx emits them as objects, so cross-file imports work
+export const enum TransactionStatus {
   /** 'I' */
   Idle = 0x49,
   /** 'T' */
@@ -118,7 +123,8 @@ export enum TransactionStatus {
 }
 
 /** Field codes of ErrorResponse / NoticeResponse. */
-export enum ErrorField {
+// biome-ignore lint/suspicious/noConstEnum: STYLE.md wants const enums for wire constants; tsx emits them as objects, so cross-file imports work
+export const enum ErrorField {
   /** 'S' localized severity */
   Severity = 0x53,
   /** 'V' non-localized severity */
