@@ -164,6 +164,17 @@ const PHONE_NANP =
   /(?<![\w.+-])(?:1[ .-]?)?(?:\(\d{3}\) ?\d{3}[ .-]\d{4}|\d{3}([ .-])\d{3}\1\d{4})(?!\w|[.-]\d)/g;
 const PHONE_TRUNK = /(?<![\w.+-])0\d{2,4}([ -])\d{3,4}\1?\d{3,4}(?!\w|[.-]\d)/g;
 
+/** Sorts spans and keeps, of overlapping ones, the earliest (then the longest). */
+export function dropOverlaps<T extends Span>(spans: T[]): T[] {
+  spans.sort((a, b) => a.start - b.start || b.end - a.end);
+  let cursor = 0;
+  return spans.filter((span) => {
+    if (span.start < cursor) return false;
+    cursor = span.end;
+    return true;
+  });
+}
+
 function countDigits(text: string): number {
   let n = 0;
   for (let i = 0; i < text.length; i++) {
@@ -190,7 +201,7 @@ export function findPhones(text: string): Span[] {
     const digits = countDigits(m[0]);
     if (digits >= 10 && digits <= 11) spans.push({ start: m.index, end: m.index + m[0].length });
   }
-  return spans;
+  return dropOverlaps(spans);
 }
 
 const JWT = /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{2,2048}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*(?![A-Za-z0-9_-])/g;

@@ -6,6 +6,7 @@
 import type { CompiledMasking } from './config.ts';
 import {
   type DetectorName,
+  dropOverlaps,
   findApiKeys,
   findCards,
   findEmails,
@@ -143,13 +144,11 @@ export class MaskEngine {
     for (const pattern of this.config.patterns)
       add(findPatternMatches(text, pattern), pattern.label, pattern.style);
     if (spans.length === 0) return null;
-    // Earliest first, then longest: a JWT or key wins over a digit run inside it.
-    spans.sort((a, b) => a.start - b.start || b.end - a.end);
     const counts: Record<string, number> = {};
     let out = '';
     let cursor = 0;
-    for (const span of spans) {
-      if (span.start < cursor) continue;
+    // Earliest first, then longest: a JWT or key wins over a digit run inside it.
+    for (const span of dropOverlaps(spans)) {
       out += text.slice(cursor, span.start);
       out += renderSpan(span.style, text.slice(span.start, span.end), span.label, this.config.key, encoding);
       counts[span.label] = (counts[span.label] ?? 0) + 1;
