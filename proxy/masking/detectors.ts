@@ -244,35 +244,65 @@ const API_KEY = new RegExp(
   'g',
 );
 const PEM_BEGIN = /-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----/g;
-const PEM_END = /-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----/g;
+const PEM_END = /-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----/y;
+/** A line of key material: base64, or an RFC 1421 header such as `Proc-Type: 4,ENCRYPTED`. */
+const PEM_BODY_LINE = /^(?:[A-Za-z0-9+/=]*|[A-Za-z-]{1,40}: [ -~]*)\r?$/;
+
+/** Where a private key block ends, and whether its text was cut before the block closed. */
+export interface PrivateKeyBlock {
+  end: number;
+  /** True when the text ends inside the block (no END line, nothing but key material after BEGIN). */
+  open: boolean;
+}
 
 /**
- * Finds the end of a private key block that begins at `from`: the end of its `-----END ...
- * PRIVATE KEY-----` line, or -1 when the block is not closed in `text`.
+ * Follows a private key block whose BEGIN line ends at `from`: through lines of key material to
+ * the END line. Without an END line, the block stops before the first line that is not key
+ * material, or runs to the end of the text (then it is `open`).
  */
-export function findPrivateKeyEnd(text: string, from: number): number {
-  PEM_END.lastIndex = from;
-  const end = PEM_END.exec(text);
-  return end ? end.index + end[0].length : -1;
+export function findPrivateKeyBlock(text: string, from: number): PrivateKeyBlock {
+  let lineStart = from;
+  for (;;) {
+    const newline = text.indexOf('\n', lineStart);
+    const lineEnd = newline === -1 ? text.length : newline;
+    PEM_END.lastIndex = lineStart;
+    if (PEM_END.test(text)) return { end: PEM_END.lastIndex, open: false };
+    const line = text.slice(lineStart, lineEnd);
+    if (lineStart > from && !PEM_BODY_LINE.test(line)) {
+      // The block ends at the previous line break, which stays.
+      return { end: lineStart - 1, open: false };
+    }
+    if (newline === -1) return { end: text.length, open: true };
+    lineStart = newline + 1;
+  }
 }
 
 /**
  * Finds API keys and secrets: AWS access key ids (`AKIA`/`ASIA`), GitHub tokens (`ghp_`, `gho_`,
  * `ghu_`, `ghs_`, `ghr_`, `github_pat_`), Slack tokens (`xoxb-`, `xoxp-`, ...), Stripe live keys
- * (`sk_live_`, `rk_live_`), Google API keys (`AIza`) and PEM private key blocks. A private key
- * block whose END line is missing extends to the end of the text.
+ * (`sk_live_`, `rk_live_`), Google API keys (`AIza`) and PEM private key blocks (see
+ * {@link findPrivateKeyBlock}).
  */
 export function findApiKeys(text: string): Span[] {
   const spans: Span[] = [];
   for (const m of text.matchAll(API_KEY)) spans.push({ start: m.index, end: m.index + m[0].length });
   PEM_BEGIN.lastIndex = 0;
-  let begin = PEM_BEGIN.exec(text);
-  while (begin) {
-    const end = findPrivateKeyEnd(text, begin.index + begin[0].length);
-    spans.push({ start: begin.index, end: end === -1 ? text.length : end });
-    if (end === -1) break;
-    PEM_BEGIN.lastIndex = end;
-    begin = PEM_BEGIN.exec(text);
+  for (let begin = PEM_BEGIN.exec(text); begin; begin = PEM_BEGIN.exec(text)) {
+    const block = findPrivateKeyBlock(text, begin.index + begin[0].length);
+    spans.push({ start: begin.index, end: block.end });
+    PEM_BEGIN.lastIndex = block.end;
   }
   return spans;
+}
+
+/** True when `text` ends inside a private key block (see {@link findPrivateKeyBlock}). */
+export function endsInPrivateKey(text: string): boolean {
+  PEM_BEGIN.lastIndex = 0;
+  let open = false;
+  for (let begin = PEM_BEGIN.exec(text); begin; begin = PEM_BEGIN.exec(text)) {
+    const block = findPrivateKeyBlock(text, begin.index + begin[0].length);
+    open = block.open;
+    PEM_BEGIN.lastIndex = Math.max(block.end, PEM_BEGIN.lastIndex);
+  }
+  return open;
 }

@@ -4,8 +4,10 @@
  * A secret may arrive cut across chunks (`4242 42` + `42 4242 4242`). The stream masker therefore
  * holds back the end of each chunk that could be the start of a secret: the trailing run of
  * characters that secrets are made of (ASCII letters, digits, space and `@._%+-/=~()`), normally at
- * most `maxHoldBytes` and never more than twice that. It also holds an incomplete UTF-8 sequence or ANSI escape sequence at the end,
- * so neither is ever split or altered: masking only rewrites ASCII text between escape sequences.
+ * most `maxHoldBytes`. A word cut by that limit is held whole up to another `maxHoldBytes`, and an
+ * escape sequence of up to 256 bytes is never split, so at most `2 * maxHoldBytes + 256` bytes are
+ * held. It also holds an incomplete UTF-8 sequence or escape sequence at the end, so neither is
+ * ever split or altered: masking only rewrites ASCII text between escape sequences.
  *
  * Held bytes wait for the next chunk. Interactive output (a shell echoing keystrokes) often ends
  * mid-run, so the session shell must call {@link StreamMasker.flush} when the stream goes idle
@@ -19,7 +21,7 @@
  * key material are dropped until the END line or the first line that is not key material.
  */
 import { isUtf8 } from 'node:buffer';
-import { findPrivateKeyEnd } from './detectors.ts';
+import { endsInPrivateKey } from './detectors.ts';
 import { addCounts, type MaskCounts, type MaskEngine, scanTriggers } from './engine.ts';
 import { MaskingInputError } from './errors.ts';
 
@@ -43,7 +45,8 @@ export interface StreamMasker {
 
 /** Default of {@link StreamMaskerOptions.maxHoldBytes}. */
 export const DEFAULT_MAX_HOLD_BYTES = 256;
-const MAX_ESCAPE_BYTES = 32;
+/** Longest escape sequence kept whole (OSC window titles can be long). */
+const MAX_ESCAPE_BYTES = 256;
 const EMPTY = Buffer.alloc(0);
 const ESC = 0x1b;
 
@@ -128,6 +131,17 @@ function findIncompleteEscape(data: Buffer, from: number, end: number): number {
   return measureEscape(data.toString('latin1', esc, end), 0) === 0 ? esc : end;
 }
 
+/** Moves `at` back to the start of the escape sequence it falls inside, if any. */
+function avoidEscapeSplit(data: Buffer, from: number, at: number): number {
+  const esc = at > 0 ? data.lastIndexOf(ESC, at - 1) : -1;
+  if (esc < from || esc < at - MAX_ESCAPE_BYTES) return at;
+  const length = measureEscape(
+    data.toString('latin1', esc, Math.min(data.length, esc + MAX_ESCAPE_BYTES)),
+    0,
+  );
+  return length === 0 || esc + length > at ? esc : at;
+}
+
 function isDigitByte(c: number | undefined): boolean {
   return c !== undefined && c >= 48 && c <= 57;
 }
@@ -140,23 +154,9 @@ function continuesWord(data: Buffer, at: number): boolean {
   return c === 32 && isDigitByte(data[at - 2]) && isDigitByte(data[at]);
 }
 
-const PEM_LINE = /^(?:[A-Za-z0-9+/=]*|[A-Za-z-]+: .*)\r?$/;
-const PEM_PARTIAL = /^(?:[A-Za-z0-9+/=]*|[A-Za-z-]+: .*|-[-A-Z0-9 ]*)$/;
+const PEM_LINE = /^(?:[A-Za-z0-9+/=]*|[A-Za-z-]{1,40}: [ -~]*)\r?$/;
+const PEM_PARTIAL = /^(?:[A-Za-z0-9+/=]*|[A-Za-z-]{1,40}: [ -~]*|-[-A-Z0-9 ]*)\r?$/;
 const PEM_END_LINE = /^-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----\r?$/;
-const PEM_OPEN = /-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----/g;
-
-/** True when `text` holds a private key BEGIN line whose END line is not in `text`. */
-function hasOpenPrivateKey(text: string): boolean {
-  let open = false;
-  PEM_OPEN.lastIndex = 0;
-  for (let m = PEM_OPEN.exec(text); m; m = PEM_OPEN.exec(text)) {
-    const end = findPrivateKeyEnd(text, m.index + m[0].length);
-    open = end === -1;
-    if (open) break;
-    PEM_OPEN.lastIndex = end;
-  }
-  return open;
-}
 
 /** Creates a stream masker running `engine`. Used by `Masker.createStreamMasker`. */
 export function createEngineStreamMasker(
@@ -197,7 +197,7 @@ export function createEngineStreamMasker(
       esc = text.indexOf('\u001b', cursor);
     }
     const out = parts.join('');
-    if (apiKeysOn && hasOpenPrivateKey(text)) mode = Mode.PrivateKey;
+    if (apiKeysOn && endsInPrivateKey(text)) mode = Mode.PrivateKey;
     return Buffer.from(out, encoding);
   };
 
@@ -241,6 +241,7 @@ export function createEngineStreamMasker(
     const limit = Math.max(from, data.length - maxHold);
     let start = cut;
     while (start > limit && isSecretByte(data[start - 1]!)) start--;
+    start = avoidEscapeSplit(data, from, start);
     if (!(start === limit && start > from && isSecretByte(data[start - 1]!) && cut > start))
       return [start, false];
     const floor = Math.max(from, start - maxHold);

@@ -174,6 +174,13 @@ table('findApiKeys', findApiKeys, [
   [`key=${GOOGLE_KEY}`, [GOOGLE_KEY]],
   [`x\n${PRIVATE_KEY}\ny`, [PRIVATE_KEY]],
   ['-----BEGIN PRIVATE KEY-----\nMIIEv', ['-----BEGIN PRIVATE KEY-----\nMIIEv']],
+  ['-----BEGIN PRIVATE KEY-----\nMIIEv\nQQ==\nroot@host:~# ls', ['-----BEGIN PRIVATE KEY-----\nMIIEv\nQQ==']],
+  [
+    '-----BEGIN ENCRYPTED PRIVATE KEY-----\r\nProc-Type: 4,ENCRYPTED\r\n\r\nMIIE\r\n-----END ENCRYPTED PRIVATE KEY-----\r\nok',
+    [
+      '-----BEGIN ENCRYPTED PRIVATE KEY-----\r\nProc-Type: 4,ENCRYPTED\r\n\r\nMIIE\r\n-----END ENCRYPTED PRIVATE KEY-----',
+    ],
+  ],
   // Look-alikes: wrong length, lower case, test keys, public keys.
   ['AKIA1234', []],
   ['akiaiosfodnn7example', []],
