@@ -34,7 +34,7 @@ export interface CardOptions {
   requireKnownIin?: boolean;
 }
 
-const CARD = /(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)/g;
+const CARD = /(?<![\dA-Za-z])\d(?:[ -]?\d){12,18}(?![\dA-Za-z])/g;
 const NON_DIGIT = /\D/g;
 
 /** Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay and Maestro prefixes. */
@@ -57,15 +57,32 @@ export function hasKnownIin(digits: string): boolean {
   );
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function isHexOrDash(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102) || c === HYPHEN;
+}
+
+/** True when `[start, end)` lies in a UUID, whose last groups can be all digits. */
+function isInsideUuid(text: string, start: number, end: number): boolean {
+  let from = start;
+  let to = end;
+  while (from > 0 && end - from < 36 && isHexOrDash(text.charCodeAt(from - 1))) from--;
+  while (to < text.length && to - start < 36 && isHexOrDash(text.charCodeAt(to))) to++;
+  return to - from === 36 && UUID.test(text.slice(from, to));
+}
+
 /**
  * Finds payment card numbers: 13 to 19 digits, optionally grouped with single spaces or dashes,
- * that pass the Luhn check (all-zero numbers excepted).
+ * that pass the Luhn check (all-zero numbers excepted). Digits glued to letters are not reported,
+ * so hex strings and UUIDs do not yield false positives.
  */
 export function findCards(text: string, options: CardOptions = {}): Span[] {
   const spans: Span[] = [];
   for (const m of text.matchAll(CARD)) {
     const digits = m[0].replace(NON_DIGIT, '');
     if (!isLuhnValid(digits) || /^0+$/.test(digits)) continue;
+    if (isInsideUuid(text, m.index, m.index + m[0].length)) continue;
     if (options.requireKnownIin && !hasKnownIin(digits)) continue;
     spans.push({ start: m.index, end: m.index + m[0].length });
   }
@@ -122,7 +139,7 @@ export function findEmails(text: string): Span[] {
   return spans;
 }
 
-const SSN = /(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d-])/g;
+const SSN = /(?<![\dA-Za-z-])(\d{3})-(\d{2})-(\d{4})(?![\dA-Za-z-])/g;
 
 /** Finds US Social Security numbers written `AAA-GG-SSSS`, excluding never-issued ranges. */
 export function findSsns(text: string): Span[] {
@@ -164,9 +181,12 @@ const PHONE_NANP =
   /(?<![\w.+-])(?:1[ .-]?)?(?:\(\d{3}\) ?\d{3}[ .-]\d{4}|\d{3}([ .-])\d{3}\1\d{4})(?!\w|[.-]\d)/g;
 const PHONE_TRUNK = /(?<![\w.+-])0\d{2,4}([ -])\d{3,4}\1?\d{3,4}(?!\w|[.-]\d)/g;
 
-/** Sorts spans and keeps, of overlapping ones, the earliest (then the longest). */
-export function dropOverlaps<T extends Span>(spans: T[]): T[] {
-  spans.sort((a, b) => a.start - b.start || b.end - a.end);
+/**
+ * Sorts spans and keeps, of overlapping ones, the earliest; at the same start, the lowest `rank`
+ * (the more specific detector), then the longest.
+ */
+export function dropOverlaps<T extends Span & { rank?: number }>(spans: T[]): T[] {
+  spans.sort((a, b) => a.start - b.start || (a.rank ?? 0) - (b.rank ?? 0) || b.end - a.end);
   let cursor = 0;
   return spans.filter((span) => {
     if (span.start < cursor) return false;

@@ -5,6 +5,7 @@
  */
 import type { CompiledMasking } from './config.ts';
 import {
+  DETECTOR_NAMES,
   type DetectorName,
   dropOverlaps,
   findApiKeys,
@@ -25,72 +26,137 @@ export type MaskCounts = Readonly<Record<string, number>>;
 /** The shared empty counts of an unchanged value. */
 export const NO_COUNTS: MaskCounts = Object.freeze({});
 
-/** Which detector families the pre-check found a trigger for. */
+/** Which detectors the pre-check found a trigger for. */
 enum Trigger {
-  /** An `@`: emails. */
-  At = 1,
-  /** At least {@link MIN_DIGITS} ASCII digits: cards, IBANs, SSNs, phones. */
-  Digits = 2,
+  /** An `@` between word characters. */
+  Email = 1,
+  /** A run of at least 13 digits joined by spaces, dashes, dots or parentheses. */
+  Card = 2,
+  /** Digit groups of 3, 2 and 4 in a row. */
+  Ssn = 4,
+  /** Two upper-case letters followed by a digit. */
+  Iban = 8,
+  /** `+` and a digit 1-9, or a run of 10+ digits with a 3-digit or a 7+-digit group. */
+  Phone = 16,
   /** `eyJ`: the start of a base64url JSON object, as in every JWT header. */
-  Jwt = 4,
-  /** `_`, `AKIA`, `ASIA`, `AIza`, `xox`, `-----BEGIN`: API key formats. */
-  Key = 8,
+  Jwt = 32,
+  /** `AKIA`, `ASIA`, `AIza`, `gh?_`, `github_pat_`, `k_live_`, `xox`, `-----BEGIN`. */
+  Key = 64,
 }
-
-/** The fewest digits any digit-based detector needs (an 8-digit E.164 number). */
-const MIN_DIGITS = 8;
 
 const DETECTOR_TRIGGER: Readonly<Record<DetectorName, Trigger>> = {
   api_key: Trigger.Key,
   jwt: Trigger.Jwt,
-  email: Trigger.At,
-  card: Trigger.Digits,
-  iban: Trigger.Digits,
-  ssn: Trigger.Digits,
-  phone: Trigger.Digits,
+  email: Trigger.Email,
+  card: Trigger.Card,
+  iban: Trigger.Iban,
+  ssn: Trigger.Ssn,
+  phone: Trigger.Phone,
 };
 
+function codeAt(src: string | Uint8Array, at: number): number {
+  if (at < 0 || at >= src.length) return -1;
+  return typeof src === 'string' ? src.charCodeAt(at) : src[at]!;
+}
+
 function startsWithAscii(src: string | Uint8Array, at: number, marker: string): boolean {
-  if (at + marker.length > src.length) return false;
-  for (let i = 0; i < marker.length; i++) {
-    const c = typeof src === 'string' ? src.charCodeAt(at + i) : src[at + i];
-    if (c !== marker.charCodeAt(i)) return false;
-  }
+  if (at < 0 || at + marker.length > src.length) return false;
+  for (let i = 0; i < marker.length; i++) if (codeAt(src, at + i) !== marker.charCodeAt(i)) return false;
   return true;
+}
+
+function isUpper(c: number): boolean {
+  return c >= 65 && c <= 90;
+}
+
+function isLetter(c: number): boolean {
+  return isUpper(c) || (c >= 97 && c <= 122);
+}
+
+function isWordCode(c: number): boolean {
+  return (c >= 48 && c <= 57) || isUpper(c) || (c >= 97 && c <= 122) || c === 46 || c === 95 || c === 45;
+}
+
+/** Triggers of the characters that are neither digits nor number joiners. */
+function markerTriggers(src: string | Uint8Array, i: number, c: number): number {
+  switch (c) {
+    case 64:
+      return isWordCode(codeAt(src, i - 1)) && isWordCode(codeAt(src, i + 1)) ? Trigger.Email : 0;
+    case 43: {
+      const next = codeAt(src, i + 1);
+      return next >= 49 && next <= 57 ? Trigger.Phone : 0;
+    }
+    case 74:
+      return startsWithAscii(src, i - 2, 'eyJ') ? Trigger.Jwt : 0;
+    case 65:
+      return startsWithAscii(src, i + 1, 'KIA') ||
+        startsWithAscii(src, i + 1, 'SIA') ||
+        startsWithAscii(src, i + 1, 'Iza')
+        ? Trigger.Key
+        : 0;
+    case 95:
+      return (startsWithAscii(src, i - 3, 'gh') &&
+        'pousr'.includes(String.fromCharCode(codeAt(src, i - 1)))) ||
+        startsWithAscii(src, i - 10, 'github_pat') ||
+        startsWithAscii(src, i - 6, 'k_live')
+        ? Trigger.Key
+        : 0;
+    case 120:
+      return startsWithAscii(src, i + 1, 'ox') ? Trigger.Key : 0;
+    case 45:
+      return startsWithAscii(src, i + 1, '----BEGIN') ? Trigger.Key : 0;
+    default:
+      return 0;
+  }
 }
 
 /**
  * One pass over the characters (or bytes) of a value: returns the {@link Trigger} bits of the
- * detector families that could match. Zero means no built-in detector can find anything.
+ * detectors that could match. Each trigger is a necessary condition of its detector, so zero
+ * means no built-in detector can find anything. Digits are read as groups joined by at most two
+ * of ` -.()`, which lets dates, times, plain ids and decimals through without running any
+ * number detector.
  */
 export function scanTriggers(src: string | Uint8Array): number {
-  let digits = 0;
-  let flags = 0;
   const isString = typeof src === 'string';
   const length = src.length;
-  for (let i = 0; i < length; i++) {
-    const c = isString ? src.charCodeAt(i) : src[i]!;
+  let flags = 0;
+  let group = 0;
+  let runDigits = 0;
+  let runShaped = false;
+  let joiners = 0;
+  let previous = 0;
+  let beforePrevious = 0;
+  for (let i = 0; i <= length; i++) {
+    const c = i === length ? -1 : isString ? src.charCodeAt(i) : src[i]!;
     if (c >= 48 && c <= 57) {
-      if (++digits === MIN_DIGITS) flags |= Trigger.Digits;
-    } else if (c === 64) {
-      flags |= Trigger.At;
-    } else if (c === 95) {
-      flags |= Trigger.Key;
-    } else if (c === 74) {
-      if (startsWithAscii(src, i - 2, 'eyJ')) flags |= Trigger.Jwt;
-    } else if (c === 65) {
-      if (
-        startsWithAscii(src, i + 1, 'KIA') ||
-        startsWithAscii(src, i + 1, 'SIA') ||
-        startsWithAscii(src, i + 1, 'Iza')
-      ) {
-        flags |= Trigger.Key;
-      }
-    } else if (c === 120) {
-      if (startsWithAscii(src, i + 1, 'ox')) flags |= Trigger.Key;
-    } else if (c === 45) {
-      if (startsWithAscii(src, i + 1, '----BEGIN')) flags |= Trigger.Key;
+      if (group === 0 && isUpper(codeAt(src, i - 1)) && isUpper(codeAt(src, i - 2))) flags |= Trigger.Iban;
+      group++;
+      joiners = 0;
+      continue;
     }
+    // Detectors never match digits glued to letters (hex, UUIDs): such a group ends the run.
+    if (group > 0 && !isLetter(c) && !isLetter(codeAt(src, i - group - 1))) {
+      runDigits += group;
+      if (group === 3 || (group >= 7 && previous > 0)) runShaped = true;
+      if (group === 4 && previous === 2 && beforePrevious === 3) flags |= Trigger.Ssn;
+      if (runDigits >= 13) flags |= Trigger.Card;
+      if (runDigits >= 10 && runShaped) flags |= Trigger.Phone;
+      beforePrevious = previous;
+      previous = group;
+      group = 0;
+    }
+    if (group === 0 && (c === 32 || c === 45 || c === 46 || c === 40 || c === 41) && ++joiners <= 2) {
+      if (c === 45) flags |= markerTriggers(src, i, c);
+      continue;
+    }
+    group = 0;
+    runDigits = 0;
+    runShaped = false;
+    joiners = 0;
+    previous = 0;
+    beforePrevious = 0;
+    if (c > 0) flags |= markerTriggers(src, i, c);
   }
   return flags;
 }
@@ -98,6 +164,8 @@ export function scanTriggers(src: string | Uint8Array): number {
 interface LabelledSpan extends Span {
   label: string;
   style: MaskStyle;
+  /** Order of the detector in {@link DETECTOR_NAMES}; custom patterns come last. */
+  rank: number;
 }
 
 /** The result of masking a text: the new text and its counts, or `null` when nothing was found. */
@@ -134,15 +202,16 @@ export class MaskEngine {
    */
   maskText(text: string, triggers: number, encoding: BufferEncoding): TextMask | null {
     const spans: LabelledSpan[] = [];
-    const add = (found: Span[], label: string, style: MaskStyle): void => {
-      for (const s of found) spans.push({ start: s.start, end: s.end, label, style });
+    const add = (found: Span[], label: string, style: MaskStyle, rank: number): void => {
+      for (const s of found) spans.push({ start: s.start, end: s.end, label, style, rank });
     };
     for (const [name, style] of this.#detectors) {
       if ((triggers & DETECTOR_TRIGGER[name]) === 0) continue;
-      add(this.#find(name, text), name, style);
+      add(this.#find(name, text), name, style, DETECTOR_NAMES.indexOf(name));
     }
-    for (const pattern of this.config.patterns)
-      add(findPatternMatches(text, pattern), pattern.label, pattern.style);
+    for (const pattern of this.config.patterns) {
+      add(findPatternMatches(text, pattern), pattern.label, pattern.style, DETECTOR_NAMES.length);
+    }
     if (spans.length === 0) return null;
     const counts: Record<string, number> = {};
     let out = '';
