@@ -136,7 +136,11 @@ export function scanTriggers(src: string | Uint8Array): number {
       continue;
     }
     // Detectors never match digits glued to letters (hex, UUIDs): such a group ends the run.
-    if (group > 0 && !isLetter(c) && !isLetter(codeAt(src, i - group - 1))) {
+    if (
+      group > 0 &&
+      !isLetter(c) &&
+      (i === group || !isLetter(isString ? src.charCodeAt(i - group - 1) : src[i - group - 1]!))
+    ) {
       runDigits += group;
       if (group === 3 || (group >= 7 && previous > 0)) runShaped = true;
       if (group === 4 && previous === 2 && beforePrevious === 3) flags |= Trigger.Ssn;
@@ -156,7 +160,8 @@ export function scanTriggers(src: string | Uint8Array): number {
     joiners = 0;
     previous = 0;
     beforePrevious = 0;
-    if (c > 0) flags |= markerTriggers(src, i, c);
+    if (c === 64 || c === 43 || c === 74 || c === 65 || c === 95 || c === 120)
+      flags |= markerTriggers(src, i, c);
   }
   return flags;
 }
@@ -179,6 +184,7 @@ export class MaskEngine {
   readonly config: CompiledMasking;
   readonly #detectors: readonly [DetectorName, MaskStyle][];
   readonly hasPatterns: boolean;
+  readonly #enabledTriggers: number;
 
   constructor(config: CompiledMasking) {
     this.config = config;
@@ -186,13 +192,12 @@ export class MaskEngine {
       (entry): entry is [DetectorName, MaskStyle] => entry[1] !== null,
     );
     this.hasPatterns = config.patterns.length > 0;
+    this.#enabledTriggers = this.#detectors.reduce((mask, [name]) => mask | DETECTOR_TRIGGER[name], 0);
   }
 
-  /** True when nothing in `src` can match: no trigger for an enabled detector and no custom pattern. */
+  /** True when nothing can match: no trigger of an enabled detector and no custom pattern. */
   isClean(triggers: number): boolean {
-    if (this.hasPatterns) return false;
-    for (const [name] of this.#detectors) if ((triggers & DETECTOR_TRIGGER[name]) !== 0) return false;
-    return true;
+    return !this.hasPatterns && (triggers & this.#enabledTriggers) === 0;
   }
 
   /**

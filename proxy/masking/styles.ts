@@ -14,7 +14,7 @@
  *   column value is the bare token. 64 bits keep accidental collisions negligible in a result of
  *   millions of distinct values.
  */
-import { createHmac } from 'node:crypto';
+import { HmacSha256, MAX_INLINE_BYTES } from './hmac-sha256.ts';
 
 /** How a found value is rendered. */
 export type MaskStyle = 'redact' | 'last4' | 'hash';
@@ -24,24 +24,27 @@ export const MASK_STYLES = ['redact', 'last4', 'hash'] as const;
 
 const TOKEN_HEX_CHARS = 16;
 const LAST4_MIN_SIGNIFICANT = 8;
+const scratch = Buffer.alloc(MAX_INLINE_BYTES);
 
 /**
  * The HMAC key of the `hash` style. Kept in a private field so it never appears in logs,
  * `util.inspect` output or JSON.
  */
 export class MaskingKey {
-  readonly #bytes: Buffer;
+  readonly #hmac: HmacSha256;
 
-  constructor(bytes: Buffer) {
-    this.#bytes = Buffer.from(bytes);
+  constructor(bytes: Uint8Array) {
+    this.#hmac = new HmacSha256(bytes);
   }
 
   /** Renders the keyed token of `value` (its bytes in `encoding` when a string). */
   tokenize(value: string | Uint8Array, encoding: BufferEncoding = 'utf8'): string {
-    const mac = createHmac('sha256', this.#bytes);
-    if (typeof value === 'string') mac.update(value, encoding);
-    else mac.update(value);
-    return 'tok_' + mac.digest('hex').slice(0, TOKEN_HEX_CHARS);
+    if (typeof value !== 'string') return 'tok_' + this.#hmac.hexPrefix(value, value.length, TOKEN_HEX_CHARS);
+    // A UTF-8 character takes at most 3 bytes per UTF-16 unit, so short strings fit the scratch.
+    const limit = encoding === 'latin1' ? MAX_INLINE_BYTES : Math.floor(MAX_INLINE_BYTES / 3);
+    const bytes = value.length <= limit ? scratch : Buffer.from(value, encoding);
+    const length = bytes === scratch ? scratch.write(value, 0, encoding) : bytes.length;
+    return 'tok_' + this.#hmac.hexPrefix(bytes, length, TOKEN_HEX_CHARS);
   }
 
   toJSON(): string {
@@ -65,18 +68,20 @@ function isAsciiAlnum(c: number): boolean {
 export function keepLast4(value: string): string {
   let significant = 0;
   for (let i = 0; i < value.length; i++) if (isAsciiAlnum(value.charCodeAt(i))) significant++;
-  let keep = significant >= LAST4_MIN_SIGNIFICANT ? 4 : 0;
-  const out: string[] = new Array(value.length);
-  for (let i = value.length - 1; i >= 0; i--) {
-    const c = value.charCodeAt(i);
-    if (keep > 0 && isAsciiAlnum(c)) {
-      out[i] = value[i]!;
-      keep--;
-    } else {
-      out[i] = isSignificant(c) ? '*' : value[i]!;
+  let keepFrom = value.length;
+  if (significant >= LAST4_MIN_SIGNIFICANT) {
+    for (let kept = 0; kept < 4; ) if (isAsciiAlnum(value.charCodeAt(--keepFrom))) kept++;
+  }
+  let out = '';
+  let cursor = 0;
+  for (let i = 0; i < keepFrom; i++) {
+    if (isSignificant(value.charCodeAt(i))) {
+      if (i > cursor) out += value.slice(cursor, i);
+      out += '*';
+      cursor = i + 1;
     }
   }
-  return out.join('');
+  return out + value.slice(cursor);
 }
 
 /**
