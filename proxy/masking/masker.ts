@@ -38,10 +38,11 @@ export interface Masker {
    */
   maskValue(text: string, rule?: ColumnRule | null): MaskResult;
   /**
-   * {@link maskValue} for UTF-8 bytes. When a byte pre-check finds nothing any enabled detector
-   * could match (no `@`, fewer than 8 digits, no `eyJ`, no key prefix) and there are no custom
-   * patterns, returns the same Buffer without decoding it. Bytes that are not UTF-8 are kept as
-   * they are outside masked spans.
+   * {@link maskValue} for UTF-8 bytes. When a one-pass byte pre-check finds nothing any enabled
+   * detector could match (no `@` between word characters; no digit groups shaped like a card, SSN,
+   * IBAN or phone number; no `eyJ`; no key prefix) and there are no custom patterns, returns the
+   * same Buffer without decoding it: dates, timestamps, UUIDs, decimals and plain text take this
+   * path. Bytes that are not UTF-8 are kept as they are outside masked spans.
    */
   maskBuffer(bytes: Buffer, rule?: ColumnRule | null): BufferMaskResult;
   /** For each result column, the column rule that applies, or `null` (see `resolveColumnRules`). */

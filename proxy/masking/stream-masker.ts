@@ -17,7 +17,7 @@
  *
  * Secrets longer than the hold limit: when a run is cut by the limit and its tail holds a JWT or
  * API key prefix (`eyJ`, `AKIA`, `ghp_`, ...), the part from the prefix on is redacted and the
- * rest of the token is dropped as it arrives. After a PEM `BEGIN ... PRIVATE KEY` line, lines of
+ * rest of the token is dropped as it arrives, even after a flush. After a PEM `BEGIN ... PRIVATE KEY` line, lines of
  * key material are dropped until the END line or the first line that is not key material.
  */
 import { isUtf8 } from 'node:buffer';
@@ -273,7 +273,8 @@ export function createEngineStreamMasker(
     while (pos < data.length) {
       if (mode === Mode.Token) {
         while (pos < data.length && isTokenByte(data[pos]!)) pos++;
-        if (pos < data.length || final) mode = Mode.Normal;
+        // An idle flush does not end the token: its rest may still arrive.
+        if (pos < data.length) mode = Mode.Normal;
         continue;
       }
       if (mode === Mode.PrivateKey) {
@@ -290,7 +291,6 @@ export function createEngineStreamMasker(
       if (mode === Mode.Normal) break;
     }
     pending = pos < data.length ? Buffer.from(data.subarray(pos)) : EMPTY;
-    if (final && mode === Mode.Token) mode = Mode.Normal;
     return out.length === 1 ? out[0]! : Buffer.concat(out);
   };
 

@@ -141,6 +141,18 @@ describe('secrets longer than the hold limit', () => {
     }
   });
 
+  it('keeps dropping a long token after an idle flush', () => {
+    const stream = masker.createStreamMasker({ maxHoldBytes: 64 });
+    const cut = data.indexOf(payload) + 300;
+    const shown = [
+      stream.push(data.subarray(0, cut)),
+      stream.flush(),
+      stream.push(data.subarray(cut)),
+      stream.flush(),
+    ];
+    assert.equal(Buffer.concat(shown).toString(), 'Authorization: Bearer [REDACTED:jwt]\r\nnext line\r\n');
+  });
+
   it('drops the lines of a private key block, whatever the chunk size', () => {
     const keyLines = PRIVATE_KEY.split('\n').slice(1, -1);
     const output = Buffer.from(`$ cat id_rsa\r\n${PRIVATE_KEY.replaceAll('\n', '\r\n')}\r\n$ `);
