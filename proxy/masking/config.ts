@@ -39,7 +39,8 @@ export const DEFAULT_DETECTORS: Readonly<Record<DetectorName, MaskStyle>> = {
 };
 
 const styleSchema = z.enum(MASK_STYLES);
-const detectorSchema = z.union([styleSchema, z.literal('off')]);
+/** A style, `off`, or a boolean: `true` keeps the default style, `false` is `off`. */
+const detectorSchema = z.union([styleSchema, z.literal('off'), z.boolean()]);
 
 /** Schema of the `masking:` YAML fragment. Unknown keys are refused. */
 export const maskingConfigSchema = z
@@ -139,7 +140,12 @@ export function compileMasking(
       cardRequireIin = setting.require_iin;
       setting = setting.style;
     }
-    detectors[name] = setting === 'off' ? null : (setting ?? DEFAULT_DETECTORS[name]);
+    detectors[name] =
+      setting === 'off' || setting === false
+        ? null
+        : setting === undefined || setting === true
+          ? DEFAULT_DETECTORS[name]
+          : setting;
   }
   const columns = input.columns.map((rule, i) =>
     compileColumnRule(rule.match, rule.style, `${path}.columns[${i}].match`),

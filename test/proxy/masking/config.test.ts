@@ -39,6 +39,16 @@ describe('compileMasking', () => {
     assert.equal(compiled.detectors.ssn, 'redact');
   });
 
+  it('reads booleans as default style and off', () => {
+    const compiled = compileMasking({
+      detectors: { card: { style: true, require_iin: true }, email: false, jwt: true },
+    });
+    assert.equal(compiled.detectors.card, 'last4');
+    assert.equal(compiled.cardRequireIin, true);
+    assert.equal(compiled.detectors.email, null);
+    assert.equal(compiled.detectors.jwt, 'redact');
+  });
+
   it('accepts the YAML fragment of the design', () => {
     const compiled = compileMasking(
       {

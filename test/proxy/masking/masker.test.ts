@@ -182,12 +182,17 @@ describe('huge values', () => {
     assert.ok(!/EMP-\d/.test(result.text));
   });
 
-  it('stays bounded on a pathological digit run and a long run of @', () => {
+  it('stays bounded on pathological runs of digits, @, dashes and base64', () => {
     for (const value of [
       '9'.repeat(2_000_000),
+      '1 '.repeat(1_000_000),
       '@'.repeat(500_000),
       'a@'.repeat(300_000),
+      `${'a'.repeat(64)}@`.repeat(20_000),
       '-'.repeat(1_000_000),
+      `eyJ${'A'.repeat(1_000_000)}`,
+      `eyJhbGciOiJub25lIn0.${'A'.repeat(1_000_000)}`,
+      `DE89${' 1'.repeat(500_000)}`,
     ]) {
       const result = plain.maskValue(value);
       assert.equal(typeof result.text, 'string');
