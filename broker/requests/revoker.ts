@@ -1,5 +1,5 @@
 /**
- * Removes credentials. Calls arriving in the same tick are coalesced into one batch per target,
+ * Removes credentials. Calls are coalesced into batches per target,
  * so a thousand grants expiring in the same second cost a few statements, not thousands.
  * A lease on each credential row makes exactly one replica work on it; failures are retried
  * with backoff and stay visible on the credential (attempts, last error).
@@ -12,6 +12,13 @@ import type { Store } from '../store/store.ts';
 /** Roles per provider call; large batches hold catalogue locks longer. */
 const BATCH_SIZE = 100;
 const LEASE_MS = 60_000;
+/** Credentials one worker takes from its queue at a time. */
+const MAX_BATCH = 1000;
+
+interface QueueItem {
+  credential: CredentialRecord;
+  done: () => void;
+}
 
 export interface RevocationOutcome {
   credential: CredentialRecord;
@@ -35,74 +42,80 @@ export function computeRetryDelay(attempts: number): number {
 
 export class Revoker {
   readonly #options: RevokerOptions;
-  #queue: { credential: CredentialRecord; done: () => void }[] = [];
-  #scheduled = false;
+  /** Per target: credentials waiting, and whether a worker is draining them. */
+  readonly #queues = new Map<string, { waiting: QueueItem[]; running: boolean }>();
 
   constructor(options: RevokerOptions) {
     this.#options = options;
   }
 
-  /** Queues credentials for removal; resolves once this attempt finished (successfully or not). */
+  /**
+   * Queues credentials for removal; resolves once this attempt finished (successfully or not).
+   * One worker per target drains its queue: while a batch runs, later arrivals pile up and go
+   * together in the next one, so batches grow with the load instead of with a fixed delay.
+   */
   revoke(credentials: readonly CredentialRecord[]): Promise<void> {
     if (credentials.length === 0) return Promise.resolve();
     const waits = credentials.map(
-      (credential) => new Promise<void>((done) => this.#queue.push({ credential, done })),
+      (credential) =>
+        new Promise<void>((done) => {
+          const queue = this.#queues.get(credential.target) ?? { waiting: [], running: false };
+          this.#queues.set(credential.target, queue);
+          queue.waiting.push({ credential, done });
+        }),
     );
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(() => {
-        this.#scheduled = false;
-        const batch = this.#queue;
-        this.#queue = [];
-        void this.#run(batch);
-      });
+    for (const [target, queue] of this.#queues) {
+      if (!queue.running && queue.waiting.length > 0) {
+        queue.running = true;
+        void this.#drain(target, queue);
+      }
     }
     return Promise.all(waits).then(() => undefined);
   }
 
-  async #run(batch: { credential: CredentialRecord; done: () => void }[]): Promise<void> {
+  async #drain(target: string, queue: { waiting: QueueItem[]; running: boolean }): Promise<void> {
+    try {
+      while (queue.waiting.length > 0) {
+        const batch = queue.waiting.splice(0, MAX_BATCH);
+        try {
+          await this.#run(target, batch);
+        } finally {
+          for (const item of batch) item.done();
+        }
+      }
+    } finally {
+      queue.running = false;
+    }
+  }
+
+  async #run(target: string, batch: QueueItem[]): Promise<void> {
     const { store, logger, clock, owner } = this.#options;
     try {
       const ids = [...new Set(batch.map((b) => b.credential.id))];
       const claimed = await store.claimRevocations(ids, owner, clock(), LEASE_MS);
-      const byTarget = new Map<string, CredentialRecord[]>();
-      for (const c of claimed) {
-        const list = byTarget.get(c.target) ?? [];
-        list.push(c);
-        byTarget.set(c.target, list);
-      }
-      await Promise.all([...byTarget].map(([target, list]) => this.#revokeTarget(target, list)));
+      if (claimed.length > 0) await this.#revokeTarget(target, claimed);
     } catch (error) {
-      logger.error({ err: error }, 'revocation batch failed; the sweeper will retry');
-    } finally {
-      for (const b of batch) b.done();
+      logger.error({ err: error, target }, 'revocation batch failed; the sweeper will retry');
     }
   }
 
   async #revokeTarget(target: string, credentials: CredentialRecord[]): Promise<void> {
     const provider = this.#options.providers.get(target);
-    const chunks: CredentialRecord[][] = [];
-    for (let i = 0; i < credentials.length; i += BATCH_SIZE)
-      chunks.push(credentials.slice(i, i + BATCH_SIZE));
-    await Promise.all(
-      chunks.map(async (chunk) => {
-        let failures: Map<string, Error>;
-        if (!provider) {
-          failures = new Map(
-            chunk.map((c) => [c.id, new Error(`no provider configured for target ${target}`)]),
-          );
-        } else {
-          try {
-            failures = await provider.revoke(chunk);
-          } catch (error) {
-            failures = new Map(chunk.map((c) => [c.id, error as Error]));
-          }
+    for (let i = 0; i < credentials.length; i += BATCH_SIZE) {
+      const chunk = credentials.slice(i, i + BATCH_SIZE);
+      let failures: Map<string, Error>;
+      if (!provider) {
+        failures = new Map(chunk.map((c) => [c.id, new Error(`no provider configured for target ${target}`)]));
+      } else {
+        try {
+          failures = await provider.revoke(chunk);
+        } catch (error) {
+          failures = new Map(chunk.map((c) => [c.id, error as Error]));
         }
-        for (const credential of chunk) await this.#record(credential, failures.get(credential.id));
-      }),
-    );
+      }
+      await Promise.all(chunk.map((credential) => this.#record(credential, failures.get(credential.id))));
+    }
   }
-
   async #record(credential: CredentialRecord, error: Error | undefined): Promise<void> {
     const { store, clock, onOutcome } = this.#options;
     const now = clock();

@@ -15,6 +15,9 @@ import { buildDefaultCreationStatements, renderStatement } from './statements.ts
 
 const { escapeIdentifier } = pg;
 
+/** Advisory lock key under which Warden changes roles and ACLs on a target database. */
+const ACL_LOCK_KEY = 7467100;
+
 export interface PostgresProviderOptions {
   targetName: string;
   target: PostgresTargetConfig;
@@ -73,6 +76,9 @@ export class PostgresProvider implements CredentialProvider {
     const client = await this.#connect();
     try {
       await client.query('BEGIN');
+      // GRANTs rewrite the tables' ACL rows: two concurrent grants on one table fail with
+      // "tuple concurrently updated", so role changes on a target are serialised.
+      await client.query('SELECT pg_advisory_xact_lock($1)', [ACL_LOCK_KEY]);
       for (const template of templates) await client.query(renderStatement(template, values));
       await client.query('COMMIT');
     } catch (error) {
@@ -162,6 +168,7 @@ export class PostgresProvider implements CredentialProvider {
         return;
       }
       await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [ACL_LOCK_KEY]);
       await client.query(`REASSIGN OWNED BY ${list} TO ${escapeIdentifier(this.#options.target.admin.user)}`);
       await client.query(`DROP OWNED BY ${list}`);
       await client.query(`DROP ROLE IF EXISTS ${list}`);
