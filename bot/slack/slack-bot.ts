@@ -217,6 +217,7 @@ export class SlackBot {
   #listen(): void {
     this.app.command('/access', async ({ ack, command, respond }) => {
       await ack();
+      await afterPendingIo();
       const reply = await this.#asPerson(command.user_id, (person) =>
         this.core.handleCommand(person, command.text ?? ''),
       );
@@ -232,6 +233,7 @@ export class SlackBot {
 
     this.app.action(SlackId.Approve, async ({ ack, body, action }) => {
       await ack();
+      await afterPendingIo();
       const requestId = 'value' in action && typeof action.value === 'string' ? action.value : '';
       const reply = await this.#asPerson(body.user.id, (person) =>
         this.core.handleAction(person, requestId, 'approve'),
@@ -271,6 +273,7 @@ export class SlackBot {
         return;
       }
       await ack();
+      await afterPendingIo();
       const { id, channel } = parseMetadata(view.private_metadata);
       const reply = await this.#asPerson(body.user.id, (person) =>
         this.core.handleAction(person, id, 'deny', reason),
@@ -406,6 +409,14 @@ export class SlackBot {
       this.#dmChannels.delete(this.#dmChannels.keys().next().value as string);
     return channel;
   }
+}
+
+/**
+ * Lets the event loop take in (and acknowledge) the requests already waiting before this one's
+ * slow work starts: under a burst, acknowledgements come first.
+ */
+function afterPendingIo(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
