@@ -8,7 +8,11 @@ export function percentile(sorted: readonly number[], p: number): number {
 export function summarize(samples: readonly number[]): { p50: number; p99: number; max: number } {
   const sorted = [...samples].sort((a, b) => a - b);
   const round = (v: number) => Math.round(v * 100) / 100;
-  return { p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)), max: round(sorted[sorted.length - 1] ?? Number.NaN) };
+  return {
+    p50: round(percentile(sorted, 50)),
+    p99: round(percentile(sorted, 99)),
+    max: round(sorted[sorted.length - 1] ?? Number.NaN),
+  };
 }
 
 /** Progress for people watching; silent in --json mode except on stderr. */

@@ -10,7 +10,13 @@ import { note, summarize } from './_stats.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 200);
 
-async function login(credential: { host: string; port: number; database: string; user: string; password: string }): Promise<void> {
+async function login(credential: {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+}): Promise<void> {
   const client = new pg.Client(credential);
   await client.connect();
   await client.query('SELECT 1');
@@ -28,12 +34,24 @@ export async function run(): Promise<Record<string, number>> {
     });
     const database = fx.config.targets['app-db']!.admin.database;
     await execSql(cluster, 'postgres', "CREATE ROLE bench_ref LOGIN PASSWORD 'bench-ref-password'");
-    const reference = { host: cluster.host, port: cluster.port, database, user: 'bench_ref', password: 'bench-ref-password' };
+    const reference = {
+      host: cluster.host,
+      port: cluster.port,
+      database,
+      user: 'bench_ref',
+      password: 'bench-ref-password',
+    };
     note(`${ROUNDS} approvals`);
     const approvalMs: number[] = [];
     const referenceMs: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
-      const request = await broker.request({ requester: 'alice', target: 'app-db', duration: '10m', reason: `bench ${i}`, source: 'api' });
+      const request = await broker.request({
+        requester: 'alice',
+        target: 'app-db',
+        duration: '10m',
+        reason: `bench ${i}`,
+        source: 'api',
+      });
       const start = performance.now();
       await broker.approve(request.id, { id: 'maria', admin: false });
       const credential = credentials.get(request.id)!;
@@ -46,7 +64,13 @@ export async function run(): Promise<Record<string, number>> {
     }
     const a = summarize(approvalMs);
     const r = summarize(referenceMs);
-    return { p50_ms: a.p50, p99_ms: a.p99, reference_login_p50_ms: r.p50, reference_login_p99_ms: r.p99, rounds: ROUNDS };
+    return {
+      p50_ms: a.p50,
+      p99_ms: a.p99,
+      reference_login_p50_ms: r.p50,
+      reference_login_p99_ms: r.p99,
+      rounds: ROUNDS,
+    };
   } finally {
     await fx.close();
     await cluster.stop();

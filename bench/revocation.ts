@@ -75,7 +75,9 @@ export async function run(): Promise<Record<string, number>> {
     const remaining = new Set(expiries.keys());
     const deadline = expiryBase + 60_000;
     while (remaining.size > 0 && Date.now() < deadline) {
-      const res = await monitor.query<{ rolname: string }>("SELECT rolname FROM pg_roles WHERE starts_with(rolname, 'warden_')");
+      const res = await monitor.query<{ rolname: string }>(
+        "SELECT rolname FROM pg_roles WHERE starts_with(rolname, 'warden_') AND NOT starts_with(rolname, 'warden__')",
+      );
       const now = Date.now();
       const present = new Set(res.rows.map((r) => r.rolname));
       for (const name of remaining) {
@@ -86,7 +88,8 @@ export async function run(): Promise<Record<string, number>> {
       }
       await new Promise((r) => setTimeout(r, 5));
     }
-    if (remaining.size > 0) throw new Error(`${remaining.size} roles were still present a minute after expiry`);
+    if (remaining.size > 0)
+      throw new Error(`${remaining.size} roles were still present a minute after expiry`);
     const samples = [...expiries].map(([name, expiresAt]) => {
       const done = Math.max(gone.get(name)!, sessionEnded.get(name) ?? 0);
       return done - expiresAt;
@@ -94,7 +97,14 @@ export async function run(): Promise<Record<string, number>> {
     const unterminated = clients.length - sessionEnded.size;
     if (unterminated > 0) throw new Error(`${unterminated} sessions survived their grant`);
     const s = summarize(samples);
-    return { p50_ms: s.p50, p99_ms: s.p99, max_ms: s.max, grants: GRANTS, sessions: SESSIONS, drop_role_reference_ms: Math.round(dropRefMs * 100) / 100 };
+    return {
+      p50_ms: s.p50,
+      p99_ms: s.p99,
+      max_ms: s.max,
+      grants: GRANTS,
+      sessions: SESSIONS,
+      drop_role_reference_ms: Math.round(dropRefMs * 100) / 100,
+    };
   } finally {
     await monitor.end();
     await fx.close();

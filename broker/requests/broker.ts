@@ -21,6 +21,7 @@ import type {
   AccessRequest,
   Approval,
   AuditEntry,
+  AuditInput,
   CredentialRecord,
   RequestSource,
   RequestState,
@@ -118,7 +119,7 @@ export class Broker {
       logger: this.#log,
       clock: this.#clock,
       owner: options.replicaId ?? createId('b'),
-      onOutcome: (outcome) => this.#onRevocation(outcome),
+      onOutcomes: (outcomes) => this.#onRevocations(outcomes),
     });
   }
 
@@ -594,10 +595,16 @@ export class Broker {
     );
     for (const grant of expired) this.#cancelTimer(grant.id);
     await this.#revokeCredentialsOf(expired);
-    for (const grant of expired) {
-      await this.#audit('warden', 'grant.expired', grant.id, {});
-      this.#events.publish({ type: 'grant.expired', request: grant });
-    }
+    await this.#auditBatch(
+      expired.map((g) => ({
+        at: this.#clock(),
+        actor: 'warden',
+        action: 'grant.expired',
+        subject: g.id,
+        data: {},
+      })),
+    );
+    for (const grant of expired) this.#events.publish({ type: 'grant.expired', request: grant });
   }
 
   async #revokeCredentialsOf(grants: readonly AccessRequest[]): Promise<void> {
@@ -611,27 +618,37 @@ export class Broker {
     await this.#revoker.revoke(credentials);
   }
 
-  async #onRevocation(outcome: RevocationOutcome): Promise<void> {
-    const { credential, error } = outcome;
-    if (!error) {
-      await this.#audit('warden', 'credential.revoked', credential.requestId, {
-        target: credential.target,
-        handle: credential.handle,
-      });
-      return;
-    }
-    this.#log.error(
-      { err: error, request: credential.requestId, target: credential.target, attempts: credential.attempts },
-      'credential revocation failed; will retry',
+  async #onRevocations(outcomes: readonly RevocationOutcome[]): Promise<void> {
+    const at = this.#clock();
+    await this.#auditBatch(
+      outcomes.map(({ credential, error }) => ({
+        at,
+        actor: 'warden',
+        action: error ? 'credential.revocation_failed' : 'credential.revoked',
+        subject: credential.requestId,
+        data: error
+          ? {
+              target: credential.target,
+              handle: credential.handle,
+              attempts: credential.attempts,
+              error: credential.lastError,
+            }
+          : { target: credential.target, handle: credential.handle },
+      })),
     );
-    await this.#audit('warden', 'credential.revocation_failed', credential.requestId, {
-      target: credential.target,
-      handle: credential.handle,
-      attempts: credential.attempts,
-      error: credential.lastError,
-    });
-    const request = await this.#store.getRequest(credential.requestId);
-    if (request) {
+    for (const { credential, error } of outcomes) {
+      if (!error) continue;
+      this.#log.error(
+        {
+          err: error,
+          request: credential.requestId,
+          target: credential.target,
+          attempts: credential.attempts,
+        },
+        'credential revocation failed; will retry',
+      );
+      const request = await this.#store.getRequest(credential.requestId);
+      if (!request) continue;
       const updated =
         (await this.#store.updateRequest(request.id, request.version, {
           error: `revocation failed (${credential.attempts} attempts): ${credential.lastError}`,
@@ -843,6 +860,14 @@ export class Broker {
     } catch (error) {
       this.#log.error({ err: error, action, subject }, 'audit append failed');
       return undefined;
+    }
+  }
+
+  async #auditBatch(entries: readonly AuditInput[]): Promise<void> {
+    try {
+      await this.#store.appendAuditBatch(entries);
+    } catch (error) {
+      this.#log.error({ err: error, entries: entries.length }, 'audit append failed');
     }
   }
 

@@ -31,8 +31,8 @@ export interface RevokerOptions {
   logger: Logger;
   clock: () => number;
   owner: string;
-  /** Called once per credential after each attempt (audit, events). */
-  onOutcome: (outcome: RevocationOutcome) => Promise<void>;
+  /** Called after each provider call with its outcomes (audit, events). */
+  onOutcomes: (outcomes: readonly RevocationOutcome[]) => Promise<void>;
 }
 
 /** Backoff after a failed attempt: 1 s, 2 s, 4 s ... capped at 5 minutes. */
@@ -101,11 +101,15 @@ export class Revoker {
 
   async #revokeTarget(target: string, credentials: CredentialRecord[]): Promise<void> {
     const provider = this.#options.providers.get(target);
+    // Bookkeeping (store, audit) of one chunk runs while the next chunk's roles are dropped.
+    const bookkeeping: Promise<void>[] = [];
     for (let i = 0; i < credentials.length; i += BATCH_SIZE) {
       const chunk = credentials.slice(i, i + BATCH_SIZE);
       let failures: Map<string, Error>;
       if (!provider) {
-        failures = new Map(chunk.map((c) => [c.id, new Error(`no provider configured for target ${target}`)]));
+        failures = new Map(
+          chunk.map((c) => [c.id, new Error(`no provider configured for target ${target}`)]),
+        );
       } else {
         try {
           failures = await provider.revoke(chunk);
@@ -113,34 +117,50 @@ export class Revoker {
           failures = new Map(chunk.map((c) => [c.id, error as Error]));
         }
       }
-      await Promise.all(chunk.map((credential) => this.#record(credential, failures.get(credential.id))));
+      bookkeeping.push(this.#record(chunk, failures));
     }
+    await Promise.all(bookkeeping);
   }
-  async #record(credential: CredentialRecord, error: Error | undefined): Promise<void> {
-    const { store, clock, onOutcome } = this.#options;
-    const now = clock();
-    if (!error) {
-      const patch = {
-        state: 'revoked' as const,
-        revokedAt: now,
-        leaseOwner: null,
-        leaseUntil: null,
-        lastError: null,
-      };
-      await store.updateCredential(credential.id, patch);
-      await onOutcome({ credential: { ...credential, ...patch } });
-      return;
+  async #record(chunk: readonly CredentialRecord[], failures: ReadonlyMap<string, Error>): Promise<void> {
+    const { store, clock, onOutcomes, logger } = this.#options;
+    try {
+      const now = clock();
+      const outcomes: RevocationOutcome[] = [];
+      const revoked = chunk.filter((c) => !failures.has(c.id));
+      await store.markCredentialsRevoked(
+        revoked.map((c) => c.id),
+        now,
+      );
+      for (const credential of revoked) {
+        outcomes.push({
+          credential: {
+            ...credential,
+            state: 'revoked',
+            revokedAt: now,
+            leaseOwner: null,
+            leaseUntil: null,
+            lastError: null,
+          },
+        });
+      }
+      for (const credential of chunk) {
+        const error = failures.get(credential.id);
+        if (!error) continue;
+        const attempts = credential.attempts + 1;
+        const patch = {
+          state: 'revoking' as const,
+          attempts,
+          lastError: error.message.slice(0, 500),
+          nextAttemptAt: now + computeRetryDelay(attempts),
+          leaseOwner: null,
+          leaseUntil: null,
+        };
+        await store.updateCredential(credential.id, patch);
+        outcomes.push({ credential: { ...credential, ...patch }, error });
+      }
+      await onOutcomes(outcomes);
+    } catch (error) {
+      logger.error({ err: error }, 'recording revocation outcomes failed; the sweeper will reconcile');
     }
-    const attempts = credential.attempts + 1;
-    const patch = {
-      state: 'revoking' as const,
-      attempts,
-      lastError: error.message.slice(0, 500),
-      nextAttemptAt: now + computeRetryDelay(attempts),
-      leaseOwner: null,
-      leaseUntil: null,
-    };
-    await store.updateCredential(credential.id, patch);
-    await onOutcome({ credential: { ...credential, ...patch }, error });
   }
 }

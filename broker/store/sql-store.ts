@@ -506,6 +506,10 @@ export class SqlStore implements Store {
   async listCredentials(filter: CredentialFilter): Promise<CredentialRecord[]> {
     let q = this.#db.selectFrom('warden_credentials').selectAll();
     if (filter.requestId) q = q.where('request_id', '=', filter.requestId);
+    if (filter.requestIds) {
+      if (filter.requestIds.length === 0) return [];
+      q = q.where('request_id', 'in', [...filter.requestIds]);
+    }
     if (filter.target) q = q.where('target', '=', filter.target);
     if (filter.states?.length) q = q.where('state', 'in', [...filter.states]);
     return (await q.orderBy('created_at').execute()).map(fromCredentialRow);
@@ -517,6 +521,16 @@ export class SqlStore implements Store {
       .set(toCredentialRow(patch))
       .where('id', '=', id)
       .execute();
+  }
+
+  async markCredentialsRevoked(ids: readonly string[], at: number): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) {
+      await this.#db
+        .updateTable('warden_credentials')
+        .set({ state: 'revoked', revoked_at: at, lease_owner: null, lease_until: null, last_error: null })
+        .where('id', 'in', ids.slice(i, i + 500))
+        .execute();
+    }
   }
 
   async claimRevocations(
@@ -559,10 +573,16 @@ export class SqlStore implements Store {
   }
 
   async appendAudit(entry: AuditInput): Promise<AuditEntry> {
-    return this.#db.transaction().execute(async (trx) => this.#appendAudit(trx, entry));
+    const [written] = await this.#db.transaction().execute(async (trx) => this.#appendAudit(trx, [entry]));
+    return written!;
   }
 
-  async #appendAudit(trx: Transaction<Tables>, entry: AuditInput): Promise<AuditEntry> {
+  async appendAuditBatch(entries: readonly AuditInput[]): Promise<AuditEntry[]> {
+    if (entries.length === 0) return [];
+    return this.#db.transaction().execute(async (trx) => this.#appendAudit(trx, entries));
+  }
+
+  async #appendAudit(trx: Transaction<Tables>, entries: readonly AuditInput[]): Promise<AuditEntry[]> {
     if (this.kind === 'postgres') await sql`select pg_advisory_xact_lock(7467002)`.execute(trx);
     const last = await trx
       .selectFrom('warden_audit')
@@ -570,24 +590,34 @@ export class SqlStore implements Store {
       .orderBy('seq', 'desc')
       .limit(1)
       .executeTakeFirst();
-    const seq = last ? Number(last.seq) + 1 : 1;
-    const prevHash = last?.hash ?? GENESIS_HASH;
-    const full: Omit<AuditEntry, 'hash'> = { ...entry, seq, prevHash };
-    const hash = hashAuditEntry(full);
-    await trx
-      .insertInto('warden_audit')
-      .values({
-        seq,
-        at: entry.at,
-        actor: entry.actor,
-        action: entry.action,
-        subject: entry.subject,
-        data: JSON.stringify(entry.data),
-        prev_hash: prevHash,
-        hash,
-      })
-      .execute();
-    return { ...full, hash };
+    let seq = last ? Number(last.seq) : 0;
+    let prevHash = last?.hash ?? GENESIS_HASH;
+    const written: AuditEntry[] = [];
+    for (const entry of entries) {
+      seq++;
+      const full: Omit<AuditEntry, 'hash'> = { ...entry, seq, prevHash };
+      const hash = hashAuditEntry(full);
+      written.push({ ...full, hash });
+      prevHash = hash;
+    }
+    for (let i = 0; i < written.length; i += 200) {
+      await trx
+        .insertInto('warden_audit')
+        .values(
+          written.slice(i, i + 200).map((e) => ({
+            seq: e.seq,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            subject: e.subject,
+            data: JSON.stringify(e.data),
+            prev_hash: e.prevHash,
+            hash: e.hash,
+          })),
+        )
+        .execute();
+    }
+    return written;
   }
 
   async readAudit(options: { afterSeq?: number; since?: number; limit?: number }): Promise<AuditEntry[]> {

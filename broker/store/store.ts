@@ -17,6 +17,7 @@ export interface RequestFilter {
 
 export interface CredentialFilter {
   requestId?: string;
+  requestIds?: readonly string[];
   target?: string;
   states?: readonly CredentialRecord['state'][];
 }
@@ -60,6 +61,8 @@ export interface Store {
   getCredential(id: string): Promise<CredentialRecord | undefined>;
   listCredentials(filter: CredentialFilter): Promise<CredentialRecord[]>;
   updateCredential(id: string, patch: Partial<CredentialRecord>): Promise<void>;
+  /** Marks many credentials revoked at once (mass expiry). */
+  markCredentialsRevoked(ids: readonly string[], at: number): Promise<void>;
   /**
    * Takes a lease on credentials that need revoking (their grant ended, or a retry is due) so
    * that exactly one replica works on each. Returns the claimed records.
@@ -75,6 +78,8 @@ export interface Store {
 
   /** Appends to the hash-chained audit log (serialised across replicas). */
   appendAudit(entry: AuditInput): Promise<AuditEntry>;
+  /** Appends several entries in one transaction, in order. */
+  appendAuditBatch(entries: readonly AuditInput[]): Promise<AuditEntry[]>;
   readAudit(options: { afterSeq?: number; since?: number; limit?: number }): Promise<AuditEntry[]>;
 
   /** Remembers a one-time key (an OIDC `jti`) until `expiresAt`; false if it was already seen. */

@@ -11,7 +11,12 @@ import { ProviderError } from '../../errors.ts';
 import type { AccessRequest, CredentialRecord } from '../../model.ts';
 import type { CredentialProvider, MintResult } from '../provider.ts';
 import { buildScramVerifier } from './scram-verifier.ts';
-import { buildDefaultCreationStatements, renderStatement } from './statements.ts';
+import {
+  buildDefaultCreationStatements,
+  buildLevelRoleName,
+  buildLevelRoleStatements,
+  renderStatement,
+} from './statements.ts';
 
 const { escapeIdentifier } = pg;
 
@@ -42,6 +47,7 @@ export class PostgresProvider implements CredentialProvider {
   readonly name = 'postgres';
   readonly #options: PostgresProviderOptions;
   readonly #pool: pg.Pool;
+  #levelRoles: Promise<void> | undefined;
 
   constructor(options: PostgresProviderOptions) {
     this.#options = options;
@@ -66,7 +72,9 @@ export class PostgresProvider implements CredentialProvider {
     if (!level) throw new ProviderError(`target ${targetName} has no level ${grant.level}`);
     const name = buildRoleName(target.role_prefix, grant.requester, grant.id);
     const password = randomBytes(24).toString('base64url');
-    const templates = level.creation_statements ?? buildDefaultCreationStatements(level);
+    const levelRole = level.grants?.length ? buildLevelRoleName(target.role_prefix, grant.level) : undefined;
+    if (levelRole) await this.#ensureLevelRoles();
+    const templates = level.creation_statements ?? buildDefaultCreationStatements(level, levelRole);
     const values = {
       name,
       passwordVerifier: buildScramVerifier(password),
@@ -76,9 +84,9 @@ export class PostgresProvider implements CredentialProvider {
     const client = await this.#connect();
     try {
       await client.query('BEGIN');
-      // GRANTs rewrite the tables' ACL rows: two concurrent grants on one table fail with
-      // "tuple concurrently updated", so role changes on a target are serialised.
-      await client.query('SELECT pg_advisory_xact_lock($1)', [ACL_LOCK_KEY]);
+      // Custom statements may GRANT on tables, and two concurrent GRANTs on one table fail with
+      // "tuple concurrently updated": serialise them. Default statements only add memberships.
+      if (level.creation_statements) await client.query('SELECT pg_advisory_xact_lock($1)', [ACL_LOCK_KEY]);
       for (const template of templates) await client.query(renderStatement(template, values));
       await client.query('COMMIT');
     } catch (error) {
@@ -102,6 +110,44 @@ export class PostgresProvider implements CredentialProvider {
         expiresAt,
       },
     };
+  }
+
+  /**
+   * Creates or refreshes the level roles once per provider instance (at the first mint), so
+   * tables created since the last start are covered.
+   */
+  #ensureLevelRoles(): Promise<void> {
+    this.#levelRoles ??= this.#applyLevelRoles().catch((error) => {
+      this.#levelRoles = undefined;
+      throw error;
+    });
+    return this.#levelRoles;
+  }
+
+  async #applyLevelRoles(): Promise<void> {
+    const { target, targetName } = this.#options;
+    const client = await this.#connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [ACL_LOCK_KEY]);
+      for (const [name, level] of Object.entries(target.levels)) {
+        if (!level.grants?.length || level.creation_statements) continue;
+        for (const statement of buildLevelRoleStatements(
+          buildLevelRoleName(target.role_prefix, name),
+          level,
+        )) {
+          await client.query(statement);
+        }
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw new ProviderError(`preparing level roles on ${targetName} failed: ${describePgError(error)}`, {
+        cause: error,
+      });
+    } finally {
+      client.release();
+    }
   }
 
   async extend(credential: CredentialRecord, expiresAt: number): Promise<void> {
@@ -188,18 +234,17 @@ export class PostgresProvider implements CredentialProvider {
 
   async listManaged(): Promise<string[]> {
     const result = await this.#query(
-      'SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY rolname',
+      'SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) AND NOT starts_with(rolname, $2) ORDER BY rolname',
       'listing roles',
-      [this.#options.target.role_prefix],
+      [this.#options.target.role_prefix, `${this.#options.target.role_prefix}_`],
     );
     return result.rows.map((r: { rolname: string }) => r.rolname);
   }
 
   async removeOrphan(handle: string): Promise<void> {
-    if (!handle.startsWith(this.#options.target.role_prefix)) {
-      throw new ProviderError(
-        `refusing to drop ${handle}: it does not carry the prefix ${this.#options.target.role_prefix}`,
-      );
+    const prefix = this.#options.target.role_prefix;
+    if (!handle.startsWith(prefix) || handle.startsWith(`${prefix}_`)) {
+      throw new ProviderError(`refusing to drop ${handle}: it is not a grant role (prefix ${prefix})`);
     }
     await this.#revokeRoles([handle]);
   }

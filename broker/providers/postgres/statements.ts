@@ -1,10 +1,13 @@
 /**
  * The SQL that creates and removes a grant's role, as templates in the style of Vault's
  * `creation_statements`: `{{name}}` (quoted identifier), `{{password}}` (the SCRAM verifier, as a
- * literal), `{{expiration}}` (timestamp literal), `{{connection_limit}}`.
+ * literal), `{{expiration}}` (timestamp literal), `{{connection_limit}}`. Placeholders expand to
+ * already-quoted SQL: write `{{name}}`, not `"{{name}}"`.
  */
-import { escapeIdentifier, escapeLiteral } from 'pg';
+import pg from 'pg';
 import type { PgLevelConfig } from '../../config/schema.ts';
+
+const { escapeIdentifier, escapeLiteral } = pg;
 
 export interface RoleTemplateValues {
   name: string;
@@ -13,24 +16,45 @@ export interface RoleTemplateValues {
   connectionLimit: number;
 }
 
-/** Default statements for a level: a LOGIN role that expires, then its memberships and grants. */
-export function buildDefaultCreationStatements(level: PgLevelConfig): string[] {
+/**
+ * The NOLOGIN role that holds a level's table privileges (`warden__read`). Grant roles become
+ * members of it instead of receiving the privileges themselves: creating and dropping a grant's
+ * role then never rewrites table ACLs, which is what makes a thousand revocations cheap.
+ * The double underscore cannot occur in a grant role's name (person ids start with [a-z0-9]).
+ */
+export function buildLevelRoleName(prefix: string, level: string): string {
+  return `${prefix}_${level.replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
+}
+
+/** Idempotent statements that (re)create a level role and give it the level's privileges. */
+export function buildLevelRoleStatements(levelRole: string, level: PgLevelConfig): string[] {
+  const role = escapeIdentifier(levelRole);
+  const statements = [
+    `DO $$ BEGIN CREATE ROLE ${role} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
+  ];
+  const privileges = (level.grants ?? []).map((g) => g.toUpperCase()).join(', ');
+  const writes = level.grants?.some((g) => g === 'insert' || g === 'update') ?? false;
+  for (const schema of level.schemas) {
+    const s = escapeIdentifier(schema);
+    statements.push(`GRANT USAGE ON SCHEMA ${s} TO ${role}`);
+    statements.push(`GRANT ${privileges} ON ALL TABLES IN SCHEMA ${s} TO ${role}`);
+    statements.push(
+      `GRANT ${writes ? 'USAGE, SELECT' : 'SELECT'} ON ALL SEQUENCES IN SCHEMA ${s} TO ${role}`,
+    );
+  }
+  return statements;
+}
+
+/** Default statements for a grant: a LOGIN role that expires, member of its level's roles. */
+export function buildDefaultCreationStatements(
+  level: PgLevelConfig,
+  levelRole: string | undefined,
+): string[] {
   const statements = [
     'CREATE ROLE {{name}} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION INHERIT PASSWORD {{password}} VALID UNTIL {{expiration}} CONNECTION LIMIT {{connection_limit}}',
   ];
   for (const role of level.inherit ?? []) statements.push(`GRANT ${escapeIdentifier(role)} TO {{name}}`);
-  if (level.grants?.length) {
-    const privileges = level.grants.map((g) => g.toUpperCase()).join(', ');
-    const writes = level.grants.some((g) => g === 'insert' || g === 'update');
-    for (const schema of level.schemas) {
-      const s = escapeIdentifier(schema);
-      statements.push(`GRANT USAGE ON SCHEMA ${s} TO {{name}}`);
-      statements.push(`GRANT ${privileges} ON ALL TABLES IN SCHEMA ${s} TO {{name}}`);
-      statements.push(
-        `GRANT ${writes ? 'USAGE, SELECT' : 'SELECT'} ON ALL SEQUENCES IN SCHEMA ${s} TO {{name}}`,
-      );
-    }
-  }
+  if (levelRole) statements.push(`GRANT ${escapeIdentifier(levelRole)} TO {{name}}`);
   return statements;
 }
 

@@ -51,7 +51,9 @@ async function wardenRoles(cluster: PgCluster): Promise<string[]> {
   const client = new pg.Client({ connectionString: cluster.url });
   await client.connect();
   try {
-    const res = await client.query("SELECT rolname FROM pg_roles WHERE starts_with(rolname, 'warden_')");
+    const res = await client.query(
+      "SELECT rolname FROM pg_roles WHERE starts_with(rolname, 'warden_') AND NOT starts_with(rolname, 'warden__')",
+    );
     return res.rows.map((r) => r.rolname);
   } finally {
     await client.end();
