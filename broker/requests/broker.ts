@@ -474,15 +474,7 @@ export class Broker {
         createdAt: now,
         pendingUntil: Math.min(now + grant.decision.pendingTimeoutMs, grant.expiresAt!),
         decidedAt: null,
-        activatedAt: null,
-        expiresAt: null,
-        endedAt: null,
-        endReason: null,
-        endedBy: null,
-        remindedAt: null,
-        expiringNotifiedAt: null,
-        error: null,
-        version: 1,
+        ...UNSTARTED,
         reason: `extend ${grant.id} by ${formatDuration(byMs)}`,
       };
       await this.#store.insertRequest(extension);
@@ -940,6 +932,19 @@ export class Broker {
   }
 }
 
+/** The fields of a request record that has not been activated or ended yet. */
+const UNSTARTED = {
+  activatedAt: null,
+  expiresAt: null,
+  endedAt: null,
+  endReason: null,
+  endedBy: null,
+  remindedAt: null,
+  expiringNotifiedAt: null,
+  error: null,
+  version: 1,
+} as const;
+
 /** A new request record for a policy decision (human or CI). */
 function openRequest(
   now: number,
@@ -961,14 +966,6 @@ function openRequest(
     createdAt: now,
     pendingUntil: now + decision.pendingTimeoutMs,
     decidedAt: decision.outcome === 'needs_approval' ? null : now,
-    activatedAt: null,
-    expiresAt: null,
-    endedAt: null,
-    endReason: null,
-    endedBy: null,
-    remindedAt: null,
-    expiringNotifiedAt: null,
-    error: null,
-    version: 1,
+    ...UNSTARTED,
   };
 }

@@ -16,6 +16,34 @@ import type { PgCluster } from './pg-cluster.ts';
 /** Audience the test issuers put in their tokens. */
 export const CI_AUDIENCE = 'warden-test';
 
+/**
+ * The JSON of an exchange answer. Which fields are present depends on the answer (credential,
+ * pending id or error); tests read the ones their case expects, absent ones are undefined.
+ */
+export interface CiAnswerJson {
+  readonly request_id: string;
+  readonly uri: string;
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  readonly password: string;
+  readonly expires_at: string;
+  readonly route: 'direct' | 'proxy';
+  readonly recorded: boolean;
+  readonly pending: string;
+  readonly poll: string;
+  readonly retry_after: number;
+  readonly error: { readonly code: string; readonly message: string };
+}
+
+/** Status, headers and JSON of one call. */
+export interface CiAnswer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly json: CiAnswerJson;
+}
+
 /** Knobs of {@link startCiExchangeFixture}. */
 export interface CiExchangeFixtureOptions {
   readonly store?: StoreKind;
@@ -37,9 +65,9 @@ export interface CiExchangeFixture {
   readonly url: string;
   readonly cluster: PgCluster;
   /** `POST /v1/ci/exchange` with `token` as bearer (undefined: no header). */
-  post(token: string | undefined, body: unknown): Promise<{ status: number; headers: Headers; json: any }>;
+  post(token: string | undefined, body: unknown): Promise<CiAnswer>;
   /** `GET /v1/ci/exchange/<id>`. */
-  poll(token: string, id: string): Promise<{ status: number; headers: Headers; json: any }>;
+  poll(token: string, id: string): Promise<CiAnswer>;
   /** Roles carrying Warden's prefix on the target server. */
   wardenRoles(): Promise<string[]>;
   /** Number of requests (any state) in the store. */
@@ -105,7 +133,7 @@ async function call(
   method: 'GET' | 'POST',
   token: string | undefined,
   body?: unknown,
-): Promise<{ status: number; headers: Headers; json: any }> {
+): Promise<CiAnswer> {
   const response = await fetch(url, {
     method,
     headers: {
@@ -114,7 +142,11 @@ async function call(
     },
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
-  return { status: response.status, headers: response.headers, json: await response.json() };
+  return {
+    status: response.status,
+    headers: response.headers,
+    json: (await response.json()) as CiAnswerJson,
+  };
 }
 
 /** Starts issuer, broker and API on `cluster`. */
