@@ -6,7 +6,7 @@
 import { appendFileSync } from 'node:fs';
 import { BrokerApiError, BrokerClient } from '../../broker/api/client.ts';
 import { CiCliError } from '../ci/errors.ts';
-import { type CiCredential, parseOutputFormat, renderCredential } from '../ci/format.ts';
+import { type CiCredential, type CiOutputFormat, parseOutputFormat, renderCredential } from '../ci/format.ts';
 import { readCiToken } from '../ci/token-source.ts';
 import { type Io, UsageError } from '../output.ts';
 
@@ -65,7 +65,7 @@ export async function runCiCommand(
   const target = s(flags.target);
   const level = s(flags.level);
   if (!target || !level) throw new UsageError(USAGE);
-  const format = parseOutputFormat(s(flags.format) ?? 'env');
+  const format = parseFormatFlag(s(flags.format) ?? 'env');
   const ttl = s(flags.ttl) ?? s(flags.duration);
   const maxWaitMs = parseMaxWait(s(flags['max-wait']));
   const url = s(flags.url) ?? io.env.WARDEN_URL ?? 'http://127.0.0.1:8080';
@@ -132,6 +132,14 @@ export async function runCiCommand(
     if (error.status === 429) return CiExitCode.RateLimited;
     if (error.status === 0 || error.status >= 500) return CiExitCode.Unavailable;
     return CiExitCode.Refused;
+  }
+}
+
+function parseFormatFlag(text: string): CiOutputFormat {
+  try {
+    return parseOutputFormat(text);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
   }
 }
 
