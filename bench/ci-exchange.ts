@@ -17,7 +17,7 @@ export interface CiExchangeBenchArgs {
   readonly json: boolean;
   /** Exchanges measured, split in two halves around the key rotation; default 400. */
   readonly count?: number;
-  /** Exchanges in flight at once; default 8. */
+  /** Exchanges in flight at once; default 4. */
   readonly concurrency?: number;
 }
 
@@ -32,7 +32,7 @@ const round = (n: number) => Math.round(n * 100) / 100;
 /** Runs the benchmark; returns `{per_s, p50_ms, p99_ms, jwks_fetches}` and prints them. */
 export async function run(args: CiExchangeBenchArgs): Promise<Record<string, number>> {
   const count = args.count ?? 400;
-  const concurrency = args.concurrency ?? 8;
+  const concurrency = args.concurrency ?? 4;
   const cluster = await startPgCluster();
   const fx = await startCiExchangeFixture(cluster, {
     rateLimit: { per_subject: 100_000, per_issuer: 100_000 },
