@@ -189,17 +189,7 @@ export class Broker {
       source: input.source,
       meta: input.meta ?? {},
     });
-    await this.#store.insertRequest(request);
-    await this.#audit(requester.id, 'request.created', request.id, {
-      target: request.target,
-      level: request.level,
-      duration: formatDuration(request.durationMs),
-      reason: request.reason,
-      rule: decision.rule,
-      outcome: decision.outcome,
-      source: request.source,
-    });
-    this.#events.publish({ type: 'request.created', request });
+    await this.#open(request, {});
     if (decision.outcome === 'break_glass') {
       this.#log.warn(
         { request: request.id, requester: request.requester, target: request.target },
@@ -214,6 +204,22 @@ export class Broker {
     }
     if (request.state === 'approved') return this.#activate(request);
     return request;
+  }
+
+  /** Stores a new request, audits it, and tells subscribers. */
+  async #open(request: AccessRequest, extra: Record<string, unknown>): Promise<void> {
+    await this.#store.insertRequest(request);
+    await this.#audit(request.requester, 'request.created', request.id, {
+      target: request.target,
+      level: request.level,
+      duration: formatDuration(request.durationMs),
+      reason: request.reason,
+      rule: request.rule,
+      outcome: request.decision.outcome,
+      source: request.source,
+      ...extra,
+    });
+    this.#events.publish({ type: 'request.created', request });
   }
 
   /**
@@ -258,18 +264,7 @@ export class Broker {
       source: 'ci',
       meta: input.meta,
     });
-    await this.#store.insertRequest(request);
-    await this.#audit(request.requester, 'request.created', request.id, {
-      target: request.target,
-      level: request.level,
-      duration: formatDuration(request.durationMs),
-      reason: request.reason,
-      rule: decision.rule,
-      outcome: decision.outcome,
-      source: 'ci',
-      ci: input.meta,
-    });
-    this.#events.publish({ type: 'request.created', request });
+    await this.#open(request, { ci: input.meta });
     return auto ? this.#activate(request) : request;
   }
 

@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { createCiRoutes } from '../../broker/api/ci-route.ts';
 import { ApiServer } from '../../broker/api/server.ts';
+import type { CiConnection } from '../../broker/ci/credential-route.ts';
 import { CiExchange } from '../../broker/ci/exchange.ts';
 import type { ConfigInput } from '../../broker/config/schema.ts';
 import { createLogger } from '../../broker/log.ts';
@@ -20,17 +21,9 @@ export const CI_AUDIENCE = 'warden-test';
  * The JSON of an exchange answer. Which fields are present depends on the answer (credential,
  * pending id or error); tests read the ones their case expects, absent ones are undefined.
  */
-export interface CiAnswerJson {
+export interface CiAnswerJson extends Omit<CiConnection, 'expiresAt'> {
   readonly request_id: string;
-  readonly uri: string;
-  readonly host: string;
-  readonly port: number;
-  readonly database: string;
-  readonly user: string;
-  readonly password: string;
   readonly expires_at: string;
-  readonly route: 'direct' | 'proxy';
-  readonly recorded: boolean;
   readonly pending: string;
   readonly poll: string;
   readonly retry_after: number;
