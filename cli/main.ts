@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { type Config, loadConfig } from '../broker/config/load.ts';
 import { BrokerError } from '../broker/errors.ts';
 import { runAuditCommand } from './commands/audit.ts';
+import { runCiCommand } from './commands/ci.ts';
 import { runPolicyCommand } from './commands/policy.ts';
 import { runRequestCommand } from './commands/requests.ts';
 import { runServe } from './commands/serve.ts';
@@ -20,6 +21,8 @@ usage: warden <command> [flags]
   audit verify [--expect-head H]    audit export [--since DATE] [--format jsonl]
   policy explain --user u --target t [--level l] [--at DATE]
   policy test CASES.yaml
+  ci exchange --target t --level l [--ttl 15m] [--audience warden] [--token-file f]
+              [--format env|github|json] [--url URL] [--max-wait 15m]   (in a CI job)
 
 Broker API commands read WARDEN_URL and WARDEN_TOKEN (or WARDEN_TOKEN_FILE); WARDEN_USER or
 --as names the person acting. Offline commands read --config (or WARDEN_CONFIG, or ./warden.yaml).
@@ -46,6 +49,9 @@ const OPTIONS = {
   since: { type: 'string' },
   format: { type: 'string' },
   'expect-head': { type: 'string' },
+  ttl: { type: 'string' },
+  audience: { type: 'string' },
+  'max-wait': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -96,6 +102,8 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
         return await runRequestCommand(command, rest, flags, io);
       case 'audit':
         return await runAuditCommand(rest[0], flags, loadConfigFromFlags(flags, io), io);
+      case 'ci':
+        return await runCiCommand(rest, flags, io);
       case 'policy':
         return runPolicyCommand(rest[0], rest.slice(1), flags, loadConfigFromFlags(flags, io), io);
       default:

@@ -25,6 +25,8 @@ export const CI_DEFAULTS = {
   perSubjectPerMinute: 10,
   /** Exchanges per minute for one issuer, all subjects together. */
   perIssuerPerMinute: 600,
+  /** How long a CI request needing approval stays open, and an approved one collectable: 1 h. */
+  pendingTimeoutMs: 3_600_000,
 } as const;
 
 /** Signature algorithms a CI issuer may be configured with. HMAC and `none` are never among them. */
@@ -143,6 +145,9 @@ export interface CiIssuerConfig {
   readonly jwksTimeoutMs: number;
 }
 
+/** Who may approve a CI grant: members of a directory group, or one named person. */
+export type CiApprover = { readonly group: string } | { readonly user: string };
+
 /** A CI rule: which jobs of which issuer may get which level on which target, for how long. */
 export interface CiRuleConfig {
   readonly name: string;
@@ -155,6 +160,10 @@ export interface CiRuleConfig {
   /** Milliseconds. */
   readonly maxDurationMs: number;
   readonly approval: 'auto' | 'required';
+  /** Who approves when `approval` is `required` (CI jobs have no manager); empty when auto. */
+  readonly approvers: readonly CiApprover[];
+  /** Distinct approvals needed; default 1. */
+  readonly approvals: number;
   /** Milliseconds to wait for an approval when `approval` is `required`; undefined when not set. */
   readonly waitMs: number | undefined;
   /** Whether sessions under the grant are recorded; default true. */
@@ -243,6 +252,11 @@ const ruleSchema = z.strictObject({
   level: z.string().min(1).max(64),
   max_duration: duration,
   approval: z.enum(['auto', 'required']).default('auto'),
+  approvers: z
+    .array(z.union([z.strictObject({ group: name }), z.strictObject({ user: name })]))
+    .max(16)
+    .default([]),
+  approvals: z.number().int().min(1).max(10).default(1),
   wait: duration.optional(),
   recorded: z.boolean().default(true),
 });
@@ -290,6 +304,13 @@ export const ciConfigSchema = z
         });
         return;
       }
+      if (rule.approval === 'required' && rule.approvers.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', i, 'approvers'],
+          message: 'approval: required needs approvers (a {group: name} or {user: id} list)',
+        });
+      }
       checkMatchKeys(issuer.kind, Object.keys(issuer.claims), Object.keys(rule.match), (key, message) =>
         ctx.addIssue({ code: 'custom', path: ['rules', i, 'match', ...(key ? [key] : [])], message }),
       );
@@ -321,6 +342,8 @@ export const ciConfigSchema = z
         level: r.level,
         maxDurationMs: r.max_duration,
         approval: r.approval,
+        approvers: r.approvers,
+        approvals: r.approvals,
         waitMs: r.wait,
         recorded: r.recorded,
       })),

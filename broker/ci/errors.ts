@@ -26,7 +26,14 @@ export type CiErrorCode =
   | 'ERR_CI_REF_NOT_ALLOWED'
   | 'ERR_CI_DURATION_TOO_LONG'
   | 'ERR_CI_REQUEST_INVALID'
-  | 'ERR_CI_RATE_LIMITED';
+  | 'ERR_CI_RATE_LIMITED'
+  | 'ERR_CI_TOKEN_MISSING'
+  | 'ERR_CI_BODY_TOO_LARGE'
+  | 'ERR_CI_PENDING_NOT_FOUND'
+  | 'ERR_CI_PENDING_REFUSED'
+  | 'ERR_CI_ALREADY_COLLECTED'
+  | 'ERR_CI_GRANT_FAILED'
+  | 'ERR_CI_UNAVAILABLE';
 
 const MESSAGES: Record<CiErrorCode, string> = {
   ERR_CI_TOKEN_TOO_LARGE: 'CI token refused: too large',
@@ -50,6 +57,13 @@ const MESSAGES: Record<CiErrorCode, string> = {
   ERR_CI_DURATION_TOO_LONG: 'requested duration is longer than the CI rule allows',
   ERR_CI_REQUEST_INVALID: 'CI exchange request invalid',
   ERR_CI_RATE_LIMITED: 'too many CI exchanges, retry later',
+  ERR_CI_TOKEN_MISSING: 'CI token required: send it as "Authorization: Bearer <jwt>"',
+  ERR_CI_BODY_TOO_LARGE: 'CI exchange request body too large',
+  ERR_CI_PENDING_NOT_FOUND: 'no pending CI exchange with this id for this job',
+  ERR_CI_PENDING_REFUSED: 'the CI exchange was denied, cancelled or timed out',
+  ERR_CI_ALREADY_COLLECTED: 'the credential of this CI exchange was already collected',
+  ERR_CI_GRANT_FAILED: 'the credential could not be minted',
+  ERR_CI_UNAVAILABLE: 'CI exchange temporarily unavailable',
 };
 
 /** Base class of every CI refusal. */
@@ -74,6 +88,9 @@ export class CiJwksError extends CiError {}
 
 /** The token is valid but no CI rule grants what was asked. */
 export class CiRuleError extends CiError {}
+
+/** The exchange itself failed or was refused after the rule matched (pending, collection, minting). */
+export class CiExchangeError extends CiError {}
 
 /** The subject or issuer exceeded its exchange budget; `details.retryAfterMs` says when to retry. */
 export class CiRateLimitError extends CiError {

@@ -3,6 +3,8 @@
  * stored record, written before anyone is told, audited, then published as an event.
  */
 import { Cron } from 'croner';
+import { findCiRule, formatCiRuleRef, resolveCiRequirement } from '../ci/approvers.ts';
+import { CI_DEFAULTS, type CiRuleConfig } from '../ci/config.ts';
 import { formatDuration, parseDuration } from '../config/duration.ts';
 import type { Config } from '../config/load.ts';
 import type { RuleConfig } from '../config/schema.ts';
@@ -54,6 +56,19 @@ export interface CreateRequestInput {
   breakGlass?: boolean | undefined;
   source: RequestSource;
   meta?: Record<string, unknown> | undefined;
+}
+
+/** A CI job's request, after its token was verified and a CI rule matched (see `broker/ci/`). */
+export interface CreateCiRequestInput {
+  /** `ci:<issuer>:<subject>`: the job, not a person. */
+  requester: string;
+  /** The matched CI rule: it sets target, level, maximum and approvers (`rules:` do not apply). */
+  rule: CiRuleConfig;
+  /** Granted lifetime in milliseconds, already checked against the rule's maximum. */
+  durationMs: number;
+  reason: string;
+  /** Job facts (repository, run id, commit, ...). Never secrets. */
+  meta: Record<string, unknown>;
 }
 
 export interface RequestDetails {
@@ -169,45 +184,13 @@ export class Broker {
       await this.#refuse(requester.id, input, error as Error);
       throw error;
     }
-    const request: AccessRequest = {
-      id: createId('r'),
-      kind: 'access',
-      parentId: null,
+    const request = openRequest(now, decision, {
       requester: requester.id,
-      target: decision.target,
-      level: decision.level,
-      durationMs: decision.durationMs,
       reason: (input.reason ?? '').trim(),
-      state: decision.outcome === 'needs_approval' ? 'pending' : 'approved',
-      rule: decision.rule,
-      decision,
-      breakGlass: decision.outcome === 'break_glass',
       source: input.source,
-      createdAt: now,
-      pendingUntil: now + decision.pendingTimeoutMs,
-      decidedAt: decision.outcome === 'needs_approval' ? null : now,
-      activatedAt: null,
-      expiresAt: null,
-      endedAt: null,
-      endReason: null,
-      endedBy: null,
-      remindedAt: null,
-      expiringNotifiedAt: null,
-      error: null,
-      version: 1,
       meta: input.meta ?? {},
-    };
-    await this.#store.insertRequest(request);
-    await this.#audit(requester.id, 'request.created', request.id, {
-      target: request.target,
-      level: request.level,
-      duration: formatDuration(request.durationMs),
-      reason: request.reason,
-      rule: decision.rule,
-      outcome: decision.outcome,
-      source: request.source,
     });
-    this.#events.publish({ type: 'request.created', request });
+    await this.#open(request, {});
     if (decision.outcome === 'break_glass') {
       this.#log.warn(
         { request: request.id, requester: request.requester, target: request.target },
@@ -222,6 +205,95 @@ export class Broker {
     }
     if (request.state === 'approved') return this.#activate(request);
     return request;
+  }
+
+  /** Stores a new request, audits it, and tells subscribers. */
+  async #open(request: AccessRequest, extra: Record<string, unknown>): Promise<void> {
+    await this.#store.insertRequest(request);
+    await this.#audit(request.requester, 'request.created', request.id, {
+      target: request.target,
+      level: request.level,
+      duration: formatDuration(request.durationMs),
+      reason: request.reason,
+      rule: request.rule,
+      outcome: request.decision.outcome,
+      source: request.source,
+      ...extra,
+    });
+    this.#events.publish({ type: 'request.created', request });
+  }
+
+  /**
+   * Creates a CI job's request under a matched CI rule: the requester is not looked up in the
+   * directory and `rules:` are not consulted. Auto-approved rules come back active; others stay
+   * pending for the CI rule's approvers and, once approved, wait in `approved` until the job
+   * collects them with {@link collectCi}, so a credential is only minted when the job is there
+   * to receive it.
+   */
+  async requestCi(input: CreateCiRequestInput): Promise<AccessRequest> {
+    const now = this.#clock();
+    const { rule } = input;
+    if (!this.#providers.has(rule.target) || !this.#config.targets[rule.target]?.levels[rule.level]) {
+      throw new InvalidInputError(
+        'ERR_TARGET_UNKNOWN',
+        `CI rule ${rule.name} names ${rule.target}:${rule.level}, which is not a configured target level`,
+      );
+    }
+    const auto = rule.approval === 'auto';
+    const approval = resolveCiRequirement(rule, this.#directory, input.requester);
+    if (!auto && new Set(approval.groups.flatMap((g) => g.members)).size < approval.count) {
+      throw new PolicyDeniedError(
+        'ERR_POLICY_NO_APPROVER',
+        `CI rule ${rule.name} needs ${describeRequirement(approval)}, and not enough people can approve`,
+      );
+    }
+    const decision: PolicyDecision = {
+      outcome: auto ? 'auto_approved' : 'needs_approval',
+      rule: formatCiRuleRef(rule),
+      target: rule.target,
+      level: rule.level,
+      durationMs: input.durationMs,
+      maxDurationMs: rule.maxDurationMs,
+      pendingTimeoutMs: CI_DEFAULTS.pendingTimeoutMs,
+      approval,
+      summary: auto ? `auto-approved by CI rule ${rule.name}` : describeRequirement(approval),
+      extend: { allowed: false, needsApproval: false },
+    };
+    const request = openRequest(now, decision, {
+      requester: input.requester,
+      reason: input.reason.slice(0, MAX_REASON),
+      source: 'ci',
+      meta: input.meta,
+    });
+    await this.#open(request, { ci: input.meta });
+    return auto ? this.#activate(request) : request;
+  }
+
+  /**
+   * Mints the credential of an approved CI request and makes it active. Exactly one caller wins
+   * (the claim is a compare-and-set); a request left uncollected past its pending time times out.
+   */
+  async collectCi(id: string): Promise<AccessRequest> {
+    const request = await this.#get(id);
+    if (request.source !== 'ci' || request.state !== 'approved' || request.meta.collectedAt !== undefined) {
+      throw this.#stateConflict(request, 'collect');
+    }
+    const now = this.#clock();
+    if (request.pendingUntil <= now) {
+      const late = await this.#transition(request, ['approved'], {
+        state: 'timed_out',
+        endedAt: now,
+        endReason: 'approved but not collected in time',
+      });
+      await this.#audit('warden', 'request.timed_out', id, { reason: 'not collected' });
+      this.#events.publish({ type: 'request.timed_out', request: late });
+      throw this.#stateConflict(late, 'collect');
+    }
+    const claimed = await this.#store.updateRequest(id, request.version, {
+      meta: { ...request.meta, collectedAt: now },
+    });
+    if (!claimed) throw new StateConflictError(`request ${id} is being collected`, { state: request.state });
+    return this.#activate(claimed);
   }
 
   /** Counts an approval; the last one needed activates the grant. */
@@ -282,6 +354,8 @@ export class Broker {
       this.#events.publish({ type: 'approval.counted', request: won, approval, given, needed });
       await this.#audit(actor.id, 'request.approved', id, { approvers });
       if (won.kind === 'extension') return this.#applyExtension(won, actor.id);
+      // A CI grant is minted when the job collects it (collectCi), not at the click.
+      if (won.source === 'ci') return won;
       return this.#activate(won);
     }
   }
@@ -371,7 +445,7 @@ export class Broker {
     }
     if (grant.state !== 'active' || grant.kind !== 'access') throw this.#stateConflict(grant, 'extend');
     const rule = this.#rule(grant);
-    if (rule && !rule.extend.allowed) {
+    if (!(rule?.extend.allowed ?? grant.decision.extend.allowed)) {
       throw new PolicyDeniedError('ERR_POLICY_DENIED', `rule ${grant.rule} does not allow extensions`);
     }
     const max = rule?.duration.max ?? grant.decision.maxDurationMs;
@@ -396,15 +470,7 @@ export class Broker {
         createdAt: now,
         pendingUntil: Math.min(now + grant.decision.pendingTimeoutMs, grant.expiresAt!),
         decidedAt: null,
-        activatedAt: null,
-        expiresAt: null,
-        endedAt: null,
-        endReason: null,
-        endedBy: null,
-        remindedAt: null,
-        expiringNotifiedAt: null,
-        error: null,
-        version: 1,
+        ...UNSTARTED,
         reason: `extend ${grant.id} by ${formatDuration(byMs)}`,
       };
       await this.#store.insertRequest(extension);
@@ -789,6 +855,10 @@ export class Broker {
 
   /** The requirement resolved against the directory as it is now (people change groups). */
   #resolveRequirement(request: AccessRequest): ApprovalRequirement {
+    if (request.source === 'ci') {
+      const ciRule = findCiRule(this.#config.ci?.rules ?? [], request.rule);
+      return resolveCiRequirement(ciRule, this.#directory, request.requester);
+    }
     const rule = this.#rule(request);
     const requester = this.#directory.get(request.requester);
     if (!rule || !requester) return { ...request.decision.approval, groups: [] };
@@ -880,4 +950,42 @@ export class Broker {
   ): Promise<AuditEntry | undefined> {
     return this.#audit(actor, action, subject, data);
   }
+}
+
+/** The fields of a request record that has not been activated or ended yet. */
+const UNSTARTED = {
+  activatedAt: null,
+  expiresAt: null,
+  endedAt: null,
+  endReason: null,
+  endedBy: null,
+  remindedAt: null,
+  expiringNotifiedAt: null,
+  error: null,
+  version: 1,
+} as const;
+
+/** A new request record for a policy decision (human or CI). */
+function openRequest(
+  now: number,
+  decision: PolicyDecision,
+  fields: Pick<AccessRequest, 'requester' | 'reason' | 'source' | 'meta'>,
+): AccessRequest {
+  return {
+    id: createId('r'),
+    kind: 'access',
+    parentId: null,
+    ...fields,
+    target: decision.target,
+    level: decision.level,
+    durationMs: decision.durationMs,
+    state: decision.outcome === 'needs_approval' ? 'pending' : 'approved',
+    rule: decision.rule,
+    decision,
+    breakGlass: decision.outcome === 'break_glass',
+    createdAt: now,
+    pendingUntil: now + decision.pendingTimeoutMs,
+    decidedAt: decision.outcome === 'needs_approval' ? null : now,
+    ...UNSTARTED,
+  };
 }

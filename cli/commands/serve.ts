@@ -1,7 +1,9 @@
 /** `warden serve`: every part in one process (the default deployment), or `--demo` for a first run. */
 
+import { createCiRoutes } from '../../broker/api/ci-route.ts';
 import { ApiServer } from '../../broker/api/server.ts';
 import { createBrokerApp } from '../../broker/app.ts';
+import { CiExchange } from '../../broker/ci/exchange.ts';
 import { type Config, loadConfig, parseConfig } from '../../broker/config/load.ts';
 import { resolveSecret } from '../../broker/config/secrets.ts';
 import { createLogger } from '../../broker/log.ts';
@@ -32,7 +34,16 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       role: t.role,
       secret: resolveSecret(t.secret, `broker.tokens[${i}].secret`, env),
     }));
-    const api = new ApiServer({ broker: app.broker, store: app.store, tokens, logger });
+    const ci = config.ci
+      ? new CiExchange({ config: config.ci, broker: app.broker, store: app.store, logger })
+      : undefined;
+    const api = new ApiServer({
+      broker: app.broker,
+      store: app.store,
+      tokens,
+      logger,
+      ...(ci ? { publicRoutes: createCiRoutes(ci, logger) } : {}),
+    });
     const [host, port] = config.broker.listen.split(':');
     const address = await api.listen(Number(port), host);
     logger.info(
@@ -58,6 +69,7 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     logger.info('shutting down');
     await api.close();
+    ci?.close();
     await app.close();
     return ExitCode.Ok;
   } finally {

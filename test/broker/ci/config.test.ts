@@ -43,7 +43,7 @@ describe('parseCiConfig', () => {
       issuers: [
         { ...issuer, algorithms: ['ES256'], leeway: '10s', max_token_age: '5m', jwks_cache_ttl: '1h' },
       ],
-      rules: [{ ...rule, wait: '2m', approval: 'required' }],
+      rules: [{ ...rule, wait: '2m', approval: 'required', approvers: [{ group: 'dba' }], approvals: 2 }],
       rate_limit: { per_subject: 3, per_issuer: 100 },
     });
     assert.deepEqual(config.issuers[0]!.algorithms, ['ES256']);
@@ -51,6 +51,8 @@ describe('parseCiConfig', () => {
     assert.equal(config.issuers[0]!.maxTokenAgeMs, 300_000);
     assert.equal(config.issuers[0]!.jwksCacheTtlMs, 3_600_000);
     assert.equal(config.rules[0]!.waitMs, 120_000);
+    assert.deepEqual(config.rules[0]!.approvers, [{ group: 'dba' }]);
+    assert.equal(config.rules[0]!.approvals, 2);
     assert.deepEqual(config.rateLimit, { perSubjectPerMinute: 3, perIssuerPerMinute: 100 });
   });
 
@@ -108,6 +110,13 @@ describe('parseCiConfig', () => {
     ['empty match', withRule({ match: {} }), 'ci.rules.0.match', /at least one/],
     ['bad max_duration', withRule({ max_duration: '15' }), 'ci.rules.0.max_duration', /not a duration/],
     ['bad approval', withRule({ approval: 'maybe' }), 'ci.rules.0.approval', /./],
+    [
+      'approval without approvers',
+      withRule({ approval: 'required' }),
+      'ci.rules.0.approvers',
+      /needs approvers/,
+    ],
+    ['manager as a CI approver', withRule({ approvers: ['manager'] }), 'ci.rules.0.approvers.0', /./],
     ['number as a match', withRule({ match: { repository: 7 } }), 'ci.rules.0.match.repository', /./],
     ['zero rate', { issuers: [issuer], rate_limit: { per_subject: 0 } }, 'ci.rate_limit.per_subject', /./],
   ];

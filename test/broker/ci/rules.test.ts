@@ -38,6 +38,7 @@ const config: CiConfig = parseCiConfig({
       level: 'read',
       max_duration: '1h',
       approval: 'required',
+      approvers: [{ group: 'dba' }],
       wait: '10m',
     },
     {
@@ -48,6 +49,7 @@ const config: CiConfig = parseCiConfig({
       level: 'read',
       max_duration: '2h',
       approval: 'required',
+      approvers: [{ group: 'dba' }],
     },
     {
       name: 'gitlab-protected',
