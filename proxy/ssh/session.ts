@@ -435,7 +435,10 @@ class ChannelRelay implements OpenChannel {
     this.#endReason = reason;
     try {
       this.channel.end();
-      this.channel.close();
+      // After a normal end, close only once every byte has left: closing at once would drop output
+      // still waiting for the client's window.
+      if (reason === 'ended') this.channel.once('finish', () => this.channel.close());
+      else this.channel.close();
     } catch {
       // already closed
     }

@@ -98,6 +98,8 @@ export interface SshProxyFixture {
   events: BrokerEvent[];
   logs: LogCapture;
   dir: string;
+  /** The proxy's upstream private key (every account of the test sshd accepts it). */
+  upstreamKey: string;
   /** Requests `web-1:<level>` as alice (auto-approved) and returns the grant and its credential. */
   grant(
     level?: string,
@@ -149,6 +151,7 @@ export async function startSshProxyFixture(
     events,
     logs,
     dir,
+    upstreamKey: upstream.privateKey,
     async grant(level = 'shell', duration = '30m') {
       const grant = await app.broker.request({
         requester: 'alice',
