@@ -2,10 +2,13 @@
 import type { Config } from './config/load.ts';
 import { resolveSecret } from './config/secrets.ts';
 import { type Directory, FileDirectory } from './directory/directory.ts';
+import { ConfigError } from './errors.ts';
 import { EventBus } from './events/events.ts';
 import type { Logger } from './log.ts';
 import { PostgresProvider } from './providers/postgres/postgres-provider.ts';
 import type { CredentialProvider } from './providers/provider.ts';
+import { loadCa, type SshCa } from './providers/ssh-ca/keys.ts';
+import { SshCaProvider } from './providers/ssh-ca/ssh-ca-provider.ts';
 import { Broker } from './requests/broker.ts';
 import { openEmbeddedStore, openPostgresStore } from './store/sql-store.ts';
 import type { Store } from './store/store.ts';
@@ -49,7 +52,13 @@ export function createProviders(
   env: Record<string, string | undefined> = process.env,
 ): Map<string, CredentialProvider> {
   const providers = new Map<string, CredentialProvider>();
+  let ca: SshCa | undefined;
   for (const [name, target] of Object.entries(config.targets)) {
+    if (target.kind === 'ssh') {
+      ca ??= loadSshCa(config, env);
+      providers.set(name, new SshCaProvider({ targetName: name, target, ca }));
+      continue;
+    }
     providers.set(
       name,
       new PostgresProvider({
@@ -60,6 +69,17 @@ export function createProviders(
     );
   }
   return providers;
+}
+
+/** Loads the SSH CA named by `ssh.ca_key`; fails with the config path when missing or unusable. */
+export function loadSshCa(config: Config, env: Record<string, string | undefined> = process.env): SshCa {
+  if (!config.ssh) throw new ConfigError('ssh', 'SSH targets need an ssh section with ca_key');
+  const text = resolveSecret(config.ssh.ca_key, 'ssh.ca_key', env).reveal();
+  try {
+    return loadCa(text);
+  } catch (error) {
+    throw new ConfigError('ssh.ca_key', (error as Error).message);
+  }
 }
 
 export async function createBrokerApp(config: Config, options: BrokerAppOptions): Promise<BrokerApp> {

@@ -154,7 +154,12 @@ export function buildRoutes(options: ApiServerOptions): Route[] {
         let credential: unknown;
         const unsubscribe = broker.events.subscribe((event) => {
           if (event.type === 'grant.active' && event.request.requester === requester && event.credential) {
-            credential = { ...event.credential, password: event.credential.password.reveal() };
+            const c = event.credential;
+            credential = {
+              ...c,
+              password: c.password.reveal(),
+              ...(c.kind === 'ssh' && c.privateKey ? { privateKey: c.privateKey.reveal() } : {}),
+            };
           }
         });
         try {

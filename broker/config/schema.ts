@@ -94,7 +94,58 @@ const postgresTargetSchema = z.strictObject({
   approval_channel: z.string().optional(),
 });
 
-export const targetSchema = z.discriminatedUnion('kind', [postgresTargetSchema]);
+/** Login names a certificate may carry (no commas, wildcards or spaces: sshd splits on commas). */
+const SSH_PRINCIPAL = /^[A-Za-z0-9_][A-Za-z0-9._@-]{0,63}$/;
+
+/** One access level of an SSH target: what the minted certificate (and the proxy) allow. */
+const sshLevelSchema = z.strictObject({
+  /** Accounts on the target the certificate is valid for; the proxy logs in upstream as one of them. */
+  principals: z.array(z.string().regex(SSH_PRINCIPAL, { error: 'a principal is a login name' })).min(1),
+  /** `force-command` critical option: the only command the certificate may run. */
+  force_command: z.string().min(1).max(4096).optional(),
+  /** `source-address` critical option: client addresses or CIDR ranges. */
+  source_address: z.array(z.string().min(1)).min(1).optional(),
+  permit_pty: z.boolean().default(true),
+  permit_agent_forwarding: z.boolean().default(false),
+  permit_port_forwarding: z.boolean().default(false),
+  permit_x11_forwarding: z.boolean().default(false),
+});
+
+const sshTargetSchema = z.strictObject({
+  kind: z.literal('ssh'),
+  description: z.string().optional(),
+  /** The sshd the certificates log in to, and the proxy connects to. */
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(22),
+  levels: z.record(name('a level name'), sshLevelSchema),
+  /** Command guardrails of the SSH proxy (see proxy/ssh/guardrails); every built-in rule is on by default. */
+  guardrails: z.record(z.string(), z.unknown()).optional(),
+  /** Record what users type (never while the terminal has echo off). Default true. */
+  record_input: z.boolean().default(true),
+  approval_channel: z.string().optional(),
+});
+
+export const targetSchema = z.discriminatedUnion('kind', [postgresTargetSchema, sshTargetSchema]);
+
+/** Warden's SSH certificate authority and recording proxy. */
+const sshSchema = z.strictObject({
+  /** The CA's Ed25519 private key (OpenSSH or PKCS#8 PEM, unencrypted). */
+  ca_key: secretRefSchema,
+  proxy: z
+    .strictObject({
+      listen: z
+        .string()
+        .regex(/^[^:]+:\d{1,5}$/, { error: 'listen is "host:port"' })
+        .default('127.0.0.1:2222'),
+      /** Address users type after `ssh -p`; printed by `warden ssh login`. */
+      public_host: z.string().min(1).optional(),
+      /** The proxy's host key (Ed25519 private key). */
+      host_key: secretRefSchema,
+      /** The key the proxy logs in upstream with; its public half goes into the targets' authorized_keys. */
+      upstream_key: secretRefSchema,
+    })
+    .optional(),
+});
 
 const personSchema = z.strictObject({
   id: name('a person id'),
@@ -227,12 +278,17 @@ export const configSchema = z.strictObject({
   rules: z.array(ruleSchema).default([]),
   /** CI jobs that trade OIDC tokens for credentials. */
   ci: ciConfigSchema.optional(),
+  /** SSH certificate authority and proxy; needed once a target has `kind: ssh`. */
+  ssh: sshSchema.optional(),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
 export type TargetConfig = z.output<typeof targetSchema>;
 export type PostgresTargetConfig = z.output<typeof postgresTargetSchema>;
+export type SshTargetConfig = z.output<typeof sshTargetSchema>;
+export type SshLevelConfig = z.output<typeof sshLevelSchema>;
+export type SshConfig = z.output<typeof sshSchema>;
 export type PgLevelConfig = z.output<typeof pgLevelSchema>;
 export type RuleConfig = z.output<typeof ruleSchema>;
 export type PersonConfig = z.output<typeof personSchema>;

@@ -18,7 +18,14 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import { GENESIS_HASH, hashAuditEntry } from '../audit/chain.ts';
-import type { AccessRequest, Approval, AuditEntry, AuditInput, CredentialRecord } from '../model.ts';
+import type {
+  AccessRequest,
+  Approval,
+  AuditEntry,
+  AuditInput,
+  CredentialRecord,
+  SessionRecord,
+} from '../model.ts';
 import type { CredentialFilter, RequestFilter, Store } from './store.ts';
 
 interface RequestRow {
@@ -86,7 +93,40 @@ interface AuditRow {
   hash: string;
 }
 
+interface SessionRow {
+  id: string;
+  request_id: string;
+  target: string;
+  kind: string;
+  requester: string;
+  login: string;
+  client: string;
+  started_at: number;
+  ended_at: number | null;
+  end_reason: string | null;
+  recording: string | null;
+  meta: string;
+}
+
+function fromSessionRow(row: Partial<Selectable<SessionRow>>): SessionRecord {
+  return {
+    id: row.id!,
+    requestId: row.request_id!,
+    target: row.target!,
+    kind: row.kind!,
+    requester: row.requester!,
+    login: row.login!,
+    client: row.client!,
+    startedAt: num(row.started_at),
+    endedAt: numOrNull(row.ended_at),
+    endReason: row.end_reason ?? null,
+    recording: row.recording ?? null,
+    meta: JSON.parse(row.meta ?? '{}'),
+  };
+}
+
 interface Tables {
+  warden_sessions: SessionRow;
   warden_requests: RequestRow;
   warden_approvals: ApprovalRow;
   warden_credentials: CredentialRow;
@@ -322,6 +362,29 @@ const MIGRATIONS: ((db: Db) => Promise<void>)[] = [
       .createTable('warden_once')
       .addColumn('key', 'text', (c) => c.primaryKey())
       .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .execute();
+  },
+  // 2: proxied sessions and their recordings.
+  async (db) => {
+    await db.schema
+      .createTable('warden_sessions')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('request_id', 'text', (c) => c.notNull())
+      .addColumn('target', 'text', (c) => c.notNull())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('requester', 'text', (c) => c.notNull())
+      .addColumn('login', 'text', (c) => c.notNull())
+      .addColumn('client', 'text', (c) => c.notNull())
+      .addColumn('started_at', 'bigint', (c) => c.notNull())
+      .addColumn('ended_at', 'bigint')
+      .addColumn('end_reason', 'text')
+      .addColumn('recording', 'text')
+      .addColumn('meta', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('warden_sessions_request')
+      .on('warden_sessions')
+      .columns(['request_id', 'started_at'])
       .execute();
   },
 ];
@@ -629,6 +692,75 @@ export class SqlStore implements Store {
       .limit(options.limit ?? 10_000)
       .execute();
     return rows.map(fromAuditRow);
+  }
+
+  async insertSession(session: SessionRecord): Promise<void> {
+    await this.#db
+      .insertInto('warden_sessions')
+      .values({
+        id: session.id,
+        request_id: session.requestId,
+        target: session.target,
+        kind: session.kind,
+        requester: session.requester,
+        login: session.login,
+        client: session.client,
+        started_at: session.startedAt,
+        ended_at: session.endedAt,
+        end_reason: session.endReason,
+        recording: session.recording,
+        meta: JSON.stringify(session.meta),
+      })
+      .execute();
+  }
+
+  async finishSession(
+    id: string,
+    patch: Pick<SessionRecord, 'endedAt' | 'endReason' | 'recording' | 'meta'>,
+  ): Promise<void> {
+    await this.#db
+      .updateTable('warden_sessions')
+      .set({
+        ended_at: patch.endedAt,
+        end_reason: patch.endReason,
+        recording: patch.recording,
+        meta: JSON.stringify(patch.meta),
+      })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async getSession(id: string): Promise<SessionRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('warden_sessions')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? fromSessionRow(row) : undefined;
+  }
+
+  async listSessions(filter: { requestId?: string; limit?: number }): Promise<SessionRecord[]> {
+    let q = this.#db
+      .selectFrom('warden_sessions')
+      .select([
+        'id',
+        'request_id',
+        'target',
+        'kind',
+        'requester',
+        'login',
+        'client',
+        'started_at',
+        'ended_at',
+        'end_reason',
+        'meta',
+      ]);
+    if (filter.requestId) q = q.where('request_id', '=', filter.requestId);
+    const rows = await q
+      .orderBy('started_at', 'desc')
+      .limit(Math.min(filter.limit ?? 100, 1000))
+      .execute();
+    return rows.map(fromSessionRow);
   }
 
   async rememberOnce(key: string, expiresAt: number, now: number): Promise<boolean> {

@@ -5,6 +5,7 @@ import type {
   AuditInput,
   CredentialRecord,
   RequestState,
+  SessionRecord,
 } from '../model.ts';
 
 export interface RequestFilter {
@@ -81,6 +82,17 @@ export interface Store {
   /** Appends several entries in one transaction, in order. */
   appendAuditBatch(entries: readonly AuditInput[]): Promise<AuditEntry[]>;
   readAudit(options: { afterSeq?: number; since?: number; limit?: number }): Promise<AuditEntry[]>;
+
+  /** Records a proxied session when it starts. */
+  insertSession(session: SessionRecord): Promise<void>;
+  /** Stores the end of a session: time, reason, recording and final facts. */
+  finishSession(
+    id: string,
+    patch: Pick<SessionRecord, 'endedAt' | 'endReason' | 'recording' | 'meta'>,
+  ): Promise<void>;
+  getSession(id: string): Promise<SessionRecord | undefined>;
+  /** Sessions, newest first, without their recordings. */
+  listSessions(filter: { requestId?: string; limit?: number }): Promise<SessionRecord[]>;
 
   /** Remembers a one-time key (an OIDC `jti`) until `expiresAt`; false if it was already seen. */
   rememberOnce(key: string, expiresAt: number, now: number): Promise<boolean>;

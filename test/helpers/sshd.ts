@@ -23,6 +23,8 @@ export interface SshdOptions {
   trustedUserCaKeys: readonly string[];
   /** KRL bytes written to a file named by `RevokedKeys`. */
   revokedKeys?: Uint8Array;
+  /** Public key lines every account accepts (`AuthorizedKeysFile`); default none. */
+  authorizedKeys?: readonly string[];
 }
 
 export interface Sshd {
@@ -66,7 +68,7 @@ export async function startSshd(options: SshdOptions): Promise<Sshd> {
     `HostKey ${hostKey}`,
     `PidFile ${join(dir, 'sshd.pid')}`,
     `TrustedUserCAKeys ${caFile}`,
-    'AuthorizedKeysFile none',
+    `AuthorizedKeysFile ${options.authorizedKeys ? join(dir, 'authorized_keys') : 'none'}`,
     'PasswordAuthentication no',
     'KbdInteractiveAuthentication no',
     'PubkeyAuthentication yes',
@@ -75,7 +77,11 @@ export async function startSshd(options: SshdOptions): Promise<Sshd> {
     'StrictModes no',
     'LogLevel VERBOSE',
     'MaxStartups 50',
+    'Subsystem sftp internal-sftp',
   ];
+  if (options.authorizedKeys) {
+    writeFileSync(join(dir, 'authorized_keys'), options.authorizedKeys.map((line) => line + '\n').join(''));
+  }
   if (options.revokedKeys) {
     const krl = join(dir, 'revoked_keys');
     writeFileSync(krl, options.revokedKeys);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import type { IssuedCredential } from '../../../broker/events/events.ts';
+import type { PostgresIssuedCredential } from '../../../broker/events/events.ts';
 import type { AccessRequest } from '../../../broker/model.ts';
 import type { Actor } from '../../../broker/requests/broker.ts';
 import {
@@ -14,7 +14,7 @@ import { type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
 
 const person = (id: string): Actor => ({ id, admin: false });
 
-async function connectAs(credential: IssuedCredential): Promise<pg.Client> {
+async function connectAs(credential: PostgresIssuedCredential): Promise<pg.Client> {
   const client = new pg.Client({
     host: credential.host,
     port: credential.port,
@@ -27,11 +27,11 @@ async function connectAs(credential: IssuedCredential): Promise<pg.Client> {
   return client;
 }
 
-function credentialOf(fx: BrokerFixture, request: AccessRequest): IssuedCredential {
+function credentialOf(fx: BrokerFixture, request: AccessRequest): PostgresIssuedCredential {
   const event = fx.events.find((e) => e.type === 'grant.active' && e.request.id === request.id);
   assert.ok(
-    event && event.type === 'grant.active' && event.credential,
-    'grant.active event with a credential',
+    event && event.type === 'grant.active' && event.credential?.kind === 'postgres',
+    'grant.active event with a postgres credential',
   );
   return event.credential;
 }

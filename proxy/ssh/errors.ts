@@ -1,0 +1,42 @@
+/**
+ * Errors of the SSH proxy. Each has a stable `code`. Authentication refusals reach the client as
+ * a plain SSH failure (no details); the code goes to the debug log and the audit log.
+ */
+
+export type SshProxyErrorCode =
+  | 'ERR_SSH_PROXY_CONFIG'
+  | 'ERR_SSH_PROXY_LOGIN_NAME'
+  | 'ERR_SSH_PROXY_TARGET_UNKNOWN'
+  | 'ERR_SSH_PROXY_AUTH_METHOD'
+  | 'ERR_SSH_PROXY_TOKEN_INVALID'
+  | 'ERR_SSH_PROXY_KEY_TYPE'
+  | 'ERR_SSH_PROXY_SIGNATURE'
+  | 'ERR_SSH_PROXY_GRANT_UNKNOWN'
+  | 'ERR_SSH_PROXY_GRANT_NOT_ACTIVE'
+  | 'ERR_SSH_PROXY_GRANT_TARGET'
+  | 'ERR_SSH_PROXY_PRINCIPAL'
+  | 'ERR_SSH_PROXY_SOURCE_ADDRESS'
+  | 'ERR_SSH_PROXY_UPSTREAM';
+
+/** Base class of every SSH proxy error. */
+export class SshProxyError extends Error {
+  readonly code: SshProxyErrorCode;
+  readonly details: Record<string, unknown>;
+
+  constructor(
+    code: SshProxyErrorCode,
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** Returns whether `error` is an {@link SshProxyError}, optionally with the given code. */
+export function isSshProxyError(error: unknown, code?: SshProxyErrorCode): error is SshProxyError {
+  return error instanceof SshProxyError && (code === undefined || error.code === code);
+}

@@ -1,0 +1,234 @@
+/**
+ * An SSH proxy end to end for tests: Warden's CA, a real sshd that trusts it and accepts the
+ * proxy's upstream key, a broker (embedded store) with an SSH target `web-1`, and the proxy on a
+ * free port. Also drives the real `ssh`/`scp` clients through the proxy.
+ */
+import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrokerApp, createBrokerApp } from '../../broker/app.ts';
+import { type Config, parseConfig } from '../../broker/config/load.ts';
+import type { ConfigInput } from '../../broker/config/schema.ts';
+import type { BrokerEvent, SshIssuedCredential } from '../../broker/events/events.ts';
+import { createLogger } from '../../broker/log.ts';
+import type { AccessRequest } from '../../broker/model.ts';
+import {
+  formatCaPublicKeyLine,
+  formatOpenSshPrivateKey,
+  formatPublicKeyLine,
+  generateCa,
+  type SshCa,
+} from '../../broker/providers/ssh-ca/keys.ts';
+import { openEmbeddedStore } from '../../broker/store/sql-store.ts';
+import type { Store } from '../../broker/store/store.ts';
+import { createBrokerBackend } from '../../proxy/ssh/backend.ts';
+import { type SshProxyOptions, SshProxyServer } from '../../proxy/ssh/server.ts';
+import { LogCapture } from './broker-fixture.ts';
+import { type Sshd, startSshd, TEST_USER } from './sshd.ts';
+
+export const CA_ENV = 'WARDEN_TEST_SSH_CA';
+
+/** An Ed25519 key pair as OpenSSH private key text and public key line. */
+export function generateEd25519(comment = ''): { privateKey: string; publicKey: string } {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const jwk = privateKey.export({ format: 'jwk' });
+  const raw = Buffer.from(jwk.x!, 'base64url');
+  const blob = Buffer.concat([
+    Buffer.from([0, 0, 0, 11]),
+    Buffer.from('ssh-ed25519'),
+    Buffer.from([0, 0, 0, 32]),
+    raw,
+  ]);
+  return {
+    privateKey: formatOpenSshPrivateKey(privateKey, comment),
+    publicKey: formatPublicKeyLine(blob, comment),
+  };
+}
+
+/** The SSH test organisation: alice (engineering) gets `web-1:shell` on her own approval-free rule. */
+export function buildSshConfig(
+  sshdPort: number,
+  storePath: string,
+  overrides: Partial<ConfigInput> = {},
+): ConfigInput {
+  return {
+    broker: { sweep_interval: '1s', store: { kind: 'embedded', path: storePath } },
+    ssh: { ca_key: { env: CA_ENV } },
+    targets: {
+      'web-1': {
+        kind: 'ssh',
+        host: '127.0.0.1',
+        port: sshdPort,
+        levels: {
+          shell: { principals: [TEST_USER] },
+          deploy: { principals: [TEST_USER], force_command: 'echo deployed', permit_pty: false },
+        },
+        guardrails: { patterns: [{ id: 'no-secrets', pattern: 'cat /etc/shadow' }] },
+      },
+    },
+    people: [
+      { id: 'alice', email: 'alice@example.com', manager: 'maria', groups: ['engineering'] },
+      { id: 'maria', email: 'maria@example.com', groups: ['managers'] },
+      { id: 'root', email: 'root@example.com', groups: ['security'], admin: true },
+    ],
+    rules: [
+      {
+        name: 'web-shell',
+        targets: ['web-1'],
+        duration: { default: '30m', max: '2h' },
+        reason: { required: false },
+        approvers: ['manager'],
+        auto_approve: { groups: ['engineering'] },
+      },
+    ],
+    ...overrides,
+  };
+}
+
+export interface SshProxyFixture {
+  ca: SshCa;
+  sshd: Sshd;
+  app: BrokerApp;
+  config: Config;
+  store: Store;
+  proxy: SshProxyServer;
+  proxyPort: number;
+  events: BrokerEvent[];
+  logs: LogCapture;
+  dir: string;
+  /** The proxy's upstream private key (every account of the test sshd accepts it). */
+  upstreamKey: string;
+  /** Requests `web-1:<level>` as alice (auto-approved) and returns the grant and its credential. */
+  grant(
+    level?: string,
+    duration?: string,
+  ): Promise<{ grant: AccessRequest; credential: SshIssuedCredential }>;
+  close(): Promise<void>;
+}
+
+export async function startSshProxyFixture(
+  options: { proxy?: Partial<SshProxyOptions>; config?: Partial<ConfigInput> } = {},
+): Promise<SshProxyFixture> {
+  const ca = generateCa('warden-test-ca');
+  const upstream = generateEd25519('warden-proxy-upstream');
+  const hostKey = generateEd25519('warden-proxy-host');
+  const sshd = await startSshd({
+    trustedUserCaKeys: [formatCaPublicKeyLine(ca)],
+    authorizedKeys: [`from="127.0.0.1" ${upstream.publicKey}`],
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'warden-sshproxy-'));
+  const config = parseConfig(buildSshConfig(sshd.port, join(dir, 'warden.db'), options.config ?? {}), 'test');
+  const env = { [CA_ENV]: formatOpenSshPrivateKey(ca.privateKey, 'warden-test-ca') };
+  const logs = new LogCapture();
+  const logger = createLogger({ level: 'debug', destination: logs });
+  const store = openEmbeddedStore(join(dir, 'warden.db'));
+  await store.migrate();
+  const app = await createBrokerApp(config, { logger, env, store });
+  const events: BrokerEvent[] = [];
+  app.broker.events.subscribe((e) => {
+    events.push(e);
+  });
+  const proxy = new SshProxyServer({
+    backend: createBrokerBackend(app.broker, store),
+    ca,
+    hostKey: hostKey.privateKey,
+    upstreamKey: upstream.privateKey,
+    logger,
+    recheckIntervalMs: 500,
+    ...options.proxy,
+  });
+  const { port } = await proxy.listen(0);
+  return {
+    ca,
+    sshd,
+    app,
+    config,
+    store,
+    proxy,
+    proxyPort: port,
+    events,
+    logs,
+    dir,
+    upstreamKey: upstream.privateKey,
+    async grant(level = 'shell', duration = '30m') {
+      const grant = await app.broker.request({
+        requester: 'alice',
+        target: 'web-1',
+        level,
+        duration,
+        reason: 'test',
+        source: 'cli',
+      });
+      const event = events.find((e) => e.type === 'grant.active' && e.request.id === grant.id);
+      if (!event || event.type !== 'grant.active' || event.credential?.kind !== 'ssh') {
+        throw new Error(`grant ${grant.id} is ${grant.state}: ${grant.error}`);
+      }
+      return { grant, credential: event.credential };
+    },
+    async close() {
+      await proxy.close();
+      await app.close();
+      await store.close();
+      await sshd.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ClientRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Writes the key and certificate of a credential to a directory, for `ssh -i`. */
+export function writeIdentity(dir: string, privateKey: string, certificate: string): string {
+  const key = join(dir, `id-${Math.random().toString(36).slice(2)}`);
+  writeFileSync(key, privateKey, { mode: 0o600 });
+  writeFileSync(`${key}-cert.pub`, certificate + '\n');
+  return key;
+}
+
+/** Common OpenSSH client options for tests (no config, no agent, no known_hosts). */
+export function clientOptions(port: number, key?: string): string[] {
+  return [
+    '-F',
+    '/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'IdentityAgent=none',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'ConnectTimeout=10',
+    ...(key ? ['-i', key, '-o', `CertificateFile=${key}-cert.pub`] : []),
+    ...(port ? ['-o', `Port=${port}`] : []),
+  ];
+}
+
+/** Runs a program to completion, collecting its output; never throws on a non-zero exit. */
+export function run(command: string, args: string[], input?: string | Buffer): Promise<ClientRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
