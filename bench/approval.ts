@@ -3,7 +3,7 @@
  * Reference in the same run: the same login with an existing role, directly.
  */
 import pg from 'pg';
-import type { IssuedCredential } from '../broker/events/events.ts';
+import type { PostgresIssuedCredential } from '../broker/events/events.ts';
 import { startBrokerFixture } from '../test/helpers/broker-fixture.ts';
 import { execSql, startPgCluster } from '../test/helpers/pg-cluster.ts';
 import { note, summarize } from './_stats.ts';
@@ -28,11 +28,14 @@ export async function run(): Promise<Record<string, number>> {
   const fx = await startBrokerFixture('embedded', cluster);
   const broker = fx.app.broker;
   try {
-    const credentials = new Map<string, IssuedCredential>();
+    const credentials = new Map<string, PostgresIssuedCredential>();
     broker.events.subscribe((e) => {
-      if (e.type === 'grant.active' && e.credential) credentials.set(e.request.id, e.credential);
+      if (e.type === 'grant.active' && e.credential?.kind === 'postgres')
+        credentials.set(e.request.id, e.credential);
     });
-    const database = fx.config.targets['app-db']!.admin.database;
+    const target = fx.config.targets['app-db']!;
+    if (target.kind !== 'postgres') throw new Error('app-db is a postgres target');
+    const database = target.admin.database;
     await execSql(cluster, 'postgres', "CREATE ROLE bench_ref LOGIN PASSWORD 'bench-ref-password'");
     const reference = {
       host: cluster.host,

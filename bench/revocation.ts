@@ -4,7 +4,7 @@
  * Reference in the same run: the time to drop one role directly with a plain DROP ROLE.
  */
 import pg from 'pg';
-import type { IssuedCredential } from '../broker/events/events.ts';
+import type { PostgresIssuedCredential } from '../broker/events/events.ts';
 import { startBrokerFixture } from '../test/helpers/broker-fixture.ts';
 import { execSql, startPgCluster } from '../test/helpers/pg-cluster.ts';
 import { note, summarize } from './_stats.ts';
@@ -28,9 +28,10 @@ export async function run(): Promise<Record<string, number>> {
     const dropRefMs = performance.now() - refCreated;
     void refStart;
 
-    const credentials = new Map<string, IssuedCredential>();
+    const credentials = new Map<string, PostgresIssuedCredential>();
     broker.events.subscribe((e) => {
-      if (e.type === 'grant.active' && e.credential) credentials.set(e.request.id, e.credential);
+      if (e.type === 'grant.active' && e.credential?.kind === 'postgres')
+        credentials.set(e.request.id, e.credential);
     });
     // Every grant expires inside the same second, `lead` ms from now.
     const lead = Math.max(30_000, GRANTS * 60);

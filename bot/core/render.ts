@@ -198,6 +198,15 @@ export function renderStep(event: BrokerEvent, ctx: RenderContext): string | und
 /** Connection details for the requester's DM. The only place a credential's password is revealed. */
 export function renderCredential(credential: IssuedCredential): string {
   const password = credential.password.reveal();
+  if (credential.kind === 'ssh') {
+    return [
+      `ssh certificate for ${credential.principals.join(', ')} on ${credential.host}:${credential.port}, valid until ${formatClock(credential.expiresAt)}`,
+      `key id: ${credential.keyId}`,
+      'save it with: warden ssh login <grant id> (or copy the certificate below next to your key as <key>-cert.pub)',
+      credential.certificate,
+      `proxy token: ${password}`,
+    ].join('\n');
+  }
   return [
     `host: ${credential.host}  port: ${credential.port}  database: ${credential.database}`,
     `user: ${credential.user}`,

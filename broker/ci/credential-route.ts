@@ -54,6 +54,7 @@ export function routeCiCredential(
   rule: Pick<CiRuleConfig, 'recorded'>,
   proxy: CiProxyEndpoint | undefined,
 ): CiConnection {
+  if (credential.kind !== 'postgres') throw new Error('CI exchanges mint PostgreSQL credentials only');
   const viaProxy = rule.recorded && proxy !== undefined;
   const host = viaProxy ? proxy.host : credential.host;
   const port = viaProxy ? proxy.port : credential.port;

@@ -152,7 +152,7 @@ describe('Slack adapter over HTTP', () => {
     );
     await h.driver.click('UCAROL', 'warden_approve', id, root);
     assert.match(await ephemeralFor('UCAROL', mark, /not/), /Warden does not know who you are/);
-    await h.driver.click('UBOB', 'warden_approve', id.replace(/.$/, '0'), root);
+    await h.driver.click('UBOB', 'warden_approve', `${id.slice(0, -1)}${id.endsWith('0') ? '1' : '0'}`, root);
     await ephemeralFor('UBOB', mark, /does not exist/);
     assert.equal((await h.fx.app.broker.show(id)).request.state, 'pending');
 

@@ -27,7 +27,8 @@ describe('loadConfig', () => {
     const config = parseConfigText(BASE);
     assert.equal(config.rules[0]!.duration.max, 7_200_000);
     assert.equal(config.broker.store.kind, 'embedded');
-    assert.equal(config.targets['prod-db']!.admin.port, 5432);
+    const target = config.targets['prod-db']!;
+    assert.equal(target.kind === 'postgres' && target.admin.port, 5432);
   });
 
   const bad: [string, string, RegExp][] = [
