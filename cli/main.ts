@@ -13,7 +13,8 @@ const HELP = `warden: just-in-time privileged access
 
 usage: warden <command> [flags]
 
-  serve [--config warden.yaml] [--demo [--demo-ttl 2m]]   run all parts in one process
+  serve [--config warden.yaml] [--console [--as user]] [--demo [--demo-ttl 2m]]
+                                    run all parts in one process
   request <target[:level]> <duration> <reason...> [--as user] [--break-glass]
   approve <id> [--as user]          deny <id> <reason...> [--as user]
   cancel <id>                       revoke <id> [reason...]
@@ -31,6 +32,7 @@ Exit codes: 0 ok, 1 refused, 2 usage, 3 configuration, 4 audit tampered.`;
 const OPTIONS = {
   config: { type: 'string' },
   demo: { type: 'boolean' },
+  console: { type: 'boolean' },
   'demo-ttl': { type: 'string' },
   'log-level': { type: 'string' },
   as: { type: 'string' },

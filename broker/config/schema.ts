@@ -278,6 +278,11 @@ export const configSchema = z.strictObject({
   rules: z.array(ruleSchema).default([]),
   /** CI jobs that trade OIDC tokens for credentials. */
   ci: ciConfigSchema.optional(),
+  /**
+   * Chat front ends. Validated by the bot when it starts (`bot/config.ts`): the broker knows
+   * nothing of Slack or Teams.
+   */
+  chat: z.unknown().optional(),
   /** SSH certificate authority and proxy; needed once a target has `kind: ssh`. */
   ssh: sshSchema.optional(),
 });

@@ -1,5 +1,9 @@
 /** `warden serve`: every part in one process (the default deployment), or `--demo` for a first run. */
 
+import pino from 'pino';
+import { parseBotConfig, resolveSlackSettings } from '../../bot/config.ts';
+import { ConsoleBot } from '../../bot/console/console-bot.ts';
+import { SlackBot } from '../../bot/slack/slack-bot.ts';
 import { createCiRoutes } from '../../broker/api/ci-route.ts';
 import { ApiServer } from '../../broker/api/server.ts';
 import { createBrokerApp } from '../../broker/app.ts';
@@ -24,10 +28,16 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     const config: Config = demo
       ? parseConfig(demo.config, 'demo')
       : loadConfig(typeof flags.config === 'string' ? flags.config : (io.env.WARDEN_CONFIG ?? 'warden.yaml'));
+    // With the console on the terminal, logs go to stderr and only warnings unless asked.
+    const consoleMode = flags.console === true || demo !== undefined;
     const logger = createLogger({
       level:
-        typeof flags['log-level'] === 'string' ? flags['log-level'] : (io.env.WARDEN_LOG_LEVEL ?? 'info'),
+        typeof flags['log-level'] === 'string'
+          ? flags['log-level']
+          : (io.env.WARDEN_LOG_LEVEL ?? (consoleMode ? 'warn' : 'info')),
+      ...(consoleMode ? { destination: pino.destination(2) } : {}),
     });
+    const chat = parseBotConfig(config.chat);
     const app = await createBrokerApp(config, { logger, env });
     const tokens = config.broker.tokens.map((t, i) => ({
       name: t.name,
@@ -54,6 +64,18 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       },
       'warden is serving',
     );
+    const slack = chat.slack
+      ? new SlackBot({
+          broker: app.broker,
+          settings: resolveSlackSettings(chat.slack, env),
+          logger,
+          defaultChannel: chat.default_channel,
+        })
+      : undefined;
+    if (slack) {
+      const started = await slack.start();
+      logger.info({ mode: chat.slack!.mode, port: started.port }, 'Slack bot started');
+    }
     if (demo) {
       io.out('');
       io.out(
@@ -66,8 +88,26 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       io.out('  warden approve <id> --as maria');
       io.out('');
     }
-    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    const stopped = new Promise<void>((resolve) =>
+      signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
+    if (consoleMode) {
+      const consoleBot = new ConsoleBot({
+        broker: app.broker,
+        input: process.stdin,
+        output: process.stdout,
+        logger,
+        identity: typeof flags.as === 'string' ? flags.as : (config.people[0]?.id ?? 'admin'),
+        defaultChannel: chat.default_channel,
+        prompt: process.stdin.isTTY === true,
+      });
+      // The console ending (Ctrl-D, `quit`) stops Warden like Ctrl-C does.
+      await Promise.race([consoleBot.run(), stopped]);
+    } else {
+      await stopped;
+    }
     logger.info('shutting down');
+    await slack?.stop();
     await api.close();
     ci?.close();
     await app.close();
