@@ -103,8 +103,6 @@ export class CiExchange {
   /** Credentials published by activations this exchange caused, until the caller takes them. */
   readonly #minted = new Map<string, IssuedCredential>();
   readonly #wakers = new Map<string, Set<() => void>>();
-  /** Tail of the chain of mints per target (see {@link CiExchange.#serialize}). */
-  readonly #mints = new Map<string, Promise<unknown>>();
   readonly #unsubscribe: () => void;
 
   constructor(options: CiExchangeOptions) {
@@ -163,15 +161,13 @@ export class CiExchange {
         rule: match.rule.name,
         tokenKey: toStoreReplayKey(`${verified.issuer}\u0000${verified.jti}`),
       };
-      const opened = await this.#serialize(match.rule.target, () =>
-        this.#broker.requestCi({
-          requester: requesterOf(job),
-          rule: match.rule,
-          durationMs: match.durationMs,
-          reason: describeJob(identity),
-          meta: { ci: meta },
-        }),
-      );
+      const opened = await this.#broker.requestCi({
+        requester: requesterOf(job),
+        rule: match.rule,
+        durationMs: match.durationMs,
+        reason: describeJob(identity),
+        meta: { ci: meta },
+      });
       if (opened.state !== 'pending')
         return await this.#granted(opened, match.rule, meta, 'ci.exchange.granted');
       await this.#audit(requesterOf(verified), 'ci.exchange.pending', opened.id, {
@@ -244,7 +240,7 @@ export class CiExchange {
     if (request.state === 'approved' && request.meta.collectedAt === undefined) {
       let active: AccessRequest;
       try {
-        active = await this.#serialize(rule.target, () => this.#broker.collectCi(request.id));
+        active = await this.#broker.collectCi(request.id);
       } catch (error) {
         if ((error as BrokerError).code !== 'ERR_STATE_CONFLICT') throw error;
         throw new CiExchangeError('ERR_CI_ALREADY_COLLECTED', { id: request.id }, { cause: error });
@@ -270,23 +266,6 @@ export class CiExchange {
       current = (await this.#store.getRequest(current.id)) ?? current;
     }
     return this.#settle(current, rule, meta);
-  }
-
-  /**
-   * Runs the mints of one target one after the other. PostgreSQL refuses concurrent GRANTs on the
-   * same object ("tuple concurrently updated", XX000), so parallel role creation on one target
-   * fails. This queue fixes it within one process; the provider should take a transaction-level
-   * advisory lock so that replicas are covered too.
-   */
-  #serialize<T>(target: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#mints.get(target) ?? Promise.resolve();
-    const next = previous.then(fn, fn);
-    const tail = next.catch(() => {});
-    this.#mints.set(target, tail);
-    void tail.then(() => {
-      if (this.#mints.get(target) === tail) this.#mints.delete(target);
-    });
-    return next;
   }
 
   #sleep(id: string, ms: number): Promise<void> {

@@ -77,7 +77,7 @@ export class PostgresProvider implements CredentialProvider {
     const templates = level.creation_statements ?? buildDefaultCreationStatements(level, levelRole);
     const values = {
       name,
-      passwordVerifier: buildScramVerifier(password),
+      passwordVerifier: await buildScramVerifier(password),
       expiresAt,
       connectionLimit: target.connection_limit,
     };
