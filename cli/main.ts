@@ -4,6 +4,8 @@ import { type Config, loadConfig } from '../broker/config/load.ts';
 import { BrokerError } from '../broker/errors.ts';
 import { runAuditCommand } from './commands/audit.ts';
 import { runCiCommand } from './commands/ci.ts';
+import { runDoctor } from './commands/doctor.ts';
+import { runInit } from './commands/init.ts';
 import { runPolicyCommand } from './commands/policy.ts';
 import { runRequestCommand } from './commands/requests.ts';
 import { runServe } from './commands/serve.ts';
@@ -22,6 +24,8 @@ usage: warden <command> [flags]
   audit verify [--expect-head H]    audit export [--since DATE] [--format jsonl]
   policy explain --user u --target t [--level l] [--at DATE]
   policy test CASES.yaml
+  init [FILE] [--force]             write a commented warden.yaml
+  doctor [--config warden.yaml]     check the store, targets, Slack, the CA key and OIDC issuers
   ci exchange --target t --level l [--ttl 15m] [--audience warden] [--token-file f]
               [--format env|github|json] [--url URL] [--max-wait 15m]   (in a CI job)
 
@@ -54,6 +58,7 @@ const OPTIONS = {
   ttl: { type: 'string' },
   audience: { type: 'string' },
   'max-wait': { type: 'string' },
+  force: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -102,6 +107,10 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
       case 'grants':
       case 'show':
         return await runRequestCommand(command, rest, flags, io);
+      case 'init':
+        return runInit(rest, flags, io);
+      case 'doctor':
+        return await runDoctor(flags, io);
       case 'audit':
         return await runAuditCommand(rest[0], flags, loadConfigFromFlags(flags, io), io);
       case 'ci':

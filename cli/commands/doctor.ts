@@ -1,0 +1,185 @@
+/**
+ * `warden doctor`: checks a configuration against the world it describes — the store, each
+ * target's admin login (can it create roles?), Slack's auth.test, the SSH CA key, the OIDC
+ * issuers — and says what is wrong and how to fix it.
+ */
+
+import { parseBotConfig, resolveSlackSettings } from '../../bot/config.ts';
+import { createProviders, loadSshCa, openConfiguredStore } from '../../broker/app.ts';
+import { type Config, loadConfig } from '../../broker/config/load.ts';
+import { formatCaPublicKeyLine } from '../../broker/providers/ssh-ca/keys.ts';
+import { ExitCode, type Io } from '../output.ts';
+
+export interface DoctorCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+  /** What to do about a failure. */
+  fix?: string;
+}
+
+export interface DoctorDeps {
+  fetch?: typeof fetch;
+}
+
+async function check(name: string, run: () => Promise<string>, fix: string): Promise<DoctorCheck> {
+  try {
+    return { name, ok: true, detail: await run() };
+  } catch (error) {
+    const secretMissing = (error as { code?: string }).code === 'ERR_CONFIG_SECRET';
+    return {
+      name,
+      ok: false,
+      detail: (error as Error).message.split('\n')[0]!.slice(0, 300),
+      fix: secretMissing ? 'set the environment variable or file it names' : fix,
+    };
+  }
+}
+
+/** Runs every check the configuration calls for. */
+export async function runDoctorChecks(
+  config: Config,
+  env: Record<string, string | undefined>,
+  deps: DoctorDeps = {},
+): Promise<DoctorCheck[]> {
+  const doFetch = deps.fetch ?? fetch;
+  const checks: DoctorCheck[] = [];
+  checks.push(
+    await check(
+      `store (${config.broker.store.kind})`,
+      async () => {
+        const store = await openConfiguredStore(config, env);
+        try {
+          await store.ping();
+        } finally {
+          await store.close();
+        }
+        return 'reachable, schema migrated';
+      },
+      config.broker.store.kind === 'embedded'
+        ? `make sure the directory of broker.store.path is writable`
+        : 'check broker.store.url: the server must accept the connection and the role must own its tables',
+    ),
+  );
+  let providers: ReturnType<typeof createProviders> | undefined;
+  try {
+    providers = createProviders(config, env);
+  } catch (error) {
+    checks.push({
+      name: 'target secrets',
+      ok: false,
+      detail: (error as Error).message,
+      fix: 'set the environment variable or file it names',
+    });
+  }
+  for (const [name, provider] of providers ?? []) {
+    checks.push(
+      await check(
+        `target ${name} (${provider.name})`,
+        async () => {
+          await provider.check();
+          return provider.name === 'postgres' ? 'admin login works and can create roles' : 'ready';
+        },
+        `check targets.${name}.admin: host, port, user and password; the role needs CREATEROLE`,
+      ),
+    );
+    await provider.close().catch(() => {});
+  }
+  if (config.ssh) {
+    checks.push(
+      await check(
+        'SSH CA key',
+        async () => formatCaPublicKeyLine(loadSshCa(config, env)),
+        'ssh.ca_key must reference an unencrypted Ed25519 private key (ssh-keygen -t ed25519 -N "")',
+      ),
+    );
+  }
+  const chat = (() => {
+    try {
+      return parseBotConfig(config.chat);
+    } catch (error) {
+      checks.push({
+        name: 'chat',
+        ok: false,
+        detail: (error as Error).message,
+        fix: 'fix the chat: section',
+      });
+      return undefined;
+    }
+  })();
+  if (chat?.slack) {
+    const slack = chat.slack;
+    checks.push(
+      await check(
+        'Slack auth.test',
+        async () => {
+          const settings = resolveSlackSettings(slack, env);
+          const res = await doFetch(new URL('auth.test', settings.apiUrl), {
+            method: 'POST',
+            headers: { authorization: `Bearer ${settings.botToken.reveal()}` },
+            signal: AbortSignal.timeout(10_000),
+          });
+          const body = (await res.json()) as { ok: boolean; error?: string; team?: string; user?: string };
+          if (!body.ok) throw new Error(`Slack answered ${body.error ?? res.status}`);
+          return `bot ${body.user ?? '?'} in workspace ${body.team ?? '?'}`;
+        },
+        'check chat.slack.bot_token (xoxb-...), and that the app is installed in the workspace',
+      ),
+    );
+  }
+  for (const issuer of config.ci?.issuers ?? []) {
+    checks.push(
+      await check(
+        `OIDC issuer ${issuer.name}`,
+        async () => {
+          let jwksUri = issuer.jwksUri;
+          if (!jwksUri) {
+            const res = await doFetch(
+              `${issuer.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
+              { signal: AbortSignal.timeout(10_000) },
+            );
+            if (!res.ok) throw new Error(`discovery answered HTTP ${res.status}`);
+            const doc = (await res.json()) as { issuer?: string; jwks_uri?: string };
+            if (doc.issuer !== issuer.issuer)
+              throw new Error(`discovery names issuer ${doc.issuer}, expected ${issuer.issuer}`);
+            jwksUri = doc.jwks_uri;
+          }
+          if (!jwksUri) throw new Error('no jwks_uri');
+          const res = await doFetch(jwksUri, { signal: AbortSignal.timeout(10_000) });
+          const jwks = (await res.json()) as { keys?: unknown[] };
+          if (!Array.isArray(jwks.keys) || jwks.keys.length === 0) throw new Error('the JWKS holds no keys');
+          return `${jwks.keys.length} signing keys`;
+        },
+        `check ci.issuers[${issuer.name}].issuer and that Warden can reach it (egress)`,
+      ),
+    );
+  }
+  return checks;
+}
+
+export async function runDoctor(
+  flags: Record<string, string | boolean | undefined>,
+  io: Io,
+  deps: DoctorDeps = {},
+): Promise<number> {
+  const file = typeof flags.config === 'string' ? flags.config : (io.env.WARDEN_CONFIG ?? 'warden.yaml');
+  let config: Config;
+  try {
+    config = loadConfig(file);
+  } catch (error) {
+    io.out(`✗ configuration ${file}: ${(error as Error).message}`);
+    io.out('  fix: correct the key named above (warden init writes a commented example)');
+    return ExitCode.Config;
+  }
+  io.out(
+    `✓ configuration ${file}: ${Object.keys(config.targets).length} targets, ${config.rules.length} rules, ${config.people.length} people`,
+  );
+  const checks = await runDoctorChecks(config, io.env, deps);
+  for (const c of checks) {
+    io.out(`${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}`);
+    if (!c.ok && c.fix) io.out(`  fix: ${c.fix}`);
+  }
+  const failed = checks.filter((c) => !c.ok).length;
+  io.out(failed === 0 ? 'everything checks out' : `${failed} problem${failed === 1 ? '' : 's'} found`);
+  return failed === 0 ? ExitCode.Ok : ExitCode.Refused;
+}

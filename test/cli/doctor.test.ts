@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parseConfig, parseConfigText } from '../../broker/config/load.ts';
+import { runDoctorChecks } from '../../cli/commands/doctor.ts';
+import { INIT_TEMPLATE } from '../../cli/commands/init.ts';
+import { main } from '../../cli/main.ts';
+import type { Io } from '../../cli/output.ts';
+import { buildTestConfig, TARGET_ADMIN_ENV } from '../helpers/broker-fixture.ts';
+import { type OidcIssuer, startOidcIssuer } from '../helpers/oidc-issuer.ts';
+import { createDatabase, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
+import { SlackStandin } from '../helpers/slack-standin.ts';
+
+describe('warden init and doctor', () => {
+  let cluster: PgCluster;
+  let dir: string;
+  let slack: SlackStandin;
+  let issuer: OidcIssuer;
+
+  before(async () => {
+    cluster = await startPgCluster();
+    dir = mkdtempSync(join(tmpdir(), 'warden-doctor-'));
+    slack = await SlackStandin.start({ token: 'xoxb-doctor' });
+    issuer = await startOidcIssuer();
+  });
+  after(async () => {
+    await issuer.close();
+    await slack.close();
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('init writes a commented configuration that validates, and refuses to overwrite it', async () => {
+    const out: string[] = [];
+    const io: Io = { out: (l) => out.push(l), err: (l) => out.push(l), env: {} };
+    const file = join(dir, 'warden.yaml');
+    assert.equal(await main(['init', file], io), 0);
+    assert.equal(readFileSync(file, 'utf8'), INIT_TEMPLATE);
+    assert.ok(parseConfigText(INIT_TEMPLATE).targets['prod-db']);
+    assert.equal(await main(['init', file], io), 2);
+    assert.match(out.at(-1)!, /exists; pass --force/);
+  });
+
+  it('checks the store, each target, Slack and the OIDC issuers, and says how to fix what fails', async () => {
+    const db = await createDatabase(cluster);
+    const raw = buildTestConfig(cluster, db);
+    raw.broker = { store: { kind: 'embedded', path: join(dir, 'w.db') } };
+    const good = (raw.targets as Record<string, any>)['app-db'];
+    (raw.targets as Record<string, unknown>)['wrong-db'] = {
+      ...good,
+      admin: { ...good.admin, password: { env: 'WRONG_PW' } },
+    };
+    raw.chat = {
+      slack: {
+        mode: 'http',
+        signing_secret: { env: 'SLACK_SIGNING' },
+        bot_token: { env: 'SLACK_BOT' },
+        api_url: slack.apiUrl,
+      },
+    };
+    raw.ci = {
+      issuers: [{ name: 'gh', issuer: issuer.url, audience: 'warden-test', kind: 'github' }],
+      rules: [
+        {
+          name: 'r',
+          issuer: 'gh',
+          match: { repository: 'o/r' },
+          target: 'app-db',
+          level: 'read',
+          max_duration: '15m',
+        },
+      ],
+    };
+    const config = parseConfig(raw);
+    const env = {
+      [TARGET_ADMIN_ENV]: cluster.password,
+      WRONG_PW: 'nope',
+      SLACK_SIGNING: 's',
+      SLACK_BOT: 'xoxb-doctor',
+    };
+    const checks = await runDoctorChecks(config, env);
+    const byName = Object.fromEntries(checks.map((c) => [c.name, c]));
+    assert.equal(byName['store (embedded)']!.ok, true);
+    assert.equal(byName['target app-db (postgres)']!.ok, true, byName['target app-db (postgres)']!.detail);
+    assert.equal(byName['target wrong-db (postgres)']!.ok, false);
+    assert.match(byName['target wrong-db (postgres)']!.detail, /password authentication failed/);
+    assert.match(byName['target wrong-db (postgres)']!.fix!, /CREATEROLE/);
+    assert.equal(byName['Slack auth.test']!.ok, true, byName['Slack auth.test']!.detail);
+    assert.equal(byName['OIDC issuer gh']!.ok, true, byName['OIDC issuer gh']!.detail);
+
+    const broken = await runDoctorChecks(config, { ...env, SLACK_BOT: 'xoxb-forged' });
+    assert.equal(broken.find((c) => c.name === 'Slack auth.test')!.ok, false);
+    issuer.setJwksMode('http-error');
+    const down = await runDoctorChecks(config, env);
+    assert.equal(down.find((c) => c.name === 'OIDC issuer gh')!.ok, false);
+    issuer.setJwksMode('ok');
+    for (const c of [...checks, ...broken, ...down]) {
+      assert.equal(
+        `${c.detail} ${c.fix ?? ''}`.includes(cluster.password),
+        false,
+        'a secret in the doctor output',
+      );
+    }
+  });
+});
