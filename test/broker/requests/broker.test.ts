@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { PostgresIssuedCredential } from '../../../broker/events/events.ts';
 import type { AccessRequest } from '../../../broker/model.ts';
-import type { Actor } from '../../../broker/requests/broker.ts';
+import type { Actor, CreateRequestInput } from '../../../broker/requests/broker.ts';
 import {
   type BrokerFixture,
   type StoreKind,
@@ -69,20 +69,15 @@ for (const kind of ['embedded', 'postgres'] as StoreKind[]) {
       cluster = await startPgCluster();
       fx = await startBrokerFixture(kind, cluster);
     });
+    const ask = (requester: string, extra: Partial<CreateRequestInput>) =>
+      fx.app.broker.request({ requester, target: 'app-db', source: 'cli', ...extra });
     after(async () => {
       await fx?.close();
       await cluster?.stop();
     });
 
     it('mints a read role after the manager approves: it reads, cannot write, and dies at expiry', async () => {
-      const request = await fx.app.broker.request({
-        requester: 'alice',
-        target: 'app-db',
-        level: 'read',
-        duration: '3s',
-        reason: 'checking invoice 4411',
-        source: 'cli',
-      });
+      const request = await ask('alice', { level: 'read', duration: '3s', reason: 'checking invoice 4411' });
       assert.equal(request.state, 'pending');
       assert.equal(request.decision.summary, '1 approval from maria (manager) or group dba');
       const active = await fx.app.broker.approve(request.id, person('maria'));
@@ -121,14 +116,7 @@ for (const kind of ['embedded', 'postgres'] as StoreKind[]) {
     });
 
     it('write needs one approval from each of manager and dba, by distinct people', async () => {
-      const request = await fx.app.broker.request({
-        requester: 'alice',
-        target: 'app-db',
-        level: 'write',
-        duration: '10m',
-        reason: 'INC-2231 hotfix',
-        source: 'cli',
-      });
+      const request = await ask('alice', { level: 'write', duration: '10m', reason: 'INC-2231 hotfix' });
       const afterManager = await fx.app.broker.approve(request.id, person('maria'));
       assert.equal(afterManager.state, 'pending');
       const active = await fx.app.broker.approve(request.id, person('bob'));
@@ -143,14 +131,7 @@ for (const kind of ['embedded', 'postgres'] as StoreKind[]) {
     });
 
     it('two approvals racing on one request yield exactly one grant', async () => {
-      const request = await fx.app.broker.request({
-        requester: 'alice',
-        target: 'app-db',
-        level: 'read',
-        duration: '10m',
-        reason: 'race',
-        source: 'cli',
-      });
+      const request = await ask('alice', { level: 'read', duration: '10m', reason: 'race' });
       const results = await Promise.allSettled([
         fx.app.broker.approve(request.id, person('maria')),
         fx.app.broker.approve(request.id, person('bob')),
@@ -247,13 +228,7 @@ for (const kind of ['embedded', 'postgres'] as StoreKind[]) {
     });
 
     it('refuses self-approval, ineligible approvers, double clicks and approvals after the decision', async () => {
-      const request = await fx.app.broker.request({
-        requester: 'bob',
-        target: 'app-db',
-        duration: '10m',
-        reason: 'check',
-        source: 'cli',
-      });
+      const request = await ask('bob', { duration: '10m', reason: 'check' });
       const code = async (p: Promise<unknown>) => {
         try {
           await p;
@@ -278,22 +253,9 @@ for (const kind of ['embedded', 'postgres'] as StoreKind[]) {
     });
 
     it('auto-approves on-call reads and lets sre break glass loudly', async () => {
-      const auto = await fx.app.broker.request({
-        requester: 'carol',
-        target: 'app-db',
-        duration: '5m',
-        reason: 'page 77',
-        source: 'cli',
-      });
+      const auto = await ask('carol', { duration: '5m', reason: 'page 77' });
       assert.equal(auto.state, 'active');
-      const glass = await fx.app.broker.request({
-        requester: 'sam',
-        target: 'app-db',
-        duration: '5m',
-        reason: 'outage',
-        breakGlass: true,
-        source: 'cli',
-      });
+      const glass = await ask('sam', { duration: '5m', reason: 'outage', breakGlass: true });
       assert.equal(glass.state, 'active');
       assert.ok(fx.events.some((e) => e.type === 'grant.break_glass' && e.request.id === glass.id));
       const audit = await fx.store.readAudit({});
@@ -303,13 +265,7 @@ for (const kind of ['embedded', 'postgres'] as StoreKind[]) {
     });
 
     it('extends within the maximum and refuses beyond it', async () => {
-      const grant = await fx.app.broker.request({
-        requester: 'carol',
-        target: 'app-db',
-        duration: '30m',
-        reason: 'x',
-        source: 'cli',
-      });
+      const grant = await ask('carol', { duration: '30m', reason: 'x' });
       const extended = await fx.app.broker.extend(grant.id, person('carol'), '1h');
       assert.equal(extended.expiresAt! - grant.expiresAt!, 3_600_000);
       await assert.rejects(fx.app.broker.extend(grant.id, person('carol'), '1h'), {
@@ -320,13 +276,7 @@ for (const kind of ['embedded', 'postgres'] as StoreKind[]) {
     });
 
     it('cancels and times out pending requests', async () => {
-      const request = await fx.app.broker.request({
-        requester: 'alice',
-        target: 'app-db',
-        duration: '5m',
-        reason: 'x',
-        source: 'cli',
-      });
+      const request = await ask('alice', { duration: '5m', reason: 'x' });
       await assert.rejects(fx.app.broker.cancel(request.id, person('bob')), { code: 'ERR_FORBIDDEN' });
       assert.equal((await fx.app.broker.cancel(request.id, person('alice'))).state, 'cancelled');
     });
