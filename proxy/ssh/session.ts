@@ -44,6 +44,8 @@ export interface ConnectionContext {
 /** Ctrl-E, Ctrl-U, CR: end of line, kill the line, run the now empty line (a fresh prompt). */
 const KILL_LINE = Buffer.from([0x05, 0x15, 0x0d]);
 const FILE_TRANSFER = /^\s*(scp|rsync)\s/;
+/** Longest wait (ms) for the client to close a channel before its recording is stored anyway. */
+const STORE_DELAY_MS = 3_000;
 /** setTimeout's longest delay; longer grants re-arm. */
 const MAX_TIMER = 2 ** 31 - 1;
 
@@ -396,9 +398,11 @@ class ChannelRelay implements OpenChannel {
 
     if (!this.#recorder) {
       // File transfer: bytes as they are, with backpressure both ways; only the fact is recorded.
+      // The client's channel ends only in close(), after the exit status: ending it at the
+      // upstream EOF raced the exit status, and a client without one exits 255 (scp then fails).
       channel.pipe(up);
-      up.pipe(channel);
-      up.stderr.pipe(channel.stderr);
+      up.pipe(channel, { end: false });
+      up.stderr.pipe(channel.stderr, { end: false });
     } else {
       up.on('data', (data: Buffer) => this.#output(data, false));
       up.stderr.on('data', (data: Buffer) => this.#output(data, true));
@@ -408,7 +412,6 @@ class ChannelRelay implements OpenChannel {
       up.on('end', () => {
         const rest = this.#masker!.flush();
         if (rest.length > 0) this.#write(rest, false);
-        channel.end();
       });
     }
     up.on('exit', (code: number | null, signalName?: string) => {
@@ -420,7 +423,21 @@ class ChannelRelay implements OpenChannel {
         // The client may be gone already.
       }
     });
-    up.on('close', () => this.close('ended'));
+    // Upstream is done once its output is all read ('end') and the channel is closed (after the exit
+    // status); only then does the client's channel end.
+    let upEnded = false;
+    let upClosed = false;
+    const done = () => {
+      if (upEnded && upClosed) this.close('ended');
+    };
+    up.once('end', () => {
+      upEnded = true;
+      done();
+    });
+    up.once('close', () => {
+      upClosed = true;
+      done();
+    });
     channel.on('close', () => this.close('client closed the channel'));
   }
 
@@ -448,10 +465,31 @@ class ChannelRelay implements OpenChannel {
       // already closed
     }
     const now = this.#o.ctx.clock();
-    const recording = this.#recorder ? this.#recorder.finish(now) : null;
+    // Encoding and storing the recording is the costly part: it waits until the client has the
+    // channel's last byte (or a few seconds), so it never delays what the user sees.
+    let stored = false;
+    const store = () => {
+      if (stored) return;
+      stored = true;
+      clearTimeout(fallback);
+      setImmediate(() => this.#store(now));
+    };
+    const fallback = setTimeout(store, STORE_DELAY_MS);
+    fallback.unref();
+    this.channel.once('close', store);
+    for (const listener of this.#closeListeners) listener();
+  }
+
+  #store(endedAt: number): void {
+    let recording: string | null = null;
+    try {
+      recording = this.#recorder ? this.#recorder.finish(endedAt) : null;
+    } catch (error) {
+      this.#o.ctx.logger.error({ err: error, session: this.#id }, 'cannot encode the recording');
+    }
     void this.#o.ctx.backend
       .finishSession(this.#id, {
-        endedAt: now,
+        endedAt,
         endReason: this.#endReason,
         recording,
         meta: {
@@ -469,7 +507,6 @@ class ChannelRelay implements OpenChannel {
       .catch((error) =>
         this.#o.ctx.logger.error({ err: error, session: this.#id }, 'cannot store the session'),
       );
-    for (const listener of this.#closeListeners) listener();
   }
 
   #output(data: Buffer, stderr: boolean): void {

@@ -229,6 +229,8 @@ export function run(command: string, args: string[], input?: string | Buffer): P
     });
     child.once('error', reject);
     child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    // A program that exits without reading its input closes the pipe: EPIPE is not a failure.
+    child.stdin.on('error', () => {});
     child.stdin.end(input ?? '');
   });
 }
