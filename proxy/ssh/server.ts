@@ -84,6 +84,11 @@ export class SshProxyServer {
     this.#recheck.unref();
   }
 
+  /** Where the proxy listens, once {@link listen} resolved. */
+  get address(): AddressInfo | undefined {
+    return (this.#server.address() as AddressInfo | null) ?? undefined;
+  }
+
   /** Live authenticated connections. */
   get connectionCount(): number {
     return this.#connections.size;
