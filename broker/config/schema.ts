@@ -122,6 +122,14 @@ const sshTargetSchema = z.strictObject({
   guardrails: z.record(z.string(), z.unknown()).optional(),
   /** Record what users type (never while the terminal has echo off). Default true. */
   record_input: z.boolean().default(true),
+  /** Output masking of the SSH proxy (the shared `masking:` fragment, checked by the proxy at start). */
+  masking: z.record(z.string(), z.unknown()).optional(),
+  /** The target's host key the proxy pins: an OpenSSH public key line (`ssh-ed25519 AAAA...`). */
+  host_key: z.string().min(1).optional(),
+  /** A known_hosts file whose keys for `host`/`[host]:port` the proxy pins (instead of `host_key`). */
+  known_hosts: z.string().min(1).optional(),
+  /** Connect without checking the target's host key. Off by default; for tests and labs only. */
+  insecure_skip_host_key_check: z.boolean().default(false),
   approval_channel: z.string().optional(),
 });
 

@@ -11,6 +11,7 @@ import { CiExchange } from '../../broker/ci/exchange.ts';
 import { type Config, loadConfig, parseConfig } from '../../broker/config/load.ts';
 import { resolveSecret } from '../../broker/config/secrets.ts';
 import { createLogger } from '../../broker/log.ts';
+import { startSshProxy } from '../../proxy/ssh/start.ts';
 import { startDemoEnvironment } from '../demo/demo.ts';
 import { ExitCode, type Io } from '../output.ts';
 
@@ -56,6 +57,7 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     });
     const [host, port] = config.broker.listen.split(':');
     const address = await api.listen(Number(port), host);
+    const sshProxy = await startSshProxy(config, app, logger, env);
     logger.info(
       {
         listen: `${address.address}:${address.port}`,
@@ -109,6 +111,7 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     logger.info('shutting down');
     await slack?.stop();
     await api.close();
+    await sshProxy?.close();
     ci?.close();
     await app.close();
     return ExitCode.Ok;

@@ -1,13 +1,30 @@
 /**
- * The recording of one proxied channel: asciicast v2 lines kept in memory up to a byte limit,
- * then stored with the session. Input is left out while the terminal likely has echo off (the last
- * output looks like a password prompt) until the next Enter. Pure apart from the injected clock.
+ * The recording of one proxied channel. On the data path it only copies bytes: output chunks that
+ * follow each other within {@link COALESCE_MS} are gathered into one batch, and nothing is
+ * JSON-encoded until {@link ChannelRecorder.finish}, which the session calls once the client has
+ * its last byte. Raw bytes kept are bounded by `maxBytes`, and so is the encoded text. Input is
+ * left out while the terminal likely has echo off (the last output looks like a password prompt)
+ * until the next Enter. Pure apart from the times the caller passes.
  */
+import { AsciicastEventType, MAX_TERMINAL_SIZE } from './recording/asciicast.ts';
 import { AsciicastWriter } from './recording/asciicast-writer.ts';
 
 /** Output ending like this is taken as a prompt typed without echo. */
 const SECRET_PROMPT = /(pass(word|phrase)|PIN|token|secret)[^\n]{0,40}:\s*$/i;
 const PROMPT_TAIL = 200;
+/** Output chunks closer than this (ms) to the first of their batch share its event. */
+export const COALESCE_MS = 5;
+/** Largest output batch (bytes) before a new event starts. */
+const BATCH_BYTES = 256 * 1024;
+/** Bytes charged per event for its JSON framing, so many tiny events also meet the limit. */
+const EVENT_OVERHEAD = 24;
+/** Size of the blocks small chunks are copied into. */
+const ARENA_BLOCK = 1024 * 1024;
+const TRUNCATED = 'warden: recording truncated (size limit)';
+
+function isTerminalSize(n: number): boolean {
+  return Number.isInteger(n) && n >= 1 && n <= MAX_TERMINAL_SIZE;
+}
 
 /** Options of {@link ChannelRecorder}. */
 export interface ChannelRecorderOptions {
@@ -21,25 +38,35 @@ export interface ChannelRecorderOptions {
   maxBytes: number;
 }
 
+type RawEvent =
+  | {
+      type: AsciicastEventType.Output | AsciicastEventType.Input;
+      at: number;
+      chunks: Buffer[];
+      bytes: number;
+    }
+  | { type: AsciicastEventType.Resize; at: number; width: number; height: number }
+  | { type: AsciicastEventType.Marker; at: number; label: string };
+
 export class ChannelRecorder {
-  readonly #writer: AsciicastWriter;
-  readonly #lines: string[] = [];
   readonly #options: ChannelRecorderOptions;
+  readonly #writer: AsciicastWriter;
+  readonly #events: RawEvent[] = [];
   #bytes = 0;
   #truncated = false;
   #tail = '';
   #echoOff = false;
+  #arena = Buffer.alloc(0);
+  #arenaUsed = 0;
 
   constructor(options: ChannelRecorderOptions) {
     this.#options = options;
-    this.#writer = new AsciicastWriter({
-      width: options.width,
-      height: options.height,
-      startedAt: options.startedAt,
-      title: options.title,
-      ...(options.env ? { env: options.env } : {}),
-    });
-    this.#push(this.#writer.header(), 0);
+    // Built now so a bad terminal size fails at the start, not when the recording is stored.
+    const { startedAt, title, env } = options;
+    // A client may claim any size: out-of-range sizes fall back to 80x24 rather than fail the channel.
+    const width = isTerminalSize(options.width) ? options.width : 80;
+    const height = isTerminalSize(options.height) ? options.height : 24;
+    this.#writer = new AsciicastWriter({ width, height, startedAt, title, ...(env ? { env } : {}) });
   }
 
   /** Whether the recording hit its size limit. */
@@ -47,41 +74,108 @@ export class ChannelRecorder {
     return this.#truncated;
   }
 
+  /** Output bytes seen at `at` (epoch ms). The bytes are copied: the caller may reuse `data`. */
   output(data: Buffer, at: number): void {
-    const text = data.toString('latin1');
-    this.#tail = (this.#tail + text).slice(-PROMPT_TAIL);
+    const tail = data.length > PROMPT_TAIL ? data.subarray(data.length - PROMPT_TAIL) : data;
+    this.#tail = (this.#tail + tail.toString('latin1')).slice(-PROMPT_TAIL);
     this.#echoOff = SECRET_PROMPT.test(this.#tail);
-    if (!this.#truncated) this.#push(this.#writer.output(data, at), at);
+    this.#bytesEvent(AsciicastEventType.Output, data, at);
   }
 
+  /** Input bytes seen at `at`; dropped while echo looks off or input recording is off. */
   input(data: Buffer, at: number): void {
     const hidden = this.#echoOff || !this.#options.recordInput;
     if (data.includes(0x0d) || data.includes(0x0a)) this.#echoOff = false;
-    if (!hidden && !this.#truncated) this.#push(this.#writer.input(data, at), at);
+    if (!hidden) this.#bytesEvent(AsciicastEventType.Input, data, at);
   }
 
+  /** A terminal resize; sizes outside 1 to {@link MAX_TERMINAL_SIZE} are not recorded. */
   resize(width: number, height: number, at: number): void {
-    if (!this.#truncated) this.#push(this.#writer.resize(width, height, at), at);
+    if (!isTerminalSize(width) || !isTerminalSize(height)) return;
+    if (this.#charge(EVENT_OVERHEAD, at))
+      this.#events.push({ type: AsciicastEventType.Resize, at, width, height });
   }
 
+  /** A marker; always kept, even past the limit (markers are few: blocked commands, the end). */
   marker(label: string, at: number): void {
-    this.#push(this.#writer.marker(label, at), at, true);
+    this.#events.push({ type: AsciicastEventType.Marker, at, label });
   }
 
-  /** The whole recording text. */
+  /** Encodes the whole recording as asciicast v2 text, at most about `maxBytes` long. Call once. */
   finish(at: number): string {
-    if (!this.#truncated) this.#push(this.#writer.end(at), at);
-    return this.#lines.join('');
+    const writer = this.#writer;
+    const lines = [writer.header()];
+    let size = lines[0]!.length;
+    let cut = false;
+    for (const event of this.#events) {
+      let line: string;
+      if (event.type === AsciicastEventType.Marker) line = writer.marker(event.label, event.at);
+      else if (cut) continue;
+      else if (event.type === AsciicastEventType.Resize)
+        line = writer.resize(event.width, event.height, event.at);
+      else {
+        const data = event.chunks.length === 1 ? event.chunks[0]! : Buffer.concat(event.chunks, event.bytes);
+        line =
+          event.type === AsciicastEventType.Output
+            ? writer.output(data, event.at)
+            : writer.input(data, event.at);
+      }
+      // Escapes can make text longer than its bytes: the limit holds for the encoded text too.
+      if (!cut && event.type !== AsciicastEventType.Marker && size + line.length > this.#options.maxBytes) {
+        cut = true;
+        line = writer.marker(TRUNCATED, event.at);
+      }
+      size += line.length;
+      lines.push(line);
+    }
+    if (!cut) lines.push(writer.end(at));
+    return lines.join('');
   }
 
-  #push(line: string, at: number, force = false): void {
-    if (!line) return;
-    if (!force && this.#bytes + line.length > this.#options.maxBytes) {
-      this.#truncated = true;
-      this.#lines.push(this.#writer.marker('warden: recording truncated (size limit)', at));
-      return;
+  #bytesEvent(type: AsciicastEventType.Output | AsciicastEventType.Input, data: Buffer, at: number): void {
+    if (data.length === 0) return;
+    const last = this.#events.at(-1);
+    const joins =
+      last !== undefined &&
+      last.type === type &&
+      at - last.at <= COALESCE_MS &&
+      last.bytes + data.length <= BATCH_BYTES;
+    if (!this.#charge(data.length + (joins ? 0 : EVENT_OVERHEAD), at)) return;
+    const copy = this.#copy(data);
+    if (joins) {
+      last.chunks.push(copy);
+      last.bytes += copy.length;
+    } else {
+      this.#events.push({ type, at, chunks: [copy], bytes: copy.length });
     }
-    this.#bytes += line.length;
-    this.#lines.push(line);
+  }
+
+  /**
+   * Copies `data` into the current arena block and returns a view of the copy. A copy, because a
+   * small chunk may be a view holding a whole socket read buffer alive; an arena, because one
+   * allocation per chunk is what made recording a bulk transfer slow (external memory drives GC).
+   */
+  #copy(data: Buffer): Buffer {
+    if (data.length > ARENA_BLOCK / 4) return Buffer.from(data);
+    if (this.#arena.length - this.#arenaUsed < data.length) {
+      this.#arena = Buffer.allocUnsafeSlow(ARENA_BLOCK);
+      this.#arenaUsed = 0;
+    }
+    const start = this.#arenaUsed;
+    data.copy(this.#arena, start);
+    this.#arenaUsed += data.length;
+    return this.#arena.subarray(start, this.#arenaUsed);
+  }
+
+  /** Counts `bytes` against the limit; false (and truncated from now on) when they do not fit. */
+  #charge(bytes: number, at: number): boolean {
+    if (this.#truncated) return false;
+    if (this.#bytes + bytes > this.#options.maxBytes) {
+      this.#truncated = true;
+      this.#events.push({ type: AsciicastEventType.Marker, at, label: TRUNCATED });
+      return false;
+    }
+    this.#bytes += bytes;
+    return true;
   }
 }

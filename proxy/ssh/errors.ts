@@ -16,7 +16,8 @@ export type SshProxyErrorCode =
   | 'ERR_SSH_PROXY_GRANT_TARGET'
   | 'ERR_SSH_PROXY_PRINCIPAL'
   | 'ERR_SSH_PROXY_SOURCE_ADDRESS'
-  | 'ERR_SSH_PROXY_UPSTREAM';
+  | 'ERR_SSH_PROXY_UPSTREAM'
+  | 'ERR_SSH_PROXY_HOST_KEY';
 
 /** Base class of every SSH proxy error. */
 export class SshProxyError extends Error {

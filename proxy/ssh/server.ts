@@ -4,6 +4,7 @@
  * connection to a {@link ProxyConnection}. Handshakes are time-limited, authentication attempts are
  * counted, and a client that misbehaves only ever loses its own connection.
  */
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import ssh2, { type AuthContext, type Connection } from 'ssh2';
@@ -12,6 +13,7 @@ import { authenticateProxyLogin, type ProxyAuthAttempt, type ProxyIdentity } fro
 import type { SshProxyBackend } from './backend.ts';
 import { isSshProxyError, SshProxyError } from './errors.ts';
 import { compileGuardrails, type GuardrailRulesInput, type Guardrails } from './guardrails/rules.ts';
+import { type HostKeyPolicy, resolveHostKeyPolicy } from './host-key.ts';
 import { parseProxyLoginName } from './login-name.ts';
 import { type OutputMaskerFactory, passThroughMaskerFactory } from './output-masker.ts';
 import { type ConnectionContext, ProxyConnection } from './session.ts';
@@ -45,6 +47,7 @@ export class SshProxyServer {
   readonly #server: ssh2.Server;
   readonly #caLine: string;
   readonly #guardrails = new Map<string, Guardrails>();
+  readonly #hostKeys = new Map<string, HostKeyPolicy>();
   readonly #connections = new Set<ProxyConnection>();
   readonly #clients = new Set<Connection>();
   readonly #unwatch: () => void;
@@ -58,6 +61,10 @@ export class SshProxyServer {
       this.#guardrails.set(
         name,
         compileGuardrails((target.guardrails ?? {}) as GuardrailRulesInput, `targets.${name}.guardrails`),
+      );
+      this.#hostKeys.set(
+        name,
+        resolveHostKeyPolicy(name, target, (path) => readFileSync(path, 'utf8')),
       );
     }
     this.#server = new ssh2.Server({ hostKeys: [options.hostKey], ident: 'Warden' }, (client, info) =>
@@ -75,6 +82,11 @@ export class SshProxyServer {
       for (const connection of this.#connections) void connection.refresh().catch(() => {});
     }, options.recheckIntervalMs ?? 5_000);
     this.#recheck.unref();
+  }
+
+  /** Where the proxy listens, once {@link listen} resolved. */
+  get address(): AddressInfo | undefined {
+    return (this.#server.address() as AddressInfo | null) ?? undefined;
   }
 
   /** Live authenticated connections. */
@@ -171,6 +183,7 @@ export class SshProxyServer {
       clock: () => this.#clock(),
       upstreamKey: this.#options.upstreamKey,
       guardrails: this.#guardrails.get(identity.targetName)!,
+      hostKey: this.#hostKeys.get(identity.targetName)!,
       maskers: this.#options.maskers ?? passThroughMaskerFactory,
       maxRecordingBytes: this.#options.maxRecordingBytes ?? 32 * 1024 * 1024,
       upstreamTimeoutMs: this.#options.upstreamTimeoutMs ?? 10_000,

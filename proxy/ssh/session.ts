@@ -24,7 +24,8 @@ import { ChannelRecorder } from './channel-recorder.ts';
 import { SshProxyError } from './errors.ts';
 import { checkInteractiveLine, LineEditor } from './guardrails/line-editor.ts';
 import { checkCommand, type Guardrails } from './guardrails/rules.ts';
-import type { OutputMasker, OutputMaskerFactory } from './output-masker.ts';
+import { type HostKeyPolicy, isHostKeyAccepted } from './host-key.ts';
+import { IDLE_FLUSH_MS, type OutputMasker, type OutputMaskerFactory } from './output-masker.ts';
 
 /** Exit status of a command refused by a guardrail (as a shell's "cannot execute"). */
 export const BLOCKED_EXIT_STATUS = 126;
@@ -36,6 +37,8 @@ export interface ConnectionContext {
   clock: () => number;
   upstreamKey: string;
   guardrails: Guardrails;
+  /** Which host keys the target may present. */
+  hostKey: HostKeyPolicy;
   maskers: OutputMaskerFactory;
   maxRecordingBytes: number;
   upstreamTimeoutMs: number;
@@ -44,6 +47,8 @@ export interface ConnectionContext {
 /** Ctrl-E, Ctrl-U, CR: end of line, kill the line, run the now empty line (a fresh prompt). */
 const KILL_LINE = Buffer.from([0x05, 0x15, 0x0d]);
 const FILE_TRANSFER = /^\s*(scp|rsync)\s/;
+/** Longest wait (ms) for the client to close a channel before its recording is stored anyway. */
+const STORE_DELAY_MS = 3_000;
 /** setTimeout's longest delay; longer grants re-arm. */
 const MAX_TIMER = 2 ** 31 - 1;
 
@@ -140,7 +145,17 @@ export class ProxyConnection {
       const upstream = new ssh2.Client();
       this.#upstreamClient = upstream;
       upstream.once('ready', () => resolve(upstream));
+      let wrongHostKey = false;
       upstream.on('error', (error) => {
+        if (wrongHostKey) {
+          this.#ctx.logger.error(
+            { target: this.#identity.targetName },
+            'upstream host key differs from the pinned key',
+          );
+          void this.#audit('ssh.host_key_mismatch', { host: target.host, port: target.port });
+          reject(new SshProxyError('ERR_SSH_PROXY_HOST_KEY', 'the target presented an unknown host key'));
+          return;
+        }
         this.#ctx.logger.warn({ err: error, target: this.#identity.targetName }, 'upstream SSH error');
         reject(new SshProxyError('ERR_SSH_PROXY_UPSTREAM', 'cannot reach the target', {}, { cause: error }));
       });
@@ -154,6 +169,10 @@ export class ProxyConnection {
         privateKey: this.#ctx.upstreamKey,
         readyTimeout: this.#ctx.upstreamTimeoutMs,
         keepaliveInterval: 15_000,
+        hostVerifier: (key: Buffer) => {
+          wrongHostKey = !isHostKeyAccepted(this.#ctx.hostKey, key);
+          return !wrongHostKey;
+        },
       });
     });
     return this.#upstream;
@@ -282,7 +301,11 @@ export class ProxyConnection {
         })
         .catch((error) => {
           this.#ctx.logger.warn({ err: error, grant: this.grantId }, 'cannot open the upstream channel');
-          fail('cannot reach the target');
+          fail(
+            (error as SshProxyError).code === 'ERR_SSH_PROXY_HOST_KEY'
+              ? 'the target presented an unknown host key; refusing to connect'
+              : 'cannot reach the target',
+          );
         });
     };
 
@@ -330,7 +353,10 @@ class ChannelRelay implements OpenChannel {
   readonly #o: ChannelRelayOptions;
   readonly #id = createId('s');
   readonly #recorder: ChannelRecorder | undefined;
-  readonly #masker: OutputMasker | undefined;
+  /** Maskers of stdout and stderr: a value held back on one stream must come out on the same one. */
+  readonly #maskers: readonly [OutputMasker, OutputMasker] | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #lastOutputAt = 0;
   readonly #editor: LineEditor | undefined;
   readonly #closeListeners: (() => void)[] = [];
   readonly #startedAt: number;
@@ -358,10 +384,8 @@ class ChannelRelay implements OpenChannel {
         recordInput: options.identity.target.record_input,
         maxBytes: options.ctx.maxRecordingBytes,
       });
-      this.#masker = options.ctx.maskers({
-        target: options.identity.targetName,
-        level: options.identity.grant.level,
-      });
+      const context = { target: options.identity.targetName, level: options.identity.grant.level };
+      this.#maskers = [options.ctx.maskers(context), options.ctx.maskers(context)];
     }
     if (options.kind === 'shell' && this.pty) this.#editor = new LineEditor();
   }
@@ -396,20 +420,18 @@ class ChannelRelay implements OpenChannel {
 
     if (!this.#recorder) {
       // File transfer: bytes as they are, with backpressure both ways; only the fact is recorded.
+      // The client's channel ends only in close(), after the exit status: ending it at the
+      // upstream EOF raced the exit status, and a client without one exits 255 (scp then fails).
       channel.pipe(up);
-      up.pipe(channel);
-      up.stderr.pipe(channel.stderr);
+      up.pipe(channel, { end: false });
+      up.stderr.pipe(channel.stderr, { end: false });
     } else {
       up.on('data', (data: Buffer) => this.#output(data, false));
       up.stderr.on('data', (data: Buffer) => this.#output(data, true));
       channel.on('data', (data: Buffer) => this.#input(data));
       channel.on('end', () => up.end());
       channel.resume();
-      up.on('end', () => {
-        const rest = this.#masker!.flush();
-        if (rest.length > 0) this.#write(rest, false);
-        channel.end();
-      });
+      up.on('end', () => this.#flushMaskers());
     }
     up.on('exit', (code: number | null, signalName?: string) => {
       this.#exitStatus = code ?? signalName;
@@ -420,7 +442,21 @@ class ChannelRelay implements OpenChannel {
         // The client may be gone already.
       }
     });
-    up.on('close', () => this.close('ended'));
+    // Upstream is done once its output is all read ('end') and the channel is closed (after the exit
+    // status); only then does the client's channel end.
+    let upEnded = false;
+    let upClosed = false;
+    const done = () => {
+      if (upEnded && upClosed) this.close('ended');
+    };
+    up.once('end', () => {
+      upEnded = true;
+      done();
+    });
+    up.once('close', () => {
+      upClosed = true;
+      done();
+    });
     channel.on('close', () => this.close('client closed the channel'));
   }
 
@@ -432,6 +468,7 @@ class ChannelRelay implements OpenChannel {
   close(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#idleTimer);
     this.#endReason = reason;
     try {
       this.channel.end();
@@ -448,10 +485,31 @@ class ChannelRelay implements OpenChannel {
       // already closed
     }
     const now = this.#o.ctx.clock();
-    const recording = this.#recorder ? this.#recorder.finish(now) : null;
+    // Encoding and storing the recording is the costly part: it waits until the client has the
+    // channel's last byte (or a few seconds), so it never delays what the user sees.
+    let stored = false;
+    const store = () => {
+      if (stored) return;
+      stored = true;
+      clearTimeout(fallback);
+      setImmediate(() => this.#store(now));
+    };
+    const fallback = setTimeout(store, STORE_DELAY_MS);
+    fallback.unref();
+    this.channel.once('close', store);
+    for (const listener of this.#closeListeners) listener();
+  }
+
+  #store(endedAt: number): void {
+    let recording: string | null = null;
+    try {
+      recording = this.#recorder ? this.#recorder.finish(endedAt) : null;
+    } catch (error) {
+      this.#o.ctx.logger.error({ err: error, session: this.#id }, 'cannot encode the recording');
+    }
     void this.#o.ctx.backend
       .finishSession(this.#id, {
-        endedAt: now,
+        endedAt,
         endReason: this.#endReason,
         recording,
         meta: {
@@ -461,7 +519,7 @@ class ChannelRelay implements OpenChannel {
           commands: this.#commands,
           bytes_in: this.#bytesIn,
           bytes_out: this.#bytesOut,
-          masked: this.#masker?.counts ?? {},
+          masked: this.#maskCounts(),
           truncated: this.#recorder?.truncated ?? false,
           ...(this.#exitStatus !== undefined ? { exit: this.#exitStatus } : {}),
         },
@@ -469,12 +527,42 @@ class ChannelRelay implements OpenChannel {
       .catch((error) =>
         this.#o.ctx.logger.error({ err: error, session: this.#id }, 'cannot store the session'),
       );
-    for (const listener of this.#closeListeners) listener();
   }
 
   #output(data: Buffer, stderr: boolean): void {
-    const shown = this.#masker!.push(data);
+    const shown = this.#maskers![stderr ? 1 : 0].push(data);
     if (shown.length > 0) this.#write(shown, stderr);
+    this.#lastOutputAt = this.#o.ctx.clock();
+    if (!this.#idleTimer && this.#maskers!.some((m) => m.pendingBytes > 0)) this.#armIdleFlush(IDLE_FLUSH_MS);
+  }
+
+  /** Releases held-back output once no output came for {@link IDLE_FLUSH_MS}. */
+  #armIdleFlush(delay: number): void {
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#closed) return;
+      const idle = this.#o.ctx.clock() - this.#lastOutputAt;
+      if (idle < IDLE_FLUSH_MS) this.#armIdleFlush(IDLE_FLUSH_MS - idle);
+      else this.#flushMaskers();
+    }, delay);
+    this.#idleTimer.unref();
+  }
+
+  #flushMaskers(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    this.#maskers?.forEach((masker, i) => {
+      const rest = masker.flush();
+      if (rest.length > 0) this.#write(rest, i === 1);
+    });
+  }
+
+  #maskCounts(): Record<string, number> {
+    const total: Record<string, number> = {};
+    for (const masker of this.#maskers ?? []) {
+      for (const [label, n] of Object.entries(masker.counts)) total[label] = (total[label] ?? 0) + n;
+    }
+    return total;
   }
 
   #write(data: Buffer, stderr: boolean): void {

@@ -24,6 +24,7 @@ import {
 import { openEmbeddedStore } from '../../broker/store/sql-store.ts';
 import type { Store } from '../../broker/store/store.ts';
 import { createBrokerBackend } from '../../proxy/ssh/backend.ts';
+import { createMaskerFactory } from '../../proxy/ssh/output-masker.ts';
 import { type SshProxyOptions, SshProxyServer } from '../../proxy/ssh/server.ts';
 import { LogCapture } from './broker-fixture.ts';
 import { type Sshd, startSshd, TEST_USER } from './sshd.ts';
@@ -109,7 +110,14 @@ export interface SshProxyFixture {
 }
 
 export async function startSshProxyFixture(
-  options: { proxy?: Partial<SshProxyOptions>; config?: Partial<ConfigInput> } = {},
+  options: {
+    proxy?: Partial<SshProxyOptions>;
+    config?: Partial<ConfigInput>;
+    /** Extra fields of the `web-1` target (masking, host key pinning); a function sees the sshd. */
+    target?: Record<string, unknown> | ((sshd: Sshd) => Record<string, unknown>);
+    /** Extra environment the config's secret references read. */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<SshProxyFixture> {
   const ca = generateCa('warden-test-ca');
   const upstream = generateEd25519('warden-proxy-upstream');
@@ -119,8 +127,11 @@ export async function startSshProxyFixture(
     authorizedKeys: [`from="127.0.0.1" ${upstream.publicKey}`],
   });
   const dir = mkdtempSync(join(tmpdir(), 'warden-sshproxy-'));
-  const config = parseConfig(buildSshConfig(sshd.port, join(dir, 'warden.db'), options.config ?? {}), 'test');
-  const env = { [CA_ENV]: formatOpenSshPrivateKey(ca.privateKey, 'warden-test-ca') };
+  const input = buildSshConfig(sshd.port, join(dir, 'warden.db'), options.config ?? {});
+  const extra = typeof options.target === 'function' ? options.target(sshd) : (options.target ?? {});
+  Object.assign(input.targets!['web-1']!, { host_key: sshd.hostKey }, extra);
+  const config = parseConfig(input, 'test');
+  const env = { [CA_ENV]: formatOpenSshPrivateKey(ca.privateKey, 'warden-test-ca'), ...options.env };
   const logs = new LogCapture();
   const logger = createLogger({ level: 'debug', destination: logs });
   const store = openEmbeddedStore(join(dir, 'warden.db'));
@@ -130,15 +141,25 @@ export async function startSshProxyFixture(
   app.broker.events.subscribe((e) => {
     events.push(e);
   });
-  const proxy = new SshProxyServer({
-    backend: createBrokerBackend(app.broker, store),
-    ca,
-    hostKey: hostKey.privateKey,
-    upstreamKey: upstream.privateKey,
-    logger,
-    recheckIntervalMs: 500,
-    ...options.proxy,
-  });
+  let proxy: SshProxyServer;
+  try {
+    proxy = new SshProxyServer({
+      backend: createBrokerBackend(app.broker, store),
+      ca,
+      hostKey: hostKey.privateKey,
+      upstreamKey: upstream.privateKey,
+      logger,
+      maskers: createMaskerFactory(config.targets, env),
+      recheckIntervalMs: 500,
+      ...options.proxy,
+    });
+  } catch (error) {
+    await app.close();
+    await store.close();
+    await sshd.stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   const { port } = await proxy.listen(0);
   return {
     ca,
@@ -229,6 +250,8 @@ export function run(command: string, args: string[], input?: string | Buffer): P
     });
     child.once('error', reject);
     child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    // A program that exits without reading its input closes the pipe: EPIPE is not a failure.
+    child.stdin.on('error', () => {});
     child.stdin.end(input ?? '');
   });
 }

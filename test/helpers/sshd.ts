@@ -8,7 +8,7 @@
  * never as root. Also runs the real `ssh` client non-interactively ({@link runSsh}).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './pg-cluster.ts';
@@ -29,6 +29,8 @@ export interface SshdOptions {
 
 export interface Sshd {
   port: number;
+  /** sshd's host public key line (`ssh-ed25519 AAAA... warden-test-host`). */
+  hostKey: string;
   /** Everything sshd wrote to stderr (`-e`, `LogLevel VERBOSE`) so far. */
   logs(): string;
   /**
@@ -144,7 +146,8 @@ export async function startSshd(options: SshdOptions): Promise<Sshd> {
     await stop();
     throw error;
   }
-  return { port, logs: () => log, waitForLog, stop };
+  const hostPublicKey = readFileSync(`${hostKey}.pub`, 'utf8').trim();
+  return { port, hostKey: hostPublicKey, logs: () => log, waitForLog, stop };
 }
 
 export interface SshResult {
