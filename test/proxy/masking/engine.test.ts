@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { scanTriggers } from '../../../proxy/masking/engine.ts';
+
+describe('scanTriggers', () => {
+  // The fast path: values a database returns all the time must not reach any detector.
+  const clean = [
+    '',
+    '42',
+    '123456789012',
+    'd41d8cd98f00b204e9800998ecf8427e',
+    'Invoice paid by customer, thanks',
+    '2024-01-15',
+    '2024-01-15 12:34:56.789+00',
+    '2024-01-15T12:34:56Z',
+    '12:34:56',
+    '550e8400-e29b-41d4-a716-446655440000',
+    '12345.6789',
+    '-98765.4321',
+    'pending_review',
+    'user_id_12345678',
+    't',
+    '{"a":1,"b":[1,2,3]}',
+    'v1.2.3-rc.4',
+    'order 12345678',
+    'x@',
+    '@',
+    'José García, 日本',
+    '+0530',
+    'Abc',
+  ];
+  for (const value of clean) {
+    it(`lets ${JSON.stringify(value)} through untouched`, () => {
+      assert.equal(scanTriggers(value), 0);
+      assert.equal(scanTriggers(Buffer.from(value)), 0);
+    });
+  }
+
+  const candidates = [
+    'a@b.co',
+    '4242 4242 4242 4242',
+    '123-45-6789',
+    'DE89370400440532013000',
+    '+14155552671',
+    '(415) 555-2671',
+    '020 7946 0958',
+    '0201 2345678',
+    'eyJhbGciOi',
+    'AKIA',
+    'ghp_',
+    'github_pat_',
+    'sk_live_',
+    'xoxb-',
+    'AIza',
+    '-----BEGIN',
+  ];
+  for (const value of candidates) {
+    it(`sends ${JSON.stringify(value)} to a detector`, () => {
+      assert.notEqual(scanTriggers(value), 0);
+      assert.equal(scanTriggers(Buffer.from(value)), scanTriggers(value));
+    });
+  }
+});

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { keepLast4, MaskingKey, renderColumnValue, renderSpan } from '../../../proxy/masking/styles.ts';
+
+describe('keepLast4', () => {
+  const cases: [string, string][] = [
+    ['4242 4242 4242 4242', '**** **** **** 4242'],
+    ['4242-4242-4242-4242', '****-****-****-4242'],
+    ['4242424242424242', '************4242'],
+    ['123-45-6789', '***-**-6789'],
+    ['DE89 3704 0044 0532 0130 00', '**** **** **** **** **30 00'],
+    ['alice@example.com', '*****@******e.com'],
+    ['1234567', '*******'],
+    ['a@b.co', '*@*.**'],
+    ['José García 12345678', '**** ****** ****5678'],
+    ['', ''],
+  ];
+  for (const [input, expected] of cases) {
+    it(`${JSON.stringify(input)} → ${JSON.stringify(expected)}`, () =>
+      assert.equal(keepLast4(input), expected));
+  }
+});
+
+describe('hash style', () => {
+  const key = new MaskingKey(Buffer.alloc(32, 1));
+  const otherKey = new MaskingKey(Buffer.alloc(32, 2));
+
+  it('renders tok_ and 16 hex digits', () => {
+    assert.match(key.tokenize('alice@example.com'), /^tok_[0-9a-f]{16}$/);
+  });
+  it('is stable for the same input and key', () => {
+    assert.equal(key.tokenize('alice@example.com'), key.tokenize('alice@example.com'));
+    assert.equal(
+      key.tokenize('alice@example.com'),
+      new MaskingKey(Buffer.alloc(32, 1)).tokenize('alice@example.com'),
+    );
+  });
+  it('separates inputs and keys', () => {
+    assert.notEqual(key.tokenize('alice@example.com'), key.tokenize('alice@example.org'));
+    assert.notEqual(key.tokenize('alice@example.com'), otherKey.tokenize('alice@example.com'));
+  });
+  it('hashes the UTF-8 bytes, so a string and its bytes agree', () => {
+    assert.equal(key.tokenize('José'), key.tokenize(Buffer.from('José')));
+    assert.equal(key.tokenize(Buffer.from('José').toString('latin1'), 'latin1'), key.tokenize('José'));
+  });
+});
+
+describe('renderSpan and renderColumnValue', () => {
+  const key = new MaskingKey(Buffer.alloc(32, 1));
+  it('labels detector hits', () => {
+    assert.equal(renderSpan('redact', 'a@b.co', 'email', key, 'utf8'), '[REDACTED:email]');
+    assert.match(renderSpan('hash', 'a@b.co', 'email', key, 'utf8'), /^\[email:tok_[0-9a-f]{16}\]$/);
+    assert.equal(renderSpan('last4', '123-45-6789', 'ssn', key, 'utf8'), '***-**-6789');
+  });
+  it('renders whole column values bare', () => {
+    assert.equal(renderColumnValue('redact', 'x', key), '[REDACTED]');
+    assert.equal(renderColumnValue('hash', 'x', key), key.tokenize('x'));
+    assert.equal(renderColumnValue('last4', Buffer.from('4242424242424242'), key), '************4242');
+  });
+  it('falls back to redaction when hash has no key', () => {
+    assert.equal(renderSpan('hash', 'a@b.co', 'email', undefined, 'utf8'), '[REDACTED:email]');
+    assert.equal(renderColumnValue('hash', 'x', undefined), '[REDACTED]');
+  });
+});
