@@ -6,6 +6,7 @@ import { EventBus } from './events/events.ts';
 import type { Logger } from './log.ts';
 import { PostgresProvider } from './providers/postgres/postgres-provider.ts';
 import type { CredentialProvider } from './providers/provider.ts';
+import { ProxyAuthority } from './proxy-authority.ts';
 import { Broker } from './requests/broker.ts';
 import { openEmbeddedStore, openPostgresStore } from './store/sql-store.ts';
 import type { Store } from './store/store.ts';
@@ -15,6 +16,8 @@ export interface BrokerApp {
   store: Store;
   providers: Map<string, CredentialProvider>;
   directory: Directory;
+  /** What the recording proxies ask about grants of proxied targets. */
+  proxyAuthority: ProxyAuthority;
   close(): Promise<void>;
 }
 
@@ -64,9 +67,17 @@ export function createProviders(
 
 export async function createBrokerApp(config: Config, options: BrokerAppOptions): Promise<BrokerApp> {
   const env = options.env ?? process.env;
-  const providers = createProviders(config, env);
-  const store = options.store ?? (await openConfiguredStore(config, env));
   const directory = new FileDirectory(config.people);
+  const proxyAuthority = new ProxyAuthority({
+    directory,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  const providers = createProviders(config, env);
+  for (const [name, target] of Object.entries(config.targets)) {
+    const provider = providers.get(name);
+    if (provider && target.proxy) providers.set(name, proxyAuthority.wrapProvider(name, target, provider));
+  }
+  const store = options.store ?? (await openConfiguredStore(config, env));
   const events = new EventBus((error, event) =>
     options.logger.error(
       { err: error, event: event.type, request: event.request.id },
@@ -83,12 +94,14 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.replicaId ? { replicaId: options.replicaId } : {}),
   });
+  proxyAuthority.follow(events);
   if (!options.passive) await broker.start();
   return {
     broker,
     store,
     providers,
     directory,
+    proxyAuthority,
     async close() {
       await broker.stop();
       for (const provider of providers.values()) await provider.close();

@@ -19,7 +19,14 @@ import {
 import pg from 'pg';
 import { GENESIS_HASH, hashAuditEntry } from '../audit/chain.ts';
 import type { AccessRequest, Approval, AuditEntry, AuditInput, CredentialRecord } from '../model.ts';
-import type { CredentialFilter, RequestFilter, Store } from './store.ts';
+import type {
+  CredentialFilter,
+  RequestFilter,
+  SessionEventRecord,
+  SessionFilter,
+  SessionRecord,
+  Store,
+} from './store.ts';
 
 interface RequestRow {
   id: string;
@@ -86,7 +93,47 @@ interface AuditRow {
   hash: string;
 }
 
+interface SessionRow {
+  id: string;
+  protocol: string;
+  grant_id: string;
+  requester: string;
+  target: string;
+  level: string;
+  client_address: string;
+  started_at: number;
+  ended_at: number | null;
+  end_reason: string | null;
+  summary: string;
+}
+
+interface SessionEventRow {
+  session_id: string;
+  seq: number;
+  at: number;
+  kind: string;
+  data: string;
+}
+
+function fromSessionRow(row: SessionRow): SessionRecord {
+  return {
+    id: row.id,
+    protocol: row.protocol,
+    grantId: row.grant_id,
+    requester: row.requester,
+    target: row.target,
+    level: row.level,
+    clientAddress: row.client_address,
+    startedAt: Number(row.started_at),
+    endedAt: row.ended_at === null ? null : Number(row.ended_at),
+    endReason: row.end_reason,
+    summary: JSON.parse(row.summary) as Record<string, unknown>,
+  };
+}
+
 interface Tables {
+  warden_sessions: SessionRow;
+  warden_session_events: SessionEventRow;
   warden_requests: RequestRow;
   warden_approvals: ApprovalRow;
   warden_credentials: CredentialRow;
@@ -322,6 +369,37 @@ const MIGRATIONS: ((db: Db) => Promise<void>)[] = [
       .createTable('warden_once')
       .addColumn('key', 'text', (c) => c.primaryKey())
       .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .execute();
+  },
+  // Proxied sessions and their timelines (Postgres proxy; `protocol` leaves room for SSH, HTTP).
+  async (db) => {
+    await db.schema
+      .createTable('warden_sessions')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('protocol', 'text', (c) => c.notNull())
+      .addColumn('grant_id', 'text', (c) => c.notNull())
+      .addColumn('requester', 'text', (c) => c.notNull())
+      .addColumn('target', 'text', (c) => c.notNull())
+      .addColumn('level', 'text', (c) => c.notNull())
+      .addColumn('client_address', 'text', (c) => c.notNull())
+      .addColumn('started_at', 'bigint', (c) => c.notNull())
+      .addColumn('ended_at', 'bigint')
+      .addColumn('end_reason', 'text')
+      .addColumn('summary', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('warden_sessions_started')
+      .on('warden_sessions')
+      .columns(['started_at'])
+      .execute();
+    await db.schema
+      .createTable('warden_session_events')
+      .addColumn('session_id', 'text', (c) => c.notNull())
+      .addColumn('seq', 'integer', (c) => c.notNull())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('warden_session_events_pk', ['session_id', 'seq'])
       .execute();
   },
 ];
@@ -609,6 +687,92 @@ export class SqlStore implements Store {
       .onConflict((oc) => oc.column('key').doNothing())
       .executeTakeFirst();
     return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  async insertSession(session: SessionRecord): Promise<void> {
+    await this.#db
+      .insertInto('warden_sessions')
+      .values({
+        id: session.id,
+        protocol: session.protocol,
+        grant_id: session.grantId,
+        requester: session.requester,
+        target: session.target,
+        level: session.level,
+        client_address: session.clientAddress,
+        started_at: session.startedAt,
+        ended_at: session.endedAt,
+        end_reason: session.endReason,
+        summary: JSON.stringify(session.summary),
+      })
+      .execute();
+  }
+
+  async endSession(
+    id: string,
+    end: { endedAt: number; endReason: string; summary: Record<string, unknown> },
+  ): Promise<void> {
+    await this.#db
+      .updateTable('warden_sessions')
+      .set({ ended_at: end.endedAt, end_reason: end.endReason, summary: JSON.stringify(end.summary) })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async appendSessionEvents(events: readonly SessionEventRecord[]): Promise<void> {
+    if (events.length === 0) return;
+    // Bounded batches keep every INSERT under SQLite's and PostgreSQL's parameter limits.
+    for (let i = 0; i < events.length; i += 500) {
+      await this.#db
+        .insertInto('warden_session_events')
+        .values(
+          events.slice(i, i + 500).map((e) => ({
+            session_id: e.sessionId,
+            seq: e.seq,
+            at: e.at,
+            kind: e.kind,
+            data: JSON.stringify(e.data),
+          })),
+        )
+        .execute();
+    }
+  }
+
+  async listSessions(filter: SessionFilter): Promise<SessionRecord[]> {
+    let query = this.#db.selectFrom('warden_sessions').selectAll();
+    if (filter.target) query = query.where('target', '=', filter.target);
+    if (filter.requester) query = query.where('requester', '=', filter.requester);
+    if (filter.grantId) query = query.where('grant_id', '=', filter.grantId);
+    const rows = await query
+      .orderBy('started_at', 'desc')
+      .limit(filter.limit ?? 100)
+      .execute();
+    return rows.map(fromSessionRow);
+  }
+
+  async getSession(id: string): Promise<SessionRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('warden_sessions')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? fromSessionRow(row) : undefined;
+  }
+
+  async listSessionEvents(sessionId: string): Promise<SessionEventRecord[]> {
+    const rows = await this.#db
+      .selectFrom('warden_session_events')
+      .selectAll()
+      .where('session_id', '=', sessionId)
+      .orderBy('seq')
+      .execute();
+    return rows.map((r) => ({
+      sessionId: r.session_id,
+      seq: Number(r.seq),
+      at: Number(r.at),
+      kind: r.kind,
+      data: JSON.parse(r.data) as Record<string, unknown>,
+    }));
   }
 
   /** Raw access for tests that tamper with the audit log on purpose. */

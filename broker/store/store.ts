@@ -15,6 +15,42 @@ export interface RequestFilter {
   limit?: number;
 }
 
+/**
+ * One proxied session (a Postgres connection today; `protocol` leaves room for SSH and HTTP).
+ * `summary` holds counters (statements, blocked, rows, masking counts by label); never secrets.
+ */
+export interface SessionRecord {
+  id: string;
+  protocol: string;
+  grantId: string;
+  requester: string;
+  target: string;
+  level: string;
+  clientAddress: string;
+  startedAt: number;
+  endedAt: number | null;
+  endReason: string | null;
+  summary: Record<string, unknown>;
+}
+
+/** One entry of a session's timeline: a statement, a block, an error, masked rows, the end. */
+export interface SessionEventRecord {
+  sessionId: string;
+  /** Order within the session, from 1. */
+  seq: number;
+  at: number;
+  kind: string;
+  /** Already masked by the proxy: unmasked values are never stored. */
+  data: Record<string, unknown>;
+}
+
+export interface SessionFilter {
+  target?: string;
+  requester?: string;
+  grantId?: string;
+  limit?: number;
+}
+
 export interface CredentialFilter {
   requestId?: string;
   target?: string;
@@ -76,6 +112,20 @@ export interface Store {
   /** Appends to the hash-chained audit log (serialised across replicas). */
   appendAudit(entry: AuditInput): Promise<AuditEntry>;
   readAudit(options: { afterSeq?: number; since?: number; limit?: number }): Promise<AuditEntry[]>;
+
+  /** Records the start of a proxied session. */
+  insertSession(session: SessionRecord): Promise<void>;
+  /** Records how a session ended. */
+  endSession(
+    id: string,
+    end: { endedAt: number; endReason: string; summary: Record<string, unknown> },
+  ): Promise<void>;
+  appendSessionEvents(events: readonly SessionEventRecord[]): Promise<void>;
+  /** Sessions, newest first. */
+  listSessions(filter: SessionFilter): Promise<SessionRecord[]>;
+  getSession(id: string): Promise<SessionRecord | undefined>;
+  /** A session's timeline in order. */
+  listSessionEvents(sessionId: string): Promise<SessionEventRecord[]>;
 
   /** Remembers a one-time key (an OIDC `jti`) until `expiresAt`; false if it was already seen. */
   rememberOnce(key: string, expiresAt: number, now: number): Promise<boolean>;
