@@ -68,16 +68,17 @@ export function createProviders(
 export async function createBrokerApp(config: Config, options: BrokerAppOptions): Promise<BrokerApp> {
   const env = options.env ?? process.env;
   const directory = new FileDirectory(config.people);
+  const providers = createProviders(config, env);
+  const store = options.store ?? (await openConfiguredStore(config, env));
   const proxyAuthority = new ProxyAuthority({
     directory,
+    getRequest: (id) => store.getRequest(id),
     ...(options.clock ? { clock: options.clock } : {}),
   });
-  const providers = createProviders(config, env);
   for (const [name, target] of Object.entries(config.targets)) {
     const provider = providers.get(name);
     if (provider && target.proxy) providers.set(name, proxyAuthority.wrapProvider(name, target, provider));
   }
-  const store = options.store ?? (await openConfiguredStore(config, env));
   const events = new EventBus((error, event) =>
     options.logger.error(
       { err: error, event: event.type, request: event.request.id },

@@ -39,6 +39,11 @@ export type ProxiedGrantChange =
 /** Options of {@link ProxyAuthority}. */
 export interface ProxyAuthorityOptions {
   directory: Directory;
+  /**
+   * Reads a grant (the broker's store). With it, sessions are ended with the grant's end reason
+   * before the provider terminates the role's backends, so clients learn why.
+   */
+  getRequest?: (id: string) => Promise<AccessRequest | undefined>;
   clock?: () => number;
   /** Bytes of randomness in a proxy password (default 24, 192 bits). */
   passwordBytes?: number;
@@ -51,9 +56,11 @@ export class ProxyAuthority {
   readonly #directory: Directory;
   readonly #clock: () => number;
   readonly #passwordBytes: number;
+  readonly #getRequest: ((id: string) => Promise<AccessRequest | undefined>) | undefined;
 
   constructor(options: ProxyAuthorityOptions) {
     this.#directory = options.directory;
+    this.#getRequest = options.getRequest;
     this.#clock = options.clock ?? Date.now;
     this.#passwordBytes = options.passwordBytes ?? 24;
   }
@@ -96,7 +103,10 @@ export class ProxyAuthority {
       name: inner.name,
       mint,
       extend: (credential, at) => inner.extend(credential, at),
-      revoke: (credentials) => inner.revoke(credentials),
+      revoke: async (credentials) => {
+        for (const credential of credentials) await this.#endBeforeRevocation(credential.requestId);
+        return inner.revoke(credentials);
+      },
       listManaged: () => inner.listManaged(),
       removeOrphan: (handle) => inner.removeOrphan(handle),
       check: () => inner.check(),
@@ -123,27 +133,34 @@ export class ProxyAuthority {
     return events.subscribe((event) => this.#onEvent(event));
   }
 
+  async #endBeforeRevocation(grantId: string): Promise<void> {
+    const request = await this.#getRequest?.(grantId).catch(() => undefined);
+    if (request?.state === 'revoked')
+      this.#end(grantId, 'revoked', request.endedBy ?? 'warden', request.endReason ?? '');
+    else this.#end(grantId, 'expired');
+  }
+
   #onEvent(event: BrokerEvent): void {
-    if (event.type === 'grant.expired' || event.type === 'grant.revoked') {
-      const grantId = event.request.id;
-      for (const [user, grant] of this.#grants) if (grant.grantId === grantId) this.#grants.delete(user);
-      const change: ProxiedGrantChange =
-        event.type === 'grant.expired'
-          ? { type: 'ended', grantId, reason: 'expired', detail: 'the grant expired' }
-          : {
-              type: 'ended',
-              grantId,
-              reason: 'revoked',
-              detail: `the grant was revoked by ${event.by}: ${event.reason}`,
-            };
-      this.#emit(change);
-    } else if (event.type === 'grant.extended' && event.request.expiresAt !== null) {
+    if (event.type === 'grant.expired') this.#end(event.request.id, 'expired');
+    else if (event.type === 'grant.revoked') this.#end(event.request.id, 'revoked', event.by, event.reason);
+    else if (event.type === 'grant.extended' && event.request.expiresAt !== null) {
       const expiresAt = event.request.expiresAt;
       for (const grant of this.#grants.values()) {
         if (grant.grantId === event.request.id) grant.expiresAt = expiresAt;
       }
       this.#emit({ type: 'extended', grantId: event.request.id, expiresAt });
     }
+  }
+
+  /** Forgets a grant and tells the proxies; repeated ends are harmless (sessions are gone). */
+  #end(grantId: string, reason: 'expired' | 'revoked', by = '', text = ''): void {
+    for (const [user, grant] of this.#grants) if (grant.grantId === grantId) this.#grants.delete(user);
+    this.#emit({
+      type: 'ended',
+      grantId,
+      reason,
+      detail: reason === 'expired' ? 'the grant expired' : `the grant was revoked by ${by}: ${text}`,
+    });
   }
 
   #emit(change: ProxiedGrantChange): void {
