@@ -6,6 +6,7 @@ import { runAuditCommand } from './commands/audit.ts';
 import { runPolicyCommand } from './commands/policy.ts';
 import { runRequestCommand } from './commands/requests.ts';
 import { runServe } from './commands/serve.ts';
+import { runReplayCommand, runSessionsCommand } from './commands/sessions.ts';
 import { ExitCode, type Io, processIo, UsageError } from './output.ts';
 
 const HELP = `warden: just-in-time privileged access
@@ -20,6 +21,7 @@ usage: warden <command> [flags]
   audit verify [--expect-head H]    audit export [--since DATE] [--format jsonl]
   policy explain --user u --target t [--level l] [--at DATE]
   policy test CASES.yaml
+  sessions list [--user u] [--target t] [--json]    replay <session> [--format jsonl]
 
 Broker API commands read WARDEN_URL and WARDEN_TOKEN (or WARDEN_TOKEN_FILE); WARDEN_USER or
 --as names the person acting. Offline commands read --config (or WARDEN_CONFIG, or ./warden.yaml).
@@ -96,6 +98,10 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
         return await runRequestCommand(command, rest, flags, io);
       case 'audit':
         return await runAuditCommand(rest[0], flags, loadConfigFromFlags(flags, io), io);
+      case 'sessions':
+        return await runSessionsCommand(rest[0], flags, loadConfigFromFlags(flags, io), io);
+      case 'replay':
+        return await runReplayCommand(rest[0], flags, loadConfigFromFlags(flags, io), io);
       case 'policy':
         return runPolicyCommand(rest[0], rest.slice(1), flags, loadConfigFromFlags(flags, io), io);
       default:

@@ -5,6 +5,7 @@ import { createBrokerApp } from '../../broker/app.ts';
 import { type Config, loadConfig, parseConfig } from '../../broker/config/load.ts';
 import { resolveSecret } from '../../broker/config/secrets.ts';
 import { createLogger } from '../../broker/log.ts';
+import { startPgProxies } from '../../proxy/pg/start.ts';
 import { startDemoEnvironment } from '../demo/demo.ts';
 import { ExitCode, type Io } from '../output.ts';
 
@@ -32,6 +33,15 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       role: t.role,
       secret: resolveSecret(t.secret, `broker.tokens[${i}].secret`, env),
     }));
+    const proxies = await startPgProxies(config.targets, {
+      authority: app.proxyAuthority,
+      sink: app.store,
+      env,
+      log: (level, fields, message) => logger[level](fields, message),
+    });
+    for (const proxy of proxies) {
+      logger.info({ target: proxy.target, listen: proxy.address }, 'postgres proxy listening');
+    }
     const api = new ApiServer({ broker: app.broker, store: app.store, tokens, logger });
     const [host, port] = config.broker.listen.split(':');
     const address = await api.listen(Number(port), host);
@@ -58,6 +68,7 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     logger.info('shutting down');
     await api.close();
+    await Promise.all(proxies.map((p) => p.server.close()));
     await app.close();
     return ExitCode.Ok;
   } finally {
