@@ -42,7 +42,9 @@ const authority: GrantAuthority = {
 const server = new PgProxyServer({
   target: compilePgProxyTarget('bench', settings.proxy, { env: process.env }),
   authority,
-  sink: store,
+  sink: process.env.WARDEN_BENCH_NOSINK
+    ? { insertSession: async () => {}, appendSessionEvents: async () => {}, endSession: async () => {} }
+    : store,
   maxConnections: 5_000,
 });
 const address = await server.listen(0, '127.0.0.1');

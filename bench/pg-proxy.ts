@@ -98,11 +98,17 @@ function startPgbouncer(
     ].join('\n'),
   );
   for (const file of [ini, join(dir, 'userlist.txt')]) chmodSync(file, 0o644);
-  // 1,000 idle clients need more descriptors than the usual soft limit of 1,024.
+  // 1,000 idle clients need more descriptors than the usual soft limit of 1,024; runuser applies
+  // PAM limits, so the limit is raised inside the postgres user's shell.
   const asRoot = process.getuid?.() === 0;
-  return spawn('sh', ['-c', `ulimit -n 8192; exec ${asRoot ? 'runuser -u postgres -- ' : ''}pgbouncer ${ini}`], {
-    stdio: 'ignore',
-  });
+  const command = `ulimit -n 8192; exec pgbouncer ${ini}`;
+  return spawn(
+    asRoot ? 'runuser' : 'sh',
+    asRoot ? ['-u', 'postgres', '--', 'sh', '-c', command] : ['-c', command],
+    {
+      stdio: 'ignore',
+    },
+  );
 }
 
 async function waitForPort(endpoint: Endpoint, database: string): Promise<void> {

@@ -107,12 +107,14 @@ interface SessionRow {
   summary: string;
 }
 
-interface SessionEventRow {
+/** A batch of a session's timeline: one row per write keeps recording cheap at high statement rates. */
+interface SessionChunkRow {
   session_id: string;
-  seq: number;
+  first_seq: number;
+  last_seq: number;
   at: number;
-  kind: string;
-  data: string;
+  /** JSON array of `[seq, at, kind, data]`. */
+  events: string;
 }
 
 function fromSessionRow(row: SessionRow): SessionRecord {
@@ -133,7 +135,7 @@ function fromSessionRow(row: SessionRow): SessionRecord {
 
 interface Tables {
   warden_sessions: SessionRow;
-  warden_session_events: SessionEventRow;
+  warden_session_chunks: SessionChunkRow;
   warden_requests: RequestRow;
   warden_approvals: ApprovalRow;
   warden_credentials: CredentialRow;
@@ -393,13 +395,13 @@ const MIGRATIONS: ((db: Db) => Promise<void>)[] = [
       .columns(['started_at'])
       .execute();
     await db.schema
-      .createTable('warden_session_events')
+      .createTable('warden_session_chunks')
       .addColumn('session_id', 'text', (c) => c.notNull())
-      .addColumn('seq', 'integer', (c) => c.notNull())
+      .addColumn('first_seq', 'integer', (c) => c.notNull())
+      .addColumn('last_seq', 'integer', (c) => c.notNull())
       .addColumn('at', 'bigint', (c) => c.notNull())
-      .addColumn('kind', 'text', (c) => c.notNull())
-      .addColumn('data', 'text', (c) => c.notNull())
-      .addPrimaryKeyConstraint('warden_session_events_pk', ['session_id', 'seq'])
+      .addColumn('events', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('warden_session_chunks_pk', ['session_id', 'first_seq'])
       .execute();
   },
 ];
@@ -720,20 +722,22 @@ export class SqlStore implements Store {
   }
 
   async appendSessionEvents(events: readonly SessionEventRecord[]): Promise<void> {
-    if (events.length === 0) return;
-    // Bounded batches keep every INSERT under SQLite's and PostgreSQL's parameter limits.
-    for (let i = 0; i < events.length; i += 500) {
+    const bySession = new Map<string, SessionEventRecord[]>();
+    for (const event of events) {
+      const list = bySession.get(event.sessionId);
+      if (list) list.push(event);
+      else bySession.set(event.sessionId, [event]);
+    }
+    for (const [sessionId, list] of bySession) {
       await this.#db
-        .insertInto('warden_session_events')
-        .values(
-          events.slice(i, i + 500).map((e) => ({
-            session_id: e.sessionId,
-            seq: e.seq,
-            at: e.at,
-            kind: e.kind,
-            data: JSON.stringify(e.data),
-          })),
-        )
+        .insertInto('warden_session_chunks')
+        .values({
+          session_id: sessionId,
+          first_seq: list[0]!.seq,
+          last_seq: list[list.length - 1]!.seq,
+          at: list[0]!.at,
+          events: JSON.stringify(list.map((e) => [e.seq, e.at, e.kind, e.data])),
+        })
         .execute();
     }
   }
@@ -761,18 +765,22 @@ export class SqlStore implements Store {
 
   async listSessionEvents(sessionId: string): Promise<SessionEventRecord[]> {
     const rows = await this.#db
-      .selectFrom('warden_session_events')
-      .selectAll()
+      .selectFrom('warden_session_chunks')
+      .select('events')
       .where('session_id', '=', sessionId)
-      .orderBy('seq')
+      .orderBy('first_seq')
       .execute();
-    return rows.map((r) => ({
-      sessionId: r.session_id,
-      seq: Number(r.seq),
-      at: Number(r.at),
-      kind: r.kind,
-      data: JSON.parse(r.data) as Record<string, unknown>,
-    }));
+    return rows.flatMap((row) =>
+      (JSON.parse(row.events) as [number, number, string, Record<string, unknown>][]).map(
+        ([seq, at, kind, data]) => ({
+          sessionId,
+          seq,
+          at,
+          kind,
+          data,
+        }),
+      ),
+    );
   }
 
   /** Raw access for tests that tamper with the audit log on purpose. */

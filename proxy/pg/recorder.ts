@@ -18,9 +18,9 @@ export interface SessionSink {
 
 /** Limits of a {@link SessionRecorder}. */
 export interface RecorderOptions {
-  /** Events queued before `full` turns true. Default 10,000. */
+  /** Events queued before `full` turns true. Default 20,000. */
   maxQueued?: number;
-  /** Events written per batch. Default 500. */
+  /** Events written per batch (one stored chunk). Default 2,000. */
   batchSize?: number;
   /** Longest wait before queued events are written, in ms. Default 200. */
   flushDelayMs?: number;
@@ -28,7 +28,7 @@ export interface RecorderOptions {
   onError?: (error: unknown) => void;
 }
 
-const DEFAULTS = { maxQueued: 10_000, batchSize: 500, flushDelayMs: 200 } as const;
+const DEFAULTS = { maxQueued: 20_000, batchSize: 2_000, flushDelayMs: 200 } as const;
 
 /** Records one session. */
 export class SessionRecorder {
@@ -77,6 +77,7 @@ export class SessionRecorder {
   async end(endReason: string, summary: Record<string, unknown>, endedAt = Date.now()): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.ending = true;
     await this.flush();
     await this.started;
     try {
@@ -115,6 +116,11 @@ export class SessionRecorder {
       this.drainWaiters = [];
       for (const waiter of waiters) waiter();
     }
-    if (this.queue.length > 0) await this.flush();
+    // Only a full batch is written at once; a few stragglers wait for the timer (or the end).
+    if (this.queue.length >= this.options.batchSize || (this.ending && this.queue.length > 0))
+      await this.flush();
+    else if (this.queue.length > 0) this.flushSoon(this.options.flushDelayMs);
   }
+
+  private ending = false;
 }
