@@ -9,6 +9,7 @@ import { runInit } from './commands/init.ts';
 import { runPolicyCommand } from './commands/policy.ts';
 import { runRequestCommand } from './commands/requests.ts';
 import { runServe } from './commands/serve.ts';
+import { runReplayCommand, runSessionsCommand } from './commands/sessions.ts';
 import { ExitCode, type Io, processIo, UsageError } from './output.ts';
 
 const HELP = `warden: just-in-time privileged access
@@ -28,6 +29,7 @@ usage: warden <command> [flags]
   doctor [--config warden.yaml]     check the store, targets, Slack, the CA key and OIDC issuers
   ci exchange --target t --level l [--ttl 15m] [--audience warden] [--token-file f]
               [--format env|github|json] [--url URL] [--max-wait 15m]   (in a CI job)
+  sessions list [--user u] [--target t] [--json]    replay <session> [--format jsonl]
 
 Broker API commands read WARDEN_URL and WARDEN_TOKEN (or WARDEN_TOKEN_FILE); WARDEN_USER or
 --as names the person acting. Offline commands read --config (or WARDEN_CONFIG, or ./warden.yaml).
@@ -115,6 +117,10 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
         return await runAuditCommand(rest[0], flags, loadConfigFromFlags(flags, io), io);
       case 'ci':
         return await runCiCommand(rest, flags, io);
+      case 'sessions':
+        return await runSessionsCommand(rest[0], flags, loadConfigFromFlags(flags, io), io);
+      case 'replay':
+        return await runReplayCommand(rest[0], flags, loadConfigFromFlags(flags, io), io);
       case 'policy':
         return runPolicyCommand(rest[0], rest.slice(1), flags, loadConfigFromFlags(flags, io), io);
       default:

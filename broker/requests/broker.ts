@@ -811,7 +811,7 @@ export class Broker {
   /** Timers that fire together are expired as one batch. */
   async #queueExpiry(id: string): Promise<void> {
     const grant = await this.#store.getRequest(id);
-    if (!grant || grant.state !== 'active') return;
+    if (grant?.state !== 'active') return;
     if (grant.expiresAt! > this.#clock()) {
       this.#book(grant);
       return;

@@ -11,6 +11,7 @@ import { CiExchange } from '../../broker/ci/exchange.ts';
 import { type Config, loadConfig, parseConfig } from '../../broker/config/load.ts';
 import { resolveSecret } from '../../broker/config/secrets.ts';
 import { createLogger } from '../../broker/log.ts';
+import { startPgProxies } from '../../proxy/pg/start.ts';
 import { startDemoEnvironment } from '../demo/demo.ts';
 import { ExitCode, type Io } from '../output.ts';
 
@@ -47,6 +48,20 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     const ci = config.ci
       ? new CiExchange({ config: config.ci, broker: app.broker, store: app.store, logger })
       : undefined;
+    const pgTargets = Object.fromEntries(
+      Object.entries(config.targets).flatMap(([name, target]) =>
+        target.kind === 'postgres' ? [[name, target]] : [],
+      ),
+    );
+    const proxies = await startPgProxies(pgTargets, {
+      authority: app.proxyAuthority,
+      sink: app.store,
+      env,
+      log: (level, fields, message) => logger[level](fields, message),
+    });
+    for (const proxy of proxies) {
+      logger.info({ target: proxy.target, listen: proxy.address }, 'postgres proxy listening');
+    }
     const api = new ApiServer({
       broker: app.broker,
       store: app.store,
@@ -110,6 +125,7 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     await slack?.stop();
     await api.close();
     ci?.close();
+    await Promise.all(proxies.map((p) => p.server.close()));
     await app.close();
     return ExitCode.Ok;
   } finally {

@@ -71,10 +71,10 @@ describe('SSH proxy', () => {
     assert.equal(result.stdout, `${TEST_USER}\nhello\n`);
     assert.equal(result.stderr, 'oops\n');
     const sessions = await waitFor(async () => {
-      const list = await fx.store.listSessions({ requestId: grant.id });
+      const list = await fx.store.listSshSessions({ requestId: grant.id });
       return list.length === 1 && list[0]!.endedAt !== null ? list : undefined;
     });
-    const session = (await fx.store.getSession(sessions![0]!.id))!;
+    const session = (await fx.store.getSshSession(sessions![0]!.id))!;
     assert.equal(session.login, TEST_USER);
     assert.equal(session.meta.exit, 7);
     const cast = parseAsciicast(session.recording!);
@@ -159,8 +159,8 @@ describe('SSH proxy', () => {
     );
     assert.equal(code, 0, `${stderr}\n${screen}`);
     const session = await waitFor(async () => {
-      const [s] = await fx.store.listSessions({ requestId: grant.id });
-      return s?.endedAt ? fx.store.getSession(s.id) : undefined;
+      const [s] = await fx.store.listSshSessions({ requestId: grant.id });
+      return s?.endedAt ? fx.store.getSshSession(s.id) : undefined;
     });
     assert.equal(session!.meta.blocked, 1);
     const cast = parseAsciicast(session!.recording!);
@@ -251,7 +251,7 @@ describe('SSH proxy', () => {
       `${TEST_USER}+web-1@127.0.0.1`,
       'echo started; sleep 30',
     ]);
-    await waitFor(async () => (await fx.store.listSessions({ requestId: grant.id })).length === 1);
+    await waitFor(async () => (await fx.store.listSshSessions({ requestId: grant.id })).length === 1);
     await fx.app.broker.revoke(grant.id, { id: 'root', admin: true }, 'incident');
     const result = await pending;
     assert.match(result.stderr, new RegExp(`warden: grant ${grant.id} was revoked`));
@@ -356,7 +356,7 @@ describe('SSH proxy: bad input is refused, nothing is recorded as a login, the p
         setTimeout(() => socket.destroy(), 3_000).unref();
       });
     }
-    assert.deepEqual(await fx.store.listSessions({}), [], 'a refused attempt opened a session');
+    assert.deepEqual(await fx.store.listSshSessions({}), [], 'a refused attempt opened a session');
     assert.ok(!(await auditActions(fx)).includes('ssh.login'), 'a refused attempt was audited as a login');
     const ok = await run('ssh', [
       ...clientOptions(fx.proxyPort, good),
