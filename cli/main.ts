@@ -16,7 +16,7 @@ const HELP = `warden: just-in-time privileged access
 
 usage: warden <command> [flags]
 
-  serve [--config warden.yaml] [--console [--as user]] [--demo [--demo-ttl 2m]]
+  serve [--config warden.yaml] [--console [--as user]] [--demo [--demo-ttl 2m] [--demo-db auto|local|embedded]]
                                     run all parts in one process
   request <target[:level]> <duration> <reason...> [--as user] [--break-glass]
   approve <id> [--as user]          deny <id> <reason...> [--as user]
@@ -40,6 +40,7 @@ const OPTIONS = {
   demo: { type: 'boolean' },
   console: { type: 'boolean' },
   'demo-ttl': { type: 'string' },
+  'demo-db': { type: 'string' },
   'log-level': { type: 'string' },
   as: { type: 'string' },
   url: { type: 'string' },

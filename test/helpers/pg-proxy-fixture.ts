@@ -2,11 +2,11 @@
  * A broker with a proxied Postgres target, its recording proxy listening on 127.0.0.1, and a
  * way to obtain grants: what the proxy tests and the benchmark start.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConfigInput } from '../../broker/config/schema.ts';
+import { createSelfSignedCertificate } from '../../cli/demo/tls.ts';
 import { compilePgProxyTarget, type PgProxyTargetConfig } from '../../proxy/pg/config.ts';
 import { PgProxyServer, type PgProxyServerOptions } from '../../proxy/pg/server.ts';
 import { type BrokerFixture, buildTestConfig, startBrokerFixture } from './broker-fixture.ts';
@@ -38,32 +38,9 @@ export interface ProxyFixture {
 /** Writes a self-signed certificate for 127.0.0.1/localhost; returns its files. */
 export function createTestCertificate(): { cert: string; key: string; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'warden-tls-'));
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-days',
-      '1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'pipe' },
-  );
-  return { cert, key, dir };
+  const files = createSelfSignedCertificate(dir);
+  if (!files) throw new Error('openssl is needed to make a test certificate');
+  return { ...files, dir };
 }
 
 const SETUP_SQL = `
