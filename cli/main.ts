@@ -7,6 +7,7 @@ import { runCiCommand } from './commands/ci.ts';
 import { runDoctor } from './commands/doctor.ts';
 import { runInit } from './commands/init.ts';
 import { runPolicyCommand } from './commands/policy.ts';
+import { runPsqlCommand } from './commands/psql.ts';
 import { runRequestCommand } from './commands/requests.ts';
 import { runServe } from './commands/serve.ts';
 import { runReplayCommand, runSessionsCommand } from './commands/sessions.ts';
@@ -30,6 +31,7 @@ usage: warden <command> [flags]
   ci exchange --target t --level l [--ttl 15m] [--audience warden] [--token-file f]
               [--format env|github|json] [--url URL] [--max-wait 15m]   (in a CI job)
   sessions list [--user u] [--target t] [--json]    replay <session> [--format jsonl]
+  psql "host=H port=P dbname=D user=U" | postgres://U@H:P/D   a minimal SQL client (no psql needed)
 
 Broker API commands read WARDEN_URL and WARDEN_TOKEN (or WARDEN_TOKEN_FILE); WARDEN_USER or
 --as names the person acting. Offline commands read --config (or WARDEN_CONFIG, or ./warden.yaml).
@@ -122,6 +124,12 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
         return await runSessionsCommand(rest[0], flags, loadConfigFromFlags(flags, io), io);
       case 'replay':
         return await runReplayCommand(rest[0], flags, loadConfigFromFlags(flags, io), io);
+      case 'psql':
+        return await runPsqlCommand(rest, io, {
+          input: process.stdin,
+          prompt: (text) => process.stderr.write(text),
+          interactive: process.stdin.isTTY === true,
+        });
       case 'policy':
         return runPolicyCommand(rest[0], rest.slice(1), flags, loadConfigFromFlags(flags, io), io);
       default:

@@ -44,7 +44,7 @@ export function formatDemoInstructions(facts: DemoFacts): string[] {
   lines.push(
     '',
     'You are alice. Type these lines, in order:',
-    `  /access demo-db ${facts.ttl} trying warden   ask for access`,
+    `  ${`/access demo-db ${facts.ttl} trying warden`.padEnd(36)}ask for access`,
     '  as maria                            become alice’s manager',
     '  approve <id>                        the id is in the request above',
     '  as alice                            read the DM: proxy host, port, user and password',

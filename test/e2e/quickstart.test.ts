@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../helpers/broker-fixture.ts';
 import { DemoProcess } from '../helpers/demo-driver.ts';
-import { type PsqlLogin, parseLoginFromDm } from '../helpers/psql.ts';
+import type { PsqlLogin } from '../helpers/psql.ts';
 
 const PSQL = process.env.WARDEN_PSQL ?? '/usr/bin/psql';
 const WARDEN = join(import.meta.dirname, '../../cli/warden.js');
@@ -72,22 +72,7 @@ describe('quickstart: npm start', () => {
   });
 
   it('asks, approves as the manager, and shows alice the DM with the proxy details', async () => {
-    const start = demo.stdout.length;
-    demo.type(`/access demo-db ${TTL} trying warden`);
-    const id = (await demo.waitOut(/#\S+ \[([a-z0-9]+)\]/, start))[1]!;
-    demo.type('as maria');
-    await demo.waitOut(/You are now @maria\./, start);
-    demo.type(`approve ${id}`);
-    await demo.waitOut(/a DM for @alice is waiting/, start);
-    const before = demo.stdout.length;
-    demo.type('as alice');
-    await demo.waitOut(/\[DM to alice\]\s+psql /, before);
-    const dm = demo.stdout
-      .slice(before)
-      .split('\n')
-      .filter((l) => l.startsWith('[DM to alice]'))
-      .join('\n');
-    login = parseLoginFromDm(dm);
+    login = await demo.requestAndApprove(TTL);
     const proxy = /psql "host=(\S+) port=(\d+)/.exec(demo.stdout)!;
     assert.equal(login.host, proxy[1], 'the DM names the proxy host');
     assert.equal(login.port, Number(proxy[2]), 'the DM names the proxy port');

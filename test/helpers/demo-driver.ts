@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { waitFor } from './broker-fixture.ts';
+import { type PsqlLogin, parseLoginFromDm } from './psql.ts';
 
 const WARDEN = join(import.meta.dirname, '../../cli/warden.js');
 
@@ -54,6 +55,29 @@ export class DemoProcess {
     throw new Error(
       `the demo exited (${this.exitCode}) before printing ${pattern}:\n${this.stdout}\n${this.stderr}`,
     );
+  }
+
+  /**
+   * The console steps of the README: alice asks, maria approves, alice reads her DM.
+   * Returns the login the DM gives (the proxy's host and port, the proxy password).
+   */
+  async requestAndApprove(duration: string): Promise<PsqlLogin> {
+    const start = this.stdout.length;
+    this.type(`/access demo-db ${duration} trying warden`);
+    const id = (await this.waitOut(/#\S+ \[([a-z0-9]+)\]/, start))[1]!;
+    this.type('as maria');
+    await this.waitOut(/You are now @maria\./, start);
+    this.type(`approve ${id}`);
+    await this.waitOut(/a DM for @alice is waiting/, start);
+    const before = this.stdout.length;
+    this.type('as alice');
+    await this.waitOut(/\[DM to alice\]\s+psql /, before);
+    const dm = this.stdout
+      .slice(before)
+      .split('\n')
+      .filter((l) => l.startsWith('[DM to alice]'))
+      .join('\n');
+    return parseLoginFromDm(dm);
   }
 
   /** Ends the process for good (test clean-up). */
