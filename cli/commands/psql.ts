@@ -153,6 +153,7 @@ export async function runPsqlCommand(
     terminal: false,
   });
   let lost = false;
+  let quitting = false;
   // A FATAL sent while we wait for input (the grant expired, the proxy stopped) ends the session.
   client.on('error', (error) => {
     if (lost) return;
@@ -165,7 +166,7 @@ export async function runPsqlCommand(
     lines.close();
   });
   client.on('end', () => {
-    if (lost) return;
+    if (lost || quitting) return;
     lost = true;
     io.err('the server closed the connection');
     lines.close();
@@ -208,6 +209,7 @@ export async function runPsqlCommand(
       prompt();
     }
   } finally {
+    quitting = true;
     lines.close();
     await client.end().catch(() => {});
   }

@@ -4,11 +4,15 @@
  * refuses DROP TABLE and records; `quit` leaves no directory behind.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DemoProcess } from '../helpers/demo-driver.ts';
 import { runPsql } from '../helpers/psql.ts';
+
+const WARDEN = join(import.meta.dirname, '../../cli/warden.js');
 
 describe('quickstart with the embedded database (PGlite)', () => {
   let demo: DemoProcess;
@@ -39,6 +43,26 @@ describe('quickstart with the embedded database (PGlite)', () => {
     assert.match(drop.stderr, /Warden blocked this statement \(rule drop-table\)/);
     const wrong = await runPsql({ ...login, password: 'not-the-password' }, 'SELECT 1');
     assert.equal(wrong.ok, false, 'the proxy itself still checks the proxy password');
+
+    // The same through `warden psql`, for machines without psql, as the start-up text says.
+    const helper = spawnSync(
+      process.execPath,
+      [WARDEN, 'psql', `host=${login.host} port=${login.port} dbname=${login.database} user=${login.user}`],
+      {
+        input: 'SELECT name, email, card_number\n FROM customers ORDER BY id;\nDROP TABLE customers;\n\\q\n',
+        env: { ...process.env, PGPASSWORD: login.password },
+        encoding: 'utf8',
+        timeout: 120_000,
+      },
+    );
+    assert.equal(helper.status, 0, helper.stderr);
+    assert.match(helper.stdout, /^ name +\| email +\| card_number$/m);
+    assert.match(helper.stdout, /^ Ada Lovelace +\| tok_[0-9a-f]+ +\| \*{4} \*{4} \*{4} 4242$/m);
+    assert.match(helper.stdout, /\(4 rows\)/);
+    assert.match(
+      helper.stderr,
+      /ERROR: {2}Warden blocked this statement \(rule drop-table\).*\(SQLSTATE 42501\)/,
+    );
   });
 
   it('quit stops everything and removes the directory', async () => {
