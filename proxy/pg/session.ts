@@ -142,12 +142,7 @@ export class PgProxySession {
 
   private relayClient(chunk: Buffer): void {
     const upstream = this.upstream!.socket;
-    upstream.cork();
-    try {
-      this.relay!.feedClient(chunk);
-    } finally {
-      upstream.uncork();
-    }
+    this.relay!.feedClient(chunk);
     if (this.relay!.terminated) {
       this.endReason = 'client terminated';
       upstream.end();
@@ -167,15 +162,12 @@ export class PgProxySession {
   private readonly onUpstreamData = (chunk: Buffer): void => {
     if (this.state !== 'ready') return;
     const client = this.client;
-    client.cork();
     try {
       this.relay!.feedUpstream(chunk);
     } catch (error) {
-      client.uncork();
       this.fail(error);
       return;
     }
-    client.uncork();
     if (client.writableNeedDrain) {
       const upstream = this.upstream!.socket;
       upstream.pause();
@@ -376,8 +368,8 @@ export class PgProxySession {
       groups: grant.groups,
       recordRows: this.server.target.recordRows,
       catalog,
-      toUpstream: (buffer) => upstream.socket.write(buffer),
-      toClient: (buffer) => this.client.write(buffer),
+      toUpstream: upstream.socket,
+      toClient: this.client,
       record: (kind, data) => recorder.record(kind, data),
       onUnknownTable: () => this.server.catalogs.invalidate(catalogKey),
     });
