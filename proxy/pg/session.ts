@@ -65,6 +65,7 @@ export class PgProxySession {
   private handshakeTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private readonly clientPausedBy = new Set<string>();
+  private upstreamPaused = false;
   private endReason = 'client disconnected';
   /** Resolves once the session is closed and recorded. */
   readonly closed: Promise<void>;
@@ -88,6 +89,11 @@ export class PgProxySession {
         this.fail(new PgProxyError('ERR_PGPROXY_HANDSHAKE_TIMEOUT', 'the login did not complete in time')),
       server.handshakeTimeoutMs,
     );
+  }
+
+  /** Bytes queued in this process for either socket (what backpressure keeps bounded). */
+  get bufferedBytes(): number {
+    return this.client.writableLength + (this.upstream?.socket.writableLength ?? 0);
   }
 
   /** The grant this session runs under, once authenticated. */
@@ -149,11 +155,11 @@ export class PgProxySession {
       this.close('client terminated');
       return;
     }
-    if (upstream.writableNeedDrain) {
+    if (upstream.writableNeedDrain && !this.clientPausedBy.has('upstream')) {
       this.pauseClient('upstream');
       upstream.once('drain', () => this.resumeClient('upstream'));
     }
-    if (this.recorder?.full) {
+    if (this.recorder?.full && !this.clientPausedBy.has('recorder')) {
       this.pauseClient('recorder');
       this.recorder.whenDrained(() => this.resumeClient('recorder'));
     }
@@ -168,10 +174,15 @@ export class PgProxySession {
       this.fail(error);
       return;
     }
-    if (client.writableNeedDrain) {
+    if (client.writableNeedDrain && !this.upstreamPaused) {
+      // A slow client slows the server: nothing more is read until the client caught up.
       const upstream = this.upstream!.socket;
+      this.upstreamPaused = true;
       upstream.pause();
-      client.once('drain', () => upstream.resume());
+      client.once('drain', () => {
+        this.upstreamPaused = false;
+        upstream.resume();
+      });
     }
   };
 
