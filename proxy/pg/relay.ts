@@ -120,6 +120,8 @@ interface Portal {
   statement: string;
   /** undefined until known; null when no column needs masking. */
   plan: ResultPlan | null | undefined;
+  /** The client asked to describe it: the answer arrives before any of its rows. */
+  described?: boolean;
 }
 
 /** The session facts and hooks a relay runs with. */
@@ -268,13 +270,16 @@ export class PgRelay {
         out.pass(message.raw);
         return;
       }
-      case 'describe':
+      case 'describe': {
         this.push({ t: 'describe', kind: message.kind, name: message.name, internal: false });
+        const portal = message.kind === 'portal' ? this.portals.get(message.name) : undefined;
+        if (portal) portal.described = true;
         out.pass(message.raw);
         return;
+      }
       case 'execute': {
         const portal = this.portals.get(message.portal);
-        if (portal?.plan === undefined) {
+        if (portal?.plan === undefined && !portal?.described) {
           // Masking needs the result's columns: ask for them and keep the answer to ourselves.
           this.push({ t: 'describe', kind: 'portal', name: message.portal, internal: true });
           writeDescribe(out.writer(), 'portal', message.portal);
