@@ -2,12 +2,17 @@
  * Batches what one received chunk turns into for the other side. Messages forwarded unchanged
  * that sit back to back in the chunk leave as one view of it (no copy; an unchanged chunk leaves
  * as itself); rewritten messages are written into one reusable writer and leave as one buffer.
- * Order is kept. The caller wraps `end()` in cork/uncork so the pieces go out in one write.
+ * Order is kept. A chunk that turns into one buffer is written as is; several are written under
+ * cork/uncork so they leave in one system call.
  */
 import { MessageWriter } from './protocol/serializer.ts';
 
-/** Receives the buffers to send, in order. */
-export type Emit = (buffer: Buffer) => void;
+/** Where the buffers go: a socket. */
+export interface ByteSink {
+  write(buffer: Buffer): unknown;
+  cork(): void;
+  uncork(): void;
+}
 
 export class ChunkOutput {
   private chunk: Buffer = Buffer.alloc(0);
@@ -15,8 +20,24 @@ export class ChunkOutput {
   private runEnd = -1;
   private writerInstance: MessageWriter | null = null;
   private writerUsed = false;
+  private held: Buffer | null = null;
+  private corked = false;
 
-  constructor(private readonly emit: Emit) {}
+  constructor(private readonly sink: ByteSink) {}
+
+  private emit(buffer: Buffer): void {
+    if (this.corked) {
+      this.sink.write(buffer);
+    } else if (this.held) {
+      this.sink.cork();
+      this.corked = true;
+      this.sink.write(this.held);
+      this.held = null;
+      this.sink.write(buffer);
+    } else {
+      this.held = buffer;
+    }
+  }
 
   /** Starts a new received chunk. */
   begin(chunk: Buffer): void {
@@ -59,10 +80,18 @@ export class ChunkOutput {
     this.emit(buffer);
   }
 
-  /** Emits whatever is pending; call once the chunk is consumed. */
+  /** Writes whatever is pending; call once the chunk is consumed. */
   end(): void {
     this.flushRun();
     if (this.writerUsed) this.flushWriter();
+    if (this.corked) {
+      this.corked = false;
+      this.sink.uncork();
+    } else if (this.held) {
+      const held = this.held;
+      this.held = null;
+      this.sink.write(held);
+    }
   }
 
   private flushRun(): void {

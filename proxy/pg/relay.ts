@@ -20,12 +20,11 @@ import { randomBytes } from 'node:crypto';
 import type { SqlGuardrails, StatementReport, Verdict } from '../guardrails/sql/index.ts';
 import { addCounts, type ColumnRule, type MaskCounts, type Masker } from '../masking/index.ts';
 import type { Catalog } from './catalog.ts';
-import { ChunkOutput, type Emit } from './chunk-output.ts';
+import { type ByteSink, ChunkOutput } from './chunk-output.ts';
 import { PgProxyError } from './errors.ts';
 import {
   BackendParser,
   DataRowLocator,
-  decodeCommandComplete,
   decodeCopyResponse,
   decodeErrorResponse,
   decodeNoticeResponse,
@@ -57,6 +56,14 @@ const MAX_RECORDED_PARAM = 200;
 export const MAX_RECORDED_ROWS = 100;
 /** ErrorResponse/NoticeResponse fields that may repeat data and are masked. */
 const MASKED_FIELDS = new Set(['M', 'D', 'H', 'W', 'q', 'p']);
+/** Most result shapes planned per session before the cache starts over. */
+const MAX_PLANS = 256;
+/**
+ * Types whose text form cannot hold anything a detector looks for (no `@`, letters or runs of 8
+ * digits): bool, int2, oid, date, time, timestamp, timestamptz, interval, timetz, uuid. Their
+ * values skip the content scan. (Floats stay scanned: `4.111111111111111e+15` has a digit run.)
+ */
+const UNSCANNED_TYPES = new Set([16, 21, 26, 1082, 1083, 1114, 1184, 1186, 1266, 2950]);
 /** Types whose binary form is their text (text, varchar, bpchar, name, json, unknown). */
 const TEXT_TYPES = new Set([25, 1043, 1042, 19, 114, 705]);
 
@@ -70,7 +77,13 @@ const NULLIFY: ColumnAction = 3;
 interface ResultPlan {
   actions: ColumnAction[];
   rules: (ColumnRule | null)[];
+  /** Per column: the constant replacement of a `redact` rule (the value does not matter). */
+  constants: (Buffer | null)[];
+  /** Per column: the count a rule adds, `{ "column:<match>": 1 }`. */
+  counts: (MaskCounts | null)[];
 }
+
+const REDACTED = Buffer.from('[REDACTED]');
 
 /** One statement's entry in the timeline, filled in as replies arrive. */
 interface StatementRecord {
@@ -95,7 +108,10 @@ type Pending =
   | { t: 'query'; stmt: StatementRecord | undefined };
 
 interface PreparedStatement {
-  sql: string;
+  /** The statement's text as recorded (masked, cut). */
+  recorded: string;
+  /** Plans by result formats (`Bind`'s), computed once. */
+  plans: Map<string, ResultPlan | null>;
   /** From Describe: undefined until known, null for statements that return no rows. */
   fields: FieldDescription[] | null | undefined;
 }
@@ -104,6 +120,8 @@ interface Portal {
   statement: string;
   /** undefined until known; null when no column needs masking. */
   plan: ResultPlan | null | undefined;
+  /** The client asked to describe it: the answer arrives before any of its rows. */
+  described?: boolean;
 }
 
 /** The session facts and hooks a relay runs with. */
@@ -114,10 +132,10 @@ export interface RelayOptions {
   groups: readonly string[];
   recordRows: boolean;
   catalog: Catalog | undefined;
-  /** Receives bytes for the server. */
-  toUpstream: Emit;
-  /** Receives bytes for the client. */
-  toClient: Emit;
+  /** The server's socket. */
+  toUpstream: ByteSink;
+  /** The client's socket. */
+  toClient: ByteSink;
   /** Receives finished timeline entries. */
   record: (kind: string, data: Record<string, unknown>) => void;
   /** Called once when a result names a table the catalog does not know. */
@@ -222,7 +240,11 @@ export class PgRelay {
         const verdict = this.check(message.sql);
         this.push({ t: 'parse' });
         if (verdict.action === 'allow') {
-          this.remember(this.statements, message.name, { sql: message.sql, fields: undefined });
+          this.remember(this.statements, message.name, {
+            recorded: this.recordedSql(message.sql),
+            plans: new Map(),
+            fields: undefined,
+          });
           out.pass(message.raw);
         } else {
           this.record(this.startStatement(message.sql, 'extended', verdict), 'blocked');
@@ -241,31 +263,29 @@ export class PgRelay {
         const statement = this.statements.get(message.statement);
         const portal: Portal = {
           statement: message.statement,
-          plan:
-            statement?.fields === undefined
-              ? undefined
-              : statement.fields === null
-                ? null
-                : this.planFor(statement.fields, message.resultFormats),
+          plan: statement && this.planOf(statement, message.resultFormats),
         };
         this.remember(this.portals, message.portal, portal);
         this.lastParams = this.maskParams(message.parameters, message.parameterFormats);
         out.pass(message.raw);
         return;
       }
-      case 'describe':
+      case 'describe': {
         this.push({ t: 'describe', kind: message.kind, name: message.name, internal: false });
+        const portal = message.kind === 'portal' ? this.portals.get(message.name) : undefined;
+        if (portal) portal.described = true;
         out.pass(message.raw);
         return;
+      }
       case 'execute': {
         const portal = this.portals.get(message.portal);
-        if (portal?.plan === undefined) {
+        if (portal?.plan === undefined && !portal?.described) {
           // Masking needs the result's columns: ask for them and keep the answer to ourselves.
           this.push({ t: 'describe', kind: 'portal', name: message.portal, internal: true });
           writeDescribe(out.writer(), 'portal', message.portal);
         }
-        const sql = portal ? (this.statements.get(portal.statement)?.sql ?? '') : '';
-        const stmt = this.startStatement(sql, 'extended', undefined);
+        const recorded = portal ? this.statements.get(portal.statement)?.recorded : undefined;
+        const stmt = this.startStatement(recorded ?? '', 'extended', undefined, true);
         if (stmt && this.lastParams) stmt.params = this.lastParams;
         this.push({ t: 'execute', portal: message.portal, stmt });
         out.pass(message.raw);
@@ -371,14 +391,33 @@ export class PgRelay {
     return out;
   }
 
+  /** A statement's text as recorded: masked, and cut to {@link MAX_RECORDED_SQL}. */
+  private recordedSql(sql: string): string {
+    return this.options.masker.maskValue(truncate(sql, MAX_RECORDED_SQL)).text;
+  }
+
+  /** The plan of a prepared statement's result in `formats`; undefined while its columns are unknown. */
+  private planOf(statement: PreparedStatement, formats: readonly number[]): ResultPlan | null | undefined {
+    if (statement.fields === undefined) return undefined;
+    if (statement.fields === null) return null;
+    const key = formats.join(',');
+    let plan = statement.plans.get(key);
+    if (plan === undefined) {
+      plan = this.planFor(statement.fields, formats);
+      statement.plans.set(key, plan);
+    }
+    return plan;
+  }
+
   private startStatement(
     sql: string,
     protocol: StatementRecord['protocol'],
     verdict: Verdict | undefined,
+    recorded = false,
   ): StatementRecord | undefined {
     this.stats.statements++;
     if (this.inFlight >= MAX_PENDING) return undefined;
-    const text = this.options.masker.maskValue(truncate(sql, MAX_RECORDED_SQL)).text;
+    const text = recorded ? sql : this.recordedSql(sql);
     const stmt: StatementRecord = { sql: text, startedAt: this.clock(), rows: 0, protocol };
     if (verdict && verdict.action !== 'allow')
       stmt.verdict = { action: verdict.action, ...(verdict.rule ? { rule: verdict.rule } : {}) };
@@ -437,7 +476,7 @@ export class PgRelay {
         return;
       case BackendCode.CommandComplete: {
         const head = this.head();
-        const rows = Number(/(\d+)$/.exec(decodeCommandComplete(raw))?.[1] ?? 0);
+        const rows = readRowCount(raw);
         this.stats.rows += rows;
         if (head?.t === 'execute') {
           if (head.stmt) head.stmt.rows += rows;
@@ -479,10 +518,10 @@ export class PgRelay {
         return;
       }
       case BackendCode.RowDescription:
-        this.onDescription(raw, decodeRowDescription(raw));
+        this.onRowDescription(raw);
         return;
       case BackendCode.NoData:
-        this.onDescription(raw, null);
+        this.onDescription(raw, null, null);
         return;
       case BackendCode.EmptyQueryResponse:
       case BackendCode.PortalSuspended: {
@@ -525,26 +564,53 @@ export class PgRelay {
     }
   }
 
-  /** RowDescription (`fields`) or NoData (null): the columns of a statement, portal or query. */
-  private onDescription(raw: Buffer, fields: FieldDescription[] | null): void {
+  private onRowDescription(raw: Buffer): void {
     const head = this.head();
-    const plan =
-      fields &&
-      this.planFor(
+    if (head?.t === 'describe' && head.kind === 'statement') {
+      this.onDescription(raw, decodeRowDescription(raw), null);
+      return;
+    }
+    // Results of the same shape come back again and again: plan them once per session.
+    const key = raw.toString('latin1');
+    let plan = this.planCache.get(key);
+    if (plan === undefined) {
+      const fields = decodeRowDescription(raw);
+      plan = this.planFor(
         fields,
         fields.map((f) => f.format),
       );
+      if (this.planCache.size >= MAX_PLANS) this.planCache.clear();
+      this.planCache.set(key, plan);
+    }
+    this.onDescription(raw, undefined, plan);
+  }
+
+  private readonly planCache = new Map<string, ResultPlan | null>();
+
+  /**
+   * RowDescription or NoData: the columns of a statement (`fields`, null for NoData), or the
+   * masking plan of a portal or query result.
+   */
+  private onDescription(
+    raw: Buffer,
+    fields: FieldDescription[] | null | undefined,
+    plan: ResultPlan | null,
+  ): void {
+    const head = this.head();
     if (head?.t === 'describe') {
       this.shift();
       if (head.kind === 'statement') {
         const statement = this.statements.get(head.name);
-        if (statement) statement.fields = fields;
+        if (statement) {
+          statement.fields = fields ?? null;
+          statement.plans.clear();
+        }
       } else {
         const portal = this.portals.get(head.name);
         if (portal) portal.plan = plan;
       }
       if (head.internal) return;
-    } else if (fields) {
+    } else if (fields !== null) {
       this.queryPlan = plan;
     }
     this.clientOut.pass(raw);
@@ -575,12 +641,18 @@ export class PgRelay {
       const rule = rules[i];
       let action: ColumnAction;
       if (rule && rule.style !== 'none') action = binary ? NULLIFY : RULE;
-      else if (rule || !this.detectorsOn) action = SKIP;
+      else if (rule || !this.detectorsOn || UNSCANNED_TYPES.has(field.typeOid)) action = SKIP;
       else action = binary && !TEXT_TYPES.has(field.typeOid) ? SKIP : SCAN;
       if (action !== SKIP) any = true;
       return action;
     });
-    return any || this.options.recordRows ? { actions, rules } : null;
+    if (!any && !this.options.recordRows) return null;
+    return {
+      actions,
+      rules,
+      constants: rules.map((rule) => (rule?.style === 'redact' ? REDACTED : null)),
+      counts: rules.map((rule) => (rule && rule.style !== 'none' ? { [`column:${rule.match}`]: 1 } : null)),
+    };
   }
 
   private currentPlan(): { plan: ResultPlan | null; stmt: StatementRecord | undefined } {
@@ -612,7 +684,13 @@ export class PgRelay {
       if (action === SKIP || locator.isNull(i)) continue;
       if (action === NULLIFY) {
         replacements.set(i, null);
-        this.count({ [`column:${plan.rules[i]!.match}`]: 1 }, stmt);
+        this.count(plan.counts[i]!, stmt);
+        continue;
+      }
+      const constant = action === RULE ? plan.constants[i] : null;
+      if (constant) {
+        replacements.set(i, constant);
+        this.count(plan.counts[i]!, stmt);
         continue;
       }
       const result = masker.maskBuffer(locator.value(i)!, action === RULE ? plan.rules[i] : null);
@@ -719,5 +797,18 @@ export class PgRelay {
   }
 }
 
+/** The row count at the end of a CommandComplete tag (`SELECT 3`, `INSERT 0 1`), 0 if none. */
+function readRowCount(raw: Buffer): number {
+  let end = raw.length - 1;
+  let value = 0;
+  let scale = 1;
+  while (end > 5 && raw[end - 1]! >= 0x30 && raw[end - 1]! <= 0x39) {
+    value += (raw[end - 1]! - 0x30) * scale;
+    scale *= 10;
+    end--;
+  }
+  return value;
+}
+
 /** Used when a result's columns are unknown: every value goes through the detectors. */
-const FALLBACK_PLAN: ResultPlan = { actions: [], rules: [] };
+const FALLBACK_PLAN: ResultPlan = { actions: [], rules: [], constants: [], counts: [] };

@@ -88,6 +88,13 @@ export class PgProxyServer {
     return this.sessions.size;
   }
 
+  /** Bytes queued for sockets across all sessions. */
+  get bufferedBytes(): number {
+    let total = 0;
+    for (const session of this.sessions.values()) total += session.bufferedBytes;
+    return total;
+  }
+
   /** Starts listening; resolves with the bound address. */
   listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {

@@ -65,6 +65,7 @@ export class PgProxySession {
   private handshakeTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private readonly clientPausedBy = new Set<string>();
+  private upstreamPaused = false;
   private endReason = 'client disconnected';
   /** Resolves once the session is closed and recorded. */
   readonly closed: Promise<void>;
@@ -88,6 +89,11 @@ export class PgProxySession {
         this.fail(new PgProxyError('ERR_PGPROXY_HANDSHAKE_TIMEOUT', 'the login did not complete in time')),
       server.handshakeTimeoutMs,
     );
+  }
+
+  /** Bytes queued in this process for either socket (what backpressure keeps bounded). */
+  get bufferedBytes(): number {
+    return this.client.writableLength + (this.upstream?.socket.writableLength ?? 0);
   }
 
   /** The grant this session runs under, once authenticated. */
@@ -142,23 +148,18 @@ export class PgProxySession {
 
   private relayClient(chunk: Buffer): void {
     const upstream = this.upstream!.socket;
-    upstream.cork();
-    try {
-      this.relay!.feedClient(chunk);
-    } finally {
-      upstream.uncork();
-    }
+    this.relay!.feedClient(chunk);
     if (this.relay!.terminated) {
       this.endReason = 'client terminated';
       upstream.end();
       this.close('client terminated');
       return;
     }
-    if (upstream.writableNeedDrain) {
+    if (upstream.writableNeedDrain && !this.clientPausedBy.has('upstream')) {
       this.pauseClient('upstream');
       upstream.once('drain', () => this.resumeClient('upstream'));
     }
-    if (this.recorder?.full) {
+    if (this.recorder?.full && !this.clientPausedBy.has('recorder')) {
       this.pauseClient('recorder');
       this.recorder.whenDrained(() => this.resumeClient('recorder'));
     }
@@ -167,19 +168,21 @@ export class PgProxySession {
   private readonly onUpstreamData = (chunk: Buffer): void => {
     if (this.state !== 'ready') return;
     const client = this.client;
-    client.cork();
     try {
       this.relay!.feedUpstream(chunk);
     } catch (error) {
-      client.uncork();
       this.fail(error);
       return;
     }
-    client.uncork();
-    if (client.writableNeedDrain) {
+    if (client.writableNeedDrain && !this.upstreamPaused) {
+      // A slow client slows the server: nothing more is read until the client caught up.
       const upstream = this.upstream!.socket;
+      this.upstreamPaused = true;
       upstream.pause();
-      client.once('drain', () => upstream.resume());
+      client.once('drain', () => {
+        this.upstreamPaused = false;
+        upstream.resume();
+      });
     }
   };
 
@@ -376,8 +379,8 @@ export class PgProxySession {
       groups: grant.groups,
       recordRows: this.server.target.recordRows,
       catalog,
-      toUpstream: (buffer) => upstream.socket.write(buffer),
-      toClient: (buffer) => this.client.write(buffer),
+      toUpstream: upstream.socket,
+      toClient: this.client,
       record: (kind, data) => recorder.record(kind, data),
       onUnknownTable: () => this.server.catalogs.invalidate(catalogKey),
     });

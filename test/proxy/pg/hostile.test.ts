@@ -178,3 +178,37 @@ describe('hostile clients and session endings', () => {
     await assert.rejects(loginRaw(grant), /28P01/);
   });
 });
+
+describe('backpressure', () => {
+  let cluster: PgCluster;
+  let fx: ProxyFixture;
+
+  before(async () => {
+    cluster = await startPgCluster();
+    fx = await startProxyFixture(cluster);
+  });
+  after(async () => {
+    await fx?.close();
+    await cluster?.stop();
+  });
+
+  it('a client that stops reading a large result holds the server back instead of filling memory', async () => {
+    const login = await fx.grant('read');
+    const raw = await loginRaw(login);
+    try {
+      // About 100 MB of rows.
+      raw.send(
+        encodeMessages((w) => writeQuery(w, "select repeat('x', 1000) from generate_series(1, 100000)")),
+      );
+      raw.socket.pause();
+      await new Promise((r) => setTimeout(r, 1_500));
+      const held = fx.proxy.bufferedBytes;
+      assert.ok(held < 8 * 1024 * 1024, `the proxy holds ${held} bytes for a paused client`);
+      raw.socket.resume();
+      const replies = await raw.untilReady();
+      assert.equal(replies.filter((m) => m.type === 'dataRow').length, 100_000);
+    } finally {
+      raw.end();
+    }
+  });
+});
