@@ -104,9 +104,10 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     if (demo) {
       for (const line of demo.instructions(`http://${address.address}:${address.port}`)) io.out(line);
     }
-    const stopped = new Promise<void>((resolve) =>
-      signal.addEventListener('abort', () => resolve(), { once: true }),
-    );
+    // Ctrl-C during start-up (the demo's database takes seconds) has already aborted the signal.
+    const stopped = signal.aborted
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     if (consoleMode) {
       const consoleBot = new ConsoleBot({
         broker: app.broker,

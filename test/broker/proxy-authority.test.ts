@@ -24,6 +24,8 @@ const config = parseConfig(
   },
   'test',
 );
+const dbTarget = config.targets.db!;
+if (dbTarget.kind !== 'postgres') throw new Error('db is a postgres target');
 
 const fakeProvider: CredentialProvider = {
   name: 'postgres',
@@ -56,8 +58,9 @@ function grant(id: string, state: AccessRequest['state'] = 'active'): AccessRequ
 describe('ProxyAuthority', () => {
   it('issues proxy details and a proxy password; the proxy alone gets the minted credential', async () => {
     const authority = new ProxyAuthority({ directory: new FileDirectory(config.people), clock: () => 0 });
-    const provider = authority.wrapProvider('db', config.targets.db!, fakeProvider);
+    const provider = authority.wrapProvider('db', dbTarget, fakeProvider);
     const { credential } = await provider.mint(grant('r1'), 10_000);
+    if (credential.kind !== 'postgres') throw new Error('a postgres credential');
     assert.equal(credential.host, 'warden.example.com');
     assert.equal(credential.port, 6432);
     assert.equal(credential.user, 'warden_r1');
@@ -88,7 +91,7 @@ describe('ProxyAuthority', () => {
     authority.follow(events);
     const changes: ProxiedGrantChange[] = [];
     authority.watch((c) => changes.push(c));
-    const provider = authority.wrapProvider('db', config.targets.db!, fakeProvider);
+    const provider = authority.wrapProvider('db', dbTarget, fakeProvider);
     await provider.mint(grant('r2'), 10_000);
     stored.set('r2', { ...grant('r2', 'revoked'), endedBy: 'root', endReason: 'incident over' });
     await provider.revoke([{ requestId: 'r2' } as never]);
@@ -119,7 +122,7 @@ describe('ProxyAuthority', () => {
   it('refuses grants past their expiry even before the broker says so', async () => {
     let now = 0;
     const authority = new ProxyAuthority({ directory: new FileDirectory(config.people), clock: () => now });
-    await authority.wrapProvider('db', config.targets.db!, fakeProvider).mint(grant('r4'), 10_000);
+    await authority.wrapProvider('db', dbTarget, fakeProvider).mint(grant('r4'), 10_000);
     now = 10_000;
     assert.equal(await authority.lookup('db', 'warden_r4'), undefined);
   });
@@ -127,7 +130,7 @@ describe('ProxyAuthority', () => {
 
 describe('proxy settings in warden.yaml', () => {
   it('refuses a proxy without TLS unless plaintext is allowed, naming the path', () => {
-    const target = config.targets.db!;
+    const target = dbTarget;
     assert.throws(
       () =>
         parseConfig(

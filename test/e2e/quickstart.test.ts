@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../helpers/broker-fixture.ts';
@@ -168,5 +169,29 @@ describe('quickstart: npm start', () => {
     assert.equal(code?.code, 0, demo.stderr);
     assert.ok(!existsSync(dir), `${dir} is still there`);
     assert.deepEqual(processesUnder(dir), [], 'a process of the demo is still running');
+  });
+});
+
+describe('quickstart: Ctrl-C while the demo is starting', () => {
+  it('stops cleanly and leaves no directory and no server behind', async () => {
+    const demoDirs = () => readdirSync(tmpdir()).filter((n) => n.startsWith('warden-demo-'));
+    const dirs = new Set(demoDirs());
+    const servers = () => processesUnder(join(tmpdir(), 'warden-demo-')).map((l) => l.trim().split(/\s+/)[0]);
+    const serversBefore = new Set(servers());
+    const demo = new DemoProcess([]);
+    try {
+      await demo.waitOut(/Starting the Warden demo/);
+      demo.child.kill('SIGINT');
+      assert.equal(await demo.exited, 0, demo.stderr);
+      const left = demoDirs().filter((d) => !dirs.has(d));
+      assert.deepEqual(left, [], 'a demo directory was left behind');
+      assert.deepEqual(
+        servers().filter((pid) => !serversBefore.has(pid)),
+        [],
+        'a demo database server is still running',
+      );
+    } finally {
+      demo.kill();
+    }
   });
 });
