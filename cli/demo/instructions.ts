@@ -64,7 +64,7 @@ export function formatDemoInstructions(facts: DemoFacts): string[] {
     '',
     `The grant expires after ${facts.ttl} and psql is disconnected${facts.ttl === '30m' ? ' (npm start -- --demo-ttl 2m to watch it sooner)' : ''}.`,
     `Ctrl-C or quit stops everything and removes ${facts.dir}.`,
-    `(Broker API: ${facts.apiUrl}; logs go to stderr.)`,
+    `(Broker API: ${facts.apiUrl}, its admin token in ${facts.dir}/admin-token; logs go to stderr.)`,
     '',
   );
   return lines;
