@@ -9,6 +9,7 @@ import { PostgresProvider } from './providers/postgres/postgres-provider.ts';
 import type { CredentialProvider } from './providers/provider.ts';
 import { loadCa, type SshCa } from './providers/ssh-ca/keys.ts';
 import { SshCaProvider } from './providers/ssh-ca/ssh-ca-provider.ts';
+import { ProxyAuthority } from './proxy-authority.ts';
 import { Broker } from './requests/broker.ts';
 import { openEmbeddedStore, openPostgresStore } from './store/sql-store.ts';
 import type { Store } from './store/store.ts';
@@ -18,6 +19,8 @@ export interface BrokerApp {
   store: Store;
   providers: Map<string, CredentialProvider>;
   directory: Directory;
+  /** What the recording proxies ask about grants of proxied targets. */
+  proxyAuthority: ProxyAuthority;
   close(): Promise<void>;
 }
 
@@ -84,9 +87,19 @@ export function loadSshCa(config: Config, env: Record<string, string | undefined
 
 export async function createBrokerApp(config: Config, options: BrokerAppOptions): Promise<BrokerApp> {
   const env = options.env ?? process.env;
+  const directory = new FileDirectory(config.people);
   const providers = createProviders(config, env);
   const store = options.store ?? (await openConfiguredStore(config, env));
-  const directory = new FileDirectory(config.people);
+  const proxyAuthority = new ProxyAuthority({
+    directory,
+    getRequest: (id) => store.getRequest(id),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  for (const [name, target] of Object.entries(config.targets)) {
+    const provider = providers.get(name);
+    if (provider && target.kind === 'postgres' && target.proxy)
+      providers.set(name, proxyAuthority.wrapProvider(name, target, provider));
+  }
   const events = new EventBus((error, event) =>
     options.logger.error(
       { err: error, event: event.type, request: event.request.id },
@@ -103,12 +116,14 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.replicaId ? { replicaId: options.replicaId } : {}),
   });
+  proxyAuthority.follow(events);
   if (!options.passive) await broker.start();
   return {
     broker,
     store,
     providers,
     directory,
+    proxyAuthority,
     async close() {
       await broker.stop();
       for (const provider of providers.values()) await provider.close();

@@ -102,7 +102,7 @@ export interface AuditEntry {
 export type AuditInput = Omit<AuditEntry, 'seq' | 'prevHash' | 'hash'>;
 
 /** One proxied connection under a grant, with its recording (asciicast v2 for SSH). */
-export interface SessionRecord {
+export interface SshSessionRecord {
   id: string;
   requestId: string;
   target: string;

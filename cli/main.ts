@@ -7,15 +7,17 @@ import { runCiCommand } from './commands/ci.ts';
 import { runDoctor } from './commands/doctor.ts';
 import { runInit } from './commands/init.ts';
 import { runPolicyCommand } from './commands/policy.ts';
+import { runPsqlCommand } from './commands/psql.ts';
 import { runRequestCommand } from './commands/requests.ts';
 import { runServe } from './commands/serve.ts';
+import { runReplayCommand, runSessionsCommand } from './commands/sessions.ts';
 import { ExitCode, type Io, processIo, UsageError } from './output.ts';
 
 const HELP = `warden: just-in-time privileged access
 
 usage: warden <command> [flags]
 
-  serve [--config warden.yaml] [--console [--as user]] [--demo [--demo-ttl 2m]]
+  serve [--config warden.yaml] [--console [--as user]] [--demo [--demo-ttl 2m] [--demo-db auto|local|embedded]]
                                     run all parts in one process
   request <target[:level]> <duration> <reason...> [--as user] [--break-glass]
   approve <id> [--as user]          deny <id> <reason...> [--as user]
@@ -28,6 +30,8 @@ usage: warden <command> [flags]
   doctor [--config warden.yaml]     check the store, targets, Slack, the CA key and OIDC issuers
   ci exchange --target t --level l [--ttl 15m] [--audience warden] [--token-file f]
               [--format env|github|json] [--url URL] [--max-wait 15m]   (in a CI job)
+  sessions list [--user u] [--target t] [--json]    replay <session> [--format jsonl]
+  psql "host=H port=P dbname=D user=U" | postgres://U@H:P/D   a minimal SQL client (no psql needed)
 
 Broker API commands read WARDEN_URL and WARDEN_TOKEN (or WARDEN_TOKEN_FILE); WARDEN_USER or
 --as names the person acting. Offline commands read --config (or WARDEN_CONFIG, or ./warden.yaml).
@@ -38,6 +42,7 @@ const OPTIONS = {
   demo: { type: 'boolean' },
   console: { type: 'boolean' },
   'demo-ttl': { type: 'string' },
+  'demo-db': { type: 'string' },
   'log-level': { type: 'string' },
   as: { type: 'string' },
   url: { type: 'string' },
@@ -115,6 +120,16 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
         return await runAuditCommand(rest[0], flags, loadConfigFromFlags(flags, io), io);
       case 'ci':
         return await runCiCommand(rest, flags, io);
+      case 'sessions':
+        return await runSessionsCommand(rest[0], flags, loadConfigFromFlags(flags, io), io);
+      case 'replay':
+        return await runReplayCommand(rest[0], flags, loadConfigFromFlags(flags, io), io);
+      case 'psql':
+        return await runPsqlCommand(rest, io, {
+          input: process.stdin,
+          prompt: (text) => process.stderr.write(text),
+          interactive: process.stdin.isTTY === true,
+        });
       case 'policy':
         return runPolicyCommand(rest[0], rest.slice(1), flags, loadConfigFromFlags(flags, io), io);
       default:

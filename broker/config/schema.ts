@@ -66,6 +66,34 @@ const pgLevelSchema = z
     error: 'a level needs grants, inherit or creation_statements',
   });
 
+/**
+ * Recording proxy in front of a Postgres target. People then connect to `listen` (or `public`)
+ * with the grant's user name and a per-grant proxy password; the minted role's password stays
+ * with the proxy. `guardrails` and `masking` are validated by the proxy at start-up (their
+ * schemas live with the proxy: `proxy/guardrails/sql/config.ts`, `proxy/masking/config.ts`).
+ */
+const pgProxySchema = z
+  .strictObject({
+    /** `host:port` the proxy listens on. */
+    listen: z.string().regex(/^[^:]+:\d{1,5}$/, { error: 'listen is "host:port"' }),
+    /** `host:port` people are told to connect to (default: `listen`). */
+    public: z
+      .string()
+      .regex(/^[^:]+:\d{1,5}$/, { error: 'public is "host:port"' })
+      .optional(),
+    /** PEM files of the proxy's TLS certificate and key. */
+    tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+    /** Accept clients that do not ask for TLS (default false: they are refused). */
+    allow_plaintext: z.boolean().default(false),
+    guardrails: z.record(z.string(), z.unknown()).default({}),
+    masking: z.record(z.string(), z.unknown()).default({}),
+    /** Also record the (masked) result rows of each statement (default false). */
+    record_rows: z.boolean().default(false),
+  })
+  .refine((p) => p.tls || p.allow_plaintext, {
+    error: 'give proxy.tls (cert and key files) or set proxy.allow_plaintext: true',
+  });
+
 const postgresTargetSchema = z.strictObject({
   kind: z.literal('postgres'),
   description: z.string().optional(),
@@ -92,6 +120,8 @@ const postgresTargetSchema = z.strictObject({
     .default('warden_'),
   revocation_statements: z.array(z.string().min(1)).optional(),
   approval_channel: z.string().optional(),
+  /** Put Warden's recording proxy in the data path (see `docs-pg-proxy.md`). */
+  proxy: pgProxySchema.optional(),
 });
 
 /** Login names a certificate may carry (no commas, wildcards or spaces: sshd splits on commas). */
@@ -302,6 +332,7 @@ export type PostgresTargetConfig = z.output<typeof postgresTargetSchema>;
 export type SshTargetConfig = z.output<typeof sshTargetSchema>;
 export type SshLevelConfig = z.output<typeof sshLevelSchema>;
 export type SshConfig = z.output<typeof sshSchema>;
+export type PgProxyConfig = z.output<typeof pgProxySchema>;
 export type PgLevelConfig = z.output<typeof pgLevelSchema>;
 export type RuleConfig = z.output<typeof ruleSchema>;
 export type PersonConfig = z.output<typeof personSchema>;

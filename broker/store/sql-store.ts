@@ -24,9 +24,16 @@ import type {
   AuditEntry,
   AuditInput,
   CredentialRecord,
-  SessionRecord,
+  SshSessionRecord,
 } from '../model.ts';
-import type { CredentialFilter, RequestFilter, Store } from './store.ts';
+import type {
+  CredentialFilter,
+  RequestFilter,
+  SessionEventRecord,
+  SessionFilter,
+  SessionRecord,
+  Store,
+} from './store.ts';
 
 interface RequestRow {
   id: string;
@@ -93,7 +100,7 @@ interface AuditRow {
   hash: string;
 }
 
-interface SessionRow {
+interface SshSessionRow {
   id: string;
   request_id: string;
   target: string;
@@ -108,7 +115,7 @@ interface SessionRow {
   meta: string;
 }
 
-function fromSessionRow(row: Partial<Selectable<SessionRow>>): SessionRecord {
+function fromSshSessionRow(row: Partial<Selectable<SshSessionRow>>): SshSessionRecord {
   return {
     id: row.id!,
     requestId: row.request_id!,
@@ -125,8 +132,50 @@ function fromSessionRow(row: Partial<Selectable<SessionRow>>): SessionRecord {
   };
 }
 
+interface PgSessionRow {
+  id: string;
+  protocol: string;
+  grant_id: string;
+  requester: string;
+  target: string;
+  level: string;
+  client_address: string;
+  started_at: number;
+  ended_at: number | null;
+  end_reason: string | null;
+  summary: string;
+}
+
+/** A batch of a session's timeline: one row per write keeps recording cheap at high statement rates. */
+interface SessionChunkRow {
+  session_id: string;
+  first_seq: number;
+  last_seq: number;
+  at: number;
+  /** JSON array of `[seq, at, kind, data]`. */
+  events: string;
+}
+
+function fromSessionRow(row: PgSessionRow): SessionRecord {
+  return {
+    id: row.id,
+    protocol: row.protocol,
+    grantId: row.grant_id,
+    requester: row.requester,
+    target: row.target,
+    level: row.level,
+    clientAddress: row.client_address,
+    startedAt: Number(row.started_at),
+    endedAt: row.ended_at === null ? null : Number(row.ended_at),
+    endReason: row.end_reason,
+    summary: JSON.parse(row.summary) as Record<string, unknown>,
+  };
+}
+
 interface Tables {
-  warden_sessions: SessionRow;
+  warden_sessions: SshSessionRow;
+  warden_pg_sessions: PgSessionRow;
+  warden_pg_session_chunks: SessionChunkRow;
   warden_requests: RequestRow;
   warden_approvals: ApprovalRow;
   warden_credentials: CredentialRow;
@@ -385,6 +434,37 @@ const MIGRATIONS: ((db: Db) => Promise<void>)[] = [
       .createIndex('warden_sessions_request')
       .on('warden_sessions')
       .columns(['request_id', 'started_at'])
+      .execute();
+  },
+  // 3: proxied Postgres sessions and their timelines, in chunks.
+  async (db) => {
+    await db.schema
+      .createTable('warden_pg_sessions')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('protocol', 'text', (c) => c.notNull())
+      .addColumn('grant_id', 'text', (c) => c.notNull())
+      .addColumn('requester', 'text', (c) => c.notNull())
+      .addColumn('target', 'text', (c) => c.notNull())
+      .addColumn('level', 'text', (c) => c.notNull())
+      .addColumn('client_address', 'text', (c) => c.notNull())
+      .addColumn('started_at', 'bigint', (c) => c.notNull())
+      .addColumn('ended_at', 'bigint')
+      .addColumn('end_reason', 'text')
+      .addColumn('summary', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('warden_pg_sessions_started')
+      .on('warden_pg_sessions')
+      .columns(['started_at'])
+      .execute();
+    await db.schema
+      .createTable('warden_pg_session_chunks')
+      .addColumn('session_id', 'text', (c) => c.notNull())
+      .addColumn('first_seq', 'integer', (c) => c.notNull())
+      .addColumn('last_seq', 'integer', (c) => c.notNull())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('events', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('warden_pg_session_chunks_pk', ['session_id', 'first_seq'])
       .execute();
   },
 ];
@@ -694,7 +774,7 @@ export class SqlStore implements Store {
     return rows.map(fromAuditRow);
   }
 
-  async insertSession(session: SessionRecord): Promise<void> {
+  async insertSshSession(session: SshSessionRecord): Promise<void> {
     await this.#db
       .insertInto('warden_sessions')
       .values({
@@ -714,9 +794,9 @@ export class SqlStore implements Store {
       .execute();
   }
 
-  async finishSession(
+  async finishSshSession(
     id: string,
-    patch: Pick<SessionRecord, 'endedAt' | 'endReason' | 'recording' | 'meta'>,
+    patch: Pick<SshSessionRecord, 'endedAt' | 'endReason' | 'recording' | 'meta'>,
   ): Promise<void> {
     await this.#db
       .updateTable('warden_sessions')
@@ -730,16 +810,16 @@ export class SqlStore implements Store {
       .execute();
   }
 
-  async getSession(id: string): Promise<SessionRecord | undefined> {
+  async getSshSession(id: string): Promise<SshSessionRecord | undefined> {
     const row = await this.#db
       .selectFrom('warden_sessions')
       .selectAll()
       .where('id', '=', id)
       .executeTakeFirst();
-    return row ? fromSessionRow(row) : undefined;
+    return row ? fromSshSessionRow(row) : undefined;
   }
 
-  async listSessions(filter: { requestId?: string; limit?: number }): Promise<SessionRecord[]> {
+  async listSshSessions(filter: { requestId?: string; limit?: number }): Promise<SshSessionRecord[]> {
     let q = this.#db
       .selectFrom('warden_sessions')
       .select([
@@ -760,7 +840,7 @@ export class SqlStore implements Store {
       .orderBy('started_at', 'desc')
       .limit(Math.min(filter.limit ?? 100, 1000))
       .execute();
-    return rows.map(fromSessionRow);
+    return rows.map(fromSshSessionRow);
   }
 
   async rememberOnce(key: string, expiresAt: number, now: number): Promise<boolean> {
@@ -771,6 +851,98 @@ export class SqlStore implements Store {
       .onConflict((oc) => oc.column('key').doNothing())
       .executeTakeFirst();
     return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  async insertSession(session: SessionRecord): Promise<void> {
+    await this.#db
+      .insertInto('warden_pg_sessions')
+      .values({
+        id: session.id,
+        protocol: session.protocol,
+        grant_id: session.grantId,
+        requester: session.requester,
+        target: session.target,
+        level: session.level,
+        client_address: session.clientAddress,
+        started_at: session.startedAt,
+        ended_at: session.endedAt,
+        end_reason: session.endReason,
+        summary: JSON.stringify(session.summary),
+      })
+      .execute();
+  }
+
+  async endSession(
+    id: string,
+    end: { endedAt: number; endReason: string; summary: Record<string, unknown> },
+  ): Promise<void> {
+    await this.#db
+      .updateTable('warden_pg_sessions')
+      .set({ ended_at: end.endedAt, end_reason: end.endReason, summary: JSON.stringify(end.summary) })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async appendSessionEvents(events: readonly SessionEventRecord[]): Promise<void> {
+    const bySession = new Map<string, SessionEventRecord[]>();
+    for (const event of events) {
+      const list = bySession.get(event.sessionId);
+      if (list) list.push(event);
+      else bySession.set(event.sessionId, [event]);
+    }
+    for (const [sessionId, list] of bySession) {
+      await this.#db
+        .insertInto('warden_pg_session_chunks')
+        .values({
+          session_id: sessionId,
+          first_seq: list[0]!.seq,
+          last_seq: list[list.length - 1]!.seq,
+          at: list[0]!.at,
+          events: JSON.stringify(list.map((e) => [e.seq, e.at, e.kind, e.data])),
+        })
+        .execute();
+    }
+  }
+
+  async listSessions(filter: SessionFilter): Promise<SessionRecord[]> {
+    let query = this.#db.selectFrom('warden_pg_sessions').selectAll();
+    if (filter.target) query = query.where('target', '=', filter.target);
+    if (filter.requester) query = query.where('requester', '=', filter.requester);
+    if (filter.grantId) query = query.where('grant_id', '=', filter.grantId);
+    const rows = await query
+      .orderBy('started_at', 'desc')
+      .limit(filter.limit ?? 100)
+      .execute();
+    return rows.map(fromSessionRow);
+  }
+
+  async getSession(id: string): Promise<SessionRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('warden_pg_sessions')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? fromSessionRow(row) : undefined;
+  }
+
+  async listSessionEvents(sessionId: string): Promise<SessionEventRecord[]> {
+    const rows = await this.#db
+      .selectFrom('warden_pg_session_chunks')
+      .select('events')
+      .where('session_id', '=', sessionId)
+      .orderBy('first_seq')
+      .execute();
+    return rows.flatMap((row) =>
+      (JSON.parse(row.events) as [number, number, string, Record<string, unknown>][]).map(
+        ([seq, at, kind, data]) => ({
+          sessionId,
+          seq,
+          at,
+          kind,
+          data,
+        }),
+      ),
+    );
   }
 
   /** Raw access for tests that tamper with the audit log on purpose. */

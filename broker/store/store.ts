@@ -5,7 +5,7 @@ import type {
   AuditInput,
   CredentialRecord,
   RequestState,
-  SessionRecord,
+  SshSessionRecord,
 } from '../model.ts';
 
 export interface RequestFilter {
@@ -13,6 +13,42 @@ export interface RequestFilter {
   states?: readonly RequestState[];
   target?: string;
   parentId?: string;
+  limit?: number;
+}
+
+/**
+ * One proxied session (a Postgres connection today; `protocol` leaves room for SSH and HTTP).
+ * `summary` holds counters (statements, blocked, rows, masking counts by label); never secrets.
+ */
+export interface SessionRecord {
+  id: string;
+  protocol: string;
+  grantId: string;
+  requester: string;
+  target: string;
+  level: string;
+  clientAddress: string;
+  startedAt: number;
+  endedAt: number | null;
+  endReason: string | null;
+  summary: Record<string, unknown>;
+}
+
+/** One entry of a session's timeline: a statement, a block, an error, masked rows, the end. */
+export interface SessionEventRecord {
+  sessionId: string;
+  /** Order within the session, from 1. */
+  seq: number;
+  at: number;
+  kind: string;
+  /** Already masked by the proxy: unmasked values are never stored. */
+  data: Record<string, unknown>;
+}
+
+export interface SessionFilter {
+  target?: string;
+  requester?: string;
+  grantId?: string;
   limit?: number;
 }
 
@@ -83,16 +119,30 @@ export interface Store {
   appendAuditBatch(entries: readonly AuditInput[]): Promise<AuditEntry[]>;
   readAudit(options: { afterSeq?: number; since?: number; limit?: number }): Promise<AuditEntry[]>;
 
-  /** Records a proxied session when it starts. */
-  insertSession(session: SessionRecord): Promise<void>;
+  /** Records a proxied SSH session when it starts. */
+  insertSshSession(session: SshSessionRecord): Promise<void>;
   /** Stores the end of a session: time, reason, recording and final facts. */
-  finishSession(
+  finishSshSession(
     id: string,
-    patch: Pick<SessionRecord, 'endedAt' | 'endReason' | 'recording' | 'meta'>,
+    patch: Pick<SshSessionRecord, 'endedAt' | 'endReason' | 'recording' | 'meta'>,
   ): Promise<void>;
+  getSshSession(id: string): Promise<SshSessionRecord | undefined>;
+  /** SSH sessions, newest first, without their recordings. */
+  listSshSessions(filter: { requestId?: string; limit?: number }): Promise<SshSessionRecord[]>;
+
+  /** Records the start of a proxied Postgres session. */
+  insertSession(session: SessionRecord): Promise<void>;
+  /** Records how a session ended. */
+  endSession(
+    id: string,
+    end: { endedAt: number; endReason: string; summary: Record<string, unknown> },
+  ): Promise<void>;
+  appendSessionEvents(events: readonly SessionEventRecord[]): Promise<void>;
+  /** Sessions, newest first. */
+  listSessions(filter: SessionFilter): Promise<SessionRecord[]>;
   getSession(id: string): Promise<SessionRecord | undefined>;
-  /** Sessions, newest first, without their recordings. */
-  listSessions(filter: { requestId?: string; limit?: number }): Promise<SessionRecord[]>;
+  /** A session's timeline in order. */
+  listSessionEvents(sessionId: string): Promise<SessionEventRecord[]>;
 
   /** Remembers a one-time key (an OIDC `jti`) until `expiresAt`; false if it was already seen. */
   rememberOnce(key: string, expiresAt: number, now: number): Promise<boolean>;

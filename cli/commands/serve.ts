@@ -8,26 +8,37 @@ import { createCiRoutes } from '../../broker/api/ci-route.ts';
 import { ApiServer } from '../../broker/api/server.ts';
 import { createBrokerApp } from '../../broker/app.ts';
 import { CiExchange } from '../../broker/ci/exchange.ts';
-import { type Config, loadConfig, parseConfig } from '../../broker/config/load.ts';
+import { type Config, loadConfig } from '../../broker/config/load.ts';
 import { resolveSecret } from '../../broker/config/secrets.ts';
 import { createLogger } from '../../broker/log.ts';
+import { startPgProxies } from '../../proxy/pg/start.ts';
 import { startSshProxy } from '../../proxy/ssh/start.ts';
-import { startDemoEnvironment } from '../demo/demo.ts';
+import { type DemoEnvironment, startDemoEnvironment } from '../demo/demo.ts';
+import { DemoError } from '../demo/errors.ts';
 import { ExitCode, type Io } from '../output.ts';
 
 type Flags = Record<string, string | boolean | undefined>;
 
 export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promise<number> {
-  const demo =
-    flags.demo === true
-      ? await startDemoEnvironment({
-          ttl: typeof flags['demo-ttl'] === 'string' ? flags['demo-ttl'] : undefined,
-        })
-      : undefined;
-  const env = { ...io.env, ...(demo?.env ?? {}) };
+  let demo: DemoEnvironment | undefined;
+  if (flags.demo === true) {
+    io.out('Starting the Warden demo (a database, the broker, a proxy)…');
+    try {
+      demo = await startDemoEnvironment({
+        ttl: typeof flags['demo-ttl'] === 'string' ? flags['demo-ttl'] : undefined,
+        database: typeof flags['demo-db'] === 'string' ? flags['demo-db'] : io.env.WARDEN_DEMO_DB,
+        path: io.env.PATH,
+      });
+    } catch (error) {
+      if (!(error instanceof DemoError)) throw error;
+      io.err(`warden: ${error.message} (${error.code})`);
+      return ExitCode.Refused;
+    }
+  }
+  const env = io.env;
   try {
     const config: Config = demo
-      ? parseConfig(demo.config, 'demo')
+      ? loadConfig(demo.configFile)
       : loadConfig(typeof flags.config === 'string' ? flags.config : (io.env.WARDEN_CONFIG ?? 'warden.yaml'));
     // With the console on the terminal, logs go to stderr and only warnings unless asked.
     const consoleMode = flags.console === true || demo !== undefined;
@@ -48,6 +59,20 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     const ci = config.ci
       ? new CiExchange({ config: config.ci, broker: app.broker, store: app.store, logger })
       : undefined;
+    const pgTargets = Object.fromEntries(
+      Object.entries(config.targets).flatMap(([name, target]) =>
+        target.kind === 'postgres' ? [[name, target]] : [],
+      ),
+    );
+    const proxies = await startPgProxies(pgTargets, {
+      authority: app.proxyAuthority,
+      sink: app.store,
+      env,
+      log: (level, fields, message) => logger[level](fields, message),
+    });
+    for (const proxy of proxies) {
+      logger.info({ target: proxy.target, listen: proxy.address }, 'postgres proxy listening');
+    }
     const api = new ApiServer({
       broker: app.broker,
       store: app.store,
@@ -79,20 +104,12 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       logger.info({ mode: chat.slack!.mode, port: started.port }, 'Slack bot started');
     }
     if (demo) {
-      io.out('');
-      io.out(
-        `Warden demo: broker API on http://${address.address}:${address.port}, demo database on 127.0.0.1:${demo.cluster.port}`,
-      );
-      io.out(
-        `  export WARDEN_URL=http://${address.address}:${address.port} WARDEN_TOKEN_FILE=${demo.adminTokenFile}`,
-      );
-      io.out('  warden request demo-db 30m trying warden --as alice');
-      io.out('  warden approve <id> --as maria');
-      io.out('');
+      for (const line of demo.instructions(`http://${address.address}:${address.port}`)) io.out(line);
     }
-    const stopped = new Promise<void>((resolve) =>
-      signal.addEventListener('abort', () => resolve(), { once: true }),
-    );
+    // Ctrl-C during start-up (the demo's database takes seconds) has already aborted the signal.
+    const stopped = signal.aborted
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     if (consoleMode) {
       const consoleBot = new ConsoleBot({
         broker: app.broker,
@@ -105,6 +122,8 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       });
       // The console ending (Ctrl-D, `quit`) stops Warden like Ctrl-C does.
       await Promise.race([consoleBot.run(), stopped]);
+      // Ctrl-C leaves the console waiting for a line: let go of stdin so the process can exit.
+      process.stdin.destroy();
     } else {
       await stopped;
     }
@@ -113,6 +132,7 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     await api.close();
     await sshProxy?.close();
     ci?.close();
+    await Promise.all(proxies.map((p) => p.server.close()));
     await app.close();
     return ExitCode.Ok;
   } finally {

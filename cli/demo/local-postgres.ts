@@ -66,27 +66,42 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** True when this machine has the PostgreSQL 15 server binaries (`WARDEN_PG_BIN` or the Debian path). */
+export function hasLocalPostgres(): boolean {
+  return existsSync(join(BIN, 'postgres')) && existsSync(join(BIN, 'initdb'));
+}
+
+/** Runs initdb into `staging/data` (staging must exist and belong to the server's user). */
+function initCluster(staging: string): string {
+  const data = join(staging, 'data');
+  const pwfile = join(staging, 'pw');
+  writeFileSync(pwfile, SUPERUSER_PASSWORD);
+  ownForPostgres(pwfile);
+  try {
+    run(join(BIN, 'initdb'), [
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '--auth=scram-sha-256',
+      `--pwfile=${pwfile}`,
+      '--encoding=UTF8',
+      '--locale=C',
+      '--no-sync',
+    ]);
+  } finally {
+    rmSync(pwfile, { force: true });
+  }
+  return data;
+}
+
 function templateDir(): string {
   const dir = join(tmpdir(), `warden-pg15-template-${process.getuid?.() ?? 0}`);
   if (existsSync(join(dir, 'PG_VERSION'))) return dir;
   const staging = mkdtempSync(join(tmpdir(), 'warden-pg-init-'));
   chmodSync(staging, 0o755);
   ownForPostgres(staging);
-  const data = join(staging, 'data');
-  const pwfile = join(staging, 'pw');
-  writeFileSync(pwfile, SUPERUSER_PASSWORD);
-  ownForPostgres(pwfile);
-  run(join(BIN, 'initdb'), [
-    '-D',
-    data,
-    '-U',
-    'postgres',
-    '--auth=scram-sha-256',
-    `--pwfile=${pwfile}`,
-    '--encoding=UTF8',
-    '--locale=C',
-    '--no-sync',
-  ]);
+  const data = initCluster(staging);
   try {
     cpSync(data, dir, { recursive: true });
     ownTree(dir);
@@ -101,14 +116,22 @@ function ownTree(dir: string): void {
   execFileSync('chown', ['-R', 'postgres:postgres', dir]);
 }
 
-/** Starts a fresh PostgreSQL server. Settings are appended to postgresql.conf. */
-export async function startPgCluster(settings: Record<string, string | number> = {}): Promise<PgCluster> {
-  const template = templateDir();
-  const root = mkdtempSync(join(tmpdir(), 'warden-pg-'));
+/**
+ * Starts a fresh PostgreSQL server. Settings are appended to postgresql.conf.
+ * With `root` (a directory to create), the cluster is initialised there and nothing is cached
+ * outside it (the demo); otherwise it is copied from a template cached in the temp directory.
+ */
+export async function startPgCluster(
+  settings: Record<string, string | number> = {},
+  options: { root?: string } = {},
+): Promise<PgCluster> {
+  const root = options.root ?? mkdtempSync(join(tmpdir(), 'warden-pg-'));
+  if (options.root) mkdirSync(root, { recursive: true });
   chmodSync(root, 0o755);
   ownForPostgres(root);
   const dataDir = join(root, 'data');
-  cpSync(template, dataDir, { recursive: true });
+  if (options.root) initCluster(root);
+  else cpSync(templateDir(), dataDir, { recursive: true });
   const socketDir = join(root, 'sock');
   mkdirSync(socketDir);
   ownTree(root);

@@ -4,7 +4,7 @@
  * tests may pass a fake.
  */
 import type { TargetConfig } from '../../broker/config/schema.ts';
-import type { SessionRecord } from '../../broker/model.ts';
+import type { SshSessionRecord } from '../../broker/model.ts';
 import type { Broker } from '../../broker/requests/broker.ts';
 import type { Store } from '../../broker/store/store.ts';
 import type { ProxyGrant } from './authenticate.ts';
@@ -12,10 +12,10 @@ import type { ProxyGrant } from './authenticate.ts';
 export interface SshProxyBackend {
   readonly targets: Readonly<Record<string, TargetConfig>>;
   getGrant(id: string): Promise<ProxyGrant | undefined>;
-  insertSession(session: SessionRecord): Promise<void>;
+  insertSession(session: SshSessionRecord): Promise<void>;
   finishSession(
     id: string,
-    patch: Pick<SessionRecord, 'endedAt' | 'endReason' | 'recording' | 'meta'>,
+    patch: Pick<SshSessionRecord, 'endedAt' | 'endReason' | 'recording' | 'meta'>,
   ): Promise<void>;
   audit(actor: string, action: string, subject: string, data: Record<string, unknown>): Promise<void>;
   /** Calls `listener` with the grant id whenever a grant is revoked, expires or is extended. */
@@ -30,8 +30,8 @@ export function createBrokerBackend(broker: Broker, store: Store): SshProxyBacke
       if (!/^[a-z0-9]{1,64}$/.test(id)) return undefined;
       return store.getRequest(id);
     },
-    insertSession: (session) => store.insertSession(session),
-    finishSession: (id, patch) => store.finishSession(id, patch),
+    insertSession: (session) => store.insertSshSession(session),
+    finishSession: (id, patch) => store.finishSshSession(id, patch),
     async audit(actor, action, subject, data) {
       await broker.recordAudit(actor, action, subject, data);
     },

@@ -70,6 +70,7 @@ describe('warden serve', () => {
       headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
       ...(raw !== undefined ? { body: raw } : body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
+    // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in these tests
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
 

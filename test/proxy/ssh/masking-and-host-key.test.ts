@@ -48,8 +48,8 @@ describe('SSH proxy masking: what the user sees and the recording are masked', (
     assert.equal(result.stdout, 'card **** **** **** 1111 mail [REDACTED:email]\n');
     assert.equal(result.stderr, 'again ************1111 [REDACTED:email]\n');
     const session = await waitFor(async () => {
-      const [s] = await fx.store.listSessions({ requestId: grant.id });
-      return s?.endedAt ? fx.store.getSession(s.id) : undefined;
+      const [s] = await fx.store.listSshSessions({ requestId: grant.id });
+      return s?.endedAt ? fx.store.getSshSession(s.id) : undefined;
     });
     assert.deepEqual(session!.meta.masked, { card: 2, email: 2 });
     const recorded = parseAsciicast(session!.recording!)

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -71,10 +71,10 @@ describe('SSH proxy', () => {
     assert.equal(result.stdout, `${TEST_USER}\nhello\n`);
     assert.equal(result.stderr, 'oops\n');
     const sessions = await waitFor(async () => {
-      const list = await fx.store.listSessions({ requestId: grant.id });
+      const list = await fx.store.listSshSessions({ requestId: grant.id });
       return list.length === 1 && list[0]!.endedAt !== null ? list : undefined;
     });
-    const session = (await fx.store.getSession(sessions![0]!.id))!;
+    const session = (await fx.store.getSshSession(sessions![0]!.id))!;
     assert.equal(session.login, TEST_USER);
     assert.equal(session.meta.exit, 7);
     const cast = parseAsciicast(session.recording!);
@@ -120,9 +120,11 @@ describe('SSH proxy', () => {
     for (let i = 0; i < content.length; i++) content[i] = (i * 7919) & 0xff;
     writeFileSync(local, content);
     const scp = ['-O', ...clientOptions(0, key), '-P', String(fx.proxyPort)];
-    const up = await run('scp', [...scp, local, `${TEST_USER}+web-1@127.0.0.1:/tmp/warden-scp-test.bin`]);
+    // A path of this run's own: test runs of other checkouts share /tmp and the test account.
+    const remote = `/tmp/warden-scp-test-${process.pid}-${Date.now()}.bin`;
+    const up = await run('scp', [...scp, local, `${TEST_USER}+web-1@127.0.0.1:${remote}`]);
     assert.equal(up.code, 0, `${up.stderr} ${up.stdout}`);
-    const down = await run('scp', [...scp, `${TEST_USER}+web-1@127.0.0.1:/tmp/warden-scp-test.bin`, back]);
+    const down = await run('scp', [...scp, `${TEST_USER}+web-1@127.0.0.1:${remote}`, back]);
     assert.equal(down.code, 0, down.stderr);
     assert.ok(readFileSync(back).equals(content), 'the file came back unchanged');
     // Newer scp speaks sftp by default: that path goes through the sftp subsystem.
@@ -130,11 +132,12 @@ describe('SSH proxy', () => {
       ...clientOptions(0, key),
       '-P',
       String(fx.proxyPort),
-      `${TEST_USER}+web-1@127.0.0.1:/tmp/warden-scp-test.bin`,
+      `${TEST_USER}+web-1@127.0.0.1:${remote}`,
       `${back}.2`,
     ]);
     assert.equal(viaSftp.code, 0, viaSftp.stderr);
     assert.ok(readFileSync(`${back}.2`).equals(content));
+    rmSync(remote, { force: true });
   });
 
   it('interactive shell with a PTY: guardrails on Enter, resize, and a recording that replays to the same screen', async () => {
@@ -159,8 +162,8 @@ describe('SSH proxy', () => {
     );
     assert.equal(code, 0, `${stderr}\n${screen}`);
     const session = await waitFor(async () => {
-      const [s] = await fx.store.listSessions({ requestId: grant.id });
-      return s?.endedAt ? fx.store.getSession(s.id) : undefined;
+      const [s] = await fx.store.listSshSessions({ requestId: grant.id });
+      return s?.endedAt ? fx.store.getSshSession(s.id) : undefined;
     });
     assert.equal(session!.meta.blocked, 1);
     const cast = parseAsciicast(session!.recording!);
@@ -241,7 +244,7 @@ describe('SSH proxy', () => {
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, new RegExp(`warden: grant ${grant.id} has expired; the session is closed.`));
     const session = await waitFor(async () => {
-      const [first] = await fx.store.listSessions({ requestId: grant.id });
+      const [first] = await fx.store.listSshSessions({ requestId: grant.id });
       return first?.endedAt ? first : undefined;
     });
     assert.ok(session!.endedAt! >= grant.expiresAt!, 'the session ended before the grant expired');
@@ -254,7 +257,7 @@ describe('SSH proxy', () => {
       `${TEST_USER}+web-1@127.0.0.1`,
       'echo started; sleep 30',
     ]);
-    await waitFor(async () => (await fx.store.listSessions({ requestId: grant.id })).length === 1);
+    await waitFor(async () => (await fx.store.listSshSessions({ requestId: grant.id })).length === 1);
     await fx.app.broker.revoke(grant.id, { id: 'root', admin: true }, 'incident');
     const result = await pending;
     assert.match(result.stderr, new RegExp(`warden: grant ${grant.id} was revoked`));
@@ -359,7 +362,7 @@ describe('SSH proxy: bad input is refused, nothing is recorded as a login, the p
         setTimeout(() => socket.destroy(), 3_000).unref();
       });
     }
-    assert.deepEqual(await fx.store.listSessions({}), [], 'a refused attempt opened a session');
+    assert.deepEqual(await fx.store.listSshSessions({}), [], 'a refused attempt opened a session');
     assert.ok(!(await auditActions(fx)).includes('ssh.login'), 'a refused attempt was audited as a login');
     const ok = await run('ssh', [
       ...clientOptions(fx.proxyPort, good),

@@ -1,0 +1,57 @@
+/**
+ * The recording proxy as its own process for `bench/pg-proxy.ts`, so clients, pgbench and the
+ * proxy do not share one event loop and the proxy's RSS can be read alone. Reads its settings
+ * from WARDEN_BENCH_PROXY (JSON), grants one fixed user, records into an embedded store, and
+ * prints `READY <port>` once listening.
+ */
+import { Secret } from '../broker/config/secrets.ts';
+import { openEmbeddedStore } from '../broker/store/sql-store.ts';
+import type { GrantAuthority } from '../proxy/grant-authority.ts';
+import { createScramVerifier, formatScramVerifier } from '../proxy/pg/auth/scram.ts';
+import { compilePgProxyTarget, type PgProxyTargetConfig } from '../proxy/pg/config.ts';
+import { PgProxyServer } from '../proxy/pg/server.ts';
+
+interface BenchProxySettings {
+  user: string;
+  password: string;
+  upstream: { host: string; port: number; database: string; user: string; password: string };
+  proxy: PgProxyTargetConfig;
+  storePath: string;
+}
+
+const settings = JSON.parse(process.env.WARDEN_BENCH_PROXY ?? '{}') as BenchProxySettings;
+const store = openEmbeddedStore(settings.storePath);
+await store.migrate();
+const verifier = formatScramVerifier(createScramVerifier(settings.password));
+const authority: GrantAuthority = {
+  async lookup(_target, user) {
+    if (user !== settings.user) return undefined;
+    return {
+      grantId: 'bench',
+      requester: 'bench',
+      groups: [],
+      level: 'read',
+      target: 'bench',
+      expiresAt: Date.now() + 3_600_000,
+      verifier,
+      upstream: { ...settings.upstream, password: new Secret(settings.upstream.password) },
+    };
+  },
+  watch: () => () => {},
+};
+const server = new PgProxyServer({
+  target: compilePgProxyTarget('bench', settings.proxy, { env: process.env }),
+  authority,
+  sink: process.env.WARDEN_BENCH_NOSINK
+    ? { insertSession: async () => {}, appendSessionEvents: async () => {}, endSession: async () => {} }
+    : store,
+  maxConnections: 5_000,
+});
+const address = await server.listen(0, '127.0.0.1');
+process.stdout.write(`READY ${address.port}\n`);
+process.on('SIGTERM', () => {
+  void server
+    .close()
+    .then(() => store.close())
+    .then(() => process.exit(0));
+});

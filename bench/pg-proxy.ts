@@ -1,0 +1,286 @@
+/**
+ * Benchmark of the Postgres recording proxy (`npm run bench -- pg-proxy --json`). Starts what it
+ * needs on 127.0.0.1: a PostgreSQL 15 cluster, pgbouncer (session mode) and the proxy in its own
+ * process with guardrails, masking (two masked columns plus the default detectors) and
+ * recording on. Measures:
+ * - `pgbench -S`, 8 clients, simple and prepared: tps direct, through pgbouncer, through Warden;
+ * - a 1,000,000-row (~100 MB) result with two masked columns: time through Warden / time direct;
+ * - RSS growth of the proxy process per idle proxied connection, at 1,000 connections.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createDatabase,
+  execSql,
+  freePort,
+  type PgCluster,
+  startPgCluster,
+} from '../cli/demo/local-postgres.ts';
+import type { PgProxyTargetConfig } from '../proxy/pg/config.ts';
+import { loginRaw, type RawClient } from '../test/helpers/pg-raw-client.ts';
+
+const PGBENCH_SECONDS = Number(process.env.WARDEN_BENCH_SECONDS ?? 5);
+const IDLE_CONNECTIONS = 1_000;
+const PROXY_USER = 'bench';
+const PROXY_PASSWORD = 'bench-proxy-password';
+
+interface Endpoint {
+  port: number;
+  user: string;
+  password: string;
+}
+
+function exec(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ stdout: string; ms: number }> {
+  const started = process.hrtime.bigint();
+  return new Promise((resolve, reject) =>
+    execFile(cmd, args, { env, maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${cmd} failed: ${stderr || error.message}`));
+      else resolve({ stdout, ms: Number(process.hrtime.bigint() - started) / 1e6 });
+    }),
+  );
+}
+
+function libpq(endpoint: Endpoint, database: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    PGHOST: '127.0.0.1',
+    PGPORT: String(endpoint.port),
+    PGUSER: endpoint.user,
+    PGPASSWORD: endpoint.password,
+    PGDATABASE: database,
+    PGSSLMODE: 'disable',
+  };
+}
+
+async function pgbench(endpoint: Endpoint, database: string, mode: 'simple' | 'prepared'): Promise<number> {
+  // A short unmeasured run first: every contender is measured warm (JIT, caches, pools).
+  const args = ['-n', '-S', '-c', '8', '-j', '2', '-M', mode];
+  await exec('pgbench', [...args, '-T', '1'], libpq(endpoint, database));
+  const { stdout } = await exec(
+    'pgbench',
+    [...args, '-T', String(PGBENCH_SECONDS)],
+    libpq(endpoint, database),
+  );
+  const match = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
+  if (!match) throw new Error(`cannot read pgbench output: ${stdout.slice(-300)}`);
+  return Number(match[1]);
+}
+
+function startPgbouncer(
+  dir: string,
+  cluster: PgCluster,
+  database: string,
+  port: number,
+  mode: 'session' | 'transaction',
+): ChildProcess {
+  const ini = join(dir, `pgbouncer-${mode}.ini`);
+  writeFileSync(join(dir, 'userlist.txt'), `"${cluster.user}" "${cluster.password}"\n`);
+  writeFileSync(
+    ini,
+    [
+      '[databases]',
+      `${database} = host=127.0.0.1 port=${cluster.port} dbname=${database}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      'unix_socket_dir =',
+      'auth_type = trust',
+      `auth_file = ${join(dir, 'userlist.txt')}`,
+      `pool_mode = ${mode}`,
+      'max_client_conn = 3000',
+      'default_pool_size = 20',
+      'ignore_startup_parameters = extra_float_digits,options',
+      'logfile = /dev/null',
+      '',
+    ].join('\n'),
+  );
+  for (const file of [ini, join(dir, 'userlist.txt')]) chmodSync(file, 0o644);
+  // 1,000 idle clients need more descriptors than the usual soft limit of 1,024; runuser applies
+  // PAM limits, so the limit is raised inside the postgres user's shell.
+  const asRoot = process.getuid?.() === 0;
+  const command = `ulimit -n 8192; exec pgbouncer ${ini}`;
+  return spawn(
+    asRoot ? 'runuser' : 'sh',
+    asRoot ? ['-u', 'postgres', '--', 'sh', '-c', command] : ['-c', command],
+    {
+      stdio: 'ignore',
+    },
+  );
+}
+
+async function waitForPort(endpoint: Endpoint, database: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      await exec('psql', ['-X', '-At', '-c', 'select 1'], libpq(endpoint, database));
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`nothing answers on port ${endpoint.port}`);
+}
+
+async function startProxy(
+  dir: string,
+  name: string,
+  upstream: { port: number; database: string; user: string; password: string },
+  proxy: PgProxyTargetConfig,
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'pg-proxy-server.ts')],
+    {
+      env: {
+        ...process.env,
+        WARDEN_BENCH_PROXY: JSON.stringify({
+          user: PROXY_USER,
+          password: PROXY_PASSWORD,
+          upstream: { host: '127.0.0.1', ...upstream },
+          proxy,
+          storePath: join(dir, `${name}.db`),
+        }),
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d;
+      const match = /READY (\d+)/.exec(out);
+      if (match) resolve(Number(match[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`proxy process exited (${code})`)));
+  });
+  return { child, port };
+}
+
+function rssKb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+}
+
+async function openIdle(port: number, database: string, count: number): Promise<RawClient[]> {
+  const clients: RawClient[] = [];
+  for (let i = 0; i < count; i += 50) {
+    const batch = Array.from({ length: Math.min(50, count - i) }, () =>
+      loginRaw({ port, user: PROXY_USER, password: PROXY_PASSWORD, database }),
+    );
+    clients.push(...(await Promise.all(batch)));
+  }
+  return clients;
+}
+
+/** Runs the benchmark and returns the issue's figures. */
+export async function run(args: { json: boolean }): Promise<Record<string, number>> {
+  const log = (line: string) => {
+    if (!args.json) console.log(line);
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-'));
+  chmodSync(dir, 0o755);
+  const cluster = await startPgCluster({ max_connections: 200, shared_buffers: "'256MB'" });
+  const children: ChildProcess[] = [];
+  try {
+    const database = await createDatabase(cluster, 'bench');
+    const direct: Endpoint = { port: cluster.port, user: cluster.user, password: cluster.password };
+    await exec('pgbench', ['-i', '-q', '-s', '5'], libpq(direct, database));
+    await execSql(
+      cluster,
+      database,
+      "CREATE TABLE big AS SELECT g AS id, 'user' || g || '@example.com' AS email, lpad(g::text, 16, '4') AS card_number, repeat('x', 40) AS filler FROM generate_series(1, 1000000) g; ANALYZE big",
+    );
+    const bouncerPort = await freePort();
+    const bouncer = startPgbouncer(dir, cluster, database, bouncerPort, 'session');
+    children.push(bouncer);
+    const pooled: Endpoint = { port: bouncerPort, user: cluster.user, password: cluster.password };
+    await waitForPort(pooled, database);
+    const proxySettings: PgProxyTargetConfig = {
+      listen: '127.0.0.1:0',
+      allow_plaintext: true,
+      guardrails: {},
+      masking: {
+        columns: [
+          { match: 'big.email', style: 'redact' },
+          { match: 'big.card_number', style: 'last4' },
+        ],
+      },
+      record_rows: false,
+    };
+    const upstream = { port: cluster.port, database, user: cluster.user, password: cluster.password };
+    const proxy = await startProxy(dir, 'proxy', upstream, proxySettings);
+    children.push(proxy.child);
+    const warden: Endpoint = { port: proxy.port, user: PROXY_USER, password: PROXY_PASSWORD };
+
+    const figures: Record<string, number> = {};
+    for (const mode of ['simple', 'prepared'] as const) {
+      const prefix = mode === 'prepared' ? 'prepared_' : '';
+      figures[`${prefix}tps_direct`] = await pgbench(direct, database, mode);
+      figures[`${prefix}tps_pgbouncer`] = await pgbench(pooled, database, mode);
+      figures[`${prefix}tps_warden`] = await pgbench(warden, database, mode);
+      log(
+        `pgbench -S ${mode}: direct ${figures[`${prefix}tps_direct`]} tps, pgbouncer ${figures[`${prefix}tps_pgbouncer`]} tps, warden ${figures[`${prefix}tps_warden`]} tps`,
+      );
+    }
+
+    const query = ['-X', '-At', '-o', '/dev/null', '-c', 'select * from big'];
+    const best = async (endpoint: Endpoint) => {
+      let ms = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 3; i++)
+        ms = Math.min(ms, (await exec('psql', query, libpq(endpoint, database))).ms);
+      return ms;
+    };
+    const directMs = await best(direct);
+    const wardenMs = await best(warden);
+    figures.large_result_ratio = Number((wardenMs / directMs).toFixed(3));
+    log(`1,000,000 rows: direct ${directMs.toFixed(0)} ms, warden ${wardenMs.toFixed(0)} ms`);
+
+    // Idle connections go through pgbouncer (transaction mode: idle clients hold no server
+    // connection), so only the proxy's own memory is measured, not 1,000 backends.
+    const idleBouncerPort = await freePort();
+    children.push(startPgbouncer(dir, cluster, database, idleBouncerPort, 'transaction'));
+    await waitForPort({ ...pooled, port: idleBouncerPort }, database);
+    const idleProxy = await startProxy(
+      dir,
+      'idle',
+      { port: idleBouncerPort, database, user: cluster.user, password: cluster.password },
+      proxySettings,
+    );
+    children.push(idleProxy.child);
+    const warm = await openIdle(idleProxy.port, database, 20);
+    await new Promise((r) => setTimeout(r, 500));
+    const before = rssKb(idleProxy.child.pid!);
+    const idle = await openIdle(idleProxy.port, database, IDLE_CONNECTIONS);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const after = rssKb(idleProxy.child.pid!);
+    figures.rss_kb_per_conn = Number(((after - before) / IDLE_CONNECTIONS).toFixed(1));
+    log(`RSS: ${before} KB before, ${after} KB with ${IDLE_CONNECTIONS} more idle connections`);
+    for (const client of [...warm, ...idle]) client.end();
+
+    const result = {
+      tps_direct: figures.tps_direct!,
+      tps_pgbouncer: figures.tps_pgbouncer!,
+      tps_warden: figures.tps_warden!,
+      prepared_tps_direct: figures.prepared_tps_direct!,
+      prepared_tps_pgbouncer: figures.prepared_tps_pgbouncer!,
+      prepared_tps_warden: figures.prepared_tps_warden!,
+      large_result_ratio: figures.large_result_ratio!,
+      rss_kb_per_conn: figures.rss_kb_per_conn!,
+    };
+    console.log(JSON.stringify(result));
+    return result;
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await run({ json: process.argv.includes('--json') });
+}

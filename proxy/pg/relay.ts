@@ -1,0 +1,814 @@
+/**
+ * The protocol core of a proxied session once both sides are logged in: client messages in,
+ * bytes for the server out (statements checked by the guardrails); server messages in, bytes
+ * for the client out (values masked); a timeline of statements out. No sockets or timers: the
+ * session feeds chunks and sends what comes out.
+ *
+ * Blocked statements are not answered by the proxy itself, which would reorder replies under
+ * pipelining: the message is replaced by a statement the server rejects with a syntax error
+ * naming a per-session token, and that error is replaced by the guardrail's ErrorResponse
+ * (SQLSTATE 42501). The server thus fails the implicit transaction, skips to Sync and reports
+ * the transaction status exactly as it would for a permission error.
+ *
+ * Replies are matched to requests with a queue of what each client message makes the server
+ * send (Parse → ParseComplete, Describe → RowDescription/NoData, Execute → rows and
+ * CommandComplete, Sync/Query → ReadyForQuery; an error skips to the next Sync). It tells which
+ * columns of each DataRow to mask, even for portals executed without a Describe (the proxy then
+ * sends its own Describe and keeps the answer).
+ */
+import { randomBytes } from 'node:crypto';
+import type { SqlGuardrails, StatementReport, Verdict } from '../guardrails/sql/index.ts';
+import { addCounts, type ColumnRule, type MaskCounts, type Masker } from '../masking/index.ts';
+import type { Catalog } from './catalog.ts';
+import { type ByteSink, ChunkOutput } from './chunk-output.ts';
+import { PgProxyError } from './errors.ts';
+import {
+  BackendParser,
+  DataRowLocator,
+  decodeCopyResponse,
+  decodeErrorResponse,
+  decodeNoticeResponse,
+  decodeRowDescription,
+  type FieldDescription,
+} from './protocol/backend-parser.ts';
+import { type FrontendMessage, FrontendParser } from './protocol/frontend-parser.ts';
+import { BackendCode } from './protocol/message-codes.ts';
+import {
+  type NoticeInput,
+  writeCopyData,
+  writeDataRowFrom,
+  writeDescribe,
+  writeErrorResponse,
+  writeNoticeResponse,
+  writeParse,
+  writeQuery,
+} from './protocol/serializer.ts';
+
+/** Most prepared statements / portals / SQL PREPAREs remembered per session (oldest forgotten). */
+const MAX_NAMES = 10_000;
+/** Most statements awaiting their replies whose details are recorded. */
+const MAX_PENDING = 100_000;
+/** Recorded text is cut to this many characters. */
+const MAX_RECORDED_SQL = 4_000;
+const MAX_RECORDED_PARAMS = 32;
+const MAX_RECORDED_PARAM = 200;
+/** Masked result rows kept per statement when `recordRows` is on. */
+export const MAX_RECORDED_ROWS = 100;
+/** ErrorResponse/NoticeResponse fields that may repeat data and are masked. */
+const MASKED_FIELDS = new Set(['M', 'D', 'H', 'W', 'q', 'p']);
+/** Most result shapes planned per session before the cache starts over. */
+const MAX_PLANS = 256;
+/**
+ * Types whose text form cannot hold anything a detector looks for (no `@`, letters or runs of 8
+ * digits): bool, int2, oid, date, time, timestamp, timestamptz, interval, timetz, uuid. Their
+ * values skip the content scan. (Floats stay scanned: `4.111111111111111e+15` has a digit run.)
+ */
+const UNSCANNED_TYPES = new Set([16, 21, 26, 1082, 1083, 1114, 1184, 1186, 1266, 2950]);
+/** Types whose binary form is their text (text, varchar, bpchar, name, json, unknown). */
+const TEXT_TYPES = new Set([25, 1043, 1042, 19, 114, 705]);
+
+type ColumnAction = 0 | 1 | 2 | 3;
+const SKIP: ColumnAction = 0;
+const SCAN: ColumnAction = 1;
+const RULE: ColumnAction = 2;
+const NULLIFY: ColumnAction = 3;
+
+/** What to do to each column of a result; null when no column needs anything (zero-copy). */
+interface ResultPlan {
+  actions: ColumnAction[];
+  rules: (ColumnRule | null)[];
+  /** Per column: the constant replacement of a `redact` rule (the value does not matter). */
+  constants: (Buffer | null)[];
+  /** Per column: the count a rule adds, `{ "column:<match>": 1 }`. */
+  counts: (MaskCounts | null)[];
+}
+
+const REDACTED = Buffer.from('[REDACTED]');
+
+/** One statement's entry in the timeline, filled in as replies arrive. */
+interface StatementRecord {
+  sql: string;
+  params?: string[];
+  startedAt: number;
+  rows: number;
+  error?: string;
+  verdict?: { action: string; rule?: string };
+  masked?: Record<string, number>;
+  sample?: string[][];
+  protocol: 'simple' | 'extended' | 'function';
+}
+
+type Pending =
+  | { t: 'parse' }
+  | { t: 'bind'; portal: string; statement: string; formats: number[] }
+  | { t: 'describe'; kind: 'statement' | 'portal'; name: string; internal: boolean }
+  | { t: 'execute'; portal: string; stmt: StatementRecord | undefined }
+  | { t: 'close'; kind: 'statement' | 'portal'; name: string }
+  | { t: 'sync' }
+  | { t: 'query'; stmt: StatementRecord | undefined };
+
+interface PreparedStatement {
+  /** The statement's text as recorded (masked, cut). */
+  recorded: string;
+  /** Plans by result formats (`Bind`'s), computed once. */
+  plans: Map<string, ResultPlan | null>;
+  /** From Describe: undefined until known, null for statements that return no rows. */
+  fields: FieldDescription[] | null | undefined;
+}
+
+interface Portal {
+  statement: string;
+  /** undefined until known; null when no column needs masking. */
+  plan: ResultPlan | null | undefined;
+  /** The client asked to describe it: the answer arrives before any of its rows. */
+  described?: boolean;
+}
+
+/** The session facts and hooks a relay runs with. */
+export interface RelayOptions {
+  guardrails: SqlGuardrails;
+  masker: Masker;
+  level: string;
+  groups: readonly string[];
+  recordRows: boolean;
+  catalog: Catalog | undefined;
+  /** The server's socket. */
+  toUpstream: ByteSink;
+  /** The client's socket. */
+  toClient: ByteSink;
+  /** Receives finished timeline entries. */
+  record: (kind: string, data: Record<string, unknown>) => void;
+  /** Called once when a result names a table the catalog does not know. */
+  onUnknownTable?: () => void;
+  clock?: () => number;
+  /** Token of the replacement statements; random by default. */
+  token?: string;
+}
+
+/** Session counters for the recording's summary. */
+export interface RelayStats {
+  statements: number;
+  blocked: number;
+  errors: number;
+  rows: number;
+  masked: Record<string, number>;
+}
+
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/** The relay of one session (see the module comment). */
+export class PgRelay {
+  readonly stats: RelayStats = { statements: 0, blocked: 0, errors: 0, rows: 0, masked: {} };
+  private readonly frontend = new FrontendParser({ phase: 'normal' });
+  private readonly backend = new BackendParser();
+  private readonly upstreamOut: ChunkOutput;
+  private readonly clientOut: ChunkOutput;
+  private readonly options: RelayOptions;
+  private readonly clock: () => number;
+  private readonly ctx: { level: string; groups: readonly string[]; prepared: Map<string, StatementReport> };
+  private readonly statements = new Map<string, PreparedStatement>();
+  private readonly portals = new Map<string, Portal>();
+  private readonly pending: Pending[] = [];
+  private pendingHead = 0;
+  private readonly substitutions = new Map<number, { segment: number; error: NoticeInput }>();
+  private readonly token: string;
+  private readonly tokenPrefix: string;
+  private substitutionCount = 0;
+  private syncsSent = 0;
+  private syncsReceived = 0;
+  private queryPlan: ResultPlan | null = null;
+  private readonly detectorsOn: boolean;
+  private locator: DataRowLocator | null = null;
+  private unknownTableReported = false;
+  /** True once the client sent Terminate. */
+  terminated = false;
+
+  constructor(options: RelayOptions) {
+    this.options = options;
+    this.clock = options.clock ?? Date.now;
+    this.ctx = { level: options.level, groups: options.groups, prepared: new Map() };
+    this.upstreamOut = new ChunkOutput(options.toUpstream);
+    this.clientOut = new ChunkOutput(options.toClient);
+    this.token = options.token ?? randomBytes(8).toString('hex');
+    this.tokenPrefix = `warden_blocked_${this.token}_`;
+    const config = options.masker.config;
+    this.detectorsOn = config.patterns.length > 0 || Object.values(config.detectors).some((s) => s !== null);
+  }
+
+  /** Statements sent to the server whose replies have not all arrived. */
+  get inFlight(): number {
+    return this.pending.length - this.pendingHead;
+  }
+
+  /** Feeds bytes from the client. Throws a ProtocolError or PgProxyError: end the session. */
+  feedClient(chunk: Buffer): void {
+    this.upstreamOut.begin(chunk);
+    try {
+      this.frontend.feed(chunk, (message) => this.onClientMessage(message));
+    } finally {
+      this.upstreamOut.end();
+    }
+  }
+
+  /** Feeds bytes from the server. Throws a ProtocolError or PgProxyError: end the session. */
+  feedUpstream(chunk: Buffer): void {
+    this.clientOut.begin(chunk);
+    try {
+      this.backend.feed(chunk, (code, raw) => this.onServerMessage(code, raw));
+    } finally {
+      this.clientOut.end();
+    }
+  }
+
+  // ------------------------------------------------------------------ client → server
+
+  private onClientMessage(message: FrontendMessage): void {
+    const out = this.upstreamOut;
+    switch (message.type) {
+      case 'query': {
+        const verdict = this.check(message.sql);
+        const stmt = this.startStatement(message.sql, 'simple', verdict);
+        this.push({ t: 'query', stmt });
+        if (verdict.action === 'allow') out.pass(message.raw);
+        else writeQuery(out.writer(), this.substitute(verdict));
+        this.syncsSent++;
+        return;
+      }
+      case 'parse': {
+        const verdict = this.check(message.sql);
+        this.push({ t: 'parse' });
+        if (verdict.action === 'allow') {
+          this.remember(this.statements, message.name, {
+            recorded: this.recordedSql(message.sql),
+            plans: new Map(),
+            fields: undefined,
+          });
+          out.pass(message.raw);
+        } else {
+          this.record(this.startStatement(message.sql, 'extended', verdict), 'blocked');
+          this.statements.delete(message.name);
+          writeParse(out.writer(), { name: message.name, sql: this.substitute(verdict) });
+        }
+        return;
+      }
+      case 'bind': {
+        this.push({
+          t: 'bind',
+          portal: message.portal,
+          statement: message.statement,
+          formats: message.resultFormats,
+        });
+        const statement = this.statements.get(message.statement);
+        const portal: Portal = {
+          statement: message.statement,
+          plan: statement && this.planOf(statement, message.resultFormats),
+        };
+        this.remember(this.portals, message.portal, portal);
+        this.lastParams = this.maskParams(message.parameters, message.parameterFormats);
+        out.pass(message.raw);
+        return;
+      }
+      case 'describe': {
+        this.push({ t: 'describe', kind: message.kind, name: message.name, internal: false });
+        const portal = message.kind === 'portal' ? this.portals.get(message.name) : undefined;
+        if (portal) portal.described = true;
+        out.pass(message.raw);
+        return;
+      }
+      case 'execute': {
+        const portal = this.portals.get(message.portal);
+        if (portal?.plan === undefined && !portal?.described) {
+          // Masking needs the result's columns: ask for them and keep the answer to ourselves.
+          this.push({ t: 'describe', kind: 'portal', name: message.portal, internal: true });
+          writeDescribe(out.writer(), 'portal', message.portal);
+        }
+        const recorded = portal ? this.statements.get(portal.statement)?.recorded : undefined;
+        const stmt = this.startStatement(recorded ?? '', 'extended', undefined, true);
+        if (stmt && this.lastParams) stmt.params = this.lastParams;
+        this.push({ t: 'execute', portal: message.portal, stmt });
+        out.pass(message.raw);
+        return;
+      }
+      case 'close':
+        this.push({ t: 'close', kind: message.kind, name: message.name });
+        out.pass(message.raw);
+        return;
+      case 'sync':
+        this.push({ t: 'sync' });
+        this.syncsSent++;
+        out.pass(message.raw);
+        return;
+      case 'functionCall': {
+        // The fast-path interface calls functions by OID (lo_import, ...) out of the guardrails' sight.
+        const verdict: Verdict = {
+          action: 'block',
+          rule: 'function-call',
+          message: 'fast-path function calls are not allowed through Warden',
+          statements: [],
+        };
+        const stmt = this.startStatement(`<function call oid ${message.functionOid}>`, 'function', verdict);
+        this.push({ t: 'query', stmt });
+        writeQuery(out.writer(), this.substitute(verdict));
+        this.syncsSent++;
+        return;
+      }
+      case 'terminate':
+        this.terminated = true;
+        out.pass(message.raw);
+        return;
+      case 'flush':
+      case 'copyData':
+      case 'copyDone':
+      case 'copyFail':
+        out.pass(message.raw);
+        return;
+      default:
+        throw new PgProxyError('ERR_PGPROXY_PROTOCOL', `unexpected ${message.type} message after startup`);
+    }
+  }
+
+  private lastParams: string[] | undefined;
+
+  private check(sql: string): Verdict {
+    const verdict = this.options.guardrails.check(sql, this.ctx);
+    if (verdict.action === 'allow') {
+      for (const statement of verdict.statements) {
+        const prepares = statement.report.prepares;
+        if (prepares) this.remember(this.ctx.prepared, prepares.name, prepares.statement);
+      }
+      return verdict;
+    }
+    if (verdict.action === 'review') {
+      // No reviewer is wired to the proxy yet: a statement that needs review is refused (fail closed).
+      return {
+        ...verdict,
+        action: 'block',
+        message: `${verdict.message ?? 'this statement needs review'} (statement review is not available on this proxy)`,
+      };
+    }
+    return verdict;
+  }
+
+  /** Registers a blocked statement and returns the SQL the server will reject in its place. */
+  private substitute(verdict: Verdict): string {
+    this.stats.blocked++;
+    const n = ++this.substitutionCount;
+    const rule = verdict.rule ?? 'guardrail';
+    this.substitutions.set(n, {
+      segment: this.syncsSent,
+      error: {
+        severity: 'ERROR',
+        code: '42501',
+        message: `Warden blocked this statement (rule ${rule}): ${verdict.message ?? 'not allowed'}`,
+        hint:
+          rule === 'unparseable'
+            ? 'Warden could not parse the statement and refuses what it cannot read'
+            : 'ask for a grant at a level that allows it',
+        extra: [['R', 'warden_guardrail']],
+      },
+    });
+    return `${this.tokenPrefix}${n}`;
+  }
+
+  private maskParams(values: readonly (Buffer | null)[], formats: readonly number[]): string[] {
+    const out: string[] = [];
+    const masker = this.options.masker;
+    const count = Math.min(values.length, MAX_RECORDED_PARAMS);
+    for (let i = 0; i < count; i++) {
+      const value = values[i];
+      const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[i];
+      if (value === null || value === undefined) out.push('NULL');
+      else if (format === 1) out.push(`<binary ${value.length} bytes>`);
+      else {
+        const masked = masker.maskBuffer(
+          value.length > MAX_RECORDED_PARAM ? value.subarray(0, MAX_RECORDED_PARAM) : value,
+        );
+        out.push(masked.buffer.toString('utf8'));
+      }
+    }
+    return out;
+  }
+
+  /** A statement's text as recorded: masked, and cut to {@link MAX_RECORDED_SQL}. */
+  private recordedSql(sql: string): string {
+    return this.options.masker.maskValue(truncate(sql, MAX_RECORDED_SQL)).text;
+  }
+
+  /** The plan of a prepared statement's result in `formats`; undefined while its columns are unknown. */
+  private planOf(statement: PreparedStatement, formats: readonly number[]): ResultPlan | null | undefined {
+    if (statement.fields === undefined) return undefined;
+    if (statement.fields === null) return null;
+    const key = formats.join(',');
+    let plan = statement.plans.get(key);
+    if (plan === undefined) {
+      plan = this.planFor(statement.fields, formats);
+      statement.plans.set(key, plan);
+    }
+    return plan;
+  }
+
+  private startStatement(
+    sql: string,
+    protocol: StatementRecord['protocol'],
+    verdict: Verdict | undefined,
+    recorded = false,
+  ): StatementRecord | undefined {
+    this.stats.statements++;
+    if (this.inFlight >= MAX_PENDING) return undefined;
+    const text = recorded ? sql : this.recordedSql(sql);
+    const stmt: StatementRecord = { sql: text, startedAt: this.clock(), rows: 0, protocol };
+    if (verdict && verdict.action !== 'allow')
+      stmt.verdict = { action: verdict.action, ...(verdict.rule ? { rule: verdict.rule } : {}) };
+    return stmt;
+  }
+
+  private record(stmt: StatementRecord | undefined, outcome?: string): void {
+    if (!stmt) return;
+    const data: Record<string, unknown> = {
+      sql: stmt.sql,
+      protocol: stmt.protocol,
+      ms: this.clock() - stmt.startedAt,
+      rows: stmt.rows,
+    };
+    if (stmt.params) data.params = stmt.params;
+    if (stmt.verdict) data.verdict = stmt.verdict;
+    if (stmt.error) data.error = stmt.error;
+    if (stmt.masked) data.masked = stmt.masked;
+    if (stmt.sample) data.result = stmt.sample;
+    if (outcome) data.outcome = outcome;
+    this.options.record(stmt.verdict?.action === 'block' ? 'blocked' : 'statement', data);
+  }
+
+  private push(entry: Pending): void {
+    this.pending.push(entry);
+  }
+
+  private head(): Pending | undefined {
+    return this.pending[this.pendingHead];
+  }
+
+  private shift(): Pending | undefined {
+    const entry = this.pending[this.pendingHead];
+    if (entry === undefined) return undefined;
+    this.pending[this.pendingHead++] = undefined as unknown as Pending;
+    if (this.pendingHead > 1024 && this.pendingHead * 2 > this.pending.length) {
+      this.pending.splice(0, this.pendingHead);
+      this.pendingHead = 0;
+    }
+    return entry;
+  }
+
+  private remember<V>(map: Map<string, V>, name: string, value: V): void {
+    map.delete(name);
+    map.set(name, value);
+    if (map.size > MAX_NAMES) map.delete(map.keys().next().value!);
+  }
+
+  // ------------------------------------------------------------------ server → client
+
+  private onServerMessage(code: number, raw: Buffer): void {
+    const out = this.clientOut;
+    switch (code) {
+      case BackendCode.DataRow:
+        this.onDataRow(raw);
+        return;
+      case BackendCode.CommandComplete: {
+        const head = this.head();
+        const rows = readRowCount(raw);
+        this.stats.rows += rows;
+        if (head?.t === 'execute') {
+          if (head.stmt) head.stmt.rows += rows;
+          this.shift();
+          this.record(head.stmt);
+        } else if (head?.t === 'query' && head.stmt) {
+          head.stmt.rows += rows;
+        }
+        out.pass(raw);
+        return;
+      }
+      case BackendCode.ReadyForQuery: {
+        for (;;) {
+          const entry = this.shift();
+          if (!entry) break;
+          if (entry.t === 'execute') this.record(entry.stmt, 'skipped');
+          if (entry.t === 'query') {
+            this.record(entry.stmt);
+            break;
+          }
+          if (entry.t === 'sync') break;
+        }
+        this.syncsReceived++;
+        this.queryPlan = null;
+        for (const [n, s] of this.substitutions)
+          if (s.segment < this.syncsReceived) this.substitutions.delete(n);
+        out.pass(raw);
+        return;
+      }
+      case BackendCode.ParseComplete:
+      case BackendCode.BindComplete:
+      case BackendCode.CloseComplete: {
+        const head = this.shift();
+        if (head?.t === 'close') {
+          if (head.kind === 'statement') this.statements.delete(head.name);
+          else this.portals.delete(head.name);
+        }
+        out.pass(raw);
+        return;
+      }
+      case BackendCode.RowDescription:
+        this.onRowDescription(raw);
+        return;
+      case BackendCode.NoData:
+        this.onDescription(raw, null, null);
+        return;
+      case BackendCode.EmptyQueryResponse:
+      case BackendCode.PortalSuspended: {
+        const head = this.head();
+        if (head?.t === 'execute') {
+          this.shift();
+          this.record(head.stmt);
+        }
+        out.pass(raw);
+        return;
+      }
+      case BackendCode.ErrorResponse:
+        this.onError(raw);
+        return;
+      case BackendCode.NoticeResponse:
+        this.onNotice(raw);
+        return;
+      case BackendCode.CopyOutResponse:
+      case BackendCode.CopyBothResponse: {
+        const copy = decodeCopyResponse(raw);
+        if (copy.direction === 'both') {
+          throw new PgProxyError('ERR_PGPROXY_UNSUPPORTED', 'replication is not supported through Warden');
+        }
+        if (copy.format === 1 && this.detectorsOn) {
+          throw new PgProxyError(
+            'ERR_PGPROXY_UNMASKABLE',
+            'binary COPY TO cannot be masked: use text or csv format',
+          );
+        }
+        out.pass(raw);
+        return;
+      }
+      case BackendCode.CopyData:
+        this.onCopyData(raw);
+        return;
+      default:
+        // Authentication, ParameterStatus, BackendKeyData, CopyIn, CopyDone, Notification, ...
+        out.pass(raw);
+        return;
+    }
+  }
+
+  private onRowDescription(raw: Buffer): void {
+    const head = this.head();
+    if (head?.t === 'describe' && head.kind === 'statement') {
+      this.onDescription(raw, decodeRowDescription(raw), null);
+      return;
+    }
+    // Results of the same shape come back again and again: plan them once per session.
+    const key = raw.toString('latin1');
+    let plan = this.planCache.get(key);
+    if (plan === undefined) {
+      const fields = decodeRowDescription(raw);
+      plan = this.planFor(
+        fields,
+        fields.map((f) => f.format),
+      );
+      if (this.planCache.size >= MAX_PLANS) this.planCache.clear();
+      this.planCache.set(key, plan);
+    }
+    this.onDescription(raw, undefined, plan);
+  }
+
+  private readonly planCache = new Map<string, ResultPlan | null>();
+
+  /**
+   * RowDescription or NoData: the columns of a statement (`fields`, null for NoData), or the
+   * masking plan of a portal or query result.
+   */
+  private onDescription(
+    raw: Buffer,
+    fields: FieldDescription[] | null | undefined,
+    plan: ResultPlan | null,
+  ): void {
+    const head = this.head();
+    if (head?.t === 'describe') {
+      this.shift();
+      if (head.kind === 'statement') {
+        const statement = this.statements.get(head.name);
+        if (statement) {
+          statement.fields = fields ?? null;
+          statement.plans.clear();
+        }
+      } else {
+        const portal = this.portals.get(head.name);
+        if (portal) portal.plan = plan;
+      }
+      if (head.internal) return;
+    } else if (fields !== null) {
+      this.queryPlan = plan;
+    }
+    this.clientOut.pass(raw);
+  }
+
+  /** Decides per column: mask by rule, scan with detectors, nullify (binary masked) or skip. */
+  private planFor(fields: readonly FieldDescription[], formats: readonly number[]): ResultPlan | null {
+    const masker = this.options.masker;
+    const catalog = this.options.catalog;
+    let rules: (ColumnRule | null)[];
+    if (masker.config.columns.length === 0) rules = fields.map(() => null);
+    else {
+      const tables = catalog?.tables ?? new Map();
+      if (!this.unknownTableReported && fields.some((f) => f.tableOid !== 0 && !tables.has(f.tableOid))) {
+        this.unknownTableReported = true;
+        this.options.onUnknownTable?.();
+      }
+      rules = masker.resolveColumns(
+        tables,
+        fields.map((f) => ({ tableOid: f.tableOid, attnum: f.columnAttribute, name: f.name })),
+        catalog?.attributes ?? new Map(),
+      );
+    }
+    let any = false;
+    const actions = fields.map((field, i): ColumnAction => {
+      const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[i];
+      const binary = format === 1;
+      const rule = rules[i];
+      let action: ColumnAction;
+      if (rule && rule.style !== 'none') action = binary ? NULLIFY : RULE;
+      else if (rule || !this.detectorsOn || UNSCANNED_TYPES.has(field.typeOid)) action = SKIP;
+      else action = binary && !TEXT_TYPES.has(field.typeOid) ? SKIP : SCAN;
+      if (action !== SKIP) any = true;
+      return action;
+    });
+    if (!any && !this.options.recordRows) return null;
+    return {
+      actions,
+      rules,
+      constants: rules.map((rule) => (rule?.style === 'redact' ? REDACTED : null)),
+      counts: rules.map((rule) => (rule && rule.style !== 'none' ? { [`column:${rule.match}`]: 1 } : null)),
+    };
+  }
+
+  private currentPlan(): { plan: ResultPlan | null; stmt: StatementRecord | undefined } {
+    const head = this.head();
+    if (head?.t === 'execute') {
+      const portal = this.portals.get(head.portal);
+      // A portal whose columns are still unknown cannot be left unmasked: scan every column.
+      return { plan: portal?.plan === undefined ? FALLBACK_PLAN : portal.plan, stmt: head.stmt };
+    }
+    if (head?.t === 'query') return { plan: this.queryPlan, stmt: head.stmt };
+    return { plan: FALLBACK_PLAN, stmt: undefined };
+  }
+
+  private onDataRow(raw: Buffer): void {
+    const { plan, stmt } = this.currentPlan();
+    if (plan === null) {
+      this.clientOut.pass(raw);
+      return;
+    }
+    if (!this.locator) this.locator = new DataRowLocator();
+    const locator = this.locator;
+    const count = locator.locate(raw);
+    const masker = this.options.masker;
+    const replacements = this.replacements;
+    replacements.clear();
+    const actions = plan.actions;
+    for (let i = 0; i < count; i++) {
+      const action = actions.length === 0 ? SCAN : (actions[i] ?? SCAN);
+      if (action === SKIP || locator.isNull(i)) continue;
+      if (action === NULLIFY) {
+        replacements.set(i, null);
+        this.count(plan.counts[i]!, stmt);
+        continue;
+      }
+      const constant = action === RULE ? plan.constants[i] : null;
+      if (constant) {
+        replacements.set(i, constant);
+        this.count(plan.counts[i]!, stmt);
+        continue;
+      }
+      const result = masker.maskBuffer(locator.value(i)!, action === RULE ? plan.rules[i] : null);
+      if (result.changed) {
+        replacements.set(i, result.buffer);
+        this.count(result.counts, stmt);
+      }
+    }
+    if (this.options.recordRows && stmt) this.sampleRow(stmt, locator, count);
+    if (replacements.size > 0) writeDataRowFrom(this.clientOut.writer(), locator, replacements);
+    else this.clientOut.pass(raw);
+  }
+
+  private readonly replacements = new Map<number, Buffer | null>();
+
+  /** Keeps the masked values of the row for the recording (`record_rows`). */
+  private sampleRow(stmt: StatementRecord, locator: DataRowLocator, count: number): void {
+    if (!stmt.sample) stmt.sample = [];
+    if (stmt.sample.length >= MAX_RECORDED_ROWS) return;
+    const row: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const replaced = this.replacements.get(i);
+      const value = replaced !== undefined ? replaced : locator.value(i);
+      row.push(value === null ? 'NULL' : truncate(value.toString('utf8'), MAX_RECORDED_PARAM));
+    }
+    stmt.sample.push(row);
+  }
+
+  private count(counts: MaskCounts, stmt: StatementRecord | undefined): void {
+    addCounts(this.stats.masked, counts);
+    if (!stmt) return;
+    if (!stmt.masked) stmt.masked = {};
+    addCounts(stmt.masked, counts);
+  }
+
+  private onCopyData(raw: Buffer): void {
+    if (!this.detectorsOn) {
+      this.clientOut.pass(raw);
+      return;
+    }
+    const data = raw.subarray(5);
+    const result = this.options.masker.maskBuffer(data);
+    if (!result.changed) {
+      this.clientOut.pass(raw);
+      return;
+    }
+    const head = this.head();
+    this.count(result.counts, head?.t === 'query' || head?.t === 'execute' ? head.stmt : undefined);
+    writeCopyData(this.clientOut.writer(), result.buffer);
+  }
+
+  private onError(raw: Buffer): void {
+    const error = decodeErrorResponse(raw);
+    const head = this.head();
+    let replaced: NoticeInput | undefined;
+    if (error.code === '42601' && this.substitutions.size > 0) {
+      const at = error.message.indexOf(this.tokenPrefix);
+      if (at >= 0) {
+        const n = Number.parseInt(error.message.slice(at + this.tokenPrefix.length), 10);
+        replaced = this.substitutions.get(n)?.error;
+        this.substitutions.delete(n);
+      }
+    }
+    if (!replaced) this.stats.errors++;
+    const summary = replaced ? undefined : this.maskFields(error.fields, head);
+    const message = replaced ? undefined : `${error.code} ${summary!.get('M') ?? ''}`;
+    if (head?.t === 'query') {
+      if (head.stmt && message) head.stmt.error = message;
+    } else if (head && head.t !== 'sync') {
+      // An extended-protocol error: the server skips everything up to the next Sync.
+      while (this.head() && this.head()!.t !== 'sync') {
+        const entry = this.shift()!;
+        if (entry.t === 'execute' && entry.stmt) {
+          if (message) entry.stmt.error = message;
+          this.record(entry.stmt, entry === head ? undefined : 'skipped');
+        }
+      }
+    }
+    if (replaced) writeErrorResponse(this.clientOut.writer(), replaced);
+    else if (summary === error.fields) this.clientOut.pass(raw);
+    else writeErrorResponse(this.clientOut.writer(), summary!);
+  }
+
+  private onNotice(raw: Buffer): void {
+    const notice = decodeNoticeResponse(raw);
+    const head = this.head();
+    const fields = this.maskFields(notice.fields, head);
+    if (fields === notice.fields) this.clientOut.pass(raw);
+    else writeNoticeResponse(this.clientOut.writer(), fields);
+  }
+
+  /** Masks the fields that may repeat data (DETAIL: `Key (email)=(a@b.com) already exists`). */
+  private maskFields(fields: Map<string, string>, head: Pending | undefined): Map<string, string> {
+    let out = fields;
+    for (const [key, value] of fields) {
+      if (!MASKED_FIELDS.has(key)) continue;
+      const result = this.options.masker.maskValue(value);
+      if (!result.changed) continue;
+      if (out === fields) out = new Map(fields);
+      out.set(key, result.text);
+      this.count(result.counts, head?.t === 'query' || head?.t === 'execute' ? head.stmt : undefined);
+    }
+    return out;
+  }
+}
+
+/** The row count at the end of a CommandComplete tag (`SELECT 3`, `INSERT 0 1`), 0 if none. */
+function readRowCount(raw: Buffer): number {
+  let end = raw.length - 1;
+  let value = 0;
+  let scale = 1;
+  while (end > 5 && raw[end - 1]! >= 0x30 && raw[end - 1]! <= 0x39) {
+    value += (raw[end - 1]! - 0x30) * scale;
+    scale *= 10;
+    end--;
+  }
+  return value;
+}
+
+/** Used when a result's columns are unknown: every value goes through the detectors. */
+const FALLBACK_PLAN: ResultPlan = { actions: [], rules: [], constants: [], counts: [] };

@@ -1,0 +1,470 @@
+/**
+ * One client connection: the IO shell around the pure cores. Startup (TLS, SCRAM-SHA-256 with the
+ * grant's proxy password), the upstream login with the minted credential, then the relay, with
+ * backpressure both ways, a handshake deadline, and an end at the grant's expiry or revocation
+ * with a FATAL ErrorResponse that says why.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import type { GrantChange, ProxyGrant } from '../grant-authority.ts';
+import {
+  createMockScramVerifier,
+  parseScramVerifier,
+  SCRAM_SHA_256,
+  ScramServerSession,
+} from './auth/scram.ts';
+import { buildCatalog, CATALOG_SQL, type Catalog } from './catalog.ts';
+import { isPgProxyError, PgProxyAuthError, PgProxyError } from './errors.ts';
+import { isProtocolError } from './protocol/errors.ts';
+import {
+  decodeSaslInitialResponse,
+  type FrontendMessage,
+  FrontendParser,
+  type StartupMessage,
+} from './protocol/frontend-parser.ts';
+import {
+  encodeMessages,
+  type NoticeInput,
+  writeAuthenticationOk,
+  writeAuthenticationSasl,
+  writeAuthenticationSaslContinue,
+  writeAuthenticationSaslFinal,
+  writeBackendKeyData,
+  writeEncryptionResponse,
+  writeErrorResponse,
+  writeReadyForQuery,
+} from './protocol/serializer.ts';
+import { SessionRecorder } from './recorder.ts';
+import { PgRelay } from './relay.ts';
+import type { PgProxyServerContext } from './server.ts';
+import { connectUpstream, type UpstreamConnection } from './upstream.ts';
+
+type State = 'startup' | 'lookup' | 'auth' | 'connecting' | 'ready' | 'closed';
+
+/** Longest single timer Node accepts, in ms. */
+const MAX_TIMER = 0x7fffffff;
+
+/** A proxied client connection (see the module comment). */
+export class PgProxySession {
+  /** The key this proxy issued to the client for CancelRequest. */
+  readonly processId: number;
+  readonly secretKey: number;
+  private state: State = 'startup';
+  private client: Socket;
+  private readonly raw: Socket;
+  private readonly server: PgProxyServerContext;
+  private readonly parser = new FrontendParser();
+  private tls = false;
+  private startup: StartupMessage | undefined;
+  private grant: ProxyGrant | undefined;
+  private scram: ScramServerSession | undefined;
+  private upstream: UpstreamConnection | undefined;
+  private relay: PgRelay | undefined;
+  private recorder: SessionRecorder | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private readonly clientPausedBy = new Set<string>();
+  private upstreamPaused = false;
+  private endReason = 'client disconnected';
+  /** Resolves once the session is closed and recorded. */
+  readonly closed: Promise<void>;
+  private resolveClosed!: () => void;
+
+  constructor(socket: Socket, server: PgProxyServerContext, processId: number) {
+    this.raw = socket;
+    this.client = socket;
+    this.server = server;
+    this.processId = processId;
+    this.secretKey = randomBytes(4).readInt32BE(0);
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+    socket.setNoDelay(true);
+    socket.on('data', this.onClientData);
+    socket.on('error', () => this.close('client connection error'));
+    socket.on('close', () => this.close(this.endReason));
+    this.handshakeTimer = setTimeout(
+      () =>
+        this.fail(new PgProxyError('ERR_PGPROXY_HANDSHAKE_TIMEOUT', 'the login did not complete in time')),
+      server.handshakeTimeoutMs,
+    );
+  }
+
+  /** Bytes queued in this process for either socket (what backpressure keeps bounded). */
+  get bufferedBytes(): number {
+    return this.client.writableLength + (this.upstream?.socket.writableLength ?? 0);
+  }
+
+  /** The grant this session runs under, once authenticated. */
+  get grantId(): string | undefined {
+    return this.grant?.grantId;
+  }
+
+  /** Acts on a grant change from the broker. */
+  onGrantChange(change: GrantChange): void {
+    if (!this.grant || change.grantId !== this.grant.grantId) return;
+    if (change.type === 'extended') {
+      this.grant = { ...this.grant, expiresAt: change.expiresAt };
+      this.armExpiry();
+      return;
+    }
+    this.terminate(`terminating connection: ${change.detail}`, `grant ${change.reason}`);
+  }
+
+  /** Ends the session with a FATAL message to the client (grant ended, proxy shutting down). */
+  terminate(message: string, reason: string): void {
+    if (this.state === 'closed') return;
+    this.endReason = reason;
+    this.sendFatal({ severity: 'FATAL', code: '57P01', message });
+    this.close(reason);
+  }
+
+  /** Forwards a CancelRequest for this session to its upstream backend. */
+  async cancel(): Promise<void> {
+    const grant = this.grant;
+    const upstream = this.upstream;
+    if (!grant || !upstream) return;
+    this.recorder?.record('cancel', {});
+    await this.server.cancelUpstream(
+      grant.upstream.host,
+      grant.upstream.port,
+      upstream.processId,
+      upstream.secretKey,
+    );
+  }
+
+  // ------------------------------------------------------------------ client bytes
+
+  private readonly onClientData = (chunk: Buffer): void => {
+    if (this.state === 'closed') return;
+    try {
+      if (this.state === 'ready') this.relayClient(chunk);
+      else this.parser.feed(chunk, (message) => this.onStartupMessage(message));
+    } catch (error) {
+      this.fail(error);
+    }
+  };
+
+  private relayClient(chunk: Buffer): void {
+    const upstream = this.upstream!.socket;
+    this.relay!.feedClient(chunk);
+    if (this.relay!.terminated) {
+      this.endReason = 'client terminated';
+      upstream.end();
+      this.close('client terminated');
+      return;
+    }
+    if (upstream.writableNeedDrain && !this.clientPausedBy.has('upstream')) {
+      this.pauseClient('upstream');
+      upstream.once('drain', () => this.resumeClient('upstream'));
+    }
+    if (this.recorder?.full && !this.clientPausedBy.has('recorder')) {
+      this.pauseClient('recorder');
+      this.recorder.whenDrained(() => this.resumeClient('recorder'));
+    }
+  }
+
+  private readonly onUpstreamData = (chunk: Buffer): void => {
+    if (this.state !== 'ready') return;
+    const client = this.client;
+    try {
+      this.relay!.feedUpstream(chunk);
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    if (client.writableNeedDrain && !this.upstreamPaused) {
+      // A slow client slows the server: nothing more is read until the client caught up.
+      const upstream = this.upstream!.socket;
+      this.upstreamPaused = true;
+      upstream.pause();
+      client.once('drain', () => {
+        this.upstreamPaused = false;
+        upstream.resume();
+      });
+    }
+  };
+
+  private pauseClient(reason: string): void {
+    this.clientPausedBy.add(reason);
+    this.client.pause();
+  }
+
+  private resumeClient(reason: string): void {
+    this.clientPausedBy.delete(reason);
+    if (this.clientPausedBy.size === 0 && this.state !== 'closed') this.client.resume();
+  }
+
+  // ------------------------------------------------------------------ startup
+
+  private onStartupMessage(message: FrontendMessage): void {
+    switch (message.type) {
+      case 'sslRequest': {
+        const context = this.server.target.tls;
+        if (!context || this.tls || this.state !== 'startup') {
+          this.raw.write(encodeMessages((w) => writeEncryptionResponse(w, false)));
+          return;
+        }
+        this.raw.write(encodeMessages((w) => writeEncryptionResponse(w, true)));
+        this.raw.removeListener('data', this.onClientData);
+        const secure = new TLSSocket(this.raw, { isServer: true, secureContext: context });
+        secure.on('data', this.onClientData);
+        secure.on('error', () => this.close('TLS error'));
+        this.client = secure;
+        this.tls = true;
+        return;
+      }
+      case 'gssEncRequest':
+        this.client.write(encodeMessages((w) => writeEncryptionResponse(w, false)));
+        return;
+      case 'cancelRequest':
+        this.server.cancel(message.processId, message.secretKey);
+        this.close('cancel request');
+        return;
+      case 'startup':
+        this.onStartup(message);
+        return;
+      case 'authResponse':
+        this.onAuthResponse(message.body);
+        return;
+      default:
+        throw new PgProxyError('ERR_PGPROXY_PROTOCOL', `unexpected ${message.type} message during login`);
+    }
+  }
+
+  private onStartup(message: StartupMessage): void {
+    if (!this.tls && !this.server.target.allowPlaintext) {
+      throw new PgProxyError(
+        'ERR_PGPROXY_TLS_REQUIRED',
+        'this Warden proxy accepts TLS connections only (use sslmode=require)',
+      );
+    }
+    const replication = message.parameters.get('replication');
+    if (
+      replication !== undefined &&
+      replication !== 'false' &&
+      replication !== 'off' &&
+      replication !== '0'
+    ) {
+      throw new PgProxyError(
+        'ERR_PGPROXY_UNSUPPORTED',
+        'replication connections are not supported through Warden',
+      );
+    }
+    this.startup = message;
+    const user = message.parameters.get('user') ?? '';
+    this.state = 'lookup';
+    this.server.authority
+      .lookup(this.server.target.name, user)
+      .catch(() => undefined)
+      .then((grant) => {
+        if (this.state !== 'lookup') return;
+        this.grant = grant;
+        // An unknown user runs the same exchange against a fake verifier: no user enumeration.
+        const verifier = grant
+          ? parseScramVerifier(grant.verifier)
+          : createMockScramVerifier(user, this.server.mockSecret);
+        this.scram = new ScramServerSession({ verifier });
+        this.state = 'auth';
+        this.client.write(encodeMessages((w) => writeAuthenticationSasl(w, [SCRAM_SHA_256])));
+      })
+      .catch((error) => this.fail(error));
+  }
+
+  private onAuthResponse(body: Buffer): void {
+    if (this.state !== 'auth' || !this.scram) {
+      throw new PgProxyError('ERR_PGPROXY_PROTOCOL', 'authentication message out of order');
+    }
+    const user = this.startup!.parameters.get('user') ?? '';
+    try {
+      if (this.scram.authenticated) throw new Error('already authenticated');
+      if (!this.clientFirstSeen) {
+        const initial = decodeSaslInitialResponse(body);
+        if (initial.mechanism !== SCRAM_SHA_256 || !initial.data)
+          throw new Error('unsupported SASL mechanism');
+        const serverFirst = this.scram.handleClientFirst(initial.data);
+        this.clientFirstSeen = true;
+        this.client.write(encodeMessages((w) => writeAuthenticationSaslContinue(w, serverFirst)));
+        return;
+      }
+      const serverFinal = this.scram.handleClientFinal(body);
+      if (!this.grant) throw new Error('unknown user');
+      this.client.write(encodeMessages((w) => writeAuthenticationSaslFinal(w, serverFinal)));
+    } catch (error) {
+      this.server.log(
+        'debug',
+        { err: (error as Error).message, user: user.slice(0, 63) },
+        'proxy login failed',
+      );
+      throw new PgProxyAuthError(user);
+    }
+    const database = this.startup!.parameters.get('database') ?? user;
+    if (database !== this.grant.upstream.database) {
+      throw new PgProxyError(
+        'ERR_PGPROXY_DATABASE',
+        `this grant reaches database "${this.grant.upstream.database}" only, not "${database.slice(0, 63)}"`,
+      );
+    }
+    this.state = 'connecting';
+    this.pauseClient('connecting');
+    void this.connect();
+  }
+
+  private clientFirstSeen = false;
+
+  private async connect(): Promise<void> {
+    const grant = this.grant!;
+    const catalogKey = `${grant.target}/${grant.upstream.database}`;
+    const needCatalog = this.server.target.masker.config.columns.length > 0;
+    let catalog: Catalog | undefined = needCatalog ? this.server.catalogs.get(catalogKey) : undefined;
+    let upstream: UpstreamConnection;
+    try {
+      upstream = await connectUpstream(
+        {
+          host: grant.upstream.host,
+          port: grant.upstream.port,
+          database: grant.upstream.database,
+          user: grant.upstream.user,
+          password: grant.upstream.password.reveal(),
+        },
+        this.startup!.parameters,
+        {
+          timeoutMs: this.server.handshakeTimeoutMs,
+          ...(needCatalog && !catalog ? { initialQuery: CATALOG_SQL } : {}),
+        },
+      );
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    if (this.state !== 'connecting') {
+      upstream.socket.destroy();
+      return;
+    }
+    if (needCatalog && !catalog) {
+      catalog = buildCatalog(upstream.rows, Date.now());
+      this.server.catalogs.set(catalogKey, catalog);
+    }
+    this.upstream = upstream;
+    const recorder = new SessionRecorder(
+      this.server.sink,
+      {
+        id: `s_${randomBytes(9).toString('base64url')}`,
+        protocol: 'postgres',
+        grantId: grant.grantId,
+        requester: grant.requester,
+        target: grant.target,
+        level: grant.level,
+        clientAddress: `${this.raw.remoteAddress ?? '?'}:${this.raw.remotePort ?? 0}`,
+        startedAt: Date.now(),
+        endedAt: null,
+        endReason: null,
+        summary: {},
+      },
+      { onError: (error) => this.server.log('error', { err: (error as Error).message }, 'recording failed') },
+    );
+    this.recorder = recorder;
+    const params = this.startup!.parameters;
+    recorder.record('connect', {
+      user: params.get('user') ?? '',
+      database: grant.upstream.database,
+      application: params.get('application_name') ?? '',
+      tls: this.tls,
+    });
+    this.relay = new PgRelay({
+      guardrails: this.server.target.guardrails,
+      masker: this.server.target.masker,
+      level: grant.level,
+      groups: grant.groups,
+      recordRows: this.server.target.recordRows,
+      catalog,
+      toUpstream: upstream.socket,
+      toClient: this.client,
+      record: (kind, data) => recorder.record(kind, data),
+      onUnknownTable: () => this.server.catalogs.invalidate(catalogKey),
+    });
+    const socket = upstream.socket;
+    socket.on('data', this.onUpstreamData);
+    socket.on('error', () => this.close('database connection error'));
+    socket.on('close', () => {
+      if (this.state === 'ready') {
+        this.endReason = 'database closed the connection';
+        this.client.end();
+      }
+      this.close(this.endReason);
+    });
+    clearTimeout(this.handshakeTimer);
+    this.client.write(
+      encodeMessages((w) => {
+        writeAuthenticationOk(w);
+        for (const status of upstream.parameterStatus) w.writeBytes(status);
+        for (const notice of upstream.notices) w.writeBytes(notice);
+        writeBackendKeyData(w, this.processId, this.secretKey);
+        writeReadyForQuery(w, upstream.status);
+      }),
+    );
+    this.state = 'ready';
+    this.armExpiry();
+    this.resumeClient('connecting');
+  }
+
+  private armExpiry(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    const grant = this.grant;
+    if (!grant || this.state === 'closed') return;
+    const left = grant.expiresAt - this.server.clock();
+    if (left <= 0) {
+      this.terminate('terminating connection: the grant expired', 'grant expired');
+      return;
+    }
+    this.expiryTimer = setTimeout(() => this.armExpiry(), Math.min(left, MAX_TIMER));
+    this.expiryTimer.unref();
+  }
+
+  // ------------------------------------------------------------------ endings
+
+  private fail(error: unknown): void {
+    if (this.state === 'closed') return;
+    let notice: NoticeInput;
+    if (isProtocolError(error)) {
+      notice = { severity: 'FATAL', code: '08P01', message: `invalid frontend message: ${error.message}` };
+      this.endReason = `protocol error (${error.code})`;
+    } else if (isPgProxyError(error)) {
+      notice = { severity: 'FATAL', code: error.sqlState, message: error.message };
+      this.endReason = `${error.code}`;
+    } else {
+      notice = { severity: 'FATAL', code: 'XX000', message: 'internal proxy error' };
+      this.endReason = 'internal error';
+      this.server.log('error', { err: (error as Error)?.message }, 'proxy session failed');
+    }
+    this.sendFatal(notice);
+    this.close(this.endReason);
+  }
+
+  private sendFatal(notice: NoticeInput): void {
+    try {
+      this.client.end(encodeMessages((w) => writeErrorResponse(w, notice)));
+    } catch {
+      this.client.destroy();
+    }
+  }
+
+  private close(reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.handshakeTimer);
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    // Give a FATAL message queued by end() a moment to leave before the socket is torn down.
+    const client = this.client;
+    if (client.writableEnded) setTimeout(() => client.destroy(), 1000).unref();
+    else client.destroy();
+    this.upstream?.socket.destroy();
+    this.server.forget(this);
+    const relay = this.relay;
+    const done = this.recorder
+      ? this.recorder.end(reason, relay ? { ...relay.stats } : {})
+      : Promise.resolve();
+    void done.finally(() => this.resolveClosed());
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Masking in the data path: column rules found by table OID and attribute number (an alias does
+ * not hide a column), stable keyed hashes, binary results made safe, content detectors on
+ * computed columns, COPY TO, and an ErrorResponse DETAIL; the recording holds counts, never the
+ * unmasked values.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
+import {
+  type ProxyFixture,
+  type ProxyLogin,
+  removeDir,
+  startProxyFixture,
+} from '../../helpers/pg-proxy-fixture.ts';
+
+describe('masking through the proxy', () => {
+  let cluster: PgCluster;
+  let fx: ProxyFixture;
+  let login: ProxyLogin;
+  let client: pg.Client;
+  const dir = mkdtempSync(join(tmpdir(), 'warden-mask-'));
+
+  before(async () => {
+    cluster = await startPgCluster();
+    const keyFile = join(dir, 'mask.key');
+    writeFileSync(keyFile, 'a masking key of thirty-two bytes');
+    fx = await startProxyFixture(cluster, {
+      masking: {
+        key: `file:${keyFile}`,
+        columns: [
+          { match: 'customers.card_number', style: 'last4' },
+          { match: 'public.customers.name', style: 'hash' },
+          { match: 'customers.note', style: 'none' },
+        ],
+      },
+      record_rows: true,
+    });
+    login = await fx.grant('write');
+    client = new pg.Client({ ...login });
+    await client.connect();
+  });
+  after(async () => {
+    await client?.end();
+    await fx?.close();
+    await cluster?.stop();
+    removeDir(dir);
+  });
+
+  it('masks columns by rule even behind an alias, and hashes stably', async () => {
+    const aliased = await client.query(
+      'select name as n, card_number as c, email from customers order by id',
+    );
+    assert.equal(aliased.rows[0].c, '************1111');
+    assert.equal(aliased.rows[0].email, '[REDACTED:email]');
+    assert.notEqual(aliased.rows[0].n, 'Ada');
+    const again = await client.query('select c.name from customers c where id = 1');
+    assert.equal(again.rows[0].name, aliased.rows[0].n, 'the same input gives the same token');
+    assert.notEqual(aliased.rows[1].n, aliased.rows[0].n);
+  });
+
+  it('exempts columns with style none from the detectors', async () => {
+    await client.query("update customers set note = 'reach me at note@example.net' where id = 1");
+    const { rows } = await client.query('select note from customers where id = 1');
+    assert.equal(rows[0].note, 'reach me at note@example.net');
+  });
+
+  it('runs the detectors on computed columns and unknown tables', async () => {
+    const { rows } = await client.query(
+      "select upper(email) as e, 'card 4111 1111 1111 1111' as t from customers where id = 1",
+    );
+    assert.equal(rows[0].e, '[REDACTED:email]');
+    assert.match(rows[0].t, /1111$/);
+    assert.doesNotMatch(rows[0].t, /4111 1111/);
+  });
+
+  it('makes binary-format values of masked columns safe (NULL)', async () => {
+    // `binary` is a documented pg option missing from its types.
+    const config = { text: 'select card_number, id from customers where id = $1', values: [1], binary: true };
+    const result = await client.query(config as pg.QueryConfig);
+    assert.equal(result.rows[0].card_number, null);
+    assert.equal(result.rows[0].id, 1);
+  });
+
+  it('masks the DETAIL of a unique violation', async () => {
+    await assert.rejects(
+      client.query("insert into customers (name, email) values ('Dup', 'ada@example.com')"),
+      (e: { code?: string; detail?: string }) => {
+        assert.equal(e.code, '23505');
+        assert.equal(e.detail, 'Key (email)=([REDACTED:email]) already exists.');
+        return true;
+      },
+    );
+  });
+
+  it('masks COPY TO output', async () => {
+    const env = fx.libpqEnv(login);
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        'psql',
+        ['-X', '-c', 'COPY (select id, email from customers order by id) TO STDOUT'],
+        { env },
+        (error, stdout) => (error ? reject(error) : resolve(stdout)),
+      ),
+    );
+    assert.equal(out, '1\t[REDACTED:email]\n2\t[REDACTED:email]\n');
+  });
+
+  it('records masking counts and masked rows, never the raw values', async () => {
+    await client.query("select 'x' as marker, email from customers");
+    await new Promise((r) => setTimeout(r, 400));
+    const sessions = await fx.broker.store.listSessions({ grantId: login.grantId });
+    const events = (await Promise.all(sessions.map((s) => fx.broker.store.listSessionEvents(s.id)))).flat();
+    const text = JSON.stringify(events);
+    assert.doesNotMatch(text, /ada@example\.com|4111111111111111/);
+    const marker = events.find((e) => String(e.data.sql).includes("'x' as marker"));
+    assert.ok(marker);
+    assert.deepEqual(marker.data.masked, { email: 2 });
+    assert.deepEqual(marker.data.result, [
+      ['x', '[REDACTED:email]'],
+      ['x', '[REDACTED:email]'],
+    ]);
+  });
+});

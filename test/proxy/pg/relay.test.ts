@@ -1,0 +1,319 @@
+/**
+ * The relay core without sockets: substituted statements and their errors, reply matching,
+ * masking plans (including portals executed without Describe), zero-copy forwarding, and every
+ * TCP split point of client messages.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { compileSqlGuardrails } from '../../../proxy/guardrails/sql/index.ts';
+import { compileMasking, createMasker } from '../../../proxy/masking/index.ts';
+import { buildCatalog } from '../../../proxy/pg/catalog.ts';
+import { type ByteSink, ChunkOutput } from '../../../proxy/pg/chunk-output.ts';
+import {
+  type BackendMessage,
+  BackendParser,
+  decodeBackendMessage,
+  type FieldDescription,
+} from '../../../proxy/pg/protocol/backend-parser.ts';
+import { type FrontendMessage, FrontendParser } from '../../../proxy/pg/protocol/frontend-parser.ts';
+import { TransactionStatus } from '../../../proxy/pg/protocol/message-codes.ts';
+import {
+  encodeMessages,
+  writeBind,
+  writeBindComplete,
+  writeCommandComplete,
+  writeDataRow,
+  writeErrorResponse,
+  writeExecute,
+  writeParse,
+  writeParseComplete,
+  writeQuery,
+  writeReadyForQuery,
+  writeRowDescription,
+  writeSync,
+} from '../../../proxy/pg/protocol/serializer.ts';
+import { PgRelay } from '../../../proxy/pg/relay.ts';
+
+class Capture implements ByteSink {
+  readonly writes: Buffer[] = [];
+  corks = 0;
+  write(buffer: Buffer): boolean {
+    this.writes.push(buffer);
+    return true;
+  }
+  cork(): void {
+    this.corks++;
+  }
+  uncork(): void {}
+  get bytes(): Buffer {
+    return Buffer.concat(this.writes);
+  }
+  clear(): void {
+    this.writes.length = 0;
+  }
+}
+
+function field(
+  name: string,
+  tableOid: number,
+  columnAttribute: number,
+  typeOid = 25,
+  format = 0,
+): FieldDescription {
+  return { name, tableOid, columnAttribute, typeOid, typeSize: -1, typeModifier: -1, format };
+}
+
+function backendMessages(bytes: Buffer): BackendMessage[] {
+  const out: BackendMessage[] = [];
+  new BackendParser().feed(bytes, (_c, raw) => out.push(decodeBackendMessage(Buffer.from(raw))));
+  return out;
+}
+
+function frontendMessages(bytes: Buffer): FrontendMessage[] {
+  const out: FrontendMessage[] = [];
+  new FrontendParser({ phase: 'normal' }).feed(bytes, (m) => out.push(m));
+  return out;
+}
+
+const CUSTOMERS = 16_400;
+
+function createRelay(maskingConfig: unknown = { columns: [{ match: 'customers.card', style: 'last4' }] }) {
+  const upstream = new Capture();
+  const client = new Capture();
+  const recorded: { kind: string; data: Record<string, unknown> }[] = [];
+  const relay = new PgRelay({
+    guardrails: compileSqlGuardrails({}),
+    masker: createMasker(compileMasking(maskingConfig)),
+    level: 'read',
+    groups: [],
+    recordRows: false,
+    catalog: buildCatalog(
+      [
+        [String(CUSTOMERS), 'public', 'customers', '1', 'id'],
+        [String(CUSTOMERS), 'public', 'customers', '2', 'card'],
+      ],
+      0,
+    ),
+    toUpstream: upstream,
+    toClient: client,
+    record: (kind, data) => recorded.push({ kind, data }),
+    token: 'feedface',
+    clock: () => 1000,
+  });
+  return { relay, upstream, client, recorded };
+}
+
+describe('ChunkOutput', () => {
+  it('forwards an unchanged chunk as the very same buffer, without corking', () => {
+    const sink = new Capture();
+    const out = new ChunkOutput(sink);
+    const chunk = encodeMessages((w) => {
+      writeCommandComplete(w, 'SELECT 1');
+      writeReadyForQuery(w, TransactionStatus.Idle);
+    });
+    out.begin(chunk);
+    new BackendParser().feed(chunk, (_c, raw) => out.pass(raw));
+    out.end();
+    assert.equal(sink.writes.length, 1);
+    assert.equal(sink.writes[0], chunk);
+    assert.equal(sink.corks, 0);
+  });
+
+  it('keeps order between passed runs and rewritten messages, in one corked write', () => {
+    const sink = new Capture();
+    const out = new ChunkOutput(sink);
+    const chunk = encodeMessages((w) => {
+      writeCommandComplete(w, 'A');
+      writeCommandComplete(w, 'B');
+      writeCommandComplete(w, 'C');
+    });
+    out.begin(chunk);
+    let n = 0;
+    new BackendParser().feed(chunk, (_c, raw) => {
+      if (n++ === 1) writeCommandComplete(out.writer(), 'b');
+      else out.pass(raw);
+    });
+    out.end();
+    assert.equal(sink.corks, 1);
+    assert.deepEqual(
+      backendMessages(sink.bytes).map((m) => (m.type === 'commandComplete' ? m.tag : m.type)),
+      ['A', 'b', 'C'],
+    );
+  });
+});
+
+describe('PgRelay', () => {
+  it('replaces a blocked query and turns the server error into the guardrail error', () => {
+    const { relay, upstream, client, recorded } = createRelay();
+    relay.feedClient(encodeMessages((w) => writeQuery(w, 'DROP TABLE customers')));
+    const sent = frontendMessages(upstream.bytes);
+    assert.equal(sent.length, 1);
+    assert.ok(sent[0]!.type === 'query' && sent[0]!.sql === 'warden_blocked_feedface_1');
+    relay.feedUpstream(
+      encodeMessages((w) => {
+        writeErrorResponse(w, {
+          severity: 'ERROR',
+          code: '42601',
+          message: 'syntax error at or near "warden_blocked_feedface_1"',
+          position: 1,
+        });
+        writeReadyForQuery(w, TransactionStatus.Idle);
+      }),
+    );
+    const [error, ready] = backendMessages(client.bytes);
+    assert.ok(error?.type === 'errorResponse');
+    assert.equal(error.code, '42501');
+    assert.match(error.message, /rule drop-table/);
+    assert.doesNotMatch(client.bytes.toString('latin1'), /feedface/);
+    assert.equal(ready?.type, 'readyForQuery');
+    assert.equal(recorded[0]!.kind, 'blocked');
+    assert.deepEqual(relay.stats.blocked, 1);
+  });
+
+  it('passes a server error that merely quotes the token shape of another session', () => {
+    const { relay, client } = createRelay();
+    relay.feedClient(encodeMessages((w) => writeQuery(w, 'select warden_blocked_other_1')));
+    relay.feedUpstream(
+      encodeMessages((w) => {
+        writeErrorResponse(w, {
+          severity: 'ERROR',
+          code: '42703',
+          message: 'column "warden_blocked_other_1" does not exist',
+        });
+        writeReadyForQuery(w, TransactionStatus.Idle);
+      }),
+    );
+    const [error] = backendMessages(client.bytes);
+    assert.ok(error?.type === 'errorResponse' && error.code === '42703');
+  });
+
+  it('masks rows by the RowDescription of the query and forwards unmasked results untouched', () => {
+    const { relay, client } = createRelay({
+      columns: [{ match: 'customers.card', style: 'last4' }],
+      detectors: {
+        email: 'off',
+        card: 'off',
+        ssn: 'off',
+        iban: 'off',
+        phone: 'off',
+        jwt: 'off',
+        api_key: 'off',
+      },
+    });
+    relay.feedClient(encodeMessages((w) => writeQuery(w, 'select id, card as c from customers')));
+    relay.feedUpstream(
+      encodeMessages((w) => {
+        writeRowDescription(w, [field('id', CUSTOMERS, 1, 23), field('c', CUSTOMERS, 2)]);
+        writeDataRow(w, ['1', '4111111111111111']);
+        writeCommandComplete(w, 'SELECT 1');
+        writeReadyForQuery(w, TransactionStatus.Idle);
+      }),
+    );
+    const row = backendMessages(client.bytes).find((m) => m.type === 'dataRow');
+    assert.ok(row?.type === 'dataRow');
+    assert.deepEqual(
+      row.values.map((v) => v?.toString()),
+      ['1', '************1111'],
+    );
+    client.clear();
+    relay.feedClient(encodeMessages((w) => writeQuery(w, 'select 1')));
+    const plain = encodeMessages((w) => {
+      writeRowDescription(w, [field('?column?', 0, 0, 23)]);
+      writeDataRow(w, ['1']);
+      writeCommandComplete(w, 'SELECT 1');
+      writeReadyForQuery(w, TransactionStatus.Idle);
+    });
+    relay.feedUpstream(plain);
+    assert.equal(client.writes.length, 1);
+    assert.equal(client.writes[0], plain, 'zero-copy: the chunk itself is forwarded');
+  });
+
+  it('describes a portal executed without Describe, keeps the answer, and masks its rows', () => {
+    const { relay, upstream, client } = createRelay();
+    relay.feedClient(
+      encodeMessages((w) => {
+        writeParse(w, { name: 's', sql: 'select card from customers where id = $1' });
+        writeBind(w, { statement: 's', parameters: ['1'] });
+        writeExecute(w);
+        writeSync(w);
+      }),
+    );
+    assert.deepEqual(
+      frontendMessages(upstream.bytes).map((m) => m.type),
+      ['parse', 'bind', 'describe', 'execute', 'sync'],
+    );
+    relay.feedUpstream(
+      encodeMessages((w) => {
+        writeParseComplete(w);
+        writeBindComplete(w);
+        writeRowDescription(w, [field('card', CUSTOMERS, 2)]);
+        writeDataRow(w, ['5500005555555559']);
+        writeCommandComplete(w, 'SELECT 1');
+        writeReadyForQuery(w, TransactionStatus.Idle);
+      }),
+    );
+    const replies = backendMessages(client.bytes);
+    assert.deepEqual(
+      replies.map((m) => m.type),
+      ['parseComplete', 'bindComplete', 'dataRow', 'commandComplete', 'readyForQuery'],
+    );
+    const row = replies[2]!;
+    assert.ok(row.type === 'dataRow');
+    assert.equal(row.values[0]?.toString(), '************5559');
+  });
+
+  it('skips to Sync after an extended-protocol error and records the skipped executes', () => {
+    const { relay, recorded } = createRelay();
+    relay.feedClient(
+      encodeMessages((w) => {
+        writeParse(w, { sql: 'select 1/0' });
+        writeBind(w, {});
+        writeExecute(w);
+        writeParse(w, { sql: 'select 2' });
+        writeBind(w, {});
+        writeExecute(w);
+        writeSync(w);
+      }),
+    );
+    relay.feedUpstream(
+      encodeMessages((w) => {
+        writeParseComplete(w);
+        writeBindComplete(w);
+        writeRowDescription(w, [field('?column?', 0, 0, 23)]);
+        writeErrorResponse(w, { severity: 'ERROR', code: '22012', message: 'division by zero' });
+        writeReadyForQuery(w, TransactionStatus.Idle);
+      }),
+    );
+    assert.equal(relay.inFlight, 0);
+    const outcomes = recorded
+      .filter((r) => r.kind === 'statement')
+      .map((r) => [r.data.error, r.data.outcome]);
+    assert.deepEqual(outcomes, [
+      ['22012 division by zero', undefined],
+      ['22012 division by zero', 'skipped'],
+    ]);
+  });
+
+  it('sends the same bytes upstream at every TCP split point of a Query and a Parse', () => {
+    const bytes = encodeMessages((w) => {
+      writeQuery(w, 'select 1');
+      writeParse(w, { name: 'n', sql: 'select 2' });
+    });
+    const whole = createRelay();
+    whole.relay.feedClient(bytes);
+    for (let split = 1; split < bytes.length; split++) {
+      const parts = createRelay();
+      parts.relay.feedClient(bytes.subarray(0, split));
+      parts.relay.feedClient(bytes.subarray(split));
+      assert.deepEqual(parts.upstream.bytes, whole.upstream.bytes, `split at ${split}`);
+    }
+  });
+
+  it('closes on a message only a server sends (ERR_PG_PROTOCOL_UNKNOWN_MESSAGE)', () => {
+    const { relay } = createRelay();
+    assert.throws(
+      () => relay.feedClient(encodeMessages((w) => writeReadyForQuery(w, TransactionStatus.Idle))),
+      (e: { code?: string }) => e.code === 'ERR_PG_PROTOCOL_UNKNOWN_MESSAGE',
+    );
+  });
+});
