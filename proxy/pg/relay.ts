@@ -79,8 +79,12 @@ interface ResultPlan {
   rules: (ColumnRule | null)[];
   /** Per column: the constant replacement of a `redact` rule (the value does not matter). */
   constants: (Buffer | null)[];
-  /** Per column: the count a rule adds, `{ "column:<match>": 1 }`. */
-  counts: (MaskCounts | null)[];
+  /** Per column: the count label of its rule, `column:<match>`. */
+  labels: (string | null)[];
+  /** Per column: values masked by its rule since the counts were last added up. */
+  hits: Int32Array;
+  /** Sum of `hits`. */
+  hitCount: number;
 }
 
 const REDACTED = Buffer.from('[REDACTED]');
@@ -425,6 +429,7 @@ export class PgRelay {
   }
 
   private record(stmt: StatementRecord | undefined, outcome?: string): void {
+    if (this.hitPlans.length > 0) this.flushHits(stmt);
     if (!stmt) return;
     const data: Record<string, unknown> = {
       sql: stmt.sql,
@@ -651,23 +656,25 @@ export class PgRelay {
       actions,
       rules,
       constants: rules.map((rule) => (rule?.style === 'redact' ? REDACTED : null)),
-      counts: rules.map((rule) => (rule && rule.style !== 'none' ? { [`column:${rule.match}`]: 1 } : null)),
+      labels: rules.map((rule) => (rule && rule.style !== 'none' ? `column:${rule.match}` : null)),
+      hits: new Int32Array(rules.length),
+      hitCount: 0,
     };
   }
 
-  private currentPlan(): { plan: ResultPlan | null; stmt: StatementRecord | undefined } {
-    const head = this.head();
-    if (head?.t === 'execute') {
-      const portal = this.portals.get(head.portal);
-      // A portal whose columns are still unknown cannot be left unmasked: scan every column.
-      return { plan: portal?.plan === undefined ? FALLBACK_PLAN : portal.plan, stmt: head.stmt };
-    }
-    if (head?.t === 'query') return { plan: this.queryPlan, stmt: head.stmt };
-    return { plan: FALLBACK_PLAN, stmt: undefined };
-  }
-
   private onDataRow(raw: Buffer): void {
-    const { plan, stmt } = this.currentPlan();
+    const head = this.head();
+    let plan: ResultPlan | null = FALLBACK_PLAN;
+    let stmt: StatementRecord | undefined;
+    if (head?.t === 'execute') {
+      // A portal whose columns are still unknown cannot be left unmasked: scan every column.
+      const portalPlan = this.portals.get(head.portal)?.plan;
+      if (portalPlan !== undefined) plan = portalPlan;
+      stmt = head.stmt;
+    } else if (head?.t === 'query') {
+      plan = this.queryPlan;
+      stmt = head.stmt;
+    }
     if (plan === null) {
       this.clientOut.pass(raw);
       return;
@@ -682,26 +689,45 @@ export class PgRelay {
     for (let i = 0; i < count; i++) {
       const action = actions.length === 0 ? SCAN : (actions[i] ?? SCAN);
       if (action === SKIP || locator.isNull(i)) continue;
-      if (action === NULLIFY) {
-        replacements.set(i, null);
-        this.count(plan.counts[i]!, stmt);
+      if (action === SCAN) {
+        const result = masker.maskBuffer(locator.value(i)!, null);
+        if (result.changed) {
+          replacements.set(i, result.buffer);
+          this.count(result.counts, stmt);
+        }
         continue;
       }
-      const constant = action === RULE ? plan.constants[i] : null;
-      if (constant) {
-        replacements.set(i, constant);
-        this.count(plan.counts[i]!, stmt);
-        continue;
-      }
-      const result = masker.maskBuffer(locator.value(i)!, action === RULE ? plan.rules[i] : null);
-      if (result.changed) {
-        replacements.set(i, result.buffer);
-        this.count(result.counts, stmt);
-      }
+      const constant = plan.constants[i];
+      replacements.set(
+        i,
+        action === NULLIFY ? null : (constant ?? masker.maskBuffer(locator.value(i)!, plan.rules[i]).buffer),
+      );
+      if (plan.hitCount++ === 0) this.hitPlans.push(plan);
+      plan.hits[i]!++;
     }
     if (this.options.recordRows && stmt) this.sampleRow(stmt, locator, count);
     if (replacements.size > 0) writeDataRowFrom(this.clientOut.writer(), locator, replacements);
     else this.clientOut.pass(raw);
+  }
+
+  /** Plans with rule hits not yet added to the counts. */
+  private readonly hitPlans: ResultPlan[] = [];
+
+  /** Adds up the rule hits of the rows seen so far (to `stmt`, the statement they belong to). */
+  private flushHits(stmt: StatementRecord | undefined): void {
+    for (const plan of this.hitPlans) {
+      const counts: Record<string, number> = {};
+      for (let i = 0; i < plan.hits.length; i++) {
+        const n = plan.hits[i]!;
+        if (n === 0) continue;
+        const label = plan.labels[i]!;
+        counts[label] = (counts[label] ?? 0) + n;
+        plan.hits[i] = 0;
+      }
+      plan.hitCount = 0;
+      this.count(counts, stmt);
+    }
+    this.hitPlans.length = 0;
   }
 
   private readonly replacements = new Map<number, Buffer | null>();
@@ -811,4 +837,11 @@ function readRowCount(raw: Buffer): number {
 }
 
 /** Used when a result's columns are unknown: every value goes through the detectors. */
-const FALLBACK_PLAN: ResultPlan = { actions: [], rules: [], constants: [], counts: [] };
+const FALLBACK_PLAN: ResultPlan = {
+  actions: [],
+  rules: [],
+  constants: [],
+  labels: [],
+  hits: new Int32Array(0),
+  hitCount: 0,
+};
