@@ -28,6 +28,7 @@ import {
   decodeCopyResponse,
   decodeErrorResponse,
   decodeNoticeResponse,
+  decodeNotificationResponse,
   decodeRowDescription,
   type FieldDescription,
 } from './protocol/backend-parser.ts';
@@ -562,6 +563,9 @@ export class PgRelay {
       case BackendCode.CopyData:
         this.onCopyData(raw);
         return;
+      case BackendCode.NotificationResponse:
+        this.onNotification(raw);
+        return;
       default:
         // Authentication, ParameterStatus, BackendKeyData, CopyIn, CopyDone, Notification, ...
         out.pass(raw);
@@ -766,6 +770,24 @@ export class PgRelay {
     const head = this.head();
     this.count(result.counts, head?.t === 'query' || head?.t === 'execute' ? head.stmt : undefined);
     writeCopyData(this.clientOut.writer(), result.buffer);
+  }
+
+  /** NOTIFY payloads are data too: they go through the detectors. */
+  private onNotification(raw: Buffer): void {
+    const notification = decodeNotificationResponse(raw);
+    const result = this.options.masker.maskValue(notification.payload);
+    if (!result.changed) {
+      this.clientOut.pass(raw);
+      return;
+    }
+    this.count(result.counts, undefined);
+    this.clientOut
+      .writer()
+      .startMessage(BackendCode.NotificationResponse)
+      .writeInt32(notification.processId)
+      .writeCString(notification.channel)
+      .writeCString(result.text)
+      .endMessage();
   }
 
   private onError(raw: Buffer): void {

@@ -98,6 +98,21 @@ describe('masking through the proxy', () => {
     );
   });
 
+  it('masks NOTIFY payloads', async () => {
+    const listener = new pg.Client({ ...login });
+    await listener.connect();
+    try {
+      const received = new Promise<string | undefined>((resolve) =>
+        listener.on('notification', (n) => resolve(n.payload)),
+      );
+      await listener.query('LISTEN changes');
+      await client.query("NOTIFY changes, 'customer ada@example.com updated'");
+      assert.equal(await received, 'customer [REDACTED:email] updated');
+    } finally {
+      await listener.end();
+    }
+  });
+
   it('masks COPY TO output', async () => {
     const env = fx.libpqEnv(login);
     const out = await new Promise<string>((resolve, reject) =>
