@@ -60,11 +60,16 @@ const MASKED_FIELDS = new Set(['M', 'D', 'H', 'W', 'q', 'p']);
 /** Most result shapes planned per session before the cache starts over. */
 const MAX_PLANS = 256;
 /**
- * Types whose text form cannot hold anything a detector looks for (no `@`, letters or runs of 8
- * digits): bool, int2, oid, date, time, timestamp, timestamptz, interval, timetz, uuid. Their
- * values skip the content scan. (Floats stay scanned: `4.111111111111111e+15` has a digit run.)
+ * Types whose text form cannot hold anything a built-in detector looks for (no `@` or letters,
+ * at most 10 digits, no digit groups with separators: cards need 13 digits, SSNs and phone
+ * numbers need separators): bool, int2, int4, oid, date, time, timestamp, timestamptz, interval,
+ * timetz, uuid. Their values skip the content scan unless custom patterns are configured (a
+ * pattern may match anything). Floats and int8 stay scanned (a card number fits in them).
  */
-const UNSCANNED_TYPES = new Set([16, 21, 26, 1082, 1083, 1114, 1184, 1186, 1266, 2950]);
+const UNSCANNED_TYPES: ReadonlySet<number> = new Set([
+  16, 21, 23, 26, 1082, 1083, 1114, 1184, 1186, 1266, 2950,
+]);
+const NO_TYPES: ReadonlySet<number> = new Set();
 /** Types whose binary form is their text (text, varchar, bpchar, name, json, unknown). */
 const TEXT_TYPES = new Set([25, 1043, 1042, 19, 114, 705]);
 
@@ -185,6 +190,7 @@ export class PgRelay {
   private syncsReceived = 0;
   private queryPlan: ResultPlan | null = null;
   private readonly detectorsOn: boolean;
+  private readonly unscannedTypes: ReadonlySet<number>;
   private locator: DataRowLocator | null = null;
   private unknownTableReported = false;
   /** True once the client sent Terminate. */
@@ -200,6 +206,7 @@ export class PgRelay {
     this.tokenPrefix = `warden_blocked_${this.token}_`;
     const config = options.masker.config;
     this.detectorsOn = config.patterns.length > 0 || Object.values(config.detectors).some((s) => s !== null);
+    this.unscannedTypes = config.patterns.length > 0 ? NO_TYPES : UNSCANNED_TYPES;
   }
 
   /** Statements sent to the server whose replies have not all arrived. */
@@ -650,7 +657,7 @@ export class PgRelay {
       const rule = rules[i];
       let action: ColumnAction;
       if (rule && rule.style !== 'none') action = binary ? NULLIFY : RULE;
-      else if (rule || !this.detectorsOn || UNSCANNED_TYPES.has(field.typeOid)) action = SKIP;
+      else if (rule || !this.detectorsOn || this.unscannedTypes.has(field.typeOid)) action = SKIP;
       else action = binary && !TEXT_TYPES.has(field.typeOid) ? SKIP : SCAN;
       if (action !== SKIP) any = true;
       return action;
