@@ -349,6 +349,15 @@ export class PgRelay {
       for (const statement of verdict.statements) {
         const prepares = statement.report.prepares;
         if (prepares) this.remember(this.ctx.prepared, prepares.name, prepares.statement);
+        if (this.copiesMaskedColumns(statement.report)) {
+          return {
+            action: 'block',
+            rule: 'masked-copy',
+            message:
+              'COPY TO reads tables with masked columns, which COPY output cannot mask by column; use SELECT',
+            statements: verdict.statements,
+          };
+        }
       }
       return verdict;
     }
@@ -361,6 +370,46 @@ export class PgRelay {
       };
     }
     return verdict;
+  }
+
+  /**
+   * COPY TO carries no RowDescription, so column rules cannot be applied to its rows (the content
+   * detectors still are): a COPY TO touching a table with a rule-masked column is refused. A
+   * relation the catalog does not know counts as masked (fail closed).
+   */
+  private copiesMaskedColumns(report: StatementReport): boolean {
+    const rules = this.options.masker.config.columns;
+    if (report.kind !== 'copy' || report.effects.includes('write') || rules.length === 0) return false;
+    return report.relations.some((relation) => {
+      let masked = this.maskedRelations.get(relation);
+      if (masked === undefined) {
+        masked = this.hasMaskedColumn(relation);
+        this.remember(this.maskedRelations, relation, masked);
+      }
+      return masked;
+    });
+  }
+
+  private readonly maskedRelations = new Map<string, boolean>();
+
+  private hasMaskedColumn(relation: string): boolean {
+    const catalog = this.options.catalog;
+    const dot = relation.lastIndexOf('.');
+    const schema = dot < 0 ? undefined : relation.slice(0, dot);
+    const table = relation.slice(dot + 1);
+    let known = false;
+    for (const [oid, name] of catalog?.tables ?? []) {
+      if (name.table !== table || (schema !== undefined && name.schema !== schema)) continue;
+      known = true;
+      const columns = [...(catalog!.attributes.get(oid)?.values() ?? [])];
+      const masked = this.options.masker.resolveColumns(
+        new Map([[oid, name]]),
+        columns.map((column, i) => ({ tableOid: oid, attnum: i + 1, name: column })),
+        new Map(),
+      );
+      if (masked.some((rule) => rule !== null && rule.style !== 'none')) return true;
+    }
+    return !known;
   }
 
   /** Registers a blocked statement and returns the SQL the server will reject in its place. */
