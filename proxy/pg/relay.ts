@@ -132,6 +132,8 @@ interface Portal {
   plan: ResultPlan | null | undefined;
   /** The client asked to describe it: the answer arrives before any of its rows. */
   described?: boolean;
+  /** Its parameters as recorded (masked). */
+  params: string[];
 }
 
 /** The session facts and hooks a relay runs with. */
@@ -276,9 +278,9 @@ export class PgRelay {
         const portal: Portal = {
           statement: message.statement,
           plan: statement && this.planOf(statement, message.resultFormats),
+          params: this.maskParams(message.parameters, message.parameterFormats),
         };
         this.remember(this.portals, message.portal, portal);
-        this.lastParams = this.maskParams(message.parameters, message.parameterFormats);
         out.pass(message.raw);
         return;
       }
@@ -298,7 +300,7 @@ export class PgRelay {
         }
         const recorded = portal ? this.statements.get(portal.statement)?.recorded : undefined;
         const stmt = this.startStatement(recorded ?? '', 'extended', undefined, true);
-        if (stmt && this.lastParams) stmt.params = this.lastParams;
+        if (stmt && portal && portal.params.length > 0) stmt.params = portal.params;
         this.push({ t: 'execute', portal: message.portal, stmt });
         out.pass(message.raw);
         return;
@@ -340,8 +342,6 @@ export class PgRelay {
         throw new PgProxyError('ERR_PGPROXY_PROTOCOL', `unexpected ${message.type} message after startup`);
     }
   }
-
-  private lastParams: string[] | undefined;
 
   private check(sql: string): Verdict {
     const verdict = this.options.guardrails.check(sql, this.ctx);

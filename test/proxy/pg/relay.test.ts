@@ -281,6 +281,36 @@ describe('PgRelay', () => {
     assert.equal(row.values[0]?.toString(), '************5559');
   });
 
+  it('records each execution with the parameters of its own portal, masked', () => {
+    const { relay, recorded } = createRelay();
+    relay.feedClient(
+      encodeMessages((w) => {
+        writeParse(w, { name: 's', sql: 'select $1::text' });
+        writeBind(w, { portal: 'a', statement: 's', parameters: ['ada@example.com'] });
+        writeBind(w, { portal: 'b', statement: 's', parameters: ['plain'] });
+        writeExecute(w, 'a');
+        writeExecute(w, 'b');
+        writeSync(w);
+      }),
+    );
+    relay.feedUpstream(
+      encodeMessages((w) => {
+        writeParseComplete(w);
+        writeBindComplete(w);
+        writeBindComplete(w);
+        writeRowDescription(w, [field('text', 0, 0)]);
+        writeCommandComplete(w, 'SELECT 0');
+        writeRowDescription(w, [field('text', 0, 0)]);
+        writeCommandComplete(w, 'SELECT 0');
+        writeReadyForQuery(w, TransactionStatus.Idle);
+      }),
+    );
+    assert.deepEqual(
+      recorded.map((r) => r.data.params),
+      [['[REDACTED:email]'], ['plain']],
+    );
+  });
+
   it('skips to Sync after an extended-protocol error and records the skipped executes', () => {
     const { relay, recorded } = createRelay();
     relay.feedClient(
