@@ -12,7 +12,12 @@ import { encodeMessages, writeQuery, writeStartupMessage } from '../../../proxy/
 import { PgProxyServer } from '../../../proxy/pg/server.ts';
 import { waitFor } from '../../helpers/broker-fixture.ts';
 import { type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
-import { type ProxyFixture, type ProxyLogin, startProxyFixture } from '../../helpers/pg-proxy-fixture.ts';
+import {
+  type ProxyFixture,
+  type ProxyLogin,
+  postgresOptions,
+  startProxyFixture,
+} from '../../helpers/pg-proxy-fixture.ts';
 import { loginRaw, openRaw } from '../../helpers/pg-raw-client.ts';
 
 /** Sends bytes on a fresh connection and resolves with the FATAL/ERROR code once the proxy closed it. */
@@ -147,14 +152,7 @@ describe('hostile clients and session endings', () => {
   });
 
   it('routes a CancelRequest to the right upstream session', async () => {
-    const sql = postgres({
-      host: login.host,
-      port: login.port,
-      database: login.database,
-      username: login.user,
-      password: login.password,
-      max: 2,
-    });
+    const sql = postgres({ ...postgresOptions(login), max: 2 });
     try {
       const slow = sql`select pg_sleep(30)`;
       const other = sql`select pg_sleep(0.5) as done`;
