@@ -42,9 +42,7 @@ const authority: GrantAuthority = {
 const server = new PgProxyServer({
   target: compilePgProxyTarget('bench', settings.proxy, { env: process.env }),
   authority,
-  sink: process.env.WARDEN_BENCH_NOSINK
-    ? { insertSession: async () => {}, appendSessionEvents: async () => {}, endSession: async () => {} }
-    : store,
+  sink: store,
   maxConnections: 5_000,
 });
 const address = await server.listen(0, '127.0.0.1');

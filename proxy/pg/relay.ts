@@ -28,6 +28,7 @@ import {
   decodeCopyResponse,
   decodeErrorResponse,
   decodeNoticeResponse,
+  decodeNotificationResponse,
   decodeRowDescription,
   type FieldDescription,
 } from './protocol/backend-parser.ts';
@@ -59,11 +60,16 @@ const MASKED_FIELDS = new Set(['M', 'D', 'H', 'W', 'q', 'p']);
 /** Most result shapes planned per session before the cache starts over. */
 const MAX_PLANS = 256;
 /**
- * Types whose text form cannot hold anything a detector looks for (no `@`, letters or runs of 8
- * digits): bool, int2, oid, date, time, timestamp, timestamptz, interval, timetz, uuid. Their
- * values skip the content scan. (Floats stay scanned: `4.111111111111111e+15` has a digit run.)
+ * Types whose text form cannot hold anything a built-in detector looks for (no `@` or letters,
+ * at most 10 digits, no digit groups with separators: cards need 13 digits, SSNs and phone
+ * numbers need separators): bool, int2, int4, oid, date, time, timestamp, timestamptz, interval,
+ * timetz, uuid. Their values skip the content scan unless custom patterns are configured (a
+ * pattern may match anything). Floats and int8 stay scanned (a card number fits in them).
  */
-const UNSCANNED_TYPES = new Set([16, 21, 26, 1082, 1083, 1114, 1184, 1186, 1266, 2950]);
+const UNSCANNED_TYPES: ReadonlySet<number> = new Set([
+  16, 21, 23, 26, 1082, 1083, 1114, 1184, 1186, 1266, 2950,
+]);
+const NO_TYPES: ReadonlySet<number> = new Set();
 /** Types whose binary form is their text (text, varchar, bpchar, name, json, unknown). */
 const TEXT_TYPES = new Set([25, 1043, 1042, 19, 114, 705]);
 
@@ -79,8 +85,12 @@ interface ResultPlan {
   rules: (ColumnRule | null)[];
   /** Per column: the constant replacement of a `redact` rule (the value does not matter). */
   constants: (Buffer | null)[];
-  /** Per column: the count a rule adds, `{ "column:<match>": 1 }`. */
-  counts: (MaskCounts | null)[];
+  /** Per column: the count label of its rule, `column:<match>`. */
+  labels: (string | null)[];
+  /** Per column: values masked by its rule since the counts were last added up. */
+  hits: Int32Array;
+  /** Sum of `hits`. */
+  hitCount: number;
 }
 
 const REDACTED = Buffer.from('[REDACTED]');
@@ -122,6 +132,8 @@ interface Portal {
   plan: ResultPlan | null | undefined;
   /** The client asked to describe it: the answer arrives before any of its rows. */
   described?: boolean;
+  /** Its parameters as recorded (masked). */
+  params: string[];
 }
 
 /** The session facts and hooks a relay runs with. */
@@ -180,6 +192,7 @@ export class PgRelay {
   private syncsReceived = 0;
   private queryPlan: ResultPlan | null = null;
   private readonly detectorsOn: boolean;
+  private readonly unscannedTypes: ReadonlySet<number>;
   private locator: DataRowLocator | null = null;
   private unknownTableReported = false;
   /** True once the client sent Terminate. */
@@ -195,6 +208,7 @@ export class PgRelay {
     this.tokenPrefix = `warden_blocked_${this.token}_`;
     const config = options.masker.config;
     this.detectorsOn = config.patterns.length > 0 || Object.values(config.detectors).some((s) => s !== null);
+    this.unscannedTypes = config.patterns.length > 0 ? NO_TYPES : UNSCANNED_TYPES;
   }
 
   /** Statements sent to the server whose replies have not all arrived. */
@@ -264,9 +278,9 @@ export class PgRelay {
         const portal: Portal = {
           statement: message.statement,
           plan: statement && this.planOf(statement, message.resultFormats),
+          params: this.maskParams(message.parameters, message.parameterFormats),
         };
         this.remember(this.portals, message.portal, portal);
-        this.lastParams = this.maskParams(message.parameters, message.parameterFormats);
         out.pass(message.raw);
         return;
       }
@@ -286,7 +300,7 @@ export class PgRelay {
         }
         const recorded = portal ? this.statements.get(portal.statement)?.recorded : undefined;
         const stmt = this.startStatement(recorded ?? '', 'extended', undefined, true);
-        if (stmt && this.lastParams) stmt.params = this.lastParams;
+        if (stmt && portal && portal.params.length > 0) stmt.params = portal.params;
         this.push({ t: 'execute', portal: message.portal, stmt });
         out.pass(message.raw);
         return;
@@ -329,14 +343,21 @@ export class PgRelay {
     }
   }
 
-  private lastParams: string[] | undefined;
-
   private check(sql: string): Verdict {
     const verdict = this.options.guardrails.check(sql, this.ctx);
     if (verdict.action === 'allow') {
       for (const statement of verdict.statements) {
         const prepares = statement.report.prepares;
         if (prepares) this.remember(this.ctx.prepared, prepares.name, prepares.statement);
+        if (this.copiesMaskedColumns(statement.report)) {
+          return {
+            action: 'block',
+            rule: 'masked-copy',
+            message:
+              'COPY TO reads tables with masked columns, which COPY output cannot mask by column; use SELECT',
+            statements: verdict.statements,
+          };
+        }
       }
       return verdict;
     }
@@ -349,6 +370,46 @@ export class PgRelay {
       };
     }
     return verdict;
+  }
+
+  /**
+   * COPY TO carries no RowDescription, so column rules cannot be applied to its rows (the content
+   * detectors still are): a COPY TO touching a table with a rule-masked column is refused. A
+   * relation the catalog does not know counts as masked (fail closed).
+   */
+  private copiesMaskedColumns(report: StatementReport): boolean {
+    const rules = this.options.masker.config.columns;
+    if (report.kind !== 'copy' || report.effects.includes('write') || rules.length === 0) return false;
+    return report.relations.some((relation) => {
+      let masked = this.maskedRelations.get(relation);
+      if (masked === undefined) {
+        masked = this.hasMaskedColumn(relation);
+        this.remember(this.maskedRelations, relation, masked);
+      }
+      return masked;
+    });
+  }
+
+  private readonly maskedRelations = new Map<string, boolean>();
+
+  private hasMaskedColumn(relation: string): boolean {
+    const catalog = this.options.catalog;
+    const dot = relation.lastIndexOf('.');
+    const schema = dot < 0 ? undefined : relation.slice(0, dot);
+    const table = relation.slice(dot + 1);
+    let known = false;
+    for (const [oid, name] of catalog?.tables ?? []) {
+      if (name.table !== table || (schema !== undefined && name.schema !== schema)) continue;
+      known = true;
+      const columns = [...(catalog!.attributes.get(oid)?.values() ?? [])];
+      const masked = this.options.masker.resolveColumns(
+        new Map([[oid, name]]),
+        columns.map((column, i) => ({ tableOid: oid, attnum: i + 1, name: column })),
+        new Map(),
+      );
+      if (masked.some((rule) => rule !== null && rule.style !== 'none')) return true;
+    }
+    return !known;
   }
 
   /** Registers a blocked statement and returns the SQL the server will reject in its place. */
@@ -425,6 +486,7 @@ export class PgRelay {
   }
 
   private record(stmt: StatementRecord | undefined, outcome?: string): void {
+    if (this.hitPlans.length > 0) this.flushHits(stmt);
     if (!stmt) return;
     const data: Record<string, unknown> = {
       sql: stmt.sql,
@@ -557,6 +619,9 @@ export class PgRelay {
       case BackendCode.CopyData:
         this.onCopyData(raw);
         return;
+      case BackendCode.NotificationResponse:
+        this.onNotification(raw);
+        return;
       default:
         // Authentication, ParameterStatus, BackendKeyData, CopyIn, CopyDone, Notification, ...
         out.pass(raw);
@@ -641,7 +706,7 @@ export class PgRelay {
       const rule = rules[i];
       let action: ColumnAction;
       if (rule && rule.style !== 'none') action = binary ? NULLIFY : RULE;
-      else if (rule || !this.detectorsOn || UNSCANNED_TYPES.has(field.typeOid)) action = SKIP;
+      else if (rule || !this.detectorsOn || this.unscannedTypes.has(field.typeOid)) action = SKIP;
       else action = binary && !TEXT_TYPES.has(field.typeOid) ? SKIP : SCAN;
       if (action !== SKIP) any = true;
       return action;
@@ -651,23 +716,25 @@ export class PgRelay {
       actions,
       rules,
       constants: rules.map((rule) => (rule?.style === 'redact' ? REDACTED : null)),
-      counts: rules.map((rule) => (rule && rule.style !== 'none' ? { [`column:${rule.match}`]: 1 } : null)),
+      labels: rules.map((rule) => (rule && rule.style !== 'none' ? `column:${rule.match}` : null)),
+      hits: new Int32Array(rules.length),
+      hitCount: 0,
     };
   }
 
-  private currentPlan(): { plan: ResultPlan | null; stmt: StatementRecord | undefined } {
-    const head = this.head();
-    if (head?.t === 'execute') {
-      const portal = this.portals.get(head.portal);
-      // A portal whose columns are still unknown cannot be left unmasked: scan every column.
-      return { plan: portal?.plan === undefined ? FALLBACK_PLAN : portal.plan, stmt: head.stmt };
-    }
-    if (head?.t === 'query') return { plan: this.queryPlan, stmt: head.stmt };
-    return { plan: FALLBACK_PLAN, stmt: undefined };
-  }
-
   private onDataRow(raw: Buffer): void {
-    const { plan, stmt } = this.currentPlan();
+    const head = this.head();
+    let plan: ResultPlan | null = FALLBACK_PLAN;
+    let stmt: StatementRecord | undefined;
+    if (head?.t === 'execute') {
+      // A portal whose columns are still unknown cannot be left unmasked: scan every column.
+      const portalPlan = this.portals.get(head.portal)?.plan;
+      if (portalPlan !== undefined) plan = portalPlan;
+      stmt = head.stmt;
+    } else if (head?.t === 'query') {
+      plan = this.queryPlan;
+      stmt = head.stmt;
+    }
     if (plan === null) {
       this.clientOut.pass(raw);
       return;
@@ -682,26 +749,45 @@ export class PgRelay {
     for (let i = 0; i < count; i++) {
       const action = actions.length === 0 ? SCAN : (actions[i] ?? SCAN);
       if (action === SKIP || locator.isNull(i)) continue;
-      if (action === NULLIFY) {
-        replacements.set(i, null);
-        this.count(plan.counts[i]!, stmt);
+      if (action === SCAN) {
+        const result = masker.maskBuffer(locator.value(i)!, null);
+        if (result.changed) {
+          replacements.set(i, result.buffer);
+          this.count(result.counts, stmt);
+        }
         continue;
       }
-      const constant = action === RULE ? plan.constants[i] : null;
-      if (constant) {
-        replacements.set(i, constant);
-        this.count(plan.counts[i]!, stmt);
-        continue;
-      }
-      const result = masker.maskBuffer(locator.value(i)!, action === RULE ? plan.rules[i] : null);
-      if (result.changed) {
-        replacements.set(i, result.buffer);
-        this.count(result.counts, stmt);
-      }
+      const constant = plan.constants[i];
+      replacements.set(
+        i,
+        action === NULLIFY ? null : (constant ?? masker.maskBuffer(locator.value(i)!, plan.rules[i]).buffer),
+      );
+      if (plan.hitCount++ === 0) this.hitPlans.push(plan);
+      plan.hits[i]!++;
     }
     if (this.options.recordRows && stmt) this.sampleRow(stmt, locator, count);
     if (replacements.size > 0) writeDataRowFrom(this.clientOut.writer(), locator, replacements);
     else this.clientOut.pass(raw);
+  }
+
+  /** Plans with rule hits not yet added to the counts. */
+  private readonly hitPlans: ResultPlan[] = [];
+
+  /** Adds up the rule hits of the rows seen so far (to `stmt`, the statement they belong to). */
+  private flushHits(stmt: StatementRecord | undefined): void {
+    for (const plan of this.hitPlans) {
+      const counts: Record<string, number> = {};
+      for (let i = 0; i < plan.hits.length; i++) {
+        const n = plan.hits[i]!;
+        if (n === 0) continue;
+        const label = plan.labels[i]!;
+        counts[label] = (counts[label] ?? 0) + n;
+        plan.hits[i] = 0;
+      }
+      plan.hitCount = 0;
+      this.count(counts, stmt);
+    }
+    this.hitPlans.length = 0;
   }
 
   private readonly replacements = new Map<number, Buffer | null>();
@@ -740,6 +826,24 @@ export class PgRelay {
     const head = this.head();
     this.count(result.counts, head?.t === 'query' || head?.t === 'execute' ? head.stmt : undefined);
     writeCopyData(this.clientOut.writer(), result.buffer);
+  }
+
+  /** NOTIFY payloads are data too: they go through the detectors. */
+  private onNotification(raw: Buffer): void {
+    const notification = decodeNotificationResponse(raw);
+    const result = this.options.masker.maskValue(notification.payload);
+    if (!result.changed) {
+      this.clientOut.pass(raw);
+      return;
+    }
+    this.count(result.counts, undefined);
+    this.clientOut
+      .writer()
+      .startMessage(BackendCode.NotificationResponse)
+      .writeInt32(notification.processId)
+      .writeCString(notification.channel)
+      .writeCString(result.text)
+      .endMessage();
   }
 
   private onError(raw: Buffer): void {
@@ -811,4 +915,11 @@ function readRowCount(raw: Buffer): number {
 }
 
 /** Used when a result's columns are unknown: every value goes through the detectors. */
-const FALLBACK_PLAN: ResultPlan = { actions: [], rules: [], constants: [], counts: [] };
+const FALLBACK_PLAN: ResultPlan = {
+  actions: [],
+  rules: [],
+  constants: [],
+  labels: [],
+  hits: new Int32Array(0),
+  hitCount: 0,
+};

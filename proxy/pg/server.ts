@@ -8,6 +8,7 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import type { GrantAuthority } from '../grant-authority.ts';
 import { CatalogCache } from './catalog.ts';
 import type { PgProxyTarget } from './config.ts';
+import { encodeMessages, writeErrorResponse } from './protocol/serializer.ts';
 import type { SessionSink } from './recorder.ts';
 import { PgProxySession } from './session.ts';
 import { cancelUpstream } from './upstream.ts';
@@ -141,7 +142,16 @@ export class PgProxyServer {
 
   private accept(socket: Socket): void {
     if (this.connections >= this.maxConnections) {
-      socket.destroy();
+      socket.on('error', () => {});
+      socket.end(
+        encodeMessages((w) =>
+          writeErrorResponse(w, {
+            severity: 'FATAL',
+            code: '53300',
+            message: 'too many connections to this Warden proxy',
+          }),
+        ),
+      );
       return;
     }
     let processId: number;

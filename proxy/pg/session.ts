@@ -459,7 +459,10 @@ export class PgProxySession {
     const client = this.client;
     if (client.writableEnded) setTimeout(() => client.destroy(), 1000).unref();
     else client.destroy();
-    this.upstream?.socket.destroy();
+    const upstream = this.upstream?.socket;
+    // A Terminate passed on is let out before the connection goes.
+    if (upstream?.writableEnded) setTimeout(() => upstream.destroy(), 1000).unref();
+    else upstream?.destroy();
     this.server.forget(this);
     const relay = this.relay;
     const done = this.recorder

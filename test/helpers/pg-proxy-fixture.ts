@@ -166,6 +166,17 @@ export async function startProxyFixture(
   };
 }
 
+/** Options of the `postgres` (postgres.js) client for a proxy login. */
+export function postgresOptions(login: ProxyLogin) {
+  return {
+    host: login.host,
+    port: login.port,
+    database: login.database,
+    username: login.user,
+    password: login.password,
+  };
+}
+
 /** Removes a directory made by {@link createTestCertificate}. */
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });

@@ -9,9 +9,15 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import postgres from 'postgres';
 import { encodeMessages, writeQuery, writeStartupMessage } from '../../../proxy/pg/protocol/serializer.ts';
+import { PgProxyServer } from '../../../proxy/pg/server.ts';
 import { waitFor } from '../../helpers/broker-fixture.ts';
 import { type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
-import { type ProxyFixture, type ProxyLogin, startProxyFixture } from '../../helpers/pg-proxy-fixture.ts';
+import {
+  type ProxyFixture,
+  type ProxyLogin,
+  postgresOptions,
+  startProxyFixture,
+} from '../../helpers/pg-proxy-fixture.ts';
 import { loginRaw, openRaw } from '../../helpers/pg-raw-client.ts';
 
 /** Sends bytes on a fresh connection and resolves with the FATAL/ERROR code once the proxy closed it. */
@@ -108,6 +114,26 @@ describe('hostile clients and session endings', () => {
     await waitFor(() => fx.proxy.sessionCount === 1, 10_000, 'fuzzed connections to close');
   });
 
+  it('refuses connections over the limit with 53300 (ERR_PGPROXY_TOO_MANY_CONNECTIONS)', async () => {
+    // A second listener of the same target (a second broker would reconcile away this one's roles).
+    const limited = new PgProxyServer({
+      target: fx.proxy.target,
+      authority: fx.broker.app.proxyAuthority,
+      sink: fx.broker.store,
+      maxConnections: 1,
+    });
+    const { port } = await limited.listen(0);
+    try {
+      const first = openRaw(port);
+      await new Promise<void>((resolve) => first.socket.once('connect', () => resolve()));
+      await waitFor(() => limited.sessionCount === 1, 5_000, 'the first connection');
+      assert.equal(await sendAndExpectClose(port, Buffer.alloc(0)), '53300');
+      first.end();
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('ends a connection that does not finish the handshake in time', async () => {
     const raw = openRaw(fx.port);
     await raw.closed;
@@ -126,14 +152,7 @@ describe('hostile clients and session endings', () => {
   });
 
   it('routes a CancelRequest to the right upstream session', async () => {
-    const sql = postgres({
-      host: login.host,
-      port: login.port,
-      database: login.database,
-      username: login.user,
-      password: login.password,
-      max: 2,
-    });
+    const sql = postgres({ ...postgresOptions(login), max: 2 });
     try {
       const slow = sql`select pg_sleep(30)`;
       const other = sql`select pg_sleep(0.5) as done`;

@@ -19,6 +19,12 @@ import {
   startProxyFixture,
 } from '../../helpers/pg-proxy-fixture.ts';
 
+function psql(env: Record<string, string>, sql: string): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve) =>
+    execFile('psql', ['-X', '-c', sql], { env }, (_error, stdout, stderr) => resolve({ stdout, stderr })),
+  );
+}
+
 describe('masking through the proxy', () => {
   let cluster: PgCluster;
   let fx: ProxyFixture;
@@ -98,17 +104,42 @@ describe('masking through the proxy', () => {
     );
   });
 
-  it('masks COPY TO output', async () => {
-    const env = fx.libpqEnv(login);
-    const out = await new Promise<string>((resolve, reject) =>
-      execFile(
-        'psql',
-        ['-X', '-c', 'COPY (select id, email from customers order by id) TO STDOUT'],
-        { env },
-        (error, stdout) => (error ? reject(error) : resolve(stdout)),
-      ),
+  it('masks NOTIFY payloads', async () => {
+    const listener = new pg.Client({ ...login });
+    await listener.connect();
+    try {
+      const received = new Promise<string | undefined>((resolve) =>
+        listener.on('notification', (n) => resolve(n.payload)),
+      );
+      await listener.query('LISTEN changes');
+      await client.query("NOTIFY changes, 'customer ada@example.com updated'");
+      assert.equal(await received, 'customer [REDACTED:email] updated');
+    } finally {
+      await listener.end();
+    }
+  });
+
+  it('masks COPY TO output with the detectors', async () => {
+    const out = await psql(
+      fx.libpqEnv(login),
+      "COPY (select id, 'mail ' || customer || '@example.com' from invoices order by id) TO STDOUT",
     );
-    assert.equal(out, '1\t[REDACTED:email]\n2\t[REDACTED:email]\n');
+    assert.equal(out.stdout, '1\tmail [REDACTED:email]\n2\tmail [REDACTED:email]\n');
+  });
+
+  it('refuses COPY TO of a table with rule-masked columns (rule masked-copy)', async () => {
+    for (const sql of [
+      'COPY customers TO STDOUT',
+      'COPY (select id, name from public.customers) TO STDOUT',
+    ]) {
+      const out = await psql(fx.libpqEnv(login), sql);
+      assert.match(out.stderr, /Warden blocked this statement \(rule masked-copy\)/);
+      assert.equal(out.stdout, '');
+    }
+    await assert.rejects(
+      client.query('COPY customers TO STDOUT'),
+      (e: { code?: string }) => e.code === '42501',
+    );
   });
 
   it('records masking counts and masked rows, never the raw values', async () => {

@@ -15,6 +15,7 @@ import { type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
 import {
   createTestCertificate,
   type ProxyFixture,
+  postgresOptions,
   removeDir,
   startProxyFixture,
 } from '../../helpers/pg-proxy-fixture.ts';
@@ -179,11 +180,7 @@ describe('real clients through the proxy', () => {
   it('postgres (postgres.js): pipelined queries keep their order, a blocked one fails alone', async () => {
     const login = await fx.grant('read');
     const sql = postgres({
-      host: login.host,
-      port: login.port,
-      database: login.database,
-      username: login.user,
-      password: login.password,
+      ...postgresOptions(login),
       ssl: { rejectUnauthorized: false },
       max: 1,
       onnotice: () => {},

@@ -228,6 +228,25 @@ describe('PgRelay', () => {
     assert.equal(client.writes[0], plain, 'zero-copy: the chunk itself is forwarded');
   });
 
+  it('skips the content scan for integer and date columns unless custom patterns could match them', () => {
+    const result = encodeMessages((w) => {
+      writeRowDescription(w, [field('n', 0, 0, 23), field('d', 0, 0, 1082)]);
+      writeDataRow(w, ['123456', '2024-01-02']);
+      writeCommandComplete(w, 'SELECT 1');
+      writeReadyForQuery(w, TransactionStatus.Idle);
+    });
+    const plain = createRelay({});
+    plain.relay.feedClient(encodeMessages((w) => writeQuery(w, 'select n, d from t where id = 1')));
+    plain.relay.feedUpstream(result);
+    assert.equal(plain.client.writes[0], result, 'forwarded untouched');
+    const custom = createRelay({ patterns: [{ name: 'emp', regex: '[0-9]{6}' }] });
+    custom.relay.feedClient(encodeMessages((w) => writeQuery(w, 'select n, d from t where id = 1')));
+    custom.relay.feedUpstream(result);
+    const row = backendMessages(custom.client.bytes).find((m) => m.type === 'dataRow');
+    assert.ok(row?.type === 'dataRow');
+    assert.equal(row.values[0]?.toString(), '[REDACTED:pattern:emp]');
+  });
+
   it('describes a portal executed without Describe, keeps the answer, and masks its rows', () => {
     const { relay, upstream, client } = createRelay();
     relay.feedClient(
@@ -260,6 +279,36 @@ describe('PgRelay', () => {
     const row = replies[2]!;
     assert.ok(row.type === 'dataRow');
     assert.equal(row.values[0]?.toString(), '************5559');
+  });
+
+  it('records each execution with the parameters of its own portal, masked', () => {
+    const { relay, recorded } = createRelay();
+    relay.feedClient(
+      encodeMessages((w) => {
+        writeParse(w, { name: 's', sql: 'select $1::text' });
+        writeBind(w, { portal: 'a', statement: 's', parameters: ['ada@example.com'] });
+        writeBind(w, { portal: 'b', statement: 's', parameters: ['plain'] });
+        writeExecute(w, 'a');
+        writeExecute(w, 'b');
+        writeSync(w);
+      }),
+    );
+    relay.feedUpstream(
+      encodeMessages((w) => {
+        writeParseComplete(w);
+        writeBindComplete(w);
+        writeBindComplete(w);
+        writeRowDescription(w, [field('text', 0, 0)]);
+        writeCommandComplete(w, 'SELECT 0');
+        writeRowDescription(w, [field('text', 0, 0)]);
+        writeCommandComplete(w, 'SELECT 0');
+        writeReadyForQuery(w, TransactionStatus.Idle);
+      }),
+    );
+    assert.deepEqual(
+      recorded.map((r) => r.data.params),
+      [['[REDACTED:email]'], ['plain']],
+    );
   });
 
   it('skips to Sync after an extended-protocol error and records the skipped executes', () => {
