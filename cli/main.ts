@@ -9,6 +9,7 @@ import { runInit } from './commands/init.ts';
 import { runPolicyCommand } from './commands/policy.ts';
 import { runRequestCommand } from './commands/requests.ts';
 import { runServe } from './commands/serve.ts';
+import { runSshCommand } from './commands/ssh.ts';
 import { ExitCode, type Io, processIo, UsageError } from './output.ts';
 
 const HELP = `warden: just-in-time privileged access
@@ -28,6 +29,10 @@ usage: warden <command> [flags]
   doctor [--config warden.yaml]     check the store, targets, Slack, the CA key and OIDC issuers
   ci exchange --target t --level l [--ttl 15m] [--audience warden] [--token-file f]
               [--format env|github|json] [--url URL] [--max-wait 15m]   (in a CI job)
+  ssh ca                            the CA public key line for sshd's TrustedUserCAKeys
+  ssh krl --out FILE                the KRL of revoked SSH grants for sshd's RevokedKeys
+  ssh login <grant> [--dir D] [--key FILE.pub]   certificate for an SSH grant, and the ssh command
+  ssh replay <session> [--speed 2] [--idle-limit 1] [--export f.cast] [--format jsonl]
 
 Broker API commands read WARDEN_URL and WARDEN_TOKEN (or WARDEN_TOKEN_FILE); WARDEN_USER or
 --as names the person acting. Offline commands read --config (or WARDEN_CONFIG, or ./warden.yaml).
@@ -59,6 +64,12 @@ const OPTIONS = {
   audience: { type: 'string' },
   'max-wait': { type: 'string' },
   force: { type: 'boolean' },
+  out: { type: 'string' },
+  dir: { type: 'string' },
+  key: { type: 'string' },
+  speed: { type: 'string' },
+  'idle-limit': { type: 'string' },
+  export: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -115,6 +126,8 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
         return await runAuditCommand(rest[0], flags, loadConfigFromFlags(flags, io), io);
       case 'ci':
         return await runCiCommand(rest, flags, io);
+      case 'ssh':
+        return await runSshCommand(rest, flags, io);
       case 'policy':
         return runPolicyCommand(rest[0], rest.slice(1), flags, loadConfigFromFlags(flags, io), io);
       default:
