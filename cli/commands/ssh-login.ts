@@ -69,6 +69,7 @@ function readKeyFlag(file: string): Identity {
   return { publicKey: line, keyFile: pubFile.endsWith('.pub') ? pubFile.slice(0, -4) : pubFile };
 }
 
+/** What is printed goes into a shell command line: every part must be plain. */
 function checkAnswer(answer: SshCertificateAnswer): SshCertificateAnswer {
   const ok =
     typeof answer.certificate === 'string' &&
@@ -80,7 +81,12 @@ function checkAnswer(answer: SshCertificateAnswer): SshCertificateAnswer {
     /^[A-Za-z0-9.:_-]+$/.test(answer.host) &&
     Number.isInteger(answer.port) &&
     typeof answer.target === 'string' &&
-    typeof answer.valid_before === 'string';
+    /^[A-Za-z0-9._-]+$/.test(answer.target) &&
+    typeof answer.valid_before === 'string' &&
+    (answer.proxy === undefined ||
+      (typeof answer.proxy.host === 'string' &&
+        /^[A-Za-z0-9.:_-]+$/.test(answer.proxy.host) &&
+        Number.isInteger(answer.proxy.port)));
   if (!ok)
     throw new SshCliError('ERR_SSH_CLI_ANSWER_INVALID', 'the broker answered with no usable certificate');
   return answer;

@@ -1,13 +1,28 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import {
+  formatCaPublicKeyLine,
+  formatOpenSshPrivateKey,
+  generateCa,
+} from '../../../broker/providers/ssh-ca/keys.ts';
+import { main } from '../../../cli/main.ts';
 import { ExitCode } from '../../../cli/output.ts';
-import { ADMIN_TOKEN, type SshCliFixture, startSshCliFixture } from '../../helpers/ssh-cli-fixture.ts';
-import { clientOptions, run } from '../../helpers/ssh-proxy-fixture.ts';
-import { TEST_USER } from '../../helpers/sshd.ts';
+import { waitFor } from '../../helpers/broker-fixture.ts';
+import { freePort } from '../../helpers/pg-cluster.ts';
+import {
+  ADMIN_TOKEN,
+  captureIo,
+  SERVICE_TOKEN,
+  type SshCliFixture,
+  startSshCliFixture,
+} from '../../helpers/ssh-cli-fixture.ts';
+import { buildSshConfig, CA_ENV, clientOptions, run } from '../../helpers/ssh-proxy-fixture.ts';
+import { type Sshd, startSshd, TEST_USER } from '../../helpers/sshd.ts';
 
 /** The arguments of a printed `ssh ...` command (paths here have no spaces or quotes). */
 function printedCommand(out: string, label: string): string[] {
@@ -147,5 +162,75 @@ describe('warden ssh login', () => {
       assert.match(result.err, pattern, name);
     }
     assert.ok(!existsSync(out), 'a refused login wrote files');
+  });
+});
+
+describe('warden ssh login against warden serve', () => {
+  let sshd: Sshd;
+  let dir: string;
+  let child: ChildProcess | undefined;
+  let url: string;
+  const ca = generateCa('warden-serve-ca');
+  const env = {
+    [CA_ENV]: formatOpenSshPrivateKey(ca.privateKey, 'warden-serve-ca'),
+    WARDEN_BOT_TOKEN: SERVICE_TOKEN,
+  };
+
+  before(async () => {
+    sshd = await startSshd({ trustedUserCaKeys: [formatCaPublicKeyLine(ca)] });
+    dir = mkdtempSync(join(tmpdir(), 'warden-login-serve-'));
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    const config = buildSshConfig(sshd.port, join(dir, 'warden.db'), {
+      broker: {
+        listen: `127.0.0.1:${port}`,
+        store: { kind: 'embedded', path: join(dir, 'warden.db') },
+        tokens: [{ name: 'bot', role: 'service', secret: { env: 'WARDEN_BOT_TOKEN' } }],
+      },
+    });
+    const configFile = join(dir, 'warden.yaml');
+    writeFileSync(configFile, stringify(config));
+    child = spawn(process.execPath, ['cli/warden.js', 'serve', '--config', configFile], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
+    await waitFor(
+      async () => {
+        try {
+          return (await fetch(`${url}/v1/health`)).ok;
+        } catch {
+          return false;
+        }
+      },
+      20_000,
+      'warden serve to answer',
+    );
+  });
+  after(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((resolve) => child!.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await sshd?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serve mounts the certificate route: the certificate it signs logs in to sshd', async () => {
+    const res = await fetch(`${url}/v1/requests`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ actor: 'alice', target: 'web-1', level: 'shell', duration: '30m' }),
+    });
+    const { request } = (await res.json()) as { request: { id: string; state: string } };
+    assert.equal(request.state, 'active');
+    const io = captureIo({ WARDEN_URL: url, WARDEN_TOKEN: SERVICE_TOKEN, WARDEN_USER: 'alice' });
+    const code = await main(['ssh', 'login', request.id, '--dir', join(dir, 'keys')], io);
+    assert.equal(code, ExitCode.Ok, io.errText());
+    assert.doesNotMatch(io.outText(), /through Warden/, 'no proxy is configured');
+    const direct = printedCommand(io.outText(), 'direct:');
+    const login = await run('ssh', [...clientOptions(0), ...direct, 'id -un']);
+    assert.equal(login.code, 0, login.stderr);
+    assert.equal(login.stdout, `${TEST_USER}\n`);
   });
 });
