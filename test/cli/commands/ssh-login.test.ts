@@ -12,7 +12,7 @@ import {
 } from '../../../broker/providers/ssh-ca/keys.ts';
 import { main } from '../../../cli/main.ts';
 import { ExitCode } from '../../../cli/output.ts';
-import { waitFor } from '../../helpers/broker-fixture.ts';
+import { waitForHealth } from '../../helpers/broker-fixture.ts';
 import { freePort } from '../../helpers/pg-cluster.ts';
 import {
   ADMIN_TOKEN,
@@ -194,17 +194,7 @@ describe('warden ssh login against warden serve', () => {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
       stdio: ['ignore', 'ignore', 'ignore'],
     });
-    await waitFor(
-      async () => {
-        try {
-          return (await fetch(`${url}/v1/health`)).ok;
-        } catch {
-          return false;
-        }
-      },
-      20_000,
-      'warden serve to answer',
-    );
+    await waitForHealth(url);
   });
   after(async () => {
     if (child && child.exitCode === null) {
