@@ -28,6 +28,8 @@ export type BrokerErrorCode =
   | 'ERR_AUTH_REQUIRED'
   | 'ERR_AUTH_INVALID'
   | 'ERR_API_BAD_REQUEST'
+  | 'ERR_SSH_GRANT_NOT_SSH'
+  | 'ERR_SSH_KEY_INVALID'
   | 'ERR_STORE_FAILED';
 
 /** Base class of every broker error. */

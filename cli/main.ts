@@ -11,6 +11,7 @@ import { runPsqlCommand } from './commands/psql.ts';
 import { runRequestCommand } from './commands/requests.ts';
 import { runServe } from './commands/serve.ts';
 import { runReplayCommand, runSessionsCommand } from './commands/sessions.ts';
+import { runSshCommand } from './commands/ssh.ts';
 import { ExitCode, type Io, processIo, UsageError } from './output.ts';
 
 const HELP = `warden: just-in-time privileged access
@@ -30,8 +31,14 @@ usage: warden <command> [flags]
   doctor [--config warden.yaml]     check the store, targets, Slack, the CA key and OIDC issuers
   ci exchange --target t --level l [--ttl 15m] [--audience warden] [--token-file f]
               [--format env|github|json] [--url URL] [--max-wait 15m]   (in a CI job)
-  sessions list [--user u] [--target t] [--json]    replay <session> [--format jsonl]
+  sessions list [--user u] [--target t] [--json]
+  replay <session> [--format jsonl]   a Postgres session's timeline, or an SSH session's terminal
+                                    (SSH: [--speed 2] [--idle-limit 1] [--export f.cast])
   psql "host=H port=P dbname=D user=U" | postgres://U@H:P/D   a minimal SQL client (no psql needed)
+  ssh ca                            the CA public key line for sshd's TrustedUserCAKeys
+  ssh krl --out FILE                the KRL of revoked SSH grants for sshd's RevokedKeys
+  ssh login <grant> [--dir D] [--key FILE.pub]   certificate for an SSH grant, and the ssh command
+  ssh replay <session> [--speed 2] [--idle-limit 1] [--export f.cast] [--format jsonl]
 
 Broker API commands read WARDEN_URL and WARDEN_TOKEN (or WARDEN_TOKEN_FILE); WARDEN_USER or
 --as names the person acting. Offline commands read --config (or WARDEN_CONFIG, or ./warden.yaml).
@@ -64,6 +71,12 @@ const OPTIONS = {
   audience: { type: 'string' },
   'max-wait': { type: 'string' },
   force: { type: 'boolean' },
+  out: { type: 'string' },
+  dir: { type: 'string' },
+  key: { type: 'string' },
+  speed: { type: 'string' },
+  'idle-limit': { type: 'string' },
+  export: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -130,6 +143,8 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
           prompt: (text) => process.stderr.write(text),
           interactive: process.stdin.isTTY === true,
         });
+      case 'ssh':
+        return await runSshCommand(rest, flags, io);
       case 'policy':
         return runPolicyCommand(rest[0], rest.slice(1), flags, loadConfigFromFlags(flags, io), io);
       default:

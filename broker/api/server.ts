@@ -56,7 +56,8 @@ export interface Route {
   handler: Handler;
 }
 
-function str(body: Record<string, unknown>, key: string, required = true): string | undefined {
+/** Reads an optional or required string field (at most 1000 characters) of a JSON body. */
+export function str(body: Record<string, unknown>, key: string, required = true): string | undefined {
   const value = body[key];
   if (value === undefined || value === null) {
     if (required) throw new InvalidInputError('ERR_API_BAD_REQUEST', `"${key}" is required`);
@@ -72,7 +73,7 @@ function str(body: Record<string, unknown>, key: string, required = true): strin
 }
 
 /** Service callers say which person they act for; admin callers act as admins. */
-function actorOf(caller: ApiCaller, body: Record<string, unknown>): Actor {
+export function actorOf(caller: ApiCaller, body: Record<string, unknown>): Actor {
   const onBehalf = str(body, 'actor', caller.role === 'service');
   if (caller.role === 'admin') return { id: onBehalf ?? `admin:${caller.token}`, admin: true };
   return { id: onBehalf!, admin: false };

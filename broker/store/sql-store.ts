@@ -543,6 +543,19 @@ export class SqlStore implements Store {
     return rows.map(fromRequestRow);
   }
 
+  async listRevokedUnexpired(now: number): Promise<AccessRequest[]> {
+    const rows = await this.#db
+      .selectFrom('warden_requests')
+      .selectAll()
+      .where('state', '=', 'revoked')
+      .where('kind', '=', 'access')
+      .where('expires_at', '>', now)
+      .orderBy('expires_at')
+      .orderBy('id')
+      .execute();
+    return rows.map(fromRequestRow);
+  }
+
   async updateRequest(
     id: string,
     expectedVersion: number,

@@ -73,6 +73,11 @@ export interface Store {
   insertRequest(request: AccessRequest): Promise<void>;
   getRequest(id: string): Promise<AccessRequest | undefined>;
   listRequests(filter: RequestFilter): Promise<AccessRequest[]>;
+  /**
+   * Grants revoked before their expiry whose expiry is still after `now` (their SSH certificates
+   * are still valid: the KRL must name them), oldest first, without a cap.
+   */
+  listRevokedUnexpired(now: number): Promise<AccessRequest[]>;
   /** Applies `patch` if the stored version is `expectedVersion`; returns the new record, or undefined if it lost the race. */
   updateRequest(
     id: string,

@@ -6,7 +6,8 @@ import { ConsoleBot } from '../../bot/console/console-bot.ts';
 import { SlackBot } from '../../bot/slack/slack-bot.ts';
 import { createCiRoutes } from '../../broker/api/ci-route.ts';
 import { ApiServer } from '../../broker/api/server.ts';
-import { createBrokerApp } from '../../broker/app.ts';
+import { createSshRoutes } from '../../broker/api/ssh-route.ts';
+import { createBrokerApp, loadSshCa } from '../../broker/app.ts';
 import { CiExchange } from '../../broker/ci/exchange.ts';
 import { type Config, loadConfig } from '../../broker/config/load.ts';
 import { resolveSecret } from '../../broker/config/secrets.ts';
@@ -79,6 +80,9 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       tokens,
       logger,
       ...(ci ? { publicRoutes: createCiRoutes(ci, logger) } : {}),
+      ...(config.ssh
+        ? { extraRoutes: createSshRoutes({ store: app.store, config, ca: loadSshCa(config, env) }) }
+        : {}),
     });
     const [host, port] = config.broker.listen.split(':');
     const address = await api.listen(Number(port), host);

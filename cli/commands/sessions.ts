@@ -7,6 +7,7 @@ import { openConfiguredStore } from '../../broker/app.ts';
 import type { Config } from '../../broker/config/load.ts';
 import type { SessionEventRecord, SessionRecord } from '../../broker/store/store.ts';
 import { ExitCode, type Io, UsageError } from '../output.ts';
+import { replaySshSession } from './ssh-replay.ts';
 
 type Flags = Record<string, string | boolean | undefined>;
 
@@ -114,6 +115,8 @@ export async function runReplayCommand(
   const store = await openConfiguredStore(config, io.env);
   try {
     const session = await store.getSession(id);
+    // SSH sessions are recorded as terminal casts: play them in the terminal.
+    if (!session && (await store.getSshSession(id))) return await replaySshSession(id, flags, io, { store });
     if (!session) {
       io.err(`warden: no recorded session ${id} (ERR_SESSION_NOT_FOUND)`);
       return ExitCode.Refused;

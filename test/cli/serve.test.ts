@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { stringify } from 'yaml';
-import { buildTestConfig, TARGET_ADMIN_ENV, waitFor } from '../helpers/broker-fixture.ts';
+import { buildTestConfig, TARGET_ADMIN_ENV, waitFor, waitForHealth } from '../helpers/broker-fixture.ts';
 import { createDatabase, execSql, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
 
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -45,17 +45,7 @@ describe('warden serve', () => {
     child.stderr!.on('data', (d) => {
       output += d;
     });
-    await waitFor(
-      async () => {
-        try {
-          return (await fetch(`${url}/v1/health`)).ok;
-        } catch {
-          return false;
-        }
-      },
-      20_000,
-      'warden serve to answer',
-    );
+    await waitForHealth(url);
   };
 
   const api = async (

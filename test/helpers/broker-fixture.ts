@@ -165,3 +165,18 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Waits until `warden serve` at `url` answers `/v1/health` (20 s at most). */
+export async function waitForHealth(url: string): Promise<void> {
+  await waitFor(
+    async () => {
+      try {
+        return (await fetch(`${url}/v1/health`)).ok;
+      } catch {
+        return false;
+      }
+    },
+    20_000,
+    'warden serve to answer',
+  );
+}

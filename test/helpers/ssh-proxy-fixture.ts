@@ -27,7 +27,7 @@ import { createBrokerBackend } from '../../proxy/ssh/backend.ts';
 import { createMaskerFactory } from '../../proxy/ssh/output-masker.ts';
 import { type SshProxyOptions, SshProxyServer } from '../../proxy/ssh/server.ts';
 import { LogCapture } from './broker-fixture.ts';
-import { type Sshd, startSshd, TEST_USER } from './sshd.ts';
+import { type Sshd, type SshdOptions, startSshd, TEST_USER } from './sshd.ts';
 
 export const CA_ENV = 'WARDEN_TEST_SSH_CA';
 
@@ -117,6 +117,8 @@ export async function startSshProxyFixture(
     target?: Record<string, unknown> | ((sshd: Sshd) => Record<string, unknown>);
     /** Extra environment the config's secret references read. */
     env?: Record<string, string>;
+    /** Extra sshd options (a KRL file). */
+    sshd?: Partial<SshdOptions>;
   } = {},
 ): Promise<SshProxyFixture> {
   const ca = generateCa('warden-test-ca');
@@ -125,6 +127,7 @@ export async function startSshProxyFixture(
   const sshd = await startSshd({
     trustedUserCaKeys: [formatCaPublicKeyLine(ca)],
     authorizedKeys: [`from="127.0.0.1" ${upstream.publicKey}`],
+    ...options.sshd,
   });
   const dir = mkdtempSync(join(tmpdir(), 'warden-sshproxy-'));
   const input = buildSshConfig(sshd.port, join(dir, 'warden.db'), options.config ?? {});

@@ -23,6 +23,8 @@ export interface SshdOptions {
   trustedUserCaKeys: readonly string[];
   /** KRL bytes written to a file named by `RevokedKeys`. */
   revokedKeys?: Uint8Array;
+  /** A KRL file sshd reads as it is on each connection (`RevokedKeys`), instead of `revokedKeys`. */
+  revokedKeysFile?: string;
   /** Public key lines every account accepts (`AuthorizedKeysFile`); default none. */
   authorizedKeys?: readonly string[];
 }
@@ -88,6 +90,8 @@ export async function startSshd(options: SshdOptions): Promise<Sshd> {
     const krl = join(dir, 'revoked_keys');
     writeFileSync(krl, options.revokedKeys);
     lines.push(`RevokedKeys ${krl}`);
+  } else if (options.revokedKeysFile) {
+    lines.push(`RevokedKeys ${options.revokedKeysFile}`);
   }
   const config = join(dir, 'sshd_config');
   writeFileSync(config, lines.join('\n') + '\n');

@@ -1,0 +1,91 @@
+/**
+ * `warden ssh replay <session>`: plays an SSH session's recording to the terminal at its recorded
+ * pace (`--speed`, `--idle-limit`), prints its events as JSON lines (`--format jsonl`), or exports
+ * the asciicast v2 file (`--export`). Reads the store directly, like `warden audit`.
+ */
+import { openConfiguredStore } from '../../broker/app.ts';
+import type { Store } from '../../broker/store/store.ts';
+import { schedulePlayback } from '../../proxy/ssh/recording/asciicast-player.ts';
+import { parseAsciicast } from '../../proxy/ssh/recording/asciicast-reader.ts';
+import { ExitCode, type Io, UsageError } from '../output.ts';
+import { SshCliError } from '../ssh/errors.ts';
+import { loadConfigOf } from '../ssh/load-config.ts';
+import { writeFileAtomically } from '../ssh/write-file.ts';
+
+type Flags = Record<string, string | boolean | undefined>;
+
+/** Dependencies a test (or the `warden replay` dispatcher) may pass. */
+export interface ReplayDeps {
+  /** Use this store instead of opening the configured one. */
+  readonly store?: Store;
+  /** Pause between events, in ms; default a timer. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Where terminal output goes, byte for byte; default stdout. */
+  readonly write?: (chunk: string) => void;
+}
+
+function positiveNumber(flags: Flags, name: string): number | undefined {
+  const text = flags[name];
+  if (text === undefined) return undefined;
+  const value = typeof text === 'string' && /^\d{1,6}(\.\d{1,6})?$/.test(text) ? Number(text) : Number.NaN;
+  if (!(value > 0)) throw new UsageError(`--${name} must be a positive number, like 2 or 0.5`);
+  return value;
+}
+
+/**
+ * Replays SSH session `id`: plays it through `deps.write`, or prints events (`--format jsonl`), or
+ * writes `--export FILE` (0600: recordings hold what people typed). Throws
+ * `ERR_SSH_CLI_SESSION_NOT_FOUND`, `ERR_SSH_CLI_SESSION_NOT_SSH`, `ERR_SSH_CLI_NO_RECORDING` (live
+ * session or file transfer) or a recording error for a damaged recording.
+ */
+export async function replaySshSession(
+  id: string,
+  flags: Flags,
+  io: Io,
+  deps: ReplayDeps = {},
+): Promise<number> {
+  const speed = positiveNumber(flags, 'speed');
+  const idleTimeLimit = positiveNumber(flags, 'idle-limit');
+  const format = flags.format;
+  if (format !== undefined && format !== 'jsonl') throw new UsageError('only --format jsonl is supported');
+  const exportPath = typeof flags.export === 'string' ? flags.export : undefined;
+  const store = deps.store ?? (await openConfiguredStore(loadConfigOf(flags, io), io.env));
+  try {
+    const session = await store.getSshSession(id);
+    if (!session)
+      throw new SshCliError('ERR_SSH_CLI_SESSION_NOT_FOUND', `session ${id.slice(0, 64)} does not exist`);
+    if (session.kind !== 'ssh') {
+      throw new SshCliError(
+        'ERR_SSH_CLI_SESSION_NOT_SSH',
+        `session ${id} is a ${session.kind} session, not SSH`,
+      );
+    }
+    if (session.recording === null) {
+      const why = session.endedAt === null ? 'it is still live' : 'file transfers are not recorded';
+      throw new SshCliError('ERR_SSH_CLI_NO_RECORDING', `session ${id} has no recording: ${why}`);
+    }
+    const cast = parseAsciicast(session.recording);
+    if (exportPath) {
+      writeFileAtomically(exportPath, session.recording, 0o600);
+      io.out(`wrote ${exportPath}: asciicast v2, ${cast.events.length} events`);
+      return ExitCode.Ok;
+    }
+    if (format === 'jsonl') {
+      for (const [time, type, data] of cast.events) io.out(JSON.stringify({ time, type, data }));
+      return ExitCode.Ok;
+    }
+    const steps = schedulePlayback(cast, {
+      ...(speed !== undefined ? { speed } : {}),
+      ...(idleTimeLimit !== undefined ? { idleTimeLimit } : {}),
+    });
+    const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    const write = deps.write ?? ((chunk: string) => void process.stdout.write(chunk));
+    for (const step of steps) {
+      if (step.delay > 0) await sleep(step.delay);
+      write(step.data);
+    }
+    return ExitCode.Ok;
+  } finally {
+    if (!deps.store) await store.close();
+  }
+}
