@@ -1,7 +1,9 @@
 /**
  * `compileSqlGuardrails` turns a target's guardrails configuration into a checker: SQL text in,
- * verdict out. Classification results are cached by statement shape (see shape-key.ts) in a
- * bounded LRU; rules are applied on every check, so one cache serves every level and group.
+ * verdict out. Classification results are cached in two bounded LRUs: first by exact text (clients
+ * and ORMs send the same text again and again, and the same text classifies the same), then by
+ * statement shape (see shape-key.ts), which costs a lexer pass. Rules are applied on every check,
+ * so the caches serve every level and group.
  */
 import { analyseSql, type StatementReport } from './classify.ts';
 import { sqlGuardrailsConfigSchema } from './config.ts';
@@ -111,16 +113,28 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
     return { ...r, message: r.message ?? `statement matches guardrail rule "${r.name}"` };
   });
   const cache = new LruCache<string, CacheEntry>(cacheSize);
+  const byText = new LruCache<string, readonly StatementReport[]>(cacheSize);
+  const rulesWithoutScope: readonly SqlRule[] | undefined =
+    disabled.length === 0 ? [...DEFAULT_SQL_RULES, ...customRules] : undefined;
 
   const analyse = (sql: string): readonly StatementReport[] => {
     const cacheable = sql.length <= MAX_CACHED_SQL_LENGTH;
+    const exact = cacheable ? byText.get(sql) : undefined;
+    if (exact) return exact;
     const shape = cacheable ? computeSqlShape(sql) : undefined;
     // Texts the shape lexer does not model are keyed on their exact text (prefix cannot be a token).
     const key = shape ? shape.key : `\u0001${sql}`;
     const literals = shape ? shape.literals : [];
     const hit = cacheable ? cache.get(key) : undefined;
-    if (hit && (hit.literals === undefined || sameLiterals(hit.literals, literals))) return hit.statements;
+    // Only texts without literals go to the exact-text cache: texts with inline literals rarely
+    // repeat (pgbench -S sends a new aid each time) and would only churn it.
+    const repeatable = cacheable && literals.length === 0;
+    if (hit && (hit.literals === undefined || sameLiterals(hit.literals, literals))) {
+      if (repeatable) byText.set(sql, hit.statements);
+      return hit.statements;
+    }
     const analysis = analyseSql(sql);
+    if (repeatable) byText.set(sql, analysis.statements);
     if (cacheable) {
       cache.set(key, {
         statements: analysis.statements,
@@ -130,10 +144,11 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
     return analysis.statements;
   };
 
-  const rulesFor = (ctx: CheckContext): SqlRule[] => [
-    ...DEFAULT_SQL_RULES.filter((rule) => !disabled.some((d) => d.rule === rule.name && isInScope(d, ctx))),
-    ...customRules,
-  ];
+  const rulesFor = (ctx: CheckContext): readonly SqlRule[] =>
+    rulesWithoutScope ?? [
+      ...DEFAULT_SQL_RULES.filter((rule) => !disabled.some((d) => d.rule === rule.name && isInScope(d, ctx))),
+      ...customRules,
+    ];
 
   return {
     check(sql: string, ctx: CheckContext): Verdict {
@@ -164,6 +179,10 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
       });
       return { ...verdict, statements };
     },
-    cacheStats: () => cache.stats(),
+    cacheStats: () => {
+      // A hit in either cache is a hit; the shape cache only sees the exact-text cache's misses.
+      const shape = cache.stats();
+      return { ...shape, hits: shape.hits + byText.stats().hits };
+    },
   };
 }

@@ -147,12 +147,33 @@ describe('verdict cache', () => {
 
   it('stays within its capacity (LRU)', () => {
     const guard = compileSqlGuardrails({ cacheSize: 2 });
-    for (const sql of ['SELECT 1', 'SELECT a FROM t', 'SELECT b FROM t', 'SELECT 2']) guard.check(sql, ctx);
+    const texts = ['SELECT 1', "SELECT a FROM t WHERE k = 'x'", "SELECT b FROM t WHERE k = 'x'", 'SELECT 2'];
+    for (const sql of texts) guard.check(sql, ctx);
     assert.equal(guard.cacheStats().size, 2);
     assert.equal(guard.cacheStats().hits, 0);
-    guard.check('SELECT b FROM t', ctx); // still cached
-    guard.check('SELECT a FROM t', ctx); // evicted
+    guard.check("SELECT b FROM t WHERE k = 'y'", ctx); // still cached
+    guard.check("SELECT a FROM t WHERE k = 'y'", ctx); // evicted
     assert.deepEqual([guard.cacheStats().hits, guard.cacheStats().misses], [1, 5]);
+  });
+
+  it('keeps the exact-text cache within its capacity (LRU)', () => {
+    const guard = compileSqlGuardrails({ cacheSize: 2 });
+    for (const sql of ['SELECT a FROM t', 'SELECT b FROM t', 'SELECT c FROM t']) guard.check(sql, ctx);
+    guard.check('SELECT c FROM t', ctx); // still cached
+    guard.check('SELECT a FROM t', ctx); // evicted from both caches
+    assert.deepEqual([guard.cacheStats().hits, guard.cacheStats().misses], [1, 4]);
+  });
+
+  it('answers a repeated text from the exact-text cache, still applying the rules each time', () => {
+    const guard = compileSqlGuardrails({ disable: [{ rule: 'delete-without-where', levels: ['admin'] }] });
+    const sql = 'DELETE FROM t';
+    assert.equal(guard.check(sql, ctx).rule, 'delete-without-where');
+    assert.equal(guard.check(sql, ctx).rule, 'delete-without-where');
+    assert.equal(guard.check(sql, { ...ctx, level: 'admin' }).action, 'allow');
+    assert.deepEqual(
+      [guard.cacheStats().hits, guard.cacheStats().misses, guard.cacheStats().size],
+      [2, 1, 1],
+    );
   });
 
   it('can be disabled', () => {
