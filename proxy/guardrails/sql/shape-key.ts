@@ -48,7 +48,22 @@ enum Ch {
   NonAscii = 128, // first byte PostgreSQL treats as an identifier character
 }
 
-const OPERATOR_CHARS = new Set('~!@#^&|`?+-*/%<>='.split('').map((c) => c.charCodeAt(0)));
+/** 1 at the code of each operator character (scan.l `op_chars`). */
+const OPERATOR_CHARS = new Uint8Array(128);
+for (const c of '~!@#^&|`?+-*/%<>=') OPERATOR_CHARS[c.charCodeAt(0)] = 1;
+
+function isOperatorChar(c: number): boolean {
+  return c < 128 && OPERATOR_CHARS[c] === 1;
+}
+
+/** Index of the first `\n` or `\r` at or after `from`, or -1. */
+function findLineEnd(sql: string, from: number): number {
+  for (let i = from; i < sql.length; i++) {
+    const c = sql.charCodeAt(i);
+    if (c === Ch.Newline || c === Ch.Return) return i;
+  }
+  return -1;
+}
 
 function isSpace(c: number): boolean {
   return (
@@ -119,9 +134,9 @@ function continuesAcrossNewline(sql: string, end: number): boolean {
       if (c === Ch.Newline || c === Ch.Return) sawNewline = true;
       i++;
     } else if (c === Ch.Minus && sql.charCodeAt(i + 1) === Ch.Minus) {
-      const eol = sql.slice(i).search(/[\n\r]/);
+      const eol = findLineEnd(sql, i);
       if (eol < 0) return false;
-      i += eol;
+      i = eol;
     } else {
       return sawNewline && c === Ch.Quote;
     }
@@ -160,7 +175,13 @@ function endOfNumber(sql: string, start: number): { end: number; float: boolean 
  * model exactly (the caller must then key on the exact text).
  */
 export function computeSqlShape(sql: string): SqlShape | undefined {
-  const tokens: string[] = [];
+  // The key is built by appending: cheaper than an array of tokens joined at the end.
+  let key = '';
+  const tokens = {
+    push(token: string): void {
+      key = key.length === 0 ? token : `${key} ${token}`;
+    },
+  };
   const literals: string[] = [];
   const n = sql.length;
   let i = 0;
@@ -177,8 +198,8 @@ export function computeSqlShape(sql: string): SqlShape | undefined {
     if (isSpace(c)) {
       i++;
     } else if (c === Ch.Minus && next === Ch.Minus) {
-      const eol = sql.slice(i).search(/[\n\r]/);
-      i = eol < 0 ? n : i + eol;
+      const eol = findLineEnd(sql, i);
+      i = eol < 0 ? n : eol;
     } else if (c === Ch.Slash && next === Ch.Star) {
       // Block comments nest in PostgreSQL.
       let depth = 1;
@@ -200,7 +221,12 @@ export function computeSqlShape(sql: string): SqlShape | undefined {
       if (!pushLiteral(i, endOfQuoted(sql, i + 1, false), '\0s')) return undefined;
     } else if (isIdentStart(c)) {
       let j = i + 1;
-      while (j < n && isIdentCont(sql.charCodeAt(j))) j++;
+      let upper = c >= Ch.UpperA && c <= Ch.UpperZ;
+      let ascii = c < Ch.NonAscii;
+      for (let d = sql.charCodeAt(j); j < n && isIdentCont(d); d = sql.charCodeAt(++j)) {
+        if (d >= Ch.UpperA && d <= Ch.UpperZ) upper = true;
+        else if (d >= Ch.NonAscii) ascii = false;
+      }
       const lower = c | 0x20;
       if (j === i + 1 && sql.charCodeAt(j) === Ch.Quote) {
         if (lower === 0x65 /* e */) {
@@ -221,7 +247,9 @@ export function computeSqlShape(sql: string): SqlShape | undefined {
         const q = sql.charCodeAt(j + 1);
         if (q === Ch.Quote || q === Ch.DoubleQuote) return undefined;
       }
-      tokens.push(foldIdentifier(sql.slice(i, j)));
+      const word = sql.slice(i, j);
+      // For ASCII text toLowerCase is exactly the A-Z folding; beyond it, it would fold more.
+      tokens.push(!upper ? word : ascii ? word.toLowerCase() : foldIdentifier(word));
       i = j;
     } else if (c === Ch.DoubleQuote) {
       let j = i + 1;
@@ -261,9 +289,9 @@ export function computeSqlShape(sql: string): SqlShape | undefined {
       const num = endOfNumber(sql, i);
       if (!num) return undefined;
       pushLiteral(i, num.end, num.float ? '\0f' : '\0i');
-    } else if (OPERATOR_CHARS.has(c)) {
+    } else if (isOperatorChar(c)) {
       let j = i + 1;
-      while (j < n && OPERATOR_CHARS.has(sql.charCodeAt(j))) {
+      while (j < n && isOperatorChar(sql.charCodeAt(j))) {
         const d = sql.charCodeAt(j);
         const e = sql.charCodeAt(j + 1);
         if ((d === Ch.Minus && e === Ch.Minus) || (d === Ch.Slash && e === Ch.Star)) break;
@@ -285,5 +313,5 @@ export function computeSqlShape(sql: string): SqlShape | undefined {
       i++;
     }
   }
-  return { key: tokens.join(' '), literals };
+  return { key, literals };
 }

@@ -12,6 +12,8 @@ describe('computeSqlShape', () => {
     ['SELECT * FROM t WHERE id = 1', 'select *   from t\nwhere id = 2 -- c'],
     ["SELECT 'a'", 'SELECT /* x /* nested */ */ $q$b$q$'],
     ["SELECT E'\\''", "SELECT 'it''s'"],
+    ['SELECT Ärger FROM T', 'select Ärger from t'],
+    ['SELECT ÄRGER', 'select Ärger'],
   ];
   for (const [a, b] of same) {
     it(`same shape: ${JSON.stringify(a)} ~ ${JSON.stringify(b)}`, () => {
@@ -25,6 +27,9 @@ describe('computeSqlShape', () => {
     ["SELECT E'x'", "SELECT e 'x'"],
     ['SELECT 1', 'SELECT 1.0'],
     ['SELECT a ? b', "SELECT a 'x' b"],
+    // PostgreSQL folds only A-Z in UTF-8 identifiers: Ä and ä are different names.
+    ['SELECT Ärger', 'SELECT ärger'],
+    ['SELECT ǅx', 'SELECT ǆx'],
   ];
   for (const [a, b] of different) {
     it(`different shapes: ${JSON.stringify(a)} / ${JSON.stringify(b)}`, () => {
