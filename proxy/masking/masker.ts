@@ -8,7 +8,7 @@ import type { CompiledMasking } from './config.ts';
 import { type MaskCounts, MaskEngine, NO_COUNTS, scanTriggers } from './engine.ts';
 import { MaskingInputError } from './errors.ts';
 import { createEngineStreamMasker, type StreamMasker, type StreamMaskerOptions } from './stream-masker.ts';
-import { renderColumnValue } from './styles.ts';
+import { keepLast4Bytes, renderColumnValue } from './styles.ts';
 
 /** The outcome of masking one text value. */
 export interface MaskResult {
@@ -88,6 +88,9 @@ export function createMasker(config: CompiledMasking): Masker {
     },
     maskBuffer(bytes, rule) {
       if (!Buffer.isBuffer(bytes)) throw new MaskingInputError('maskBuffer takes a Buffer');
+      if (rule?.style === 'last4') {
+        return { buffer: keepLast4Bytes(bytes), changed: true, counts: countsOf(rule) };
+      }
       if (rule && rule.style !== 'none') {
         const text = renderColumnValue(rule.style, bytes, config.key);
         return { buffer: Buffer.from(text, 'utf8'), changed: true, counts: countsOf(rule) };

@@ -85,6 +85,26 @@ export function keepLast4(value: string): string {
 }
 
 /**
+ * {@link keepLast4} of UTF-8 bytes, without decoding when they are all ASCII (one character per
+ * byte); other bytes take the string path, since a multi-byte character is starred as one.
+ */
+export function keepLast4Bytes(value: Uint8Array): Buffer {
+  let significant = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c > 127) return Buffer.from(keepLast4(Buffer.from(value).toString('utf8')), 'utf8');
+    if (isAsciiAlnum(c)) significant++;
+  }
+  const out = Buffer.from(value);
+  let keepFrom = out.length;
+  if (significant >= LAST4_MIN_SIGNIFICANT) {
+    for (let kept = 0; kept < 4; ) if (isAsciiAlnum(out[--keepFrom]!)) kept++;
+  }
+  for (let i = 0; i < keepFrom; i++) if (isAsciiAlnum(out[i]!)) out[i] = 42; // *
+  return out;
+}
+
+/**
  * Renders a value found by a detector or a custom pattern. `label` names what it was
  * (`email`, `pattern:employee_id`); `encoding` is how the text maps to bytes, for the hash.
  */

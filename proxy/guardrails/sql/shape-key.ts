@@ -56,6 +56,10 @@ function isOperatorChar(c: number): boolean {
   return c < 128 && OPERATOR_CHARS[c] === 1;
 }
 
+function appendToken(key: string, token: string): string {
+  return key.length === 0 ? token : `${key} ${token}`;
+}
+
 /** Index of the first `\n` or `\r` at or after `from`, or -1. */
 function findLineEnd(sql: string, from: number): number {
   for (let i = from; i < sql.length; i++) {
@@ -177,17 +181,12 @@ function endOfNumber(sql: string, start: number): { end: number; float: boolean 
 export function computeSqlShape(sql: string): SqlShape | undefined {
   // The key is built by appending: cheaper than an array of tokens joined at the end.
   let key = '';
-  const tokens = {
-    push(token: string): void {
-      key = key.length === 0 ? token : `${key} ${token}`;
-    },
-  };
   const literals: string[] = [];
   const n = sql.length;
   let i = 0;
   const pushLiteral = (start: number, end: number, placeholder: string): boolean => {
     if (end < 0 || (placeholder !== '\0s$' && continuesAcrossNewline(sql, end))) return false;
-    tokens.push(placeholder === '\0s$' ? '\0s' : placeholder);
+    key = appendToken(key, placeholder === '\0s$' ? '\0s' : placeholder);
     literals.push(sql.slice(start, end));
     i = end;
     return true;
@@ -238,7 +237,7 @@ export function computeSqlShape(sql: string): SqlShape | undefined {
           continue;
         }
         if (lower === 0x6e /* n */) {
-          tokens.push('\0N');
+          key = appendToken(key, '\0N');
           i = j;
           continue;
         }
@@ -249,7 +248,7 @@ export function computeSqlShape(sql: string): SqlShape | undefined {
       }
       const word = sql.slice(i, j);
       // For ASCII text toLowerCase is exactly the A-Z folding; beyond it, it would fold more.
-      tokens.push(!upper ? word : ascii ? word.toLowerCase() : foldIdentifier(word));
+      key = appendToken(key, !upper ? word : ascii ? word.toLowerCase() : foldIdentifier(word));
       i = j;
     } else if (c === Ch.DoubleQuote) {
       let j = i + 1;
@@ -263,14 +262,14 @@ export function computeSqlShape(sql: string): SqlShape | undefined {
         j = close + 1;
         break;
       }
-      tokens.push(sql.slice(i, j));
+      key = appendToken(key, sql.slice(i, j));
       i = j;
     } else if (c === Ch.Dollar) {
       if (isDigit(next)) {
         let j = i + 1;
         while (isDigit(sql.charCodeAt(j))) j++;
         if (isIdentCont(sql.charCodeAt(j))) return undefined;
-        tokens.push(sql.slice(i, j));
+        key = appendToken(key, sql.slice(i, j));
         i = j;
         continue;
       }
@@ -297,19 +296,19 @@ export function computeSqlShape(sql: string): SqlShape | undefined {
         if ((d === Ch.Minus && e === Ch.Minus) || (d === Ch.Slash && e === Ch.Star)) break;
         j++;
       }
-      tokens.push(sql.slice(i, j));
+      key = appendToken(key, sql.slice(i, j));
       i = j;
     } else if (
       (c === Ch.Colon && (next === Ch.Colon || next === Ch.Equals)) ||
       (c === Ch.Dot && next === Ch.Dot)
     ) {
       // scan.l's two-character tokens `::`, `:=` and `..`.
-      tokens.push(sql.slice(i, i + 2));
+      key = appendToken(key, sql.slice(i, i + 2));
       i += 2;
     } else if (c === 0) {
       return undefined;
     } else {
-      tokens.push(sql[i]!);
+      key = appendToken(key, sql[i]!);
       i++;
     }
   }

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { keepLast4, MaskingKey, renderColumnValue, renderSpan } from '../../../proxy/masking/styles.ts';
+import {
+  keepLast4,
+  keepLast4Bytes,
+  MaskingKey,
+  renderColumnValue,
+  renderSpan,
+} from '../../../proxy/masking/styles.ts';
 
 describe('keepLast4', () => {
   const cases: [string, string][] = [
@@ -18,7 +24,16 @@ describe('keepLast4', () => {
   for (const [input, expected] of cases) {
     it(`${JSON.stringify(input)} → ${JSON.stringify(expected)}`, () =>
       assert.equal(keepLast4(input), expected));
+    it(`bytes: ${JSON.stringify(input)} → ${JSON.stringify(expected)}`, () => {
+      const bytes = Buffer.from(input);
+      assert.equal(keepLast4Bytes(bytes).toString('utf8'), expected);
+      assert.equal(bytes.toString('utf8'), input, 'the input bytes are left as they were');
+    });
   }
+  it('bytes that are not UTF-8 are starred as their decoded text is', () => {
+    const bytes = Buffer.from([0xff, 0x34, 0x32, 0x34, 0x32, 0x34, 0x32, 0x34, 0x32, 0x31]);
+    assert.equal(keepLast4Bytes(bytes).toString('utf8'), keepLast4(bytes.toString('utf8')));
+  });
 });
 
 describe('hash style', () => {
