@@ -1,6 +1,8 @@
 /** A bounded least-recently-used map with hit and miss counters. */
 export class LruCache<K, V> {
   private readonly entries = new Map<K, V>();
+  /** The most recently used key: hits on it need no reordering (a Map delete and set). */
+  private newest: K | undefined;
   private hitCount = 0;
   private missCount = 0;
 
@@ -15,8 +17,11 @@ export class LruCache<K, V> {
       return undefined;
     }
     this.hitCount++;
-    this.entries.delete(key);
-    this.entries.set(key, value);
+    if (key !== this.newest) {
+      this.entries.delete(key);
+      this.entries.set(key, value);
+      this.newest = key;
+    }
     return value;
   }
 
@@ -25,6 +30,7 @@ export class LruCache<K, V> {
     if (this.capacity <= 0) return;
     this.entries.delete(key);
     this.entries.set(key, value);
+    this.newest = key;
     if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as K);
   }
 

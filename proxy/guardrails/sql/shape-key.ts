@@ -56,6 +56,22 @@ function isOperatorChar(c: number): boolean {
   return c < 128 && OPERATOR_CHARS[c] === 1;
 }
 
+/**
+ * The key token of the literal `sql[start, end)`, which is added to `literals`; `undefined` when
+ * the lexer gives up (unterminated, or a quoted string continued across a newline).
+ */
+function takeLiteral(
+  sql: string,
+  start: number,
+  end: number,
+  placeholder: string,
+  literals: string[],
+): string | undefined {
+  if (end < 0 || (placeholder !== '\0s$' && continuesAcrossNewline(sql, end))) return undefined;
+  literals.push(sql.slice(start, end));
+  return placeholder === '\0s$' ? '\0s' : placeholder;
+}
+
 function appendToken(key: string, token: string): string {
   return key.length === 0 ? token : `${key} ${token}`;
 }
@@ -184,13 +200,6 @@ export function computeSqlShape(sql: string): SqlShape | undefined {
   const literals: string[] = [];
   const n = sql.length;
   let i = 0;
-  const pushLiteral = (start: number, end: number, placeholder: string): boolean => {
-    if (end < 0 || (placeholder !== '\0s$' && continuesAcrossNewline(sql, end))) return false;
-    key = appendToken(key, placeholder === '\0s$' ? '\0s' : placeholder);
-    literals.push(sql.slice(start, end));
-    i = end;
-    return true;
-  };
   while (i < n) {
     const c = sql.charCodeAt(i);
     const next = sql.charCodeAt(i + 1);
@@ -217,7 +226,11 @@ export function computeSqlShape(sql: string): SqlShape | undefined {
         }
       }
     } else if (c === Ch.Quote) {
-      if (!pushLiteral(i, endOfQuoted(sql, i + 1, false), '\0s')) return undefined;
+      const end = endOfQuoted(sql, i + 1, false);
+      const token = takeLiteral(sql, i, end, '\0s', literals);
+      if (token === undefined) return undefined;
+      key = appendToken(key, token);
+      i = end;
     } else if (isIdentStart(c)) {
       let j = i + 1;
       let upper = c >= Ch.UpperA && c <= Ch.UpperZ;
@@ -229,11 +242,19 @@ export function computeSqlShape(sql: string): SqlShape | undefined {
       const lower = c | 0x20;
       if (j === i + 1 && sql.charCodeAt(j) === Ch.Quote) {
         if (lower === 0x65 /* e */) {
-          if (!pushLiteral(i, endOfQuoted(sql, j + 1, true), '\0s')) return undefined;
+          const end = endOfQuoted(sql, j + 1, true);
+          const token = takeLiteral(sql, i, end, '\0s', literals);
+          if (token === undefined) return undefined;
+          key = appendToken(key, token);
+          i = end;
           continue;
         }
         if (lower === 0x62 /* b */ || lower === 0x78 /* x */) {
-          if (!pushLiteral(i, endOfBitString(sql, j + 1), lower === 0x62 ? '\0b' : '\0x')) return undefined;
+          const end = endOfBitString(sql, j + 1);
+          const token = takeLiteral(sql, i, end, lower === 0x62 ? '\0b' : '\0x', literals);
+          if (token === undefined) return undefined;
+          key = appendToken(key, token);
+          i = end;
           continue;
         }
         if (lower === 0x6e /* n */) {
@@ -283,11 +304,19 @@ export function computeSqlShape(sql: string): SqlShape | undefined {
       const close = sql.indexOf(delimiter, j + 1);
       if (close < 0) return undefined;
       // Dollar-quoted strings have no continuation rule: '\0s$' marks that.
-      pushLiteral(i, close + delimiter.length, '\0s$');
+      const end = close + delimiter.length;
+      const token = takeLiteral(sql, i, end, '\0s$', literals);
+      if (token === undefined) return undefined;
+      key = appendToken(key, token);
+      i = end;
     } else if (isDigit(c) || (c === Ch.Dot && isDigit(next))) {
       const num = endOfNumber(sql, i);
       if (!num) return undefined;
-      pushLiteral(i, num.end, num.float ? '\0f' : '\0i');
+      const end = num.end;
+      const token = takeLiteral(sql, i, end, num.float ? '\0f' : '\0i', literals);
+      if (token === undefined) return undefined;
+      key = appendToken(key, token);
+      i = end;
     } else if (isOperatorChar(c)) {
       let j = i + 1;
       while (j < n && isOperatorChar(sql.charCodeAt(j))) {
