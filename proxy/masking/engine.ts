@@ -110,6 +110,36 @@ function markerTriggers(src: string | Uint8Array, i: number, c: number): number 
   }
 }
 
+/** 1 at each byte some trigger starts from: digits, `@`, `+`, `J`, `A`, `_`, `x`, `-`. */
+const TRIGGER_BYTES = new Uint8Array(256);
+for (const c of '0123456789@+JA_x-') TRIGGER_BYTES[c.charCodeAt(0)] = 1;
+
+/**
+ * False when no trigger can start anywhere in `bytes`: a cheap pass that lets most text values
+ * skip {@link scanTriggers}' full state machine. It checks a necessary condition of every trigger
+ * (a digit, `@`, `+`, `eyJ`, `A` before `K`/`S`/`I`, `_`, `xo`, `--`), so it never hides one.
+ */
+function mayTrigger(bytes: Uint8Array): boolean {
+  const length = bytes.length;
+  for (let i = 0; i < length; i++) {
+    const c = bytes[i]!;
+    if (TRIGGER_BYTES[c] === 0) continue;
+    if (c === 120 /* x */) {
+      if (bytes[i + 1] === 111 /* o */) return true;
+    } else if (c === 45 /* - */) {
+      if (bytes[i + 1] === 45) return true;
+    } else if (c === 74 /* J */) {
+      if (i > 0 && bytes[i - 1] === 121 /* y */) return true;
+    } else if (c === 65 /* A */) {
+      const next = bytes[i + 1];
+      if (next === 75 /* K */ || next === 83 /* S */ || next === 73 /* I */) return true;
+    } else {
+      return true;
+    }
+  }
+  return false;
+}
+
 /**
  * One pass over the characters (or bytes) of a value: returns the {@link Trigger} bits of the
  * detectors that could match. Each trigger is a necessary condition of its detector, so zero
@@ -119,6 +149,7 @@ function markerTriggers(src: string | Uint8Array, i: number, c: number): number 
  */
 export function scanTriggers(src: string | Uint8Array): number {
   const isString = typeof src === 'string';
+  if (!isString && !mayTrigger(src)) return 0;
   const length = src.length;
   let flags = 0;
   let group = 0;

@@ -60,4 +60,56 @@ describe('scanTriggers', () => {
       assert.equal(scanTriggers(Buffer.from(value)), scanTriggers(value));
     });
   }
+
+  it('reads bytes as it reads text, on random values built from trigger characters', () => {
+    // The byte path first runs a cheap pre-check; it must never hide a trigger the full scan sees.
+    const alphabet = [
+      '0',
+      '1',
+      '4',
+      ' ',
+      '-',
+      '--',
+      '.',
+      '(',
+      ')',
+      '@',
+      '+',
+      'a',
+      'x',
+      'xo',
+      'ox',
+      'A',
+      'AKIA',
+      'ASIA',
+      'AIza',
+      'K',
+      'ey',
+      'J',
+      'eyJ',
+      '_',
+      'gh',
+      'p',
+      'github_pat',
+      'k_live',
+      '----BEGIN',
+      'DE',
+      'Z',
+    ];
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    let triggered = 0;
+    for (let k = 0; k < 20_000; k++) {
+      let value = '';
+      const parts = 1 + random(12);
+      for (let p = 0; p < parts; p++) value += alphabet[random(alphabet.length)];
+      const expected = scanTriggers(value);
+      if (expected !== 0) triggered++;
+      assert.equal(scanTriggers(Buffer.from(value)), expected, JSON.stringify(value));
+    }
+    assert.ok(triggered > 1_000 && triggered < 19_000, `${triggered} of 20000 triggered`);
+  });
 });
