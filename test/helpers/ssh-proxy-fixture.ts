@@ -27,7 +27,9 @@ import { createBrokerBackend } from '../../proxy/ssh/backend.ts';
 import { createMaskerFactory } from '../../proxy/ssh/output-masker.ts';
 import { type SshProxyOptions, SshProxyServer } from '../../proxy/ssh/server.ts';
 import { LogCapture } from './broker-fixture.ts';
-import { type Sshd, type SshdOptions, startSshd, TEST_USER } from './sshd.ts';
+import { clientOptions, type Sshd, type SshdOptions, startSshd, TEST_USER } from './sshd.ts';
+
+export { clientOptions };
 
 export const CA_ENV = 'WARDEN_TEST_SSH_CA';
 
@@ -213,30 +215,6 @@ export function writeIdentity(dir: string, privateKey: string, certificate: stri
   writeFileSync(key, privateKey, { mode: 0o600 });
   writeFileSync(`${key}-cert.pub`, certificate + '\n');
   return key;
-}
-
-/** Common OpenSSH client options for tests (no config, no agent, no known_hosts). */
-export function clientOptions(port: number, key?: string): string[] {
-  return [
-    '-F',
-    '/dev/null',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'IdentityAgent=none',
-    '-o',
-    'LogLevel=ERROR',
-    '-o',
-    'ConnectTimeout=10',
-    ...(key ? ['-i', key, '-o', `CertificateFile=${key}-cert.pub`] : []),
-    ...(port ? ['-o', `Port=${port}`] : []),
-  ];
 }
 
 /** Runs a program to completion, collecting its output; never throws on a non-zero exit. */

@@ -171,15 +171,11 @@ export interface RunSshOptions {
 }
 
 /**
- * Runs the real `ssh` client once, non-interactively, with the key and certificate written to a
- * temporary directory. Never throws on a refused login: the exit code says it (255).
+ * Common OpenSSH client options for tests (no config, no agent, no known_hosts). With `key`, the
+ * certificate is expected beside it as `<key>-cert.pub`.
  */
-export function runSsh(options: RunSshOptions): Promise<SshResult> {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-ssh-'));
-  const key = join(dir, 'id');
-  writeFileSync(key, options.privateKey, { mode: 0o600 });
-  writeFileSync(join(dir, 'id-cert.pub'), options.certificate + '\n');
-  const args = [
+export function clientOptions(port: number, key?: string): string[] {
+  return [
     '-F',
     '/dev/null',
     '-o',
@@ -193,13 +189,25 @@ export function runSsh(options: RunSshOptions): Promise<SshResult> {
     '-o',
     'IdentityAgent=none',
     '-o',
-    'ConnectTimeout=10',
-    '-o',
     'LogLevel=ERROR',
-    '-i',
-    key,
     '-o',
-    `CertificateFile=${join(dir, 'id-cert.pub')}`,
+    'ConnectTimeout=10',
+    ...(key ? ['-i', key, '-o', `CertificateFile=${key}-cert.pub`] : []),
+    ...(port ? ['-o', `Port=${port}`] : []),
+  ];
+}
+
+/**
+ * Runs the real `ssh` client once, non-interactively, with the key and certificate written to a
+ * temporary directory. Never throws on a refused login: the exit code says it (255).
+ */
+export function runSsh(options: RunSshOptions): Promise<SshResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-ssh-'));
+  const key = join(dir, 'id');
+  writeFileSync(key, options.privateKey, { mode: 0o600 });
+  writeFileSync(join(dir, 'id-cert.pub'), options.certificate + '\n');
+  const args = [
+    ...clientOptions(0, key),
     '-p',
     String(options.port),
     `${options.user ?? TEST_USER}@127.0.0.1`,
