@@ -6,6 +6,7 @@ import { ConfigError } from './errors.ts';
 import { EventBus } from './events/events.ts';
 import type { Logger } from './log.ts';
 import { PostgresProvider } from './providers/postgres/postgres-provider.ts';
+import { resolvePgTls } from './providers/postgres/tls.ts';
 import type { CredentialProvider } from './providers/provider.ts';
 import { loadCa, type SshCa } from './providers/ssh-ca/keys.ts';
 import { SshCaProvider } from './providers/ssh-ca/ssh-ca-provider.ts';
@@ -68,6 +69,7 @@ export function createProviders(
         targetName: name,
         target,
         adminPassword: resolveSecret(target.admin.password, `targets.${name}.admin.password`, env),
+        tls: resolvePgTls(name, target, target.admin.host, env),
       }),
     );
   }
@@ -93,12 +95,15 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
   const proxyAuthority = new ProxyAuthority({
     directory,
     getRequest: (id) => store.getRequest(id),
+    verifiers: store,
     ...(options.clock ? { clock: options.clock } : {}),
   });
   for (const [name, target] of Object.entries(config.targets)) {
     const provider = providers.get(name);
-    if (provider && target.kind === 'postgres' && target.proxy)
-      providers.set(name, proxyAuthority.wrapProvider(name, target, provider));
+    if (provider && target.kind === 'postgres' && target.proxy) {
+      const upstreamTls = resolvePgTls(name, target, target.connect.host ?? target.admin.host, env);
+      providers.set(name, proxyAuthority.wrapProvider(name, target, provider, upstreamTls));
+    }
   }
   const events = new EventBus((error, event) =>
     options.logger.error(
@@ -117,7 +122,17 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
     ...(options.replicaId ? { replicaId: options.replicaId } : {}),
   });
   proxyAuthority.follow(events);
-  if (!options.passive) await broker.start();
+  if (!options.passive) {
+    await broker.start();
+    const restored = await proxyAuthority.restore();
+    for (const { user, error } of restored.failed)
+      options.logger.error({ err: error, user }, 'cannot restore a proxied grant');
+    if (restored.restored.length > 0 || restored.dropped.length > 0)
+      options.logger.info(
+        { restored: restored.restored.length, dropped: restored.dropped.length },
+        'proxied grants restored',
+      );
+  }
   return {
     broker,
     store,

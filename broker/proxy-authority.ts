@@ -4,11 +4,15 @@
  * For such a target the provider still mints a LOGIN role, but the requester is not given its
  * password: {@link ProxyAuthority.wrapProvider} swaps the issued credential for the proxy's
  * address, the same user name and a fresh random proxy password, and keeps the minted password
- * and a SCRAM verifier of the proxy password in memory for the proxy (`lookup`). Nothing secret is
- * written anywhere: after a restart of the process the proxy no longer knows earlier grants and
- * their holders must request again (their sessions died with the process anyway). This is the
- * broker side of `proxy/grant-authority.ts`; it matches that interface structurally so the
- * broker does not import the proxy.
+ * and a SCRAM verifier of the proxy password in memory for the proxy (`lookup`).
+ *
+ * Surviving a restart without storing a usable secret: the verifier (which lets nobody log in;
+ * PostgreSQL stores the same) is also written to the store, the minted password never is. At
+ * start-up {@link ProxyAuthority.restore} reads the verifiers of live grants back and gives each
+ * minted role a fresh random password kept in memory (`ALTER ROLE ... PASSWORD` with a verifier),
+ * so the requester's proxy password keeps working; sessions open at the crash died with it.
+ * This is the broker side of `proxy/grant-authority.ts`; it matches that interface structurally
+ * so the broker does not import the proxy.
  */
 import { randomBytes } from 'node:crypto';
 import type { PostgresTargetConfig } from './config/schema.ts';
@@ -17,7 +21,9 @@ import type { Directory } from './directory/directory.ts';
 import type { BrokerEvent, BrokerEvents } from './events/events.ts';
 import type { AccessRequest } from './model.ts';
 import { buildScramVerifier } from './providers/postgres/scram-verifier.ts';
+import type { PgTlsSettings } from './providers/postgres/tls.ts';
 import type { CredentialProvider, MintResult } from './providers/provider.ts';
+import type { Store } from './store/store.ts';
 
 /** A live proxied grant, as the proxy sees it (see `ProxyGrant` in `proxy/grant-authority.ts`). */
 export interface ProxiedGrant {
@@ -28,7 +34,34 @@ export interface ProxiedGrant {
   target: string;
   expiresAt: number;
   verifier: string;
-  upstream: { host: string; port: number; database: string; user: string; password: Secret };
+  upstream: {
+    host: string;
+    port: number;
+    database: string;
+    user: string;
+    password: Secret;
+    /** TLS towards the database (the target's `tls` block, resolved). */
+    tls?: PgTlsSettings | undefined;
+  };
+}
+
+/** The store's part the authority uses: verifiers of proxy passwords. */
+export type ProxyVerifierStore = Pick<Store, 'saveProxyVerifier' | 'listProxyVerifiers' | 'deleteProxyVerifiers'>;
+
+/** What {@link ProxyAuthority.restore} did. */
+export interface RestoreResult {
+  /** Proxy users whose grants work again. */
+  restored: string[];
+  /** Verifiers deleted: their grant is over, or their target is no longer proxied. */
+  dropped: string[];
+  /** Proxy users whose password could not be reset (kept for the next start), with the reason. */
+  failed: { user: string; error: Error }[];
+}
+
+/** What a wrapped target needs to rebuild a grant after a restart. */
+interface ProxiedTargetEntry {
+  inner: CredentialProvider;
+  upstream: { host: string; port: number; database: string; tls: PgTlsSettings | undefined };
 }
 
 /** A change the proxy acts on (see `GrantChange` in `proxy/grant-authority.ts`). */
@@ -47,6 +80,8 @@ export interface ProxyAuthorityOptions {
   clock?: () => number;
   /** Bytes of randomness in a proxy password (default 24, 192 bits). */
   passwordBytes?: number;
+  /** Where verifiers are persisted (the broker's store); without it grants live in memory only. */
+  verifiers?: ProxyVerifierStore;
 }
 
 /** Keeps the proxy's view of live grants of proxied targets, in memory. */
@@ -57,43 +92,59 @@ export class ProxyAuthority {
   readonly #clock: () => number;
   readonly #passwordBytes: number;
   readonly #getRequest: ((id: string) => Promise<AccessRequest | undefined>) | undefined;
+  readonly #verifiers: ProxyVerifierStore | undefined;
+  readonly #targets = new Map<string, ProxiedTargetEntry>();
 
   constructor(options: ProxyAuthorityOptions) {
     this.#directory = options.directory;
+    this.#verifiers = options.verifiers;
     this.#getRequest = options.getRequest;
     this.#clock = options.clock ?? Date.now;
     this.#passwordBytes = options.passwordBytes ?? 24;
   }
 
-  /** Wraps a target's provider so that what it issues points at the proxy (see the module comment). */
+  /**
+   * Wraps a target's provider so that what it issues points at the proxy (see the module
+   * comment). `tls` is the target's resolved TLS towards its `connect` host, for the proxy.
+   */
   wrapProvider(
     targetName: string,
     target: PostgresTargetConfig,
     inner: CredentialProvider,
+    tls?: PgTlsSettings,
   ): CredentialProvider {
     const proxy = target.proxy;
     if (!proxy) return inner;
     const [host, port] = (proxy.public ?? proxy.listen).split(':') as [string, string];
+    this.#targets.set(targetName, {
+      inner,
+      upstream: {
+        host: target.connect.host ?? target.admin.host,
+        port: target.connect.port ?? target.admin.port,
+        database: target.admin.database,
+        tls,
+      },
+    });
     const mint = async (grant: AccessRequest, expiresAt: number): Promise<MintResult> => {
       const minted = await inner.mint(grant, expiresAt);
       const upstream = minted.credential;
       if (upstream.kind !== 'postgres') return minted;
       const password = randomBytes(this.#passwordBytes).toString('base64url');
-      this.#grants.set(upstream.user, {
-        grantId: grant.id,
-        requester: grant.requester,
-        groups: this.#directory.get(grant.requester)?.groups ?? [],
-        level: grant.level,
+      const verifier = await buildScramVerifier(password);
+      await this.#verifiers?.saveProxyVerifier({
         target: targetName,
-        expiresAt,
-        verifier: await buildScramVerifier(password),
-        upstream: {
-          host: upstream.host,
-          port: upstream.port,
-          database: upstream.database,
-          user: upstream.user,
-          password: upstream.password,
-        },
+        user: upstream.user,
+        grantId: grant.id,
+        verifier,
+        createdAt: this.#clock(),
+      });
+      this.#remember(grant, targetName, expiresAt, verifier, {
+        host: upstream.host,
+        port: upstream.port,
+        database: upstream.database,
+        user: upstream.user,
+        password: upstream.password,
+        tls,
       });
       return {
         handle: minted.handle,
@@ -113,6 +164,58 @@ export class ProxyAuthority {
       check: () => inner.check(),
       close: () => inner.close(),
     };
+  }
+
+  /**
+   * Start-up: brings back the live proxied grants from their stored verifiers, giving each
+   * minted role a fresh password kept in memory, and deletes verifiers of grants that are over.
+   * Call it after the broker's own reconciliation (which ends grants that expired meanwhile).
+   */
+  async restore(): Promise<RestoreResult> {
+    const result: RestoreResult = { restored: [], dropped: [], failed: [] };
+    if (!this.#verifiers) return result;
+    for (const record of await this.#verifiers.listProxyVerifiers()) {
+      const target = this.#targets.get(record.target);
+      const grant = await this.#getRequest?.(record.grantId);
+      const live =
+        grant?.state === 'active' && grant.expiresAt !== null && grant.expiresAt > this.#clock();
+      if (!target || !grant || !live || !target.inner.resetPassword) {
+        await this.#verifiers.deleteProxyVerifiers(record.grantId);
+        result.dropped.push(record.user);
+        continue;
+      }
+      try {
+        const password = await target.inner.resetPassword(record.user);
+        this.#remember(grant, record.target, grant.expiresAt!, record.verifier, {
+          ...target.upstream,
+          user: record.user,
+          password,
+        });
+        result.restored.push(record.user);
+      } catch (error) {
+        result.failed.push({ user: record.user, error: error as Error });
+      }
+    }
+    return result;
+  }
+
+  #remember(
+    grant: AccessRequest,
+    target: string,
+    expiresAt: number,
+    verifier: string,
+    upstream: ProxiedGrant['upstream'],
+  ): void {
+    this.#grants.set(upstream.user, {
+      grantId: grant.id,
+      requester: grant.requester,
+      groups: this.#directory.get(grant.requester)?.groups ?? [],
+      level: grant.level,
+      target,
+      expiresAt,
+      verifier,
+      upstream,
+    });
   }
 
   /** The live grant of proxy user `user` on `target`, or undefined. */
@@ -156,6 +259,8 @@ export class ProxyAuthority {
   /** Forgets a grant and tells the proxies; repeated ends are harmless (sessions are gone). */
   #end(grantId: string, reason: 'expired' | 'revoked', by = '', text = ''): void {
     for (const [user, grant] of this.#grants) if (grant.grantId === grantId) this.#grants.delete(user);
+    // A failed delete leaves a verifier that lets nobody in; the next restore() removes it.
+    this.#verifiers?.deleteProxyVerifiers(grantId).catch(() => {});
     this.#emit({
       type: 'ended',
       grantId,

@@ -94,7 +94,48 @@ const pgProxySchema = z
     error: 'give proxy.tls (cert and key files) or set proxy.allow_plaintext: true',
   });
 
-const postgresTargetSchema = z.strictObject({
+/** libpq's `sslmode` values Warden offers (no `allow`/`prefer`: no silent plaintext fallback). */
+export const PG_TLS_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
+
+/**
+ * TLS towards the database, for the broker's admin connection and the proxy's upstream
+ * connections alike (see `broker/providers/postgres/tls.ts`). Default mode: `verify-full`, or
+ * `disable` when the host is loopback.
+ */
+const pgTlsSchema = z
+  .strictObject({
+    mode: z
+      .enum(PG_TLS_MODES, { error: `mode is one of ${PG_TLS_MODES.join(', ')}` })
+      .optional(),
+    /** PEM of the CAs to trust (default: Node's bundled roots). */
+    ca: secretRefSchema.optional(),
+    /** PEM client certificate and its key. */
+    cert: secretRefSchema.optional(),
+    key: secretRefSchema.optional(),
+    /** Name the server certificate must carry under verify-full (default: the host). */
+    servername: z.string().min(1).max(253).optional(),
+  })
+  .superRefine((tls, ctx) => {
+    if (Boolean(tls.cert) !== Boolean(tls.key)) {
+      ctx.addIssue({ code: 'custom', path: [tls.cert ? 'key' : 'cert'], message: 'give cert and key together' });
+    }
+    if (tls.mode === 'disable' || tls.mode === 'require') {
+      for (const key of ['ca', 'servername'] as const) {
+        if (tls[key])
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `${key} is only checked under mode verify-ca or verify-full, not ${tls.mode}`,
+          });
+      }
+    }
+    if (tls.mode === 'disable' && tls.cert) {
+      ctx.addIssue({ code: 'custom', path: ['cert'], message: 'a client certificate needs TLS (mode is disable)' });
+    }
+  });
+
+const postgresTargetSchema = z
+  .strictObject({
   kind: z.literal('postgres'),
   description: z.string().optional(),
   /** How the broker reaches the database as a role that may create roles. */
@@ -104,8 +145,11 @@ const postgresTargetSchema = z.strictObject({
     database: z.string().min(1),
     user: z.string().min(1),
     password: secretRefSchema,
+    /** Legacy: `true` reads as `tls: {mode: verify-full}`. Use `tls` instead. */
     ssl: z.boolean().default(false),
   }),
+  /** TLS towards the database, for the admin connection and the proxy (see {@link pgTlsSchema}). */
+  tls: pgTlsSchema.optional(),
   /** Where people connect (defaults to the admin host and port). */
   connect: z
     .strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) })
@@ -122,7 +166,11 @@ const postgresTargetSchema = z.strictObject({
   approval_channel: z.string().optional(),
   /** Put Warden's recording proxy in the data path (see `docs-pg-proxy.md`). */
   proxy: pgProxySchema.optional(),
-});
+})
+  .refine((t) => !(t.admin.ssl && t.tls), {
+    path: ['admin', 'ssl'],
+    error: 'admin.ssl and tls both set: drop admin.ssl (tls governs the admin connection too)',
+  });
 
 /** Login names a certificate may carry (no commas, wildcards or spaces: sshd splits on commas). */
 const SSH_PRINCIPAL = /^[A-Za-z0-9_][A-Za-z0-9._@-]{0,63}$/;
@@ -333,6 +381,7 @@ export type SshTargetConfig = z.output<typeof sshTargetSchema>;
 export type SshLevelConfig = z.output<typeof sshLevelSchema>;
 export type SshConfig = z.output<typeof sshSchema>;
 export type PgProxyConfig = z.output<typeof pgProxySchema>;
+export type PgTlsConfig = z.output<typeof pgTlsSchema>;
 export type PgLevelConfig = z.output<typeof pgLevelSchema>;
 export type RuleConfig = z.output<typeof ruleSchema>;
 export type PersonConfig = z.output<typeof personSchema>;

@@ -1,3 +1,4 @@
+import type { Secret } from '../config/secrets.ts';
 import type { IssuedCredential } from '../events/events.ts';
 import type { AccessRequest, CredentialRecord } from '../model.ts';
 
@@ -22,6 +23,12 @@ export interface CredentialProvider {
   listManaged(): Promise<string[]>;
   /** Removes a credential known only by its handle (a leftover found by reconciliation). */
   removeOrphan(handle: string): Promise<void>;
+  /**
+   * Gives a minted login a fresh random password and returns it (optional: providers whose
+   * credentials have passwords). The recording proxy calls it at start-up for its live grants,
+   * whose minted passwords were only ever kept in memory.
+   */
+  resetPassword?(handle: string): Promise<Secret>;
   /** Checks the admin connection can do its job (doctor). */
   check(): Promise<void>;
   close(): Promise<void>;

@@ -28,6 +28,7 @@ import type {
 } from '../model.ts';
 import type {
   CredentialFilter,
+  ProxyVerifierRecord,
   RequestFilter,
   SessionEventRecord,
   SessionFilter,
@@ -172,6 +173,14 @@ function fromSessionRow(row: PgSessionRow): SessionRecord {
   };
 }
 
+interface ProxyVerifierRow {
+  target: string;
+  user_name: string;
+  grant_id: string;
+  verifier: string;
+  created_at: number;
+}
+
 interface Tables {
   warden_sessions: SshSessionRow;
   warden_pg_sessions: PgSessionRow;
@@ -181,6 +190,7 @@ interface Tables {
   warden_credentials: CredentialRow;
   warden_audit: AuditRow;
   warden_once: { key: string; expires_at: number };
+  warden_proxy_verifiers: ProxyVerifierRow;
   warden_meta: { key: string; value: string };
   warden_dummy: { id: Generated<number> };
 }
@@ -465,6 +475,23 @@ const MIGRATIONS: ((db: Db) => Promise<void>)[] = [
       .addColumn('at', 'bigint', (c) => c.notNull())
       .addColumn('events', 'text', (c) => c.notNull())
       .addPrimaryKeyConstraint('warden_pg_session_chunks_pk', ['session_id', 'first_seq'])
+      .execute();
+  },
+  // 4: SCRAM verifiers of proxy passwords, so proxied grants survive a restart (never a password).
+  async (db) => {
+    await db.schema
+      .createTable('warden_proxy_verifiers')
+      .addColumn('target', 'text', (c) => c.notNull())
+      .addColumn('user_name', 'text', (c) => c.notNull())
+      .addColumn('grant_id', 'text', (c) => c.notNull())
+      .addColumn('verifier', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('warden_proxy_verifiers_pk', ['target', 'user_name'])
+      .execute();
+    await db.schema
+      .createIndex('warden_proxy_verifiers_grant')
+      .on('warden_proxy_verifiers')
+      .columns(['grant_id'])
       .execute();
   },
 ];
@@ -864,6 +891,47 @@ export class SqlStore implements Store {
       .onConflict((oc) => oc.column('key').doNothing())
       .executeTakeFirst();
     return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  async saveProxyVerifier(record: ProxyVerifierRecord): Promise<void> {
+    const row = {
+      target: record.target,
+      user_name: record.user,
+      grant_id: record.grantId,
+      verifier: record.verifier,
+      created_at: record.createdAt,
+    };
+    await this.#db
+      .insertInto('warden_proxy_verifiers')
+      .values(row)
+      .onConflict((oc) =>
+        oc.columns(['target', 'user_name']).doUpdateSet({
+          grant_id: row.grant_id,
+          verifier: row.verifier,
+          created_at: row.created_at,
+        }),
+      )
+      .execute();
+  }
+
+  async listProxyVerifiers(): Promise<ProxyVerifierRecord[]> {
+    const rows = await this.#db
+      .selectFrom('warden_proxy_verifiers')
+      .selectAll()
+      .orderBy('created_at')
+      .orderBy('user_name')
+      .execute();
+    return rows.map((row) => ({
+      target: row.target,
+      user: row.user_name,
+      grantId: row.grant_id,
+      verifier: row.verifier,
+      createdAt: num(row.created_at),
+    }));
+  }
+
+  async deleteProxyVerifiers(grantId: string): Promise<void> {
+    await this.#db.deleteFrom('warden_proxy_verifiers').where('grant_id', '=', grantId).execute();
   }
 
   async insertSession(session: SessionRecord): Promise<void> {

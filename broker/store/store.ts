@@ -52,6 +52,20 @@ export interface SessionFilter {
   limit?: number;
 }
 
+/**
+ * The SCRAM-SHA-256 verifier of a proxied grant's proxy password (what PostgreSQL itself stores
+ * for a password): it lets the proxy check the requester's password after a restart and lets
+ * nobody log in. The minted upstream password is never stored.
+ */
+export interface ProxyVerifierRecord {
+  target: string;
+  /** The proxy user name (the minted role's name). */
+  user: string;
+  grantId: string;
+  verifier: string;
+  createdAt: number;
+}
+
 export interface CredentialFilter {
   requestId?: string;
   requestIds?: readonly string[];
@@ -148,6 +162,13 @@ export interface Store {
   getSession(id: string): Promise<SessionRecord | undefined>;
   /** A session's timeline in order. */
   listSessionEvents(sessionId: string): Promise<SessionEventRecord[]>;
+
+  /** Stores (or replaces) the proxy password verifier of a proxied grant's user. */
+  saveProxyVerifier(record: ProxyVerifierRecord): Promise<void>;
+  /** Every stored proxy password verifier, oldest first. */
+  listProxyVerifiers(): Promise<ProxyVerifierRecord[]>;
+  /** Forgets the verifiers of a grant (it ended); idempotent. */
+  deleteProxyVerifiers(grantId: string): Promise<void>;
 
   /** Remembers a one-time key (an OIDC `jti`) until `expiresAt`; false if it was already seen. */
   rememberOnce(key: string, expiresAt: number, now: number): Promise<boolean>;

@@ -327,6 +327,7 @@ export class PgProxySession {
           database: grant.upstream.database,
           user: grant.upstream.user,
           password: grant.upstream.password.reveal(),
+          tls: grant.upstream.tls,
         },
         this.startup!.parameters,
         {

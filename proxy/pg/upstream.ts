@@ -1,9 +1,13 @@
 /**
- * The proxy's connection to the real server: TCP connect, StartupMessage with the minted role,
+ * The proxy's connection to the real server: TCP connect, TLS when the target's `tls` settings ask
+ * for it (SSLRequest, then `tls.connect` over the same socket; never a plaintext fallback when
+ * the mode requires TLS), StartupMessage with the minted role,
  * SCRAM-SHA-256 with its password (the client never sees either), then everything the server
  * sends up to the first ReadyForQuery. Optionally runs one catalog query before handing over.
  */
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
+import { buildTlsConnectOptions, type PgTlsSettings } from '../../broker/providers/postgres/tls.ts';
 import { SCRAM_SHA_256, ScramClientSession } from './auth/scram.ts';
 import { PgProxyError } from './errors.ts';
 import {
@@ -21,6 +25,7 @@ import {
   writeQuery,
   writeSaslInitialResponse,
   writeSaslResponse,
+  writeSslRequest,
   writeStartupMessage,
 } from './protocol/serializer.ts';
 
@@ -31,6 +36,8 @@ export interface UpstreamTarget {
   database: string;
   user: string;
   password: string;
+  /** TLS towards the server (absent: plaintext, as mode `disable`). */
+  tls?: PgTlsSettings | undefined;
 }
 
 /** An authenticated upstream connection, idle at ReadyForQuery. */
@@ -49,6 +56,40 @@ export interface UpstreamConnection {
   rows: (string | null)[][];
 }
 
+/** Node's codes for a certificate chain that does not lead to a trusted CA (or is not valid now). */
+const UNTRUSTED = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+]);
+
+/** Translates a TLS handshake failure into a proxy error (certificate facts only, no secrets). */
+export function describeUpstreamTlsError(error: NodeJS.ErrnoException): PgProxyError {
+  const code = error.code ?? '';
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return new PgProxyError(
+      'ERR_PGPROXY_UPSTREAM_TLS_HOSTNAME',
+      `the database's TLS certificate is not valid for the expected host name (${error.message.slice(0, 200)})`,
+      { cause: error },
+    );
+  if (UNTRUSTED.has(code))
+    return new PgProxyError(
+      'ERR_PGPROXY_UPSTREAM_TLS_UNTRUSTED',
+      `the database's TLS certificate is not trusted (${code})`,
+      { cause: error },
+    );
+  return new PgProxyError('ERR_PGPROXY_UPSTREAM_TLS', `TLS with the database failed (${code || 'handshake'})`, {
+    cause: error,
+  });
+}
+
 /** Startup parameters never passed through from the client. */
 const RESERVED = new Set(['user', 'database', 'replication']);
 
@@ -63,7 +104,9 @@ export function connectUpstream(
   options: { timeoutMs?: number; initialQuery?: string } = {},
 ): Promise<UpstreamConnection> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: target.host, port: target.port, noDelay: true });
+    const raw = connect({ host: target.host, port: target.port, noDelay: true });
+    let socket: Socket = raw;
+    const tlsOptions = target.tls ? buildTlsConnectOptions(target.tls, target.host) : undefined;
     const parser = new BackendParser();
     const result: UpstreamConnection = {
       socket,
@@ -79,23 +122,66 @@ export function connectUpstream(
     let phase: 'login' | 'query' = 'login';
     let queryError: string | undefined;
     let settled = false;
-    const fail = (message: string, cause?: unknown) => {
+    const failWith = (error: PgProxyError) => {
       if (settled) return;
       settled = true;
       socket.destroy();
-      reject(new PgProxyError('ERR_PGPROXY_UPSTREAM', message, cause ? { cause } : undefined));
+      raw.destroy();
+      reject(error);
     };
+    const fail = (message: string, cause?: unknown) =>
+      failWith(new PgProxyError('ERR_PGPROXY_UPSTREAM', message, cause ? { cause } : undefined));
     const timer = setTimeout(() => fail('the database did not answer in time'), options.timeoutMs ?? 10_000);
-    socket.on('error', (error) =>
+    raw.on('error', (error) =>
       fail(`cannot reach the database (${(error as NodeJS.ErrnoException).code ?? 'error'})`, error),
     );
-    socket.on('close', () => fail('the database closed the connection during login'));
-    socket.on('connect', () => {
+    raw.on('close', () => fail('the database closed the connection during login'));
+    const sendStartup = () => {
       const startup: Record<string, string> = {};
       for (const [name, value] of parameters) if (!RESERVED.has(name)) startup[name] = value;
       startup.user = target.user;
       startup.database = target.database;
       socket.write(encodeMessages((w) => writeStartupMessage(w, startup)));
+    };
+    const onData = (chunk: Buffer) => {
+      try {
+        parser.feed(chunk, onFrame);
+      } catch (error) {
+        fail((error as Error).message.slice(0, 300), error);
+      }
+    };
+    const onSslAnswer = (chunk: Buffer) => {
+      raw.removeListener('data', onSslAnswer);
+      if (chunk[0] === 0x4e /* N */) {
+        failWith(
+          new PgProxyError(
+            'ERR_PGPROXY_UPSTREAM_TLS_REFUSED',
+            `the database does not offer TLS, and tls.mode ${target.tls!.mode} requires it`,
+          ),
+        );
+        return;
+      }
+      // Bytes after 'S' were not protected by TLS: a man in the middle may have injected them.
+      if (chunk[0] !== 0x53 /* S */ || chunk.length !== 1) {
+        fail('the database answered the TLS request with something other than S or N');
+        return;
+      }
+      const secure = connectTls({ ...tlsOptions, socket: raw });
+      socket = secure;
+      result.socket = secure;
+      secure.on('error', (error) => failWith(describeUpstreamTlsError(error as NodeJS.ErrnoException)));
+      secure.on('close', () => fail('the database closed the connection during login'));
+      secure.on('secureConnect', sendStartup);
+      secure.on('data', onData);
+    };
+    raw.on('connect', () => {
+      if (!tlsOptions) {
+        raw.on('data', onData);
+        sendStartup();
+        return;
+      }
+      raw.on('data', onSslAnswer);
+      raw.write(encodeMessages((w) => writeSslRequest(w)));
     });
     const onFrame = (code: number, raw: Buffer) => {
       switch (code) {
@@ -153,10 +239,9 @@ export function connectUpstream(
           if (queryError) throw new Error(`catalog query failed: ${queryError}`);
           settled = true;
           clearTimeout(timer);
-          socket.removeAllListeners('data');
-          socket.removeAllListeners('close');
-          socket.removeAllListeners('error');
-          socket.removeAllListeners('connect');
+          for (const event of ['data', 'close', 'error', 'connect', 'secureConnect'])
+            socket.removeAllListeners(event);
+          // Under TLS the raw socket keeps its (now inert) error listener: errors there must not throw.
           resolve(result);
           return;
         default:
@@ -164,13 +249,6 @@ export function connectUpstream(
           return;
       }
     };
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        parser.feed(chunk, onFrame);
-      } catch (error) {
-        fail((error as Error).message.slice(0, 300), error);
-      }
-    });
   });
 }
 

@@ -17,6 +17,7 @@ import {
   buildLevelRoleStatements,
   renderStatement,
 } from './statements.ts';
+import { buildPgSslOption, type PgTlsSettings, resolvePgTls } from './tls.ts';
 
 const { escapeIdentifier } = pg;
 
@@ -27,6 +28,8 @@ export interface PostgresProviderOptions {
   targetName: string;
   target: PostgresTargetConfig;
   adminPassword: Secret;
+  /** TLS towards the admin host (default: what `resolvePgTls` picks without a `tls` block). */
+  tls?: PgTlsSettings;
   /** Connections the provider keeps to the target (default 4). */
   poolSize?: number;
 }
@@ -58,7 +61,10 @@ export class PostgresProvider implements CredentialProvider {
       database: admin.database,
       user: admin.user,
       password: options.adminPassword.reveal(),
-      ssl: admin.ssl ? { rejectUnauthorized: true } : false,
+      ssl: buildPgSslOption(
+        options.tls ?? resolvePgTls(options.targetName, options.target, admin.host),
+        admin.host,
+      ),
       max: options.poolSize ?? 4,
       connectionTimeoutMillis: 10_000,
       application_name: 'warden-broker',
@@ -157,6 +163,18 @@ export class PostgresProvider implements CredentialProvider {
     );
   }
 
+  /** Sets a fresh random password on grant role `handle` (sent as a SCRAM verifier, as at mint). */
+  async resetPassword(handle: string): Promise<Secret> {
+    this.#assertGrantRole(handle, 'change');
+    const password = randomBytes(24).toString('base64url');
+    const verifier = await buildScramVerifier(password);
+    await this.#query(
+      `ALTER ROLE ${escapeIdentifier(handle)} PASSWORD ${pg.escapeLiteral(verifier)}`,
+      'resetting password',
+    );
+    return new Secret(password);
+  }
+
   async revoke(credentials: readonly CredentialRecord[]): Promise<Map<string, Error>> {
     const failures = new Map<string, Error>();
     if (credentials.length === 0) return failures;
@@ -242,11 +260,16 @@ export class PostgresProvider implements CredentialProvider {
   }
 
   async removeOrphan(handle: string): Promise<void> {
+    this.#assertGrantRole(handle, 'drop');
+    await this.#revokeRoles([handle]);
+  }
+
+  /** Warden only ever touches roles it minted: the prefix, and not a level role (`prefix_`). */
+  #assertGrantRole(handle: string, verb: string): void {
     const prefix = this.#options.target.role_prefix;
     if (!handle.startsWith(prefix) || handle.startsWith(`${prefix}_`)) {
-      throw new ProviderError(`refusing to drop ${handle}: it is not a grant role (prefix ${prefix})`);
+      throw new ProviderError(`refusing to ${verb} ${handle}: it is not a grant role (prefix ${prefix})`);
     }
-    await this.#revokeRoles([handle]);
   }
 
   async check(): Promise<void> {
