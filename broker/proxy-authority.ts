@@ -46,7 +46,10 @@ export interface ProxiedGrant {
 }
 
 /** The store's part the authority uses: verifiers of proxy passwords. */
-export type ProxyVerifierStore = Pick<Store, 'saveProxyVerifier' | 'listProxyVerifiers' | 'deleteProxyVerifiers'>;
+export type ProxyVerifierStore = Pick<
+  Store,
+  'saveProxyVerifier' | 'listProxyVerifiers' | 'deleteProxyVerifiers'
+>;
 
 /** What {@link ProxyAuthority.restore} did. */
 export interface RestoreResult {
@@ -177,8 +180,7 @@ export class ProxyAuthority {
     for (const record of await this.#verifiers.listProxyVerifiers()) {
       const target = this.#targets.get(record.target);
       const grant = await this.#getRequest?.(record.grantId);
-      const live =
-        grant?.state === 'active' && grant.expiresAt !== null && grant.expiresAt > this.#clock();
+      const live = grant?.state === 'active' && grant.expiresAt !== null && grant.expiresAt > this.#clock();
       if (!target || !grant || !live || !target.inner.resetPassword) {
         await this.#verifiers.deleteProxyVerifiers(record.grantId);
         result.dropped.push(record.user);

@@ -104,9 +104,7 @@ export const PG_TLS_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] a
  */
 const pgTlsSchema = z
   .strictObject({
-    mode: z
-      .enum(PG_TLS_MODES, { error: `mode is one of ${PG_TLS_MODES.join(', ')}` })
-      .optional(),
+    mode: z.enum(PG_TLS_MODES, { error: `mode is one of ${PG_TLS_MODES.join(', ')}` }).optional(),
     /** PEM of the CAs to trust (default: Node's bundled roots). */
     ca: secretRefSchema.optional(),
     /** PEM client certificate and its key. */
@@ -117,7 +115,11 @@ const pgTlsSchema = z
   })
   .superRefine((tls, ctx) => {
     if (Boolean(tls.cert) !== Boolean(tls.key)) {
-      ctx.addIssue({ code: 'custom', path: [tls.cert ? 'key' : 'cert'], message: 'give cert and key together' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [tls.cert ? 'key' : 'cert'],
+        message: 'give cert and key together',
+      });
     }
     if (tls.mode === 'disable' || tls.mode === 'require') {
       for (const key of ['ca', 'servername'] as const) {
@@ -130,43 +132,47 @@ const pgTlsSchema = z
       }
     }
     if (tls.mode === 'disable' && tls.cert) {
-      ctx.addIssue({ code: 'custom', path: ['cert'], message: 'a client certificate needs TLS (mode is disable)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cert'],
+        message: 'a client certificate needs TLS (mode is disable)',
+      });
     }
   });
 
 const postgresTargetSchema = z
   .strictObject({
-  kind: z.literal('postgres'),
-  description: z.string().optional(),
-  /** How the broker reaches the database as a role that may create roles. */
-  admin: z.strictObject({
-    host: z.string().min(1),
-    port: z.number().int().min(1).max(65535).default(5432),
-    database: z.string().min(1),
-    user: z.string().min(1),
-    password: secretRefSchema,
-    /** Legacy: `true` reads as `tls: {mode: verify-full}`. Use `tls` instead. */
-    ssl: z.boolean().default(false),
-  }),
-  /** TLS towards the database, for the admin connection and the proxy (see {@link pgTlsSchema}). */
-  tls: pgTlsSchema.optional(),
-  /** Where people connect (defaults to the admin host and port). */
-  connect: z
-    .strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) })
-    .partial()
-    .default({}),
-  levels: z.record(name('a level name'), pgLevelSchema),
-  connection_limit: z.number().int().min(1).max(1000).default(5),
-  /** Prefix of minted role names; Warden only ever drops roles carrying it. */
-  role_prefix: z
-    .string()
-    .regex(/^[a-z][a-z0-9_]{0,20}$/)
-    .default('warden_'),
-  revocation_statements: z.array(z.string().min(1)).optional(),
-  approval_channel: z.string().optional(),
-  /** Put Warden's recording proxy in the data path (see `docs-pg-proxy.md`). */
-  proxy: pgProxySchema.optional(),
-})
+    kind: z.literal('postgres'),
+    description: z.string().optional(),
+    /** How the broker reaches the database as a role that may create roles. */
+    admin: z.strictObject({
+      host: z.string().min(1),
+      port: z.number().int().min(1).max(65535).default(5432),
+      database: z.string().min(1),
+      user: z.string().min(1),
+      password: secretRefSchema,
+      /** Legacy: `true` reads as `tls: {mode: verify-full}`. Use `tls` instead. */
+      ssl: z.boolean().default(false),
+    }),
+    /** TLS towards the database, for the admin connection and the proxy (see {@link pgTlsSchema}). */
+    tls: pgTlsSchema.optional(),
+    /** Where people connect (defaults to the admin host and port). */
+    connect: z
+      .strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) })
+      .partial()
+      .default({}),
+    levels: z.record(name('a level name'), pgLevelSchema),
+    connection_limit: z.number().int().min(1).max(1000).default(5),
+    /** Prefix of minted role names; Warden only ever drops roles carrying it. */
+    role_prefix: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]{0,20}$/)
+      .default('warden_'),
+    revocation_statements: z.array(z.string().min(1)).optional(),
+    approval_channel: z.string().optional(),
+    /** Put Warden's recording proxy in the data path (see `docs-pg-proxy.md`). */
+    proxy: pgProxySchema.optional(),
+  })
   .refine((t) => !(t.admin.ssl && t.tls), {
     path: ['admin', 'ssl'],
     error: 'admin.ssl and tls both set: drop admin.ssl (tls governs the admin connection too)',

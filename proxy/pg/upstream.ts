@@ -85,9 +85,13 @@ export function describeUpstreamTlsError(error: NodeJS.ErrnoException): PgProxyE
       `the database's TLS certificate is not trusted (${code})`,
       { cause: error },
     );
-  return new PgProxyError('ERR_PGPROXY_UPSTREAM_TLS', `TLS with the database failed (${code || 'handshake'})`, {
-    cause: error,
-  });
+  return new PgProxyError(
+    'ERR_PGPROXY_UPSTREAM_TLS',
+    `TLS with the database failed (${code || 'handshake'})`,
+    {
+      cause: error,
+    },
+  );
 }
 
 /** Startup parameters never passed through from the client. */
