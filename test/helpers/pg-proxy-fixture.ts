@@ -58,11 +58,15 @@ INSERT INTO invoices (customer, amount) VALUES ('acme', 100), ('globex', 250);
 ALTER TABLE invoices OWNER TO app_owner;
 `;
 
-/** Starts a broker (embedded store) and a proxy in front of a fresh database on `cluster`. */
+/**
+ * Starts a broker (embedded store) and a proxy in front of a fresh database on `cluster`.
+ * `target` adds settings to the target itself (its `tls` block, for instance).
+ */
 export async function startProxyFixture(
   cluster: PgCluster,
   proxy: Partial<PgProxyTargetConfig> = {},
   serverOptions: Partial<PgProxyServerOptions> = {},
+  target: Record<string, unknown> = {},
 ): Promise<ProxyFixture> {
   const port = await freePort();
   const settings: PgProxyTargetConfig = {
@@ -75,11 +79,12 @@ export async function startProxyFixture(
   };
   const targetDb = await createDatabase(cluster, 'proxied');
   const base = buildTestConfig(cluster, targetDb);
-  const target = (base.targets as Record<string, Record<string, unknown>>)['app-db']!;
+  const baseTarget = (base.targets as Record<string, Record<string, unknown>>)['app-db']!;
   const overrides: Partial<ConfigInput> = {
     targets: {
       'app-db': {
-        ...(target as object),
+        ...(baseTarget as object),
+        ...target,
         levels: {
           read: { grants: ['select'] },
           write: { grants: ['select', 'insert', 'update', 'delete'] },
