@@ -8,6 +8,7 @@ import { EventBus } from '../../broker/events/events.ts';
 import type { AccessRequest } from '../../broker/model.ts';
 import type { CredentialProvider } from '../../broker/providers/provider.ts';
 import { type ProxiedGrantChange, ProxyAuthority } from '../../broker/proxy-authority.ts';
+import { openEmbeddedStore } from '../../broker/store/sql-store.ts';
 import { createScramVerifier, parseScramVerifier } from '../../proxy/pg/auth/scram.ts';
 
 const config = parseConfig(
@@ -127,6 +128,127 @@ describe('ProxyAuthority', () => {
     assert.equal(await authority.lookup('db', 'warden_r4'), undefined);
   });
 });
+
+describe('ProxyAuthority across a restart', () => {
+  /** The fake provider plus a password reset that counts its calls (or fails for `failing`). */
+  function rotatingProvider(failing = new Set<string>()) {
+    const resets: string[] = [];
+    const provider: CredentialProvider = {
+      ...fakeProvider,
+      async resetPassword(handle) {
+        if (failing.has(handle)) throw new Error('admin connection refused');
+        resets.push(handle);
+        return new Secret(`fresh-${resets.length}`);
+      },
+    };
+    return { provider, resets };
+  }
+
+  it('stores only the verifier, restores live grants with a fresh upstream password, drops ended ones', async () => {
+    const store = openEmbeddedStore(':memory:');
+    await store.migrate();
+    try {
+      const requests = new Map<string, AccessRequest>();
+      const options = {
+        directory: new FileDirectory(config.people),
+        clock: () => 5_000,
+        getRequest: async (id: string) => requests.get(id),
+        verifiers: store,
+      };
+      const first = new ProxyAuthority(options);
+      const wrapped = first.wrapProvider('db', dbTarget, rotatingProvider().provider);
+      const issued = new Map<string, string>();
+      for (const id of ['r1', 'r2', 'r3', 'r4']) {
+        requests.set(id, grant(id));
+        const { credential } = await wrapped.mint(grant(id), 10_000);
+        if (credential.kind === 'postgres') issued.set(id, credential.password.reveal());
+      }
+      const rows = await store.listProxyVerifiers();
+      assert.deepEqual(
+        rows.map((r) => [r.target, r.user, r.grantId]),
+        ['r1', 'r2', 'r3', 'r4'].map((id) => ['db', `warden_${id}`, id]),
+      );
+      const text = JSON.stringify(rows);
+      assert.equal(text.includes('upstream-secret'), false, 'the minted password is never stored');
+      for (const password of issued.values()) assert.equal(text.includes(password), false);
+
+      // The process dies; r2 expired meanwhile, r3 was revoked, r4's reset fails (database down).
+      requests.set('r2', { ...grant('r2'), expiresAt: 4_000 });
+      requests.set('r3', grant('r3', 'revoked'));
+      const second = new ProxyAuthority(options);
+      const { provider, resets } = rotatingProvider(new Set(['warden_r4']));
+      second.wrapProvider('db', dbTarget, provider);
+      const result = await second.restore();
+      assert.deepEqual(result.restored, ['warden_r1']);
+      assert.deepEqual(result.dropped.sort(), ['warden_r2', 'warden_r3']);
+      assert.deepEqual(
+        result.failed.map((f) => [f.user, f.error.message]),
+        [['warden_r4', 'admin connection refused']],
+      );
+      assert.deepEqual(resets, ['warden_r1']);
+      const restored = await second.lookup('db', 'warden_r1');
+      assert.ok(restored);
+      assert.equal(restored.upstream.password.reveal(), 'fresh-1');
+      assert.equal(restored.upstream.host, 'db.internal');
+      assert.equal(restored.expiresAt, 10_000);
+      assert.deepEqual(restored.groups, ['oncall']);
+      const verifier = parseScramVerifier(restored.verifier);
+      const again = createScramVerifier(issued.get('r1')!, {
+        salt: verifier.salt,
+        iterations: verifier.iterations,
+      });
+      assert.deepEqual(again.storedKey, verifier.storedKey, 'the issued proxy password still matches');
+      assert.equal(await second.lookup('db', 'warden_r4'), undefined);
+      assert.deepEqual(
+        (await store.listProxyVerifiers()).map((r) => r.user),
+        ['warden_r1', 'warden_r4'],
+        'the failed one is kept for the next start',
+      );
+
+      const events = new EventBus(() => {});
+      second.follow(events);
+      events.publish({ type: 'grant.expired', request: grant('r1', 'expired') });
+      await waitForEmpty(store, 'warden_r1');
+      assert.equal(await second.lookup('db', 'warden_r1'), undefined);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('drops verifiers of targets that are no longer proxied, and does nothing without a store', async () => {
+    const store = openEmbeddedStore(':memory:');
+    await store.migrate();
+    try {
+      await store.saveProxyVerifier({
+        target: 'gone',
+        user: 'warden_x',
+        grantId: 'x',
+        verifier: 'v',
+        createdAt: 1,
+      });
+      const authority = new ProxyAuthority({
+        directory: new FileDirectory(config.people),
+        getRequest: async () => grant('x'),
+        clock: () => 0,
+        verifiers: store,
+      });
+      assert.deepEqual(await authority.restore(), { restored: [], dropped: ['warden_x'], failed: [] });
+      assert.deepEqual(await store.listProxyVerifiers(), []);
+      const memoryOnly = new ProxyAuthority({ directory: new FileDirectory(config.people) });
+      assert.deepEqual(await memoryOnly.restore(), { restored: [], dropped: [], failed: [] });
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+async function waitForEmpty(store: { listProxyVerifiers(): Promise<{ user: string }[]> }, user: string) {
+  for (let i = 0; i < 100; i++) {
+    if (!(await store.listProxyVerifiers()).some((r) => r.user === user)) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(`the verifier of ${user} was not deleted`);
+}
 
 describe('proxy settings in warden.yaml', () => {
   it('refuses a proxy without TLS unless plaintext is allowed, naming the path', () => {
