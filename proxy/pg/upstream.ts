@@ -100,7 +100,10 @@ const RESERVED = new Set(['user', 'database', 'replication']);
 /**
  * Connects and logs in. `parameters` are the client's startup parameters (application_name,
  * client_encoding, options, ...); `user`, `database` and `replication` are the proxy's to set.
- * @throws PgProxyError `ERR_PGPROXY_UPSTREAM` (unreachable, refused login, timeout).
+ * @throws PgProxyError `ERR_PGPROXY_UPSTREAM` (unreachable, refused login, timeout, an answer to
+ *   the SSLRequest other than a lone `S` or `N`), `ERR_PGPROXY_UPSTREAM_TLS_REFUSED` (the server
+ *   has no TLS and the mode requires it), `ERR_PGPROXY_UPSTREAM_TLS_UNTRUSTED`,
+ *   `ERR_PGPROXY_UPSTREAM_TLS_HOSTNAME` or `ERR_PGPROXY_UPSTREAM_TLS` (handshake failures).
  */
 export function connectUpstream(
   target: UpstreamTarget,
@@ -129,6 +132,7 @@ export function connectUpstream(
     const failWith = (error: PgProxyError) => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       socket.destroy();
       raw.destroy();
       reject(error);

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { parseConfig } from '../../../broker/config/load.ts';
@@ -287,4 +288,53 @@ describe('TLS from the proxy to the database', () => {
       await client.end();
     }
   });
+});
+
+describe('the answer to the proxy SSLRequest', () => {
+  const answers: [string, Buffer][] = [
+    ['S followed by injected bytes', Buffer.from('SR\0\0\0\x08\0\0\0\0')],
+    ['an ErrorResponse', Buffer.from('E\0\0\0\x05\0')],
+    ['an unknown byte', Buffer.from('X')],
+  ];
+  for (const [name, answer] of answers) {
+    it(`refuses ${name} (ERR_PGPROXY_UPSTREAM), without sending a startup message`, async () => {
+      const received: Buffer[] = [];
+      const server = createServer((socket) => {
+        socket.on('data', (chunk) => {
+          received.push(chunk);
+          if (received.length === 1) socket.write(answer);
+        });
+        socket.on('error', () => {});
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      try {
+        await assert.rejects(
+          connectUpstream(
+            {
+              host: '127.0.0.1',
+              port,
+              database: 'd',
+              user: 'u',
+              password: 'secret-pw',
+              tls: { mode: 'require' },
+            },
+            new Map(),
+          ),
+          (error: Error & { code?: string }) => {
+            assert.equal(error.code, 'ERR_PGPROXY_UPSTREAM');
+            assert.match(error.message, /answered the TLS request with something other than S or N/);
+            return true;
+          },
+        );
+        assert.deepEqual(
+          Buffer.concat(received),
+          Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]),
+          'SSLRequest only',
+        );
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+  }
 });
