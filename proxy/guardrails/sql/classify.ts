@@ -28,7 +28,29 @@ export interface StatementReport {
   readonly prepares?: { readonly name: string; readonly statement: StatementReport };
   /** For `EXECUTE name`: the prepared statement's name, resolved by the caller's session map. */
   readonly executes?: string;
+  /** For `COPY`: what it copies, where, and its options as written. */
+  readonly copy?: CopyDescription;
 }
+
+/**
+ * A `COPY` statement's target and options, read from the parse tree. Option values are
+ * `true`/`false` for booleans, a string for words and strings, `'*'` or a column list for
+ * `FORCE_QUOTE`-like options, `undefined` for a bare option (`HEADER`) and `null` when unreadable.
+ */
+export interface CopyDescription {
+  /** The table form's relation; undefined for `COPY (query)`. */
+  readonly relation?: { readonly schema?: string; readonly table: string };
+  /** The column list as written (folded), if any. */
+  readonly columns?: readonly string[];
+  /** `COPY ... FROM` (true) or `COPY ... TO` (false). */
+  readonly from: boolean;
+  /** True for `STDIN`/`STDOUT` (not a server file or program). */
+  readonly client: boolean;
+  readonly options: readonly (readonly [string, CopyOptionValue])[];
+}
+
+/** The value of one `COPY` option (see {@link CopyDescription}). */
+export type CopyOptionValue = string | boolean | readonly string[] | undefined | null;
 
 /** Result of {@link analyseSql}. */
 export interface SqlAnalysis {
@@ -146,6 +168,7 @@ class StatementWalker {
   readonly functions = new Set<string>();
   prepares: { name: string; statement: StatementReport } | undefined;
   executes: string | undefined;
+  copy: CopyDescription | undefined;
 
   constructor(
     private readonly state: AnalysisState,
@@ -175,6 +198,7 @@ class StatementWalker {
       functions: [...this.functions].sort(),
       ...(this.prepares ? { prepares: this.prepares } : {}),
       ...(this.executes !== undefined ? { executes: this.executes } : {}),
+      ...(this.copy ? { copy: this.copy } : {}),
     };
   }
 
@@ -237,6 +261,7 @@ class StatementWalker {
         if (node.is_program) this.effects.add('copy-program');
         else if (node.filename !== undefined) this.effects.add('copy-server-file');
         this.effects.add(node.is_from ? 'write' : 'read');
+        this.copy = this.describeCopy(node);
         break;
       case 'AlterTableCmd':
         this.effects.add(node.subtype === 'AT_ChangeOwner' ? 'privilege-change' : 'ddl');
@@ -328,6 +353,31 @@ class StatementWalker {
         node.kind === 'VAR_SET_MULTI' && name.startsWith('TRANSACTION') ? 'transaction' : 'session',
       );
     }
+  }
+
+  private describeCopy(node: AstNode): CopyDescription {
+    const relation = isObject(node.relation) ? node.relation : undefined;
+    const options = Array.isArray(node.options) ? node.options : [];
+    return {
+      ...(relation && typeof relation.relname === 'string'
+        ? {
+            relation: {
+              ...(typeof relation.schemaname === 'string' ? { schema: relation.schemaname } : {}),
+              table: relation.relname,
+            },
+          }
+        : {}),
+      ...(Array.isArray(node.attlist) ? { columns: stringList(node.attlist) } : {}),
+      from: node.is_from === true,
+      client: !node.is_program && node.filename === undefined,
+      // Option values (DELIMITER ';', NULL 'x') are literals: the verdict cache must compare them.
+      options: this.readLiteral(
+        options.flatMap((option) => {
+          const u = unwrap(option);
+          return u?.[0] === 'DefElem' ? [[String(u[1].defname), copyOptionValue(u[1].arg)] as const] : [];
+        }),
+      ),
+    };
   }
 
   private recordFunction(names: string[]): string | undefined {
@@ -482,6 +532,20 @@ function constantString(node: unknown): string | undefined {
   if (u?.[0] !== 'A_Const') return undefined;
   const sval = u[1].sval;
   return isObject(sval) && typeof sval.sval === 'string' ? sval.sval : undefined;
+}
+
+/** A `COPY` option's argument as {@link CopyOptionValue}. */
+function copyOptionValue(arg: unknown): CopyOptionValue {
+  if (arg === undefined) return undefined;
+  const u = unwrap(arg);
+  if (!u) return null;
+  const [type, value] = u;
+  if (type === 'String') return typeof value.sval === 'string' ? value.sval : null;
+  if (type === 'Boolean') return value.boolval === true;
+  if (type === 'Integer') return value.ival === undefined ? false : value.ival === 1 ? true : null;
+  if (type === 'A_Star') return '*';
+  if (type === 'List') return stringList(value.items);
+  return null;
 }
 
 /** The first argument of a `SET` as text (string or number constant). */
