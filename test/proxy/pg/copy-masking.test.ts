@@ -6,9 +6,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { classify } from '../../../proxy/guardrails/sql/index.ts';
-import { type Masker, compileMasking, createMasker } from '../../../proxy/masking/index.ts';
+import { compileMasking, createMasker, type Masker } from '../../../proxy/masking/index.ts';
 import { buildCatalog } from '../../../proxy/pg/catalog.ts';
-import { type CopyOutPlan, CopyOutMasker, planCopyOut, readCopyFormat } from '../../../proxy/pg/copy-masking.ts';
+import {
+  CopyOutMasker,
+  type CopyOutPlan,
+  planCopyOut,
+  readCopyFormat,
+} from '../../../proxy/pg/copy-masking.ts';
 import { chunkings } from './protocol/split-feed.ts';
 
 const KEY = 'masking-test-key-0123456789abcdef';
@@ -138,7 +143,8 @@ describe('planCopyOut', () => {
 });
 
 describe('CopyOutMasker', () => {
-  const hashOf = (value: string) => masker.maskValue(value, plan('COPY customers (email) TO STDOUT').rules[0]).text;
+  const hashOf = (value: string) =>
+    masker.maskValue(value, plan('COPY customers (email) TO STDOUT').rules[0]).text;
 
   function run(p: CopyOutPlan, chunks: Buffer[]): { out: string; counts: Record<string, number> } {
     const counts: Record<string, number> = {};
