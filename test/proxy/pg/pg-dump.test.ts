@@ -33,7 +33,13 @@ function run(cmd: string, args: string[], env: Record<string, string>): Promise<
   });
 }
 
-const SECRETS = ['ada@example.com', 'bob@example.org', 'zoe@example.net', '4111111111111111', '5500005555555559'];
+const SECRETS = [
+  'ada@example.com',
+  'bob@example.org',
+  'zoe@example.net',
+  '4111111111111111',
+  '5500005555555559',
+];
 /** A note with what text COPY escapes and CSV quotes, and multi-byte UTF-8. */
 const TRICKY_NOTE = 'tab\there, "quoted", back\\slash,\nnew line; Zoë 日本';
 
@@ -100,7 +106,11 @@ describe('pg_dump and COPY TO through the proxy with masked columns', () => {
     );
     assert.equal(restore.code, 0, restore.stderr);
 
-    const restored = await execSql(cluster, scratch, 'select id, name, email, card_number, note from customers order by id');
+    const restored = await execSql(
+      cluster,
+      scratch,
+      'select id, name, email, card_number, note from customers order by id',
+    );
     assert.deepEqual(restored[0]!.rows, await maskedCustomers());
     const zoe = restored[0]!.rows[2];
     assert.equal(zoe.name, 'Zoë');
