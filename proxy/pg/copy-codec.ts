@@ -14,6 +14,18 @@ const LF = 0x0a;
 const CR = 0x0d;
 const BACKSLASH = 0x5c;
 
+/**
+ * Client encodings whose multi-byte characters may hold ASCII bytes (a backslash as second byte of
+ * a Shift-JIS character): their COPY output cannot be split by bytes. Names as PostgreSQL reports
+ * `client_encoding`, without `_`/`-`.
+ */
+const ASCII_EMBEDDING_ENCODINGS = new Set(['SJIS', 'SHIFTJIS2004', 'BIG5', 'GBK', 'UHC', 'GB18030', 'JOHAB']);
+
+/** True when COPY output in `clientEncoding` can be split by bytes (every server encoding can). */
+export function isCopySafeEncoding(clientEncoding: string): boolean {
+  return !ASCII_EMBEDDING_ENCODINGS.has(clientEncoding.toUpperCase().replace(/[-_]/g, ''));
+}
+
 /** How rows are written (from the COPY statement's options). */
 export interface CopyFormat {
   csv: boolean;

@@ -21,6 +21,7 @@ import type { SqlGuardrails, StatementReport, Verdict } from '../guardrails/sql/
 import { addCounts, type ColumnRule, type MaskCounts, type Masker } from '../masking/index.ts';
 import type { Catalog } from './catalog.ts';
 import { type ByteSink, ChunkOutput } from './chunk-output.ts';
+import { isCopySafeEncoding } from './copy-codec.ts';
 import { CopyOutMasker, type CopyOutPlan, planCopyOut } from './copy-masking.ts';
 import { PgProxyError } from './errors.ts';
 import {
@@ -30,6 +31,7 @@ import {
   decodeErrorResponse,
   decodeNoticeResponse,
   decodeNotificationResponse,
+  decodeParameterStatus,
   decodeRowDescription,
   type FieldDescription,
 } from './protocol/backend-parser.ts';
@@ -160,6 +162,8 @@ export interface RelayOptions {
   clock?: () => number;
   /** Token of the replacement statements; random by default. */
   token?: string;
+  /** The session's `client_encoding` at login (ParameterStatus); UTF8 by default. */
+  clientEncoding?: string;
 }
 
 /** Session counters for the recording's summary. */
@@ -214,6 +218,7 @@ export class PgRelay {
     const config = options.masker.config;
     this.detectorsOn = config.patterns.length > 0 || Object.values(config.detectors).some((s) => s !== null);
     this.unscannedTypes = config.patterns.length > 0 ? NO_TYPES : UNSCANNED_TYPES;
+    if (options.clientEncoding) this.clientEncoding = options.clientEncoding;
   }
 
   /** Statements sent to the server whose replies have not all arrived. */
@@ -392,6 +397,9 @@ export class PgRelay {
       this.checkedCopies.push(null);
       return undefined;
     }
+    if (!isCopySafeEncoding(this.clientEncoding)) {
+      return `COPY output in client_encoding ${this.clientEncoding} cannot be masked by column: use UTF8`;
+    }
     const plan = planCopyOut(copy, this.options.catalog, this.options.masker);
     if ('refusal' in plan) {
       if (plan.unknownTable && !this.unknownTableReported) {
@@ -410,6 +418,8 @@ export class PgRelay {
   private readonly copyPlans = new WeakMap<Pending, (CopyOutPlan | null)[]>();
   /** The masker of the COPY TO in progress, if it has column rules. */
   private copyMasker: CopyOutMasker | null = null;
+  /** The session's client_encoding, kept up to date from ParameterStatus. */
+  private clientEncoding = 'UTF8';
 
   private attachCopyPlans(entry: Pending): void {
     if (this.checkedCopies.length === 0) return;
@@ -422,6 +432,12 @@ export class PgRelay {
     const head = this.head();
     const plan = head ? this.copyPlans.get(head)?.shift() : undefined;
     if (!plan) return;
+    if (!isCopySafeEncoding(this.clientEncoding)) {
+      throw new PgProxyError(
+        'ERR_PGPROXY_UNMASKABLE',
+        `COPY output in ${this.clientEncoding} cannot be masked`,
+      );
+    }
     if (plan.rules.length !== columns) {
       throw new PgProxyError(
         'ERR_PGPROXY_UNMASKABLE',
@@ -690,6 +706,12 @@ export class PgRelay {
       case BackendCode.NotificationResponse:
         this.onNotification(raw);
         return;
+      case BackendCode.ParameterStatus: {
+        const status = decodeParameterStatus(raw);
+        if (status.name === 'client_encoding') this.clientEncoding = status.value;
+        out.pass(raw);
+        return;
+      }
       default:
         // Authentication, ParameterStatus, BackendKeyData, CopyIn, CopyDone, Notification, ...
         out.pass(raw);

@@ -167,5 +167,12 @@ describe('pg_dump and COPY TO through the proxy with masked columns', () => {
       });
     }
     assert.equal((await client.query('select 1 as one')).rows[0].one, 1, 'the session goes on');
+    const sjis = await run(
+      'psql',
+      ['-X', '-c', 'COPY customers TO STDOUT'],
+      fx.libpqEnv(login, { PGCLIENTENCODING: 'SJIS' }),
+    );
+    assert.match(sjis.stderr, /rule masked-copy\): COPY output in client_encoding SJIS cannot be masked/);
+    assert.equal(sjis.stdout, '');
   });
 });

@@ -36,7 +36,7 @@ import {
   writeRowDescription,
   writeSync,
 } from '../../../proxy/pg/protocol/serializer.ts';
-import { PgRelay } from '../../../proxy/pg/relay.ts';
+import { PgRelay, type RelayOptions } from '../../../proxy/pg/relay.ts';
 
 class Capture implements ByteSink {
   readonly writes: Buffer[] = [];
@@ -81,7 +81,10 @@ function frontendMessages(bytes: Buffer): FrontendMessage[] {
 
 const CUSTOMERS = 16_400;
 
-function createRelay(maskingConfig: unknown = { columns: [{ match: 'customers.card', style: 'last4' }] }) {
+function createRelay(
+  maskingConfig: unknown = { columns: [{ match: 'customers.card', style: 'last4' }] },
+  extra: Partial<RelayOptions> = {},
+) {
   const upstream = new Capture();
   const client = new Capture();
   const recorded: { kind: string; data: Record<string, unknown> }[] = [];
@@ -103,6 +106,7 @@ function createRelay(maskingConfig: unknown = { columns: [{ match: 'customers.ca
     record: (kind, data) => recorded.push({ kind, data }),
     token: 'feedface',
     clock: () => 1000,
+    ...extra,
   });
   return { relay, upstream, client, recorded };
 }
@@ -491,6 +495,28 @@ describe('PgRelay COPY TO of masked tables', () => {
           encodeMessages((w) => {
             writeCopyOutResponse(w, 2);
             writeCopyData(w, '1\t4111111111111111\tmore\n');
+          }),
+        ),
+      (e: { code?: string }) => e.code === 'ERR_PGPROXY_UNMASKABLE',
+    );
+  });
+
+  it('refuses COPY of a masked table in a client encoding that embeds ASCII (Shift-JIS)', () => {
+    const { relay, upstream } = createRelay(undefined, { clientEncoding: 'SJIS' });
+    relay.feedClient(encodeMessages((w) => writeQuery(w, 'COPY customers TO STDOUT')));
+    const [sent] = frontendMessages(upstream.bytes);
+    assert.ok(sent?.type === 'query' && sent.sql === 'warden_blocked_feedface_1');
+    const switched = createRelay();
+    switched.relay.feedClient(encodeMessages((w) => writeQuery(w, 'COPY customers TO STDOUT')));
+    assert.throws(
+      () =>
+        switched.relay.feedUpstream(
+          encodeMessages((w) => {
+            w.startMessage(BackendCode.ParameterStatus)
+              .writeCString('client_encoding')
+              .writeCString('SJIS')
+              .endMessage();
+            writeCopyOutResponse(w, 2);
           }),
         ),
       (e: { code?: string }) => e.code === 'ERR_PGPROXY_UNMASKABLE',
