@@ -430,7 +430,13 @@ export class PgRelay {
   /** Starts masking a COPY TO by its plan; the response must match what was planned. */
   private startCopyOut(columns: number): void {
     const head = this.head();
-    const plan = head ? this.copyPlans.get(head)?.shift() : undefined;
+    const plans = head ? this.copyPlans.get(head) : undefined;
+    if (!plans?.length) {
+      // Every COPY TO STDOUT was planned when checked: one that was not cannot be masked by column.
+      if (this.options.masker.config.columns.length === 0) return;
+      throw new PgProxyError('ERR_PGPROXY_UNMASKABLE', 'a COPY TO that Warden did not plan cannot be masked');
+    }
+    const plan = plans.shift();
     if (!plan) return;
     if (!isCopySafeEncoding(this.clientEncoding)) {
       throw new PgProxyError(

@@ -523,6 +523,28 @@ describe('PgRelay COPY TO of masked tables', () => {
     );
   });
 
+  it('ends the session on a COPY it did not plan (a statement it never saw prepared)', () => {
+    const { relay } = createRelay();
+    relay.feedClient(
+      encodeMessages((w) => {
+        writeBind(w, { statement: 'never-parsed' });
+        writeExecute(w);
+        writeSync(w);
+      }),
+    );
+    assert.throws(
+      () =>
+        relay.feedUpstream(
+          encodeMessages((w) => {
+            writeBindComplete(w);
+            writeNoData(w);
+            writeCopyOutResponse(w, 2);
+          }),
+        ),
+      (e: { code?: string }) => e.code === 'ERR_PGPROXY_UNMASKABLE',
+    );
+  });
+
   it('drops the unfinished row of a COPY that fails midway', () => {
     const { relay, client } = createRelay();
     relay.feedClient(encodeMessages((w) => writeQuery(w, 'COPY customers TO STDOUT')));
