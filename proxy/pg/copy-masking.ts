@@ -187,11 +187,23 @@ export class CopyOutMasker {
     this.headerPending = plan.header;
   }
 
-  /** The masked rows completed by `payload` (empty when it ends inside a row). */
+  /**
+   * The masked rows completed by `payload` (empty when it ends inside a row); a view of `payload`
+   * itself when it starts a row and nothing in it was masked.
+   */
   feed(payload: Buffer): Buffer {
+    const continues = this.splitter.pending;
     const rows = this.splitter.push(payload);
-    if (rows.length === 1) return this.maskRow(rows[0]!);
-    return Buffer.concat(rows.map((row) => this.maskRow(row)));
+    let changed = continues;
+    let length = 0;
+    const masked = rows.map((row) => {
+      const out = this.maskRow(row);
+      if (out !== row) changed = true;
+      length += out.length;
+      return out;
+    });
+    if (!changed) return payload.subarray(0, length);
+    return masked.length === 1 ? masked[0]! : Buffer.concat(masked, length);
   }
 
   /** The masked last row when the output did not end with a line terminator. */

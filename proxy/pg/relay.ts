@@ -457,7 +457,8 @@ export class PgRelay {
   }
 
   /**
-   * A relation the catalog does not know counts as masked (fail closed).
+   * True when a COPY reads a table with a rule-masked column. A relation the catalog does not know
+   * counts as masked (fail closed).
    */
   private copiesMaskedColumns(report: StatementReport): boolean {
     const rules = this.options.masker.config.columns;
@@ -719,7 +720,7 @@ export class PgRelay {
         return;
       }
       default:
-        // Authentication, ParameterStatus, BackendKeyData, CopyIn, CopyDone, Notification, ...
+        // Authentication, BackendKeyData, CopyInResponse, ...
         out.pass(raw);
         return;
     }
@@ -910,8 +911,16 @@ export class PgRelay {
 
   private onCopyData(raw: Buffer): void {
     if (this.copyMasker) {
-      const rows = this.copyMasker.feed(raw.subarray(5));
-      if (rows.length > 0) writeCopyData(this.clientOut.writer(), rows);
+      const payload = raw.subarray(5);
+      const rows = this.copyMasker.feed(payload);
+      // Whole rows with nothing masked come back as a view of the payload: forward the message.
+      if (
+        rows.length === payload.length &&
+        rows.buffer === payload.buffer &&
+        rows.byteOffset === payload.byteOffset
+      )
+        this.clientOut.pass(raw);
+      else if (rows.length > 0) writeCopyData(this.clientOut.writer(), rows);
       return;
     }
     if (!this.detectorsOn) {

@@ -545,6 +545,15 @@ describe('PgRelay COPY TO of masked tables', () => {
     );
   });
 
+  it('forwards a CopyData of whole rows with nothing to mask as the received chunk (zero-copy)', () => {
+    const { relay, client } = createRelay();
+    relay.feedClient(encodeMessages((w) => writeQuery(w, 'COPY customers TO STDOUT')));
+    relay.feedUpstream(encodeMessages((w) => writeCopyOutResponse(w, 2)));
+    const plain = encodeMessages((w) => writeCopyData(w, '1\t\\N\n2\t\\N\n'));
+    relay.feedUpstream(plain);
+    assert.equal(client.writes.at(-1), plain);
+  });
+
   it('drops the unfinished row of a COPY that fails midway', () => {
     const { relay, client } = createRelay();
     relay.feedClient(encodeMessages((w) => writeQuery(w, 'COPY customers TO STDOUT')));
