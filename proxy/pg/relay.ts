@@ -21,6 +21,8 @@ import type { SqlGuardrails, StatementReport, Verdict } from '../guardrails/sql/
 import { addCounts, type ColumnRule, type MaskCounts, type Masker } from '../masking/index.ts';
 import type { Catalog } from './catalog.ts';
 import { type ByteSink, ChunkOutput } from './chunk-output.ts';
+import { isCopySafeEncoding } from './copy-codec.ts';
+import { CopyOutMasker, type CopyOutPlan, planCopyOut } from './copy-masking.ts';
 import { PgProxyError } from './errors.ts';
 import {
   BackendParser,
@@ -29,6 +31,7 @@ import {
   decodeErrorResponse,
   decodeNoticeResponse,
   decodeNotificationResponse,
+  decodeParameterStatus,
   decodeRowDescription,
   type FieldDescription,
 } from './protocol/backend-parser.ts';
@@ -124,6 +127,8 @@ interface PreparedStatement {
   plans: Map<string, ResultPlan | null>;
   /** From Describe: undefined until known, null for statements that return no rows. */
   fields: FieldDescription[] | null | undefined;
+  /** A COPY TO's masking plan (null: no column rules apply). */
+  copy?: CopyOutPlan | null;
 }
 
 interface Portal {
@@ -134,6 +139,8 @@ interface Portal {
   described?: boolean;
   /** Its parameters as recorded (masked). */
   params: string[];
+  /** Its statement's COPY TO plan, as it was when bound. */
+  copy?: CopyOutPlan | null;
 }
 
 /** The session facts and hooks a relay runs with. */
@@ -155,6 +162,8 @@ export interface RelayOptions {
   clock?: () => number;
   /** Token of the replacement statements; random by default. */
   token?: string;
+  /** The session's `client_encoding` at login (ParameterStatus); UTF8 by default. */
+  clientEncoding?: string;
 }
 
 /** Session counters for the recording's summary. */
@@ -209,6 +218,7 @@ export class PgRelay {
     const config = options.masker.config;
     this.detectorsOn = config.patterns.length > 0 || Object.values(config.detectors).some((s) => s !== null);
     this.unscannedTypes = config.patterns.length > 0 ? NO_TYPES : UNSCANNED_TYPES;
+    if (options.clientEncoding) this.clientEncoding = options.clientEncoding;
   }
 
   /** Statements sent to the server whose replies have not all arrived. */
@@ -244,7 +254,9 @@ export class PgRelay {
       case 'query': {
         const verdict = this.check(message.sql);
         const stmt = this.startStatement(message.sql, 'simple', verdict);
-        this.push({ t: 'query', stmt });
+        const entry: Pending = { t: 'query', stmt };
+        this.push(entry);
+        this.attachCopyPlans(entry);
         if (verdict.action === 'allow') out.pass(message.raw);
         else writeQuery(out.writer(), this.substitute(verdict));
         this.syncsSent++;
@@ -258,6 +270,7 @@ export class PgRelay {
             recorded: this.recordedSql(message.sql),
             plans: new Map(),
             fields: undefined,
+            copy: this.checkedCopies.pop(),
           });
           out.pass(message.raw);
         } else {
@@ -279,6 +292,7 @@ export class PgRelay {
           statement: message.statement,
           plan: statement && this.planOf(statement, message.resultFormats),
           params: this.maskParams(message.parameters, message.parameterFormats),
+          copy: statement?.copy,
         };
         this.remember(this.portals, message.portal, portal);
         out.pass(message.raw);
@@ -301,7 +315,9 @@ export class PgRelay {
         const recorded = portal ? this.statements.get(portal.statement)?.recorded : undefined;
         const stmt = this.startStatement(recorded ?? '', 'extended', undefined, true);
         if (stmt && portal && portal.params.length > 0) stmt.params = portal.params;
-        this.push({ t: 'execute', portal: message.portal, stmt });
+        const entry: Pending = { t: 'execute', portal: message.portal, stmt };
+        this.push(entry);
+        if (portal?.copy !== undefined) this.copyPlans.set(entry, [portal.copy]);
         out.pass(message.raw);
         return;
       }
@@ -345,18 +361,15 @@ export class PgRelay {
 
   private check(sql: string): Verdict {
     const verdict = this.options.guardrails.check(sql, this.ctx);
+    this.checkedCopies.length = 0;
     if (verdict.action === 'allow') {
       for (const statement of verdict.statements) {
         const prepares = statement.report.prepares;
         if (prepares) this.remember(this.ctx.prepared, prepares.name, prepares.statement);
-        if (this.copiesMaskedColumns(statement.report)) {
-          return {
-            action: 'block',
-            rule: 'masked-copy',
-            message:
-              'COPY TO reads tables with masked columns, which COPY output cannot mask by column; use SELECT',
-            statements: verdict.statements,
-          };
+        const refusal = this.planCopy(statement.report);
+        if (refusal !== undefined) {
+          this.checkedCopies.length = 0;
+          return { action: 'block', rule: 'masked-copy', message: refusal, statements: verdict.statements };
         }
       }
       return verdict;
@@ -373,9 +386,79 @@ export class PgRelay {
   }
 
   /**
-   * COPY TO carries no RowDescription, so column rules cannot be applied to its rows (the content
-   * detectors still are): a COPY TO touching a table with a rule-masked column is refused. A
-   * relation the catalog does not know counts as masked (fail closed).
+   * COPY TO carries no RowDescription: the masking of a COPY TO STDOUT is planned from the
+   * statement (see copy-masking.ts) and queued in {@link checkedCopies}, in statement order (null
+   * when no column rule applies); returns the refusal of one that cannot be masked.
+   */
+  private planCopy(report: StatementReport): string | undefined {
+    const copy = report.copy;
+    if (!copy || copy.from || !copy.client) return undefined;
+    if (!this.copiesMaskedColumns(report)) {
+      this.checkedCopies.push(null);
+      return undefined;
+    }
+    if (!isCopySafeEncoding(this.clientEncoding)) {
+      return `COPY output in client_encoding ${this.clientEncoding} cannot be masked by column: use UTF8`;
+    }
+    const plan = planCopyOut(copy, this.options.catalog, this.options.masker);
+    if ('refusal' in plan) {
+      if (plan.unknownTable && !this.unknownTableReported) {
+        this.unknownTableReported = true;
+        this.options.onUnknownTable?.();
+      }
+      return plan.refusal;
+    }
+    this.checkedCopies.push(plan);
+    return undefined;
+  }
+
+  /** COPY TO plans of the statement being checked, in statement order. */
+  private readonly checkedCopies: (CopyOutPlan | null)[] = [];
+  /** COPY TO plans of queries and executes awaiting their CopyOutResponse, in order. */
+  private readonly copyPlans = new WeakMap<Pending, (CopyOutPlan | null)[]>();
+  /** The masker of the COPY TO in progress, if it has column rules. */
+  private copyMasker: CopyOutMasker | null = null;
+  /** The session's client_encoding, kept up to date from ParameterStatus. */
+  private clientEncoding = 'UTF8';
+
+  private attachCopyPlans(entry: Pending): void {
+    if (this.checkedCopies.length === 0) return;
+    this.copyPlans.set(entry, [...this.checkedCopies]);
+    this.checkedCopies.length = 0;
+  }
+
+  /** Starts masking a COPY TO by its plan; the response must match what was planned. */
+  private startCopyOut(columns: number): void {
+    const head = this.head();
+    const plans = head ? this.copyPlans.get(head) : undefined;
+    if (!plans?.length) {
+      // Every COPY TO STDOUT was planned when checked: one that was not cannot be masked by column.
+      if (this.options.masker.config.columns.length === 0) return;
+      throw new PgProxyError('ERR_PGPROXY_UNMASKABLE', 'a COPY TO that Warden did not plan cannot be masked');
+    }
+    const plan = plans.shift();
+    if (!plan) return;
+    if (!isCopySafeEncoding(this.clientEncoding)) {
+      throw new PgProxyError(
+        'ERR_PGPROXY_UNMASKABLE',
+        `COPY output in ${this.clientEncoding} cannot be masked`,
+      );
+    }
+    if (plan.rules.length !== columns) {
+      throw new PgProxyError(
+        'ERR_PGPROXY_UNMASKABLE',
+        `COPY returns ${columns} columns where ${plan.rules.length} were planned`,
+      );
+    }
+    const stmt = head?.t === 'query' || head?.t === 'execute' ? head.stmt : undefined;
+    this.copyMasker = new CopyOutMasker(plan, this.options.masker, this.detectorsOn, (counts) =>
+      this.count(counts, stmt),
+    );
+  }
+
+  /**
+   * True when a COPY reads a table with a rule-masked column. A relation the catalog does not know
+   * counts as masked (fail closed).
    */
   private copiesMaskedColumns(report: StatementReport): boolean {
     const rules = this.options.masker.config.columns;
@@ -613,17 +696,31 @@ export class PgRelay {
             'binary COPY TO cannot be masked: use text or csv format',
           );
         }
+        this.startCopyOut(copy.columnFormats.length);
         out.pass(raw);
         return;
       }
       case BackendCode.CopyData:
         this.onCopyData(raw);
         return;
+      case BackendCode.CopyDone: {
+        const rest = this.copyMasker?.finish();
+        this.copyMasker = null;
+        if (rest) writeCopyData(out.writer(), rest);
+        out.pass(raw);
+        return;
+      }
       case BackendCode.NotificationResponse:
         this.onNotification(raw);
         return;
+      case BackendCode.ParameterStatus: {
+        const status = decodeParameterStatus(raw);
+        if (status.name === 'client_encoding') this.clientEncoding = status.value;
+        out.pass(raw);
+        return;
+      }
       default:
-        // Authentication, ParameterStatus, BackendKeyData, CopyIn, CopyDone, Notification, ...
+        // Authentication, BackendKeyData, CopyInResponse, ...
         out.pass(raw);
         return;
     }
@@ -813,6 +910,19 @@ export class PgRelay {
   }
 
   private onCopyData(raw: Buffer): void {
+    if (this.copyMasker) {
+      const payload = raw.subarray(5);
+      const rows = this.copyMasker.feed(payload);
+      // Whole rows with nothing masked come back as a view of the payload: forward the message.
+      if (
+        rows.length === payload.length &&
+        rows.buffer === payload.buffer &&
+        rows.byteOffset === payload.byteOffset
+      )
+        this.clientOut.pass(raw);
+      else if (rows.length > 0) writeCopyData(this.clientOut.writer(), rows);
+      return;
+    }
     if (!this.detectorsOn) {
       this.clientOut.pass(raw);
       return;
@@ -847,6 +957,8 @@ export class PgRelay {
   }
 
   private onError(raw: Buffer): void {
+    // A COPY that fails midway: its unfinished row is dropped.
+    this.copyMasker = null;
     const error = decodeErrorResponse(raw);
     const head = this.head();
     let replaced: NoticeInput | undefined;

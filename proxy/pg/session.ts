@@ -16,6 +16,7 @@ import {
 } from './auth/scram.ts';
 import { buildCatalog, CATALOG_SQL, type Catalog } from './catalog.ts';
 import { isPgProxyError, PgProxyAuthError, PgProxyError } from './errors.ts';
+import { decodeParameterStatus } from './protocol/backend-parser.ts';
 import { isProtocolError } from './protocol/errors.ts';
 import {
   decodeSaslInitialResponse,
@@ -384,6 +385,9 @@ export class PgProxySession {
       toClient: this.client,
       record: (kind, data) => recorder.record(kind, data),
       onUnknownTable: () => this.server.catalogs.invalidate(catalogKey),
+      clientEncoding: upstream.parameterStatus
+        .map((status) => decodeParameterStatus(status))
+        .findLast((status) => status.name === 'client_encoding')?.value,
     });
     const socket = upstream.socket;
     socket.on('data', this.onUpstreamData);

@@ -28,7 +28,29 @@ export interface StatementReport {
   readonly prepares?: { readonly name: string; readonly statement: StatementReport };
   /** For `EXECUTE name`: the prepared statement's name, resolved by the caller's session map. */
   readonly executes?: string;
+  /** For `COPY`: what it copies, where, and its options as written. */
+  readonly copy?: CopyDescription;
 }
+
+/**
+ * A `COPY` statement's target and options, read from the parse tree. Option values are
+ * `true`/`false` for booleans, a string for words and strings, `'*'` or a column list for
+ * `FORCE_QUOTE`-like options, `undefined` for a bare option (`HEADER`) and `null` when unreadable.
+ */
+export interface CopyDescription {
+  /** The table form's relation; undefined for `COPY (query)`. */
+  readonly relation?: { readonly schema?: string; readonly table: string };
+  /** The column list as written (folded), if any. */
+  readonly columns?: readonly string[];
+  /** `COPY ... FROM` (true) or `COPY ... TO` (false). */
+  readonly from: boolean;
+  /** True for `STDIN`/`STDOUT` (not a server file or program). */
+  readonly client: boolean;
+  readonly options: readonly (readonly [string, CopyOptionValue])[];
+}
+
+/** The value of one `COPY` option (see {@link CopyDescription}). */
+export type CopyOptionValue = string | boolean | readonly string[] | undefined | null;
 
 /** Result of {@link analyseSql}. */
 export interface SqlAnalysis {
@@ -133,6 +155,11 @@ function containsNode(value: unknown, types: ReadonlySet<string>): boolean {
 const ROW_DEPENDENT = new Set(['ColumnRef', 'SubLink', 'CurrentOfExpr']);
 const TRUE_VALUES = new Set(['on', 'true', 'yes', '1']);
 const UTF8_NAMES = new Set(['utf8', 'unicode']);
+/**
+ * Settings that change who the session acts as, by `SET` or `set_config`. (Other settings that
+ * widen privileges, such as `session_replication_role`, are superuser-only.)
+ */
+const IDENTITY_SETTINGS = new Set(['role', 'session_authorization']);
 
 /** Shared across every statement of one analysis. */
 interface AnalysisState {
@@ -146,6 +173,7 @@ class StatementWalker {
   readonly functions = new Set<string>();
   prepares: { name: string; statement: StatementReport } | undefined;
   executes: string | undefined;
+  copy: CopyDescription | undefined;
 
   constructor(
     private readonly state: AnalysisState,
@@ -175,6 +203,7 @@ class StatementWalker {
       functions: [...this.functions].sort(),
       ...(this.prepares ? { prepares: this.prepares } : {}),
       ...(this.executes !== undefined ? { executes: this.executes } : {}),
+      ...(this.copy ? { copy: this.copy } : {}),
     };
   }
 
@@ -202,6 +231,7 @@ class StatementWalker {
       case 'SelectStmt':
         this.effects.add('read');
         if (node.intoClause) this.effects.add('ddl');
+        this.resolveSettingNames(node);
         break;
       case 'InsertStmt':
       case 'MergeStmt':
@@ -237,6 +267,7 @@ class StatementWalker {
         if (node.is_program) this.effects.add('copy-program');
         else if (node.filename !== undefined) this.effects.add('copy-server-file');
         this.effects.add(node.is_from ? 'write' : 'read');
+        this.copy = this.describeCopy(node);
         break;
       case 'AlterTableCmd':
         this.effects.add(node.subtype === 'AT_ChangeOwner' ? 'privilege-change' : 'ddl');
@@ -309,10 +340,11 @@ class StatementWalker {
   }
 
   private visitSet(node: AstNode): void {
-    const name = typeof node.name === 'string' ? node.name : '';
+    // Setting names are case-insensitive: SET "ROLE" = ... is SET ROLE.
+    const name = typeof node.name === 'string' ? node.name.toLowerCase() : '';
     const setsValue = node.kind === 'VAR_SET_VALUE';
     const value = setsValue ? this.readLiteral(firstConstant(node.args)) : undefined;
-    if (name === 'role' || name === 'session_authorization') {
+    if (IDENTITY_SETTINGS.has(name)) {
       const resets = !setsValue || (name === 'role' && value?.toLowerCase() === 'none');
       this.effects.add(resets ? 'session' : 'session-identity');
     } else if (name === 'standard_conforming_strings') {
@@ -330,6 +362,31 @@ class StatementWalker {
     }
   }
 
+  private describeCopy(node: AstNode): CopyDescription {
+    const relation = isObject(node.relation) ? node.relation : undefined;
+    const options = Array.isArray(node.options) ? node.options : [];
+    return {
+      ...(relation && typeof relation.relname === 'string'
+        ? {
+            relation: {
+              ...(typeof relation.schemaname === 'string' ? { schema: relation.schemaname } : {}),
+              table: relation.relname,
+            },
+          }
+        : {}),
+      ...(Array.isArray(node.attlist) ? { columns: stringList(node.attlist) } : {}),
+      from: node.is_from === true,
+      client: !node.is_program && node.filename === undefined,
+      // Option values (DELIMITER ';', NULL 'x') are literals: the verdict cache must compare them.
+      options: this.readLiteral(
+        options.flatMap((option) => {
+          const u = unwrap(option);
+          return u?.[0] === 'DefElem' ? [[String(u[1].defname), copyOptionValue(u[1].arg)] as const] : [];
+        }),
+      ),
+    };
+  }
+
   private recordFunction(names: string[]): string | undefined {
     const own = names.at(-1);
     if (own === undefined) return undefined;
@@ -338,12 +395,53 @@ class StatementWalker {
     return own;
   }
 
+  /** `set_config` calls whose name argument is pinned by a `pg_settings` filter (see below). */
+  private readonly settingNames = new WeakMap<AstNode, string>();
+
+  /**
+   * pg_dump runs `SELECT set_config(name, ...) FROM pg_settings WHERE name = '<setting>'`: the
+   * column `name` of the only relation can then only be `<setting>`. Calls of that shape in the
+   * select list (outside subqueries) are classified by that constant.
+   */
+  private resolveSettingNames(select: AstNode): void {
+    const from = Array.isArray(select.fromClause) ? select.fromClause : [];
+    const relation = from.length === 1 ? unwrap(from[0]) : undefined;
+    if (relation?.[0] !== 'RangeVar' || relation[1].relname !== 'pg_settings' || relation[1].alias) return;
+    if (relation[1].schemaname !== undefined && relation[1].schemaname !== 'pg_catalog') return;
+    const pinned = pinnedSettingName(select.whereClause);
+    if (pinned === undefined || !Array.isArray(select.targetList)) return;
+    const setting = this.readLiteral(pinned);
+    const visit = (value: unknown): void => {
+      if (Array.isArray(value)) {
+        for (const item of value) visit(item);
+        return;
+      }
+      if (!isObject(value)) return;
+      for (const [key, child] of Object.entries(value)) {
+        if (key === 'SubLink') continue;
+        if (
+          key === 'FuncCall' &&
+          isObject(child) &&
+          Array.isArray(child.args) &&
+          isSettingsName(child.args[0])
+        ) {
+          this.settingNames.set(child, setting);
+        }
+        visit(child);
+      }
+    };
+    visit(select.targetList);
+  }
+
   private visitFunctionCall(node: AstNode): void {
     const own = this.recordFunction(stringList(node.funcname));
     if (own !== 'set_config') return;
     // set_config('role', ...) is SET ROLE; an unknown setting name is treated as the worst case.
-    const setting = this.readLiteral(Array.isArray(node.args) ? constantString(node.args[0]) : undefined);
-    if (setting === 'role' || setting === 'session_authorization' || setting === undefined) {
+    const setting = (
+      this.settingNames.get(node) ??
+      this.readLiteral(Array.isArray(node.args) ? constantString(node.args[0]) : undefined)
+    )?.toLowerCase();
+    if (setting === undefined || IDENTITY_SETTINGS.has(setting)) {
       this.effects.add('session-identity');
     } else if (setting === 'standard_conforming_strings' || setting === 'client_encoding') {
       this.effects.add('unsafe-setting');
@@ -482,6 +580,49 @@ function constantString(node: unknown): string | undefined {
   if (u?.[0] !== 'A_Const') return undefined;
   const sval = u[1].sval;
   return isObject(sval) && typeof sval.sval === 'string' ? sval.sval : undefined;
+}
+
+/** A `COPY` option's argument as {@link CopyOptionValue}. */
+function copyOptionValue(arg: unknown): CopyOptionValue {
+  if (arg === undefined) return undefined;
+  const u = unwrap(arg);
+  if (!u) return null;
+  const [type, value] = u;
+  if (type === 'String') return typeof value.sval === 'string' ? value.sval : null;
+  if (type === 'Boolean') return value.boolval === true;
+  if (type === 'Integer') return value.ival === undefined ? false : value.ival === 1 ? true : null;
+  if (type === 'A_Star') return '*';
+  if (type === 'List') return stringList(value.items);
+  return null;
+}
+
+/** True for the column reference `name` or `pg_settings.name`. */
+function isSettingsName(node: unknown): boolean {
+  const u = unwrap(node);
+  if (u?.[0] !== 'ColumnRef' || !Array.isArray(u[1].fields)) return false;
+  const names = stringList(u[1].fields);
+  if (names.length !== u[1].fields.length) return false;
+  return names.length === 1
+    ? names[0] === 'name'
+    : names.length === 2 && names.join('.') === 'pg_settings.name';
+}
+
+/** The constant `c` of a filter `name = 'c'` (alone or in an AND), if there is one. */
+function pinnedSettingName(where: unknown): string | undefined {
+  const u = unwrap(where);
+  if (u?.[0] === 'BoolExpr' && u[1].boolop === 'AND_EXPR' && Array.isArray(u[1].args)) {
+    for (const arg of u[1].args) {
+      const pinned = pinnedSettingName(arg);
+      if (pinned !== undefined) return pinned;
+    }
+    return undefined;
+  }
+  if (u?.[0] !== 'A_Expr' || u[1].kind !== 'AEXPR_OP') return undefined;
+  const operator = stringList(u[1].name).join('.');
+  if (operator !== '=' && operator !== 'pg_catalog.=') return undefined;
+  if (isSettingsName(u[1].lexpr)) return constantString(u[1].rexpr);
+  if (isSettingsName(u[1].rexpr)) return constantString(u[1].lexpr);
+  return undefined;
 }
 
 /** The first argument of a `SET` as text (string or number constant). */

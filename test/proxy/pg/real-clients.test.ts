@@ -53,13 +53,10 @@ describe('real clients through the proxy', () => {
       tls: { cert: tls.cert, key: tls.key },
       allow_plaintext: false,
       // pgbench -i drops and truncates its own tables: allowed for the owner level only.
-      // pg_dump calls set_config() with a name taken from pg_settings, which the guardrails read as
-      // a possible SET ROLE: allowed for the read level here (see docs-pg-proxy.md).
       guardrails: {
         disable: [
           { rule: 'drop-table', levels: ['owner'] },
           { rule: 'truncate', levels: ['owner'] },
-          { rule: 'session-identity', levels: ['read'] },
         ],
       },
     });

@@ -16,15 +16,19 @@ import {
   type FieldDescription,
 } from '../../../proxy/pg/protocol/backend-parser.ts';
 import { type FrontendMessage, FrontendParser } from '../../../proxy/pg/protocol/frontend-parser.ts';
-import { TransactionStatus } from '../../../proxy/pg/protocol/message-codes.ts';
+import { BackendCode, TransactionStatus } from '../../../proxy/pg/protocol/message-codes.ts';
 import {
   encodeMessages,
+  type MessageWriter,
   writeBind,
   writeBindComplete,
   writeCommandComplete,
+  writeCopyData,
+  writeCopyDone,
   writeDataRow,
   writeErrorResponse,
   writeExecute,
+  writeNoData,
   writeParse,
   writeParseComplete,
   writeQuery,
@@ -32,7 +36,7 @@ import {
   writeRowDescription,
   writeSync,
 } from '../../../proxy/pg/protocol/serializer.ts';
-import { PgRelay } from '../../../proxy/pg/relay.ts';
+import { PgRelay, type RelayOptions } from '../../../proxy/pg/relay.ts';
 
 class Capture implements ByteSink {
   readonly writes: Buffer[] = [];
@@ -77,7 +81,10 @@ function frontendMessages(bytes: Buffer): FrontendMessage[] {
 
 const CUSTOMERS = 16_400;
 
-function createRelay(maskingConfig: unknown = { columns: [{ match: 'customers.card', style: 'last4' }] }) {
+function createRelay(
+  maskingConfig: unknown = { columns: [{ match: 'customers.card', style: 'last4' }] },
+  extra: Partial<RelayOptions> = {},
+) {
   const upstream = new Capture();
   const client = new Capture();
   const recorded: { kind: string; data: Record<string, unknown> }[] = [];
@@ -99,6 +106,7 @@ function createRelay(maskingConfig: unknown = { columns: [{ match: 'customers.ca
     record: (kind, data) => recorded.push({ kind, data }),
     token: 'feedface',
     clock: () => 1000,
+    ...extra,
   });
   return { relay, upstream, client, recorded };
 }
@@ -363,6 +371,203 @@ describe('PgRelay', () => {
     assert.throws(
       () => relay.feedClient(encodeMessages((w) => writeReadyForQuery(w, TransactionStatus.Idle))),
       (e: { code?: string }) => e.code === 'ERR_PG_PROTOCOL_UNKNOWN_MESSAGE',
+    );
+  });
+});
+
+function writeCopyOutResponse(w: MessageWriter, columns: number, format = 0): void {
+  w.startMessage(BackendCode.CopyOutResponse).writeByte(format).writeInt16(columns);
+  for (let i = 0; i < columns; i++) w.writeInt16(format);
+  w.endMessage();
+}
+
+function copyPayloads(bytes: Buffer): string {
+  return backendMessages(bytes)
+    .map((m) => (m.type === 'copyData' ? m.data.toString('utf8') : `<${m.type}>`))
+    .join('');
+}
+
+describe('PgRelay COPY TO of masked tables', () => {
+  it('masks a COPY by column position, in statement order, rows spanning CopyData messages', () => {
+    const { relay, upstream, client } = createRelay();
+    const sql = "COPY (select 'x') TO STDOUT; COPY customers TO STDOUT";
+    relay.feedClient(encodeMessages((w) => writeQuery(w, sql)));
+    assert.deepEqual(frontendMessages(upstream.bytes), [
+      { type: 'query', sql, raw: frontendMessages(upstream.bytes)[0]!.raw },
+    ]);
+    relay.feedUpstream(
+      encodeMessages((w) => {
+        writeCopyOutResponse(w, 1);
+        writeCopyData(w, 'x 4111\n\n');
+        writeCopyDone(w);
+        writeCommandComplete(w, 'COPY 1');
+        writeCopyOutResponse(w, 2);
+        writeCopyData(w, '1\t41111111');
+        writeCopyData(w, '11111111\n2\t\\N\n3\t');
+        writeCopyData(w, '5500005555555559');
+        writeCopyDone(w);
+        writeCommandComplete(w, 'COPY 3');
+        writeReadyForQuery(w, TransactionStatus.Idle);
+      }),
+    );
+    assert.equal(
+      copyPayloads(client.bytes),
+      '<copyResponse>x 4111\n\n<copyDone><commandComplete><copyResponse>' +
+        '1\t************1111\n2\t\\N\n3\t************5559<copyDone><commandComplete><readyForQuery>',
+    );
+    assert.deepEqual(relay.stats.masked, { 'column:customers.card': 2 });
+  });
+
+  it('masks a COPY run through Parse/Bind/Execute', () => {
+    const { relay, upstream, client } = createRelay();
+    relay.feedClient(
+      encodeMessages((w) => {
+        writeParse(w, { sql: 'COPY customers (card) TO STDOUT (FORMAT csv, HEADER)' });
+        writeBind(w, {});
+        writeExecute(w);
+        writeSync(w);
+      }),
+    );
+    assert.deepEqual(
+      frontendMessages(upstream.bytes).map((m) => m.type),
+      ['parse', 'bind', 'describe', 'execute', 'sync'],
+    );
+    relay.feedUpstream(
+      encodeMessages((w) => {
+        writeParseComplete(w);
+        writeBindComplete(w);
+        writeNoData(w);
+        writeCopyOutResponse(w, 1);
+        writeCopyData(w, 'card\n');
+        writeCopyData(w, '"5500,0055,5555,5559"\n');
+        writeCopyDone(w);
+        writeCommandComplete(w, 'COPY 1');
+        writeReadyForQuery(w, TransactionStatus.Idle);
+      }),
+    );
+    assert.equal(
+      copyPayloads(client.bytes),
+      '<parseComplete><bindComplete><copyResponse>card\n"****,****,****,5559"\n' +
+        '<copyDone><commandComplete><readyForQuery>',
+    );
+  });
+
+  const refused: [string, RegExp][] = [
+    ['COPY customers TO STDOUT (FORMAT binary)', /binary/],
+    ['COPY (select card from customers) TO STDOUT', /COPY \(query\)/],
+    ['COPY customers TO STDOUT (FREEZE)', /option freeze/],
+  ];
+  for (const [sql, message] of refused) {
+    it(`refuses ${sql} (rule masked-copy)`, () => {
+      const { relay, upstream, client } = createRelay();
+      relay.feedClient(encodeMessages((w) => writeQuery(w, sql)));
+      const [sent] = frontendMessages(upstream.bytes);
+      assert.ok(sent?.type === 'query' && sent.sql === 'warden_blocked_feedface_1');
+      relay.feedUpstream(
+        encodeMessages((w) => {
+          writeErrorResponse(w, {
+            severity: 'ERROR',
+            code: '42601',
+            message: `syntax error at or near "${sent.sql}"`,
+          });
+          writeReadyForQuery(w, TransactionStatus.Idle);
+        }),
+      );
+      const [error] = backendMessages(client.bytes);
+      assert.ok(error?.type === 'errorResponse' && error.code === '42501');
+      assert.match(error.message, /rule masked-copy/);
+      assert.match(error.message, message);
+    });
+  }
+
+  it('ends the session when the server returns other columns than planned (ERR_PGPROXY_UNMASKABLE)', () => {
+    const { relay } = createRelay();
+    relay.feedClient(encodeMessages((w) => writeQuery(w, 'COPY customers TO STDOUT')));
+    assert.throws(
+      () => relay.feedUpstream(encodeMessages((w) => writeCopyOutResponse(w, 3))),
+      (e: { code?: string }) => e.code === 'ERR_PGPROXY_UNMASKABLE',
+    );
+    const rows = createRelay();
+    rows.relay.feedClient(encodeMessages((w) => writeQuery(w, 'COPY customers TO STDOUT')));
+    assert.throws(
+      () =>
+        rows.relay.feedUpstream(
+          encodeMessages((w) => {
+            writeCopyOutResponse(w, 2);
+            writeCopyData(w, '1\t4111111111111111\tmore\n');
+          }),
+        ),
+      (e: { code?: string }) => e.code === 'ERR_PGPROXY_UNMASKABLE',
+    );
+  });
+
+  it('refuses COPY of a masked table in a client encoding that embeds ASCII (Shift-JIS)', () => {
+    const { relay, upstream } = createRelay(undefined, { clientEncoding: 'SJIS' });
+    relay.feedClient(encodeMessages((w) => writeQuery(w, 'COPY customers TO STDOUT')));
+    const [sent] = frontendMessages(upstream.bytes);
+    assert.ok(sent?.type === 'query' && sent.sql === 'warden_blocked_feedface_1');
+    const switched = createRelay();
+    switched.relay.feedClient(encodeMessages((w) => writeQuery(w, 'COPY customers TO STDOUT')));
+    assert.throws(
+      () =>
+        switched.relay.feedUpstream(
+          encodeMessages((w) => {
+            w.startMessage(BackendCode.ParameterStatus)
+              .writeCString('client_encoding')
+              .writeCString('SJIS')
+              .endMessage();
+            writeCopyOutResponse(w, 2);
+          }),
+        ),
+      (e: { code?: string }) => e.code === 'ERR_PGPROXY_UNMASKABLE',
+    );
+  });
+
+  it('ends the session on a COPY it did not plan (a statement it never saw prepared)', () => {
+    const { relay } = createRelay();
+    relay.feedClient(
+      encodeMessages((w) => {
+        writeBind(w, { statement: 'never-parsed' });
+        writeExecute(w);
+        writeSync(w);
+      }),
+    );
+    assert.throws(
+      () =>
+        relay.feedUpstream(
+          encodeMessages((w) => {
+            writeBindComplete(w);
+            writeNoData(w);
+            writeCopyOutResponse(w, 2);
+          }),
+        ),
+      (e: { code?: string }) => e.code === 'ERR_PGPROXY_UNMASKABLE',
+    );
+  });
+
+  it('forwards a CopyData of whole rows with nothing to mask as the received chunk (zero-copy)', () => {
+    const { relay, client } = createRelay();
+    relay.feedClient(encodeMessages((w) => writeQuery(w, 'COPY customers TO STDOUT')));
+    relay.feedUpstream(encodeMessages((w) => writeCopyOutResponse(w, 2)));
+    const plain = encodeMessages((w) => writeCopyData(w, '1\t\\N\n2\t\\N\n'));
+    relay.feedUpstream(plain);
+    assert.equal(client.writes.at(-1), plain);
+  });
+
+  it('drops the unfinished row of a COPY that fails midway', () => {
+    const { relay, client } = createRelay();
+    relay.feedClient(encodeMessages((w) => writeQuery(w, 'COPY customers TO STDOUT')));
+    relay.feedUpstream(
+      encodeMessages((w) => {
+        writeCopyOutResponse(w, 2);
+        writeCopyData(w, '1\t4111111111111111\n2\t5500');
+        writeErrorResponse(w, { severity: 'ERROR', code: '57014', message: 'canceling statement' });
+        writeReadyForQuery(w, TransactionStatus.Idle);
+      }),
+    );
+    assert.equal(
+      copyPayloads(client.bytes),
+      '<copyResponse>1\t************1111\n<errorResponse><readyForQuery>',
     );
   });
 });

@@ -197,6 +197,80 @@ describe('ordinary statements pass', () => {
   }
 });
 
+/** [sql, effect set_config brings: session-identity, unsafe-setting or session] */
+const setConfigCases: [string, string][] = [
+  ["SELECT set_config('search_path', '', false)", 'session'],
+  ["SELECT pg_catalog.set_config('search_path', '', false)", 'session'],
+  ['SELECT "pg_catalog"."set_config"(\'statement_timeout\', \'0\', true)', 'session'],
+  ["SELECT SET_CONFIG('application_name', 'x', false)", 'session'],
+  ["SELECT set_config('myapp.tenant', '42', false)", 'session'],
+  ["SELECT set_config('role', 'postgres', false)", 'session-identity'],
+  ["SELECT set_config('ROLE', 'postgres', false)", 'session-identity'],
+  ["SELECT set_config('Session_Authorization', 'postgres', false)", 'session-identity'],
+  ["SELECT pg_catalog.set_config(E'rol\\x65', 'postgres', false)", 'session-identity'],
+  ["SELECT set_config(U&'r\\006fle', 'postgres', false)", 'session-identity'],
+  ["SELECT set_config($$role$$, 'postgres', false)", 'session-identity'],
+  ["SELECT set_config('ro' || 'le', 'postgres', false)", 'session-identity'],
+  ["SELECT set_config('role'::text, 'postgres', false)", 'session-identity'],
+  ['SELECT set_config($1, $2, false)', 'session-identity'],
+  ["SELECT length(set_config('role', 'postgres', false)) > 0", 'session-identity'],
+  ["SELECT 1 WHERE EXISTS (SELECT set_config('role', 'x', false))", 'session-identity'],
+  ["SELECT coalesce(set_config('search_path', '', false), '')", 'session'],
+  ["SELECT set_config('Standard_Conforming_Strings', 'off', false)", 'unsafe-setting'],
+  ["SELECT set_config('CLIENT_ENCODING', 'sjis', false)", 'unsafe-setting'],
+  // pg_dump 15.8+: the name comes from pg_settings, pinned by the WHERE clause.
+  [
+    "SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = 'restrict_nonsystem_relation_kind'",
+    'session',
+  ],
+  [
+    "SELECT set_config(pg_settings.name, '', false) FROM pg_catalog.pg_settings WHERE 'search_path' = name AND true",
+    'session',
+  ],
+  ["SELECT set_config(name, 'x', false) FROM pg_settings WHERE name = 'ROLE'", 'session-identity'],
+  ["SELECT set_config(name, 'x', false) FROM pg_settings WHERE name <> 'search_path'", 'session-identity'],
+  [
+    "SELECT set_config(name, 'x', false) FROM pg_settings WHERE name = 'search_path' OR true",
+    'session-identity',
+  ],
+  ["SELECT set_config(name, 'x', false) FROM pg_settings s WHERE name = 'search_path'", 'session-identity'],
+  ["SELECT set_config(name, 'x', false) FROM pg_settings, t WHERE name = 'search_path'", 'session-identity'],
+  [
+    "SELECT set_config(name, 'x', false) FROM other.pg_settings WHERE name = 'search_path'",
+    'session-identity',
+  ],
+  ["SELECT set_config(name, 'x', false) FROM t WHERE name = 'search_path'", 'session-identity'],
+  [
+    "SELECT (SELECT set_config(name, 'x', false) FROM t) FROM pg_settings WHERE name = 'search_path'",
+    'session-identity',
+  ],
+  ['SET "ROLE" = \'postgres\'', 'session-identity'],
+  ['SET "Session_Authorization" = \'postgres\'', 'session-identity'],
+];
+
+describe('set_config is classified by its setting name', () => {
+  const guard = compileSqlGuardrails({});
+  for (const [sql, effect] of setConfigCases) {
+    it(`${effect}: ${sql}`, () => {
+      const effects = classify(sql)[0]!.effects;
+      for (const e of ['session-identity', 'unsafe-setting', 'session'])
+        assert.equal(effects.includes(e as never), e === effect, `${e} in ${effects.join(',')}`);
+      const verdict = guard.check(sql, ctx);
+      const rule = { 'session-identity': 'session-identity', 'unsafe-setting': 'unsafe-setting' }[effect];
+      assert.equal(verdict.action, rule ? 'block' : 'allow');
+      if (rule) assert.equal(verdict.rule, rule);
+    });
+  }
+
+  it('does not reuse a cached verdict across setting names of the same shape', () => {
+    const cached = compileSqlGuardrails({});
+    const shape = (name: string) =>
+      `SELECT set_config(name, 'x', false) FROM pg_settings WHERE name = '${name}'`;
+    assert.equal(cached.check(shape('search_path'), ctx).action, 'allow');
+    assert.equal(cached.check(shape('role'), ctx).rule, 'session-identity');
+  });
+});
+
 describe('unparseable text', () => {
   const garbage = [
     'SELEC 1',
