@@ -5,6 +5,7 @@
  * out. Every special byte (delimiter, quote, escape, backslash, CR, LF) is ASCII, and UTF-8 never
  * uses ASCII bytes inside a multi-byte character, so scanning bytes is exact.
  */
+import { isAsciiSafeEncoding } from '../guardrails/sql/encodings.ts';
 import { PgProxyError } from './errors.ts';
 
 /** Most bytes of one row held while waiting for its end (PostgreSQL caps a field at 1 GB). */
@@ -15,15 +16,12 @@ const CR = 0x0d;
 const BACKSLASH = 0x5c;
 
 /**
- * Client encodings whose multi-byte characters may hold ASCII bytes (a backslash as second byte of
- * a Shift-JIS character): their COPY output cannot be split by bytes. Names as PostgreSQL reports
- * `client_encoding`, without `_`/`-`.
+ * True when COPY output in `clientEncoding` can be split by bytes: an encoding whose multi-byte
+ * characters never hold an ASCII byte (Shift-JIS may end a character with a backslash). Every
+ * server encoding qualifies.
  */
-const ASCII_EMBEDDING_ENCODINGS = new Set(['SJIS', 'SHIFTJIS2004', 'BIG5', 'GBK', 'UHC', 'GB18030', 'JOHAB']);
-
-/** True when COPY output in `clientEncoding` can be split by bytes (every server encoding can). */
 export function isCopySafeEncoding(clientEncoding: string): boolean {
-  return !ASCII_EMBEDDING_ENCODINGS.has(clientEncoding.toUpperCase().replace(/[-_]/g, ''));
+  return isAsciiSafeEncoding(clientEncoding);
 }
 
 /** How rows are written (from the COPY statement's options). */

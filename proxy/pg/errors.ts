@@ -19,7 +19,8 @@ export type PgProxyErrorCode =
   | 'ERR_PGPROXY_UNSUPPORTED'
   | 'ERR_PGPROXY_GRANT_ENDED'
   | 'ERR_PGPROXY_TOO_MANY_CONNECTIONS'
-  | 'ERR_PGPROXY_UNMASKABLE';
+  | 'ERR_PGPROXY_UNMASKABLE'
+  | 'ERR_PGPROXY_STARTUP_PARAMETER';
 
 const SQLSTATE: Record<PgProxyErrorCode, string> = {
   ERR_PGPROXY_CONFIG: '58000',
@@ -37,6 +38,7 @@ const SQLSTATE: Record<PgProxyErrorCode, string> = {
   ERR_PGPROXY_GRANT_ENDED: '57P01',
   ERR_PGPROXY_TOO_MANY_CONNECTIONS: '53300',
   ERR_PGPROXY_UNMASKABLE: '42501',
+  ERR_PGPROXY_STARTUP_PARAMETER: '42501',
 };
 
 /** Base class of every proxy error. */
@@ -72,4 +74,11 @@ export class PgProxyAuthError extends PgProxyError {
 /** Tells whether a value is a {@link PgProxyError}. */
 export function isPgProxyError(error: unknown): error is PgProxyError {
   return error instanceof PgProxyError;
+}
+
+/** A startup parameter a guardrail refuses, or an `options` value the proxy cannot read. */
+export class PgStartupParameterError extends PgProxyError {
+  constructor(message: string) {
+    super('ERR_PGPROXY_STARTUP_PARAMETER', message);
+  }
 }

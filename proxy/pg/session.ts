@@ -39,6 +39,7 @@ import {
 import { SessionRecorder } from './recorder.ts';
 import { PgRelay } from './relay.ts';
 import type { PgProxyServerContext } from './server.ts';
+import { checkStartupParameters } from './startup-parameters.ts';
 import { connectUpstream, type UpstreamConnection } from './upstream.ts';
 
 type State = 'startup' | 'lookup' | 'auth' | 'connecting' | 'ready' | 'closed';
@@ -330,7 +331,9 @@ export class PgProxySession {
           password: grant.upstream.password.reveal(),
           tls: grant.upstream.tls,
         },
-        this.startup!.parameters,
+        checkStartupParameters(this.startup!.parameters, (sql) =>
+          this.server.target.guardrails.check(sql, { level: grant.level, groups: grant.groups }),
+        ),
         {
           timeoutMs: this.server.handshakeTimeoutMs,
           ...(needCatalog && !catalog ? { initialQuery: CATALOG_SQL } : {}),

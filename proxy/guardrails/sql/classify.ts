@@ -9,6 +9,7 @@
  */
 
 import { isDangerousFunction, type SqlEffect, type StatementKind, sortEffects } from './effects.ts';
+import { isAsciiSafeEncoding } from './encodings.ts';
 import { SqlUnparseableError } from './errors.ts';
 import { type AstNode, parsePlpgsql, parseStatements, type RawStatement } from './parser.ts';
 
@@ -154,7 +155,6 @@ function containsNode(value: unknown, types: ReadonlySet<string>): boolean {
 
 const ROW_DEPENDENT = new Set(['ColumnRef', 'SubLink', 'CurrentOfExpr']);
 const TRUE_VALUES = new Set(['on', 'true', 'yes', '1']);
-const UTF8_NAMES = new Set(['utf8', 'unicode']);
 /**
  * Settings that change who the session acts as, by `SET` or `set_config`. (Other settings that
  * widen privileges, such as `session_replication_role`, are superuser-only.)
@@ -353,8 +353,7 @@ class StatementWalker {
         setsValue && TRUE_VALUES.has(value?.toLowerCase() ?? '') ? 'session' : 'unsafe-setting',
       );
     } else if (name === 'client_encoding') {
-      const encoding = (value ?? '').toLowerCase().replace(/[-_]/g, '');
-      this.effects.add(setsValue && UTF8_NAMES.has(encoding) ? 'session' : 'unsafe-setting');
+      this.effects.add(setsValue && isAsciiSafeEncoding(value ?? '') ? 'session' : 'unsafe-setting');
     } else {
       this.effects.add(
         node.kind === 'VAR_SET_MULTI' && name.startsWith('TRANSACTION') ? 'transaction' : 'session',

@@ -88,6 +88,31 @@ describe('real clients through the proxy', () => {
     assert.match(blocked.stderr, /Warden blocked this statement \(rule drop-table\)/);
   });
 
+  it('startup settings (PGOPTIONS, PGCLIENTENCODING) are checked like SET: role and SJIS refused, search_path passes', async () => {
+    const login = await fx.grant('read');
+    const env = (extra: Record<string, string>) => fx.libpqEnv(login, { PGSSLMODE: 'require', ...extra });
+    const role = await run(
+      'psql',
+      ['-X', '-At', '-c', 'select current_user'],
+      env({ PGOPTIONS: '-c role=postgres' }),
+    );
+    assert.notEqual(role.code, 0);
+    assert.match(
+      role.stderr,
+      /setting "role" in the options parameter is refused .*\(rule session-identity\)/,
+    );
+    const sjis = await run('psql', ['-X', '-At', '-c', 'select 1'], env({ PGCLIENTENCODING: 'SJIS' }));
+    assert.notEqual(sjis.code, 0);
+    assert.match(sjis.stderr, /startup parameter "client_encoding" is refused .*unsafe-setting/);
+    const path = await run(
+      'psql',
+      ['-X', '-At', '-c', 'show search_path'],
+      env({ PGOPTIONS: '-c search_path=pg_catalog' }),
+    );
+    assert.equal(path.code, 0, path.stderr);
+    assert.equal(path.stdout.trim(), 'pg_catalog');
+  });
+
   it('refuses plaintext when the target does not allow it', async () => {
     const login = await fx.grant('read');
     const result = await run('psql', ['-X', '-c', 'select 1'], fx.libpqEnv(login, { PGSSLMODE: 'disable' }));
