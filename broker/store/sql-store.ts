@@ -156,6 +156,13 @@ interface SessionChunkRow {
   events: string;
 }
 
+/** A piece of an SSH session's recording, written while the session runs. */
+interface SshRecordingChunkRow {
+  session_id: string;
+  seq: number;
+  data: string;
+}
+
 function fromSessionRow(row: PgSessionRow): SessionRecord {
   return {
     id: row.id,
@@ -176,6 +183,7 @@ interface Tables {
   warden_sessions: SshSessionRow;
   warden_pg_sessions: PgSessionRow;
   warden_pg_session_chunks: SessionChunkRow;
+  warden_ssh_recording_chunks: SshRecordingChunkRow;
   warden_requests: RequestRow;
   warden_approvals: ApprovalRow;
   warden_credentials: CredentialRow;
@@ -465,6 +473,16 @@ const MIGRATIONS: ((db: Db) => Promise<void>)[] = [
       .addColumn('at', 'bigint', (c) => c.notNull())
       .addColumn('events', 'text', (c) => c.notNull())
       .addPrimaryKeyConstraint('warden_pg_session_chunks_pk', ['session_id', 'first_seq'])
+      .execute();
+  },
+  // 4: SSH recordings in pieces, so no single write of a long session blocks the proxy.
+  async (db) => {
+    await db.schema
+      .createTable('warden_ssh_recording_chunks')
+      .addColumn('session_id', 'text', (c) => c.notNull())
+      .addColumn('seq', 'integer', (c) => c.notNull())
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('warden_ssh_recording_chunks_pk', ['session_id', 'seq'])
       .execute();
   },
 ];
@@ -829,7 +847,24 @@ export class SqlStore implements Store {
       .selectAll()
       .where('id', '=', id)
       .executeTakeFirst();
-    return row ? fromSshSessionRow(row) : undefined;
+    if (!row) return undefined;
+    const session = fromSshSessionRow(row);
+    // A live session has no recording yet; an ended one has its pieces (or, stored before
+    // migration 4, the whole text in its row).
+    if (session.recording === null && session.endedAt !== null) {
+      const chunks = await this.#db
+        .selectFrom('warden_ssh_recording_chunks')
+        .select('data')
+        .where('session_id', '=', id)
+        .orderBy('seq')
+        .execute();
+      if (chunks.length > 0) session.recording = chunks.map((c) => c.data).join('');
+    }
+    return session;
+  }
+
+  async appendSshRecording(id: string, seq: number, data: string): Promise<void> {
+    await this.#db.insertInto('warden_ssh_recording_chunks').values({ session_id: id, seq, data }).execute();
   }
 
   async listSshSessions(filter: { requestId?: string; limit?: number }): Promise<SshSessionRecord[]> {

@@ -1,10 +1,11 @@
 /**
  * The recording of one proxied channel. On the data path it only copies bytes: output chunks that
  * follow each other within {@link COALESCE_MS} are gathered into one batch, and nothing is
- * JSON-encoded until {@link ChannelRecorder.finish}, which the session calls once the client has
- * its last byte. Raw bytes kept are bounded by `maxBytes`, and so is the encoded text. Input is
- * left out while the terminal likely has echo off (the last output looks like a password prompt)
- * until the next Enter. Pure apart from the times the caller passes.
+ * JSON-encoded there. The session encodes held events in bounded pieces with
+ * {@link ChannelRecorder.take} off the data path (and writes each piece to the store), then ends
+ * with {@link ChannelRecorder.finish}. Raw bytes kept are bounded by `maxBytes`, and so is the
+ * encoded text. Input is left out while the terminal likely has echo off (the last output looks like
+ * a password prompt) until the next Enter. Pure apart from the times the caller passes.
  */
 import { AsciicastEventType, MAX_TERMINAL_SIZE } from './recording/asciicast.ts';
 import { AsciicastWriter } from './recording/asciicast-writer.ts';
@@ -14,8 +15,10 @@ const SECRET_PROMPT = /(pass(word|phrase)|PIN|token|secret)[^\n]{0,40}:\s*$/i;
 const PROMPT_TAIL = 200;
 /** Output chunks closer than this (ms) to the first of their batch share its event. */
 export const COALESCE_MS = 5;
-/** Largest output batch (bytes) before a new event starts. */
-const BATCH_BYTES = 256 * 1024;
+/** Largest output batch (bytes) before a new event starts; also bounds one event's encoded text. */
+const BATCH_BYTES = 64 * 1024;
+/** Default size (characters) {@link ChannelRecorder.take} stops at. */
+export const TAKE_CHARS = 256 * 1024;
 /** Bytes charged per event for its JSON framing, so many tiny events also meet the limit. */
 const EVENT_OVERHEAD = 24;
 /** Size of the blocks small chunks are copied into. */
@@ -51,8 +54,14 @@ type RawEvent =
 export class ChannelRecorder {
   readonly #options: ChannelRecorderOptions;
   readonly #writer: AsciicastWriter;
-  readonly #events: RawEvent[] = [];
+  /** Events not encoded yet, oldest first. */
+  #events: RawEvent[] = [];
   #bytes = 0;
+  #held = 0;
+  /** Characters of text encoded so far (header included). */
+  #encoded = 0;
+  #headerTaken = false;
+  #cut = false;
   #truncated = false;
   #tail = '';
   #echoOff = false;
@@ -67,6 +76,16 @@ export class ChannelRecorder {
     const width = isTerminalSize(options.width) ? options.width : 80;
     const height = isTerminalSize(options.height) ? options.height : 24;
     this.#writer = new AsciicastWriter({ width, height, startedAt, title, ...(env ? { env } : {}) });
+  }
+
+  /** Raw bytes held that {@link take} has not encoded yet. */
+  get heldBytes(): number {
+    return this.#held;
+  }
+
+  /** Whether events wait for {@link take}. */
+  get hasHeld(): boolean {
+    return this.#events.length > 0 || !this.#headerTaken;
   }
 
   /** Whether the recording hit its size limit. */
@@ -101,16 +120,29 @@ export class ChannelRecorder {
     this.#events.push({ type: AsciicastEventType.Marker, at, label });
   }
 
-  /** Encodes the whole recording as asciicast v2 text, at most about `maxBytes` long. Call once. */
-  finish(at: number): string {
+  /**
+   * Encodes held events, oldest first, as the next piece of asciicast v2 text (the header first,
+   * once): whole lines, stopping once the piece reaches `maxChars` (one event can pass it by at most
+   * one event's text). `''` when nothing is held. The pieces of every call, then {@link finish},
+   * joined in order, are the recording, at most about `maxBytes` long.
+   */
+  take(maxChars: number = TAKE_CHARS): string {
     const writer = this.#writer;
-    const lines = [writer.header()];
-    let size = lines[0]!.length;
-    let cut = false;
-    for (const event of this.#events) {
+    const lines: string[] = [];
+    let size = 0;
+    if (!this.#headerTaken) {
+      this.#headerTaken = true;
+      lines.push(writer.header());
+      size = lines[0]!.length;
+    }
+    let n = 0;
+    for (; n < this.#events.length && size < maxChars; n++) {
+      const event = this.#events[n]!;
+      if (event.type === AsciicastEventType.Output || event.type === AsciicastEventType.Input)
+        this.#held -= event.bytes;
       let line: string;
       if (event.type === AsciicastEventType.Marker) line = writer.marker(event.label, event.at);
-      else if (cut) continue;
+      else if (this.#cut) line = '';
       else if (event.type === AsciicastEventType.Resize)
         line = writer.resize(event.width, event.height, event.at);
       else {
@@ -121,15 +153,27 @@ export class ChannelRecorder {
             : writer.input(data, event.at);
       }
       // Escapes can make text longer than its bytes: the limit holds for the encoded text too.
-      if (!cut && event.type !== AsciicastEventType.Marker && size + line.length > this.#options.maxBytes) {
-        cut = true;
+      if (
+        !this.#cut &&
+        event.type !== AsciicastEventType.Marker &&
+        this.#encoded + size + line.length > this.#options.maxBytes
+      ) {
+        this.#cut = true;
         line = writer.marker(TRUNCATED, event.at);
       }
       size += line.length;
-      lines.push(line);
+      if (line) lines.push(line);
     }
-    if (!cut) lines.push(writer.end(at));
+    // Drop encoded events (and with them their views of the arena).
+    this.#events = n === this.#events.length ? [] : this.#events.slice(n);
+    this.#encoded += size;
     return lines.join('');
+  }
+
+  /** Encodes everything still held and ends the recording at `at`; the last piece. Call once. */
+  finish(at: number): string {
+    const rest = this.take(Number.POSITIVE_INFINITY);
+    return this.#cut ? rest : rest + this.#writer.end(at);
   }
 
   #bytesEvent(type: AsciicastEventType.Output | AsciicastEventType.Input, data: Buffer, at: number): void {
@@ -142,6 +186,7 @@ export class ChannelRecorder {
       last.bytes + data.length <= BATCH_BYTES;
     if (!this.#charge(data.length + (joins ? 0 : EVENT_OVERHEAD), at)) return;
     const copy = this.#copy(data);
+    this.#held += copy.length;
     if (joins) {
       last.chunks.push(copy);
       last.bytes += copy.length;
