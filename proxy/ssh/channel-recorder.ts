@@ -13,6 +13,12 @@ import { AsciicastWriter } from './recording/asciicast-writer.ts';
 /** Output ending like this is taken as a prompt typed without echo. */
 const SECRET_PROMPT = /(pass(word|phrase)|PIN|token|secret)[^\n]{0,40}:\s*$/i;
 const PROMPT_TAIL = 200;
+const COLON = 0x3a;
+
+/** Whether `byte` is whitespace to `\s` once decoded as latin1 (tab to CR, space, no-break space). */
+function isSpace(byte: number): boolean {
+  return (byte >= 0x09 && byte <= 0x0d) || byte === 0x20 || byte === 0xa0;
+}
 /** Output chunks closer than this (ms) to the first of their batch share its event. */
 export const COALESCE_MS = 5;
 /** Largest output batch (bytes) before a new event starts; also bounds one event's encoded text. */
@@ -63,7 +69,9 @@ export class ChannelRecorder {
   #headerTaken = false;
   #cut = false;
   #truncated = false;
-  #tail = '';
+  /** The last output bytes, up to {@link PROMPT_TAIL}. */
+  readonly #tail = Buffer.alloc(PROMPT_TAIL);
+  #tailLength = 0;
   #echoOff = false;
   #arena = Buffer.alloc(0);
   #arenaUsed = 0;
@@ -95,9 +103,8 @@ export class ChannelRecorder {
 
   /** Output bytes seen at `at` (epoch ms). The bytes are copied: the caller may reuse `data`. */
   output(data: Buffer, at: number): void {
-    const tail = data.length > PROMPT_TAIL ? data.subarray(data.length - PROMPT_TAIL) : data;
-    this.#tail = (this.#tail + tail.toString('latin1')).slice(-PROMPT_TAIL);
-    this.#echoOff = SECRET_PROMPT.test(this.#tail);
+    this.#keepTail(data);
+    this.#echoOff = this.#endsLikePrompt();
     this.#bytesEvent(AsciicastEventType.Output, data, at);
   }
 
@@ -174,6 +181,23 @@ export class ChannelRecorder {
   finish(at: number): string {
     const rest = this.take(Number.POSITIVE_INFINITY);
     return this.#cut ? rest : rest + this.#writer.end(at);
+  }
+
+  /** Slides `data` into the tail window; no string per chunk (this runs per echoed keystroke). */
+  #keepTail(data: Buffer): void {
+    const n = Math.min(data.length, PROMPT_TAIL);
+    const keep = Math.min(this.#tailLength, PROMPT_TAIL - n);
+    if (keep > 0) this.#tail.copyWithin(0, this.#tailLength - keep, this.#tailLength);
+    data.copy(this.#tail, keep, data.length - n);
+    this.#tailLength = keep + n;
+  }
+
+  /** {@link SECRET_PROMPT} on the tail; the regex runs only when the tail ends in a colon and spaces. */
+  #endsLikePrompt(): boolean {
+    let i = this.#tailLength - 1;
+    while (i >= 0 && isSpace(this.#tail[i]!)) i--;
+    if (i < 0 || this.#tail[i] !== COLON) return false;
+    return SECRET_PROMPT.test(this.#tail.toString('latin1', 0, this.#tailLength));
   }
 
   #bytesEvent(type: AsciicastEventType.Output | AsciicastEventType.Input, data: Buffer, at: number): void {

@@ -64,6 +64,47 @@ describe('ChannelRecorder', () => {
     );
   });
 
+  it('hides input after prompts split across chunks or followed by spaces, as a regex on all output would', () => {
+    const prompt = /(pass(word|phrase)|PIN|token|secret)[^\n]{0,40}:\s*$/i;
+    const pieces = [
+      'Password',
+      'pass',
+      'word',
+      ':',
+      ' ',
+      '\xa0',
+      '\t',
+      '\r\n',
+      'x',
+      'PIN',
+      'token: ',
+      'é',
+      'a'.repeat(150),
+    ];
+    let seed = 7;
+    let hidden = 0;
+    const pick = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return pieces[seed % pieces.length]!;
+    };
+    for (let run = 0; run < 20; run++) {
+      const recorder = newRecorder();
+      let all = '';
+      let expected = 0;
+      for (let i = 0; i < 60; i++) {
+        const chunk = Buffer.from(pick() + (i % 9 === 0 ? pick() : ''), 'latin1');
+        all += chunk.toString('latin1');
+        recorder.output(chunk, START + i * 100);
+        if (!prompt.test(all.slice(-200))) expected++;
+        else hidden++;
+        recorder.input(Buffer.from('z'), START + i * 100 + 50);
+      }
+      const typed = events(recorder).filter((e) => e[1] === 'i');
+      assert.equal(typed.map((e) => e[2]).join('').length, expected, `run ${run}`);
+    }
+    assert.ok(hidden > 20, `only ${hidden} keystrokes followed a prompt`);
+  });
+
   it('truncates at the raw limit, says so, keeps markers and stays under the limit when encoded', () => {
     for (const [name, byte] of [
       ['plain text', 0x61],
