@@ -5,8 +5,8 @@
  *   the proxy (recording on, 32 MiB cap), in alternating pairs so machine load hits both; the time
  *   is taken by `bash`'s `time` in its own process, not by the proxy's event loop (which would add
  *   the proxy's own pauses to the proxied figure only). Ratio: median of the pairs' direct/proxy.
- * - echo: one keystroke's round trip on a PTY (`stty raw -echo; cat`), from a worker thread (the
- *   client must not share the proxy's event loop). Both legs use the same client code, the same
+ * - echo: one keystroke's round trip on a PTY (`stty raw -echo; cat`), from a client in its own
+ *   process (sharing neither the proxy's event loop nor its heap and GC threads). Both legs use the same client code, the same
  *   algorithms and TCP_NODELAY, so the client's own cost is the same on both and cancels out.
  *   Keystrokes alternate between the legs (which leg goes first alternates too), so load from
  *   elsewhere on the machine hits both alike. Added p99: in each of {@link ECHO_BLOCKS} blocks,
@@ -21,9 +21,11 @@
  *
  * With `json`, the last line is `{"throughput_ratio":…,"echo_added_p99_ms":…,"session_cut_ms":…}`.
  */
-import { spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import {
   clientOptions,
   run as runProgram,
@@ -63,11 +65,11 @@ async function timeCat(args: string[]): Promise<number> {
   return Number(seconds) * 1000;
 }
 
-/** The echo client, in plain JavaScript so the worker needs no TypeScript loader. */
+/** The echo client, in plain JavaScript so its process needs no TypeScript loader. */
 const ECHO_CLIENT = `
-const { workerData, parentPort } = require('node:worker_threads');
-const { Client } = require('ssh2');
-const { legs, keystrokes, warmup, blocks, algorithms } = workerData;
+process.once('message', (job) => run(job).then((r) => process.send(r), (e) => process.send({ error: String(e) })));
+async function run({ ssh2, legs, keystrokes, warmup, blocks, algorithms }) {
+const { Client } = require(ssh2);
 async function open(config) {
   const client = new Client();
   await new Promise((resolve, reject) => { client.once('ready', resolve).once('error', reject); client.connect({ ...config, algorithms }); client.setNoDelay(true); });
@@ -85,7 +87,6 @@ function keystroke(leg) {
     leg.channel.write('x');
   });
 }
-(async () => {
   const opened = [];
   for (const config of legs) opened.push(await open(config));
   await new Promise((r) => setTimeout(r, 300));
@@ -102,30 +103,30 @@ function keystroke(leg) {
     result.push(times);
   }
   for (const leg of opened) leg.client.end();
-  parentPort.postMessage(result);
-})().catch((e) => parentPort.postMessage({ error: String(e) }));
+  return result;
+}
 `;
 
-/** Round trips (ms) per block and leg, each sorted. */
-function echoTimes(legs: object[]): Promise<number[][][]> {
+/** Round trips (ms) per block and leg, each sorted; the client runs in a process of its own. */
+function echoTimes(dir: string, legs: object[]): Promise<number[][][]> {
+  const script = join(dir, 'echo-client.cjs');
+  writeFileSync(script, ECHO_CLIENT);
   return new Promise((resolve, reject) => {
-    const worker = new Worker(ECHO_CLIENT, {
-      eval: true,
-      workerData: {
-        legs,
-        keystrokes: KEYSTROKES,
-        warmup: ECHO_WARMUP,
-        blocks: ECHO_BLOCKS,
-        algorithms: ECHO_ALGORITHMS,
-      },
+    const child = fork(script, { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.send({
+      ssh2: createRequire(import.meta.url).resolve('ssh2'),
+      legs,
+      keystrokes: KEYSTROKES,
+      warmup: ECHO_WARMUP,
+      blocks: ECHO_BLOCKS,
+      algorithms: ECHO_ALGORITHMS,
     });
-    worker.once('message', (result) => {
-      void worker.terminate();
-      if (Array.isArray(result))
-        resolve(result.map((block: number[][]) => block.map((t) => t.sort((a, b) => a - b))));
+    child.once('message', (result: number[][][] | { error: string }) => {
+      child.kill();
+      if (Array.isArray(result)) resolve(result.map((block) => block.map((t) => t.sort((a, b) => a - b))));
       else reject(new Error(result.error));
     });
-    worker.once('error', reject);
+    child.once('error', reject);
   });
 }
 
@@ -182,7 +183,7 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
     directMs.sort((a, b) => a - b);
     proxyMs.sort((a, b) => a - b);
     note('echo');
-    const blocks = await echoTimes([
+    const blocks = await echoTimes(fx.dir, [
       { host: '127.0.0.1', port: fx.sshd.port, username: TEST_USER, privateKey: fx.upstreamKey },
       {
         host: '127.0.0.1',
