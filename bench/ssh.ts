@@ -168,14 +168,17 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
     const ratios: number[] = [];
     const directMs: number[] = [];
     const proxyMs: number[] = [];
-    const loop = monitorEventLoopDelay({ resolution: 1 });
+    let loopMaxMs = 0;
     for (let i = 0; i < PAIRS; i++) {
       directMs.push(await timeCat(direct));
+      // A fresh histogram each time: a re-enabled one counts the pause while it was off as a delay.
+      const loop = monitorEventLoopDelay({ resolution: 1 });
       loop.enable();
       proxyMs.push(await timeCat(proxied));
       // The session's last recording piece is stored just after the client is gone.
       await new Promise((resolve) => setTimeout(resolve, 200));
       loop.disable();
+      loopMaxMs = Math.max(loopMaxMs, loop.max / 1e6);
       ratios.push(directMs.at(-1)! / proxyMs.at(-1)!);
       note(`throughput pair ${i + 1}: direct ${directMs.at(-1)} ms, proxy ${proxyMs.at(-1)} ms`);
     }
@@ -218,7 +221,7 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
       echo_proxy_p50_ms: round(percentile(proxyEcho, 50)),
       echo_direct_p99_ms: round(percentile(directEcho, 99)),
       echo_proxy_p99_ms: round(percentile(proxyEcho, 99)),
-      proxy_loop_max_block_ms: round(loop.max / 1e6),
+      proxy_loop_max_block_ms: round(loopMaxMs),
     };
     if (!args.json) for (const [name, value] of Object.entries(figures)) console.log(`${name}: ${value}`);
     console.log(
