@@ -157,6 +157,13 @@ interface SessionChunkRow {
   events: string;
 }
 
+/** A piece of an SSH session's recording, written while the session runs. */
+interface SshRecordingChunkRow {
+  session_id: string;
+  seq: number;
+  data: string;
+}
+
 function fromSessionRow(row: PgSessionRow): SessionRecord {
   return {
     id: row.id,
@@ -185,6 +192,7 @@ interface Tables {
   warden_sessions: SshSessionRow;
   warden_pg_sessions: PgSessionRow;
   warden_pg_session_chunks: SessionChunkRow;
+  warden_ssh_recording_chunks: SshRecordingChunkRow;
   warden_requests: RequestRow;
   warden_approvals: ApprovalRow;
   warden_credentials: CredentialRow;
@@ -492,6 +500,16 @@ const MIGRATIONS: ((db: Db) => Promise<void>)[] = [
       .createIndex('warden_proxy_verifiers_grant')
       .on('warden_proxy_verifiers')
       .columns(['grant_id'])
+      .execute();
+  },
+  // 5: SSH recordings in pieces, so no single write of a long session blocks the proxy.
+  async (db) => {
+    await db.schema
+      .createTable('warden_ssh_recording_chunks')
+      .addColumn('session_id', 'text', (c) => c.notNull())
+      .addColumn('seq', 'integer', (c) => c.notNull())
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('warden_ssh_recording_chunks_pk', ['session_id', 'seq'])
       .execute();
   },
 ];
@@ -856,7 +874,24 @@ export class SqlStore implements Store {
       .selectAll()
       .where('id', '=', id)
       .executeTakeFirst();
-    return row ? fromSshSessionRow(row) : undefined;
+    if (!row) return undefined;
+    const session = fromSshSessionRow(row);
+    // A live session has no recording yet; an ended one has its pieces (or, stored before
+    // migration 4, the whole text in its row).
+    if (session.recording === null && session.endedAt !== null) {
+      const chunks = await this.#db
+        .selectFrom('warden_ssh_recording_chunks')
+        .select('data')
+        .where('session_id', '=', id)
+        .orderBy('seq')
+        .execute();
+      if (chunks.length > 0) session.recording = chunks.map((c) => c.data).join('');
+    }
+    return session;
+  }
+
+  async appendSshRecording(id: string, seq: number, data: string): Promise<void> {
+    await this.#db.insertInto('warden_ssh_recording_chunks').values({ session_id: id, seq, data }).execute();
   }
 
   async listSshSessions(filter: { requestId?: string; limit?: number }): Promise<SshSessionRecord[]> {

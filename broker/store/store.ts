@@ -145,7 +145,13 @@ export interface Store {
     id: string,
     patch: Pick<SshSessionRecord, 'endedAt' | 'endReason' | 'recording' | 'meta'>,
   ): Promise<void>;
+  /** A session; once it ended, its recording is the text of its pieces in order. */
   getSshSession(id: string): Promise<SshSessionRecord | undefined>;
+  /**
+   * Stores piece `seq` (0, 1, …) of a live session's recording; the pieces joined in order are the
+   * recording. Pieces keep each write small however long the session.
+   */
+  appendSshRecording(id: string, seq: number, data: string): Promise<void>;
   /** SSH sessions, newest first, without their recordings. */
   listSshSessions(filter: { requestId?: string; limit?: number }): Promise<SshSessionRecord[]>;
 

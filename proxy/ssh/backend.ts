@@ -13,6 +13,8 @@ export interface SshProxyBackend {
   readonly targets: Readonly<Record<string, TargetConfig>>;
   getGrant(id: string): Promise<ProxyGrant | undefined>;
   insertSession(session: SshSessionRecord): Promise<void>;
+  /** Stores piece `seq` of a live session's recording (see {@link Store.appendSshRecording}). */
+  appendRecording(id: string, seq: number, text: string): Promise<void>;
   finishSession(
     id: string,
     patch: Pick<SshSessionRecord, 'endedAt' | 'endReason' | 'recording' | 'meta'>,
@@ -31,6 +33,7 @@ export function createBrokerBackend(broker: Broker, store: Store): SshProxyBacke
       return store.getRequest(id);
     },
     insertSession: (session) => store.insertSshSession(session),
+    appendRecording: (id, seq, text) => store.appendSshRecording(id, seq, text),
     finishSession: (id, patch) => store.finishSshSession(id, patch),
     async audit(actor, action, subject, data) {
       await broker.recordAudit(actor, action, subject, data);

@@ -1,10 +1,11 @@
 /**
  * The recording of one proxied channel. On the data path it only copies bytes: output chunks that
  * follow each other within {@link COALESCE_MS} are gathered into one batch, and nothing is
- * JSON-encoded until {@link ChannelRecorder.finish}, which the session calls once the client has
- * its last byte. Raw bytes kept are bounded by `maxBytes`, and so is the encoded text. Input is
- * left out while the terminal likely has echo off (the last output looks like a password prompt)
- * until the next Enter. Pure apart from the times the caller passes.
+ * JSON-encoded there. The session encodes held events in bounded pieces with
+ * {@link ChannelRecorder.take} off the data path (and writes each piece to the store), then ends
+ * with {@link ChannelRecorder.finish}. Raw bytes kept are bounded by `maxBytes`, and so is the
+ * encoded text. Input is left out while the terminal likely has echo off (the last output looks like
+ * a password prompt) until the next Enter. Pure apart from the times the caller passes.
  */
 import { AsciicastEventType, MAX_TERMINAL_SIZE } from './recording/asciicast.ts';
 import { AsciicastWriter } from './recording/asciicast-writer.ts';
@@ -12,10 +13,18 @@ import { AsciicastWriter } from './recording/asciicast-writer.ts';
 /** Output ending like this is taken as a prompt typed without echo. */
 const SECRET_PROMPT = /(pass(word|phrase)|PIN|token|secret)[^\n]{0,40}:\s*$/i;
 const PROMPT_TAIL = 200;
+const COLON = 0x3a;
+
+/** Whether `byte` is whitespace to `\s` once decoded as latin1 (tab to CR, space, no-break space). */
+function isSpace(byte: number): boolean {
+  return (byte >= 0x09 && byte <= 0x0d) || byte === 0x20 || byte === 0xa0;
+}
 /** Output chunks closer than this (ms) to the first of their batch share its event. */
 export const COALESCE_MS = 5;
-/** Largest output batch (bytes) before a new event starts. */
-const BATCH_BYTES = 256 * 1024;
+/** Largest output batch (bytes) before a new event starts; also bounds one event's encoded text. */
+const BATCH_BYTES = 64 * 1024;
+/** Default size (characters) {@link ChannelRecorder.take} stops at. */
+export const TAKE_CHARS = 256 * 1024;
 /** Bytes charged per event for its JSON framing, so many tiny events also meet the limit. */
 const EVENT_OVERHEAD = 24;
 /** Size of the blocks small chunks are copied into. */
@@ -51,10 +60,18 @@ type RawEvent =
 export class ChannelRecorder {
   readonly #options: ChannelRecorderOptions;
   readonly #writer: AsciicastWriter;
-  readonly #events: RawEvent[] = [];
+  /** Events not encoded yet, oldest first. */
+  #events: RawEvent[] = [];
   #bytes = 0;
+  #held = 0;
+  /** Characters of text encoded so far (header included). */
+  #encoded = 0;
+  #headerTaken = false;
+  #cut = false;
   #truncated = false;
-  #tail = '';
+  /** The last output bytes, up to {@link PROMPT_TAIL}. */
+  readonly #tail = Buffer.alloc(PROMPT_TAIL);
+  #tailLength = 0;
   #echoOff = false;
   #arena = Buffer.alloc(0);
   #arenaUsed = 0;
@@ -69,6 +86,16 @@ export class ChannelRecorder {
     this.#writer = new AsciicastWriter({ width, height, startedAt, title, ...(env ? { env } : {}) });
   }
 
+  /** Raw bytes held that {@link take} has not encoded yet. */
+  get heldBytes(): number {
+    return this.#held;
+  }
+
+  /** Whether events wait for {@link take}. */
+  get hasHeld(): boolean {
+    return this.#events.length > 0 || !this.#headerTaken;
+  }
+
   /** Whether the recording hit its size limit. */
   get truncated(): boolean {
     return this.#truncated;
@@ -76,9 +103,8 @@ export class ChannelRecorder {
 
   /** Output bytes seen at `at` (epoch ms). The bytes are copied: the caller may reuse `data`. */
   output(data: Buffer, at: number): void {
-    const tail = data.length > PROMPT_TAIL ? data.subarray(data.length - PROMPT_TAIL) : data;
-    this.#tail = (this.#tail + tail.toString('latin1')).slice(-PROMPT_TAIL);
-    this.#echoOff = SECRET_PROMPT.test(this.#tail);
+    this.#keepTail(data);
+    this.#echoOff = this.#endsLikePrompt();
     this.#bytesEvent(AsciicastEventType.Output, data, at);
   }
 
@@ -101,16 +127,29 @@ export class ChannelRecorder {
     this.#events.push({ type: AsciicastEventType.Marker, at, label });
   }
 
-  /** Encodes the whole recording as asciicast v2 text, at most about `maxBytes` long. Call once. */
-  finish(at: number): string {
+  /**
+   * Encodes held events, oldest first, as the next piece of asciicast v2 text (the header first,
+   * once): whole lines, stopping once the piece reaches `maxChars` (one event can pass it by at most
+   * one event's text). `''` when nothing is held. The pieces of every call, then {@link finish},
+   * joined in order, are the recording, at most about `maxBytes` long.
+   */
+  take(maxChars: number = TAKE_CHARS): string {
     const writer = this.#writer;
-    const lines = [writer.header()];
-    let size = lines[0]!.length;
-    let cut = false;
-    for (const event of this.#events) {
+    const lines: string[] = [];
+    let size = 0;
+    if (!this.#headerTaken) {
+      this.#headerTaken = true;
+      lines.push(writer.header());
+      size = lines[0]!.length;
+    }
+    let n = 0;
+    for (; n < this.#events.length && size < maxChars; n++) {
+      const event = this.#events[n]!;
+      if (event.type === AsciicastEventType.Output || event.type === AsciicastEventType.Input)
+        this.#held -= event.bytes;
       let line: string;
       if (event.type === AsciicastEventType.Marker) line = writer.marker(event.label, event.at);
-      else if (cut) continue;
+      else if (this.#cut) line = '';
       else if (event.type === AsciicastEventType.Resize)
         line = writer.resize(event.width, event.height, event.at);
       else {
@@ -121,15 +160,44 @@ export class ChannelRecorder {
             : writer.input(data, event.at);
       }
       // Escapes can make text longer than its bytes: the limit holds for the encoded text too.
-      if (!cut && event.type !== AsciicastEventType.Marker && size + line.length > this.#options.maxBytes) {
-        cut = true;
+      if (
+        !this.#cut &&
+        event.type !== AsciicastEventType.Marker &&
+        this.#encoded + size + line.length > this.#options.maxBytes
+      ) {
+        this.#cut = true;
         line = writer.marker(TRUNCATED, event.at);
       }
       size += line.length;
-      lines.push(line);
+      if (line) lines.push(line);
     }
-    if (!cut) lines.push(writer.end(at));
+    // Drop encoded events (and with them their views of the arena).
+    this.#events = n === this.#events.length ? [] : this.#events.slice(n);
+    this.#encoded += size;
     return lines.join('');
+  }
+
+  /** Encodes everything still held and ends the recording at `at`; the last piece. Call once. */
+  finish(at: number): string {
+    const rest = this.take(Number.POSITIVE_INFINITY);
+    return this.#cut ? rest : rest + this.#writer.end(at);
+  }
+
+  /** Slides `data` into the tail window; no string per chunk (this runs per echoed keystroke). */
+  #keepTail(data: Buffer): void {
+    const n = Math.min(data.length, PROMPT_TAIL);
+    const keep = Math.min(this.#tailLength, PROMPT_TAIL - n);
+    if (keep > 0) this.#tail.copyWithin(0, this.#tailLength - keep, this.#tailLength);
+    data.copy(this.#tail, keep, data.length - n);
+    this.#tailLength = keep + n;
+  }
+
+  /** {@link SECRET_PROMPT} on the tail; the regex runs only when the tail ends in a colon and spaces. */
+  #endsLikePrompt(): boolean {
+    let i = this.#tailLength - 1;
+    while (i >= 0 && isSpace(this.#tail[i]!)) i--;
+    if (i < 0 || this.#tail[i] !== COLON) return false;
+    return SECRET_PROMPT.test(this.#tail.toString('latin1', 0, this.#tailLength));
   }
 
   #bytesEvent(type: AsciicastEventType.Output | AsciicastEventType.Input, data: Buffer, at: number): void {
@@ -142,6 +210,7 @@ export class ChannelRecorder {
       last.bytes + data.length <= BATCH_BYTES;
     if (!this.#charge(data.length + (joins ? 0 : EVENT_OVERHEAD), at)) return;
     const copy = this.#copy(data);
+    this.#held += copy.length;
     if (joins) {
       last.chunks.push(copy);
       last.bytes += copy.length;

@@ -121,6 +121,8 @@ export class SshProxyServer {
   #onClient(client: Connection, address: string): void {
     const { logger } = this.#options;
     this.#clients.add(client);
+    // Keystrokes are single small packets: Nagle would hold one back behind an unacknowledged one.
+    (client as Connection & { setNoDelay(noDelay: boolean): unknown }).setNoDelay(true);
     let failures = 0;
     let identity: ProxyIdentity | undefined;
     const deadline = setTimeout(() => {

@@ -26,6 +26,7 @@ import { checkInteractiveLine, LineEditor } from './guardrails/line-editor.ts';
 import { checkCommand, type Guardrails } from './guardrails/rules.ts';
 import { type HostKeyPolicy, isHostKeyAccepted } from './host-key.ts';
 import { IDLE_FLUSH_MS, type OutputMasker, type OutputMaskerFactory } from './output-masker.ts';
+import { RecordingSink } from './recording-sink.ts';
 
 /** Exit status of a command refused by a guardrail (as a shell's "cannot execute"). */
 export const BLOCKED_EXIT_STATUS = 126;
@@ -174,6 +175,8 @@ export class ProxyConnection {
           return !wrongHostKey;
         },
       });
+      // Keystrokes are single small packets: Nagle would hold one back behind an unacknowledged one.
+      upstream.setNoDelay(true);
     });
     return this.#upstream;
   }
@@ -353,6 +356,7 @@ class ChannelRelay implements OpenChannel {
   readonly #o: ChannelRelayOptions;
   readonly #id = createId('s');
   readonly #recorder: ChannelRecorder | undefined;
+  readonly #sink: RecordingSink | undefined;
   /** Maskers of stdout and stderr: a value held back on one stream must come out on the same one. */
   readonly #maskers: readonly [OutputMasker, OutputMasker] | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
@@ -383,6 +387,12 @@ class ChannelRelay implements OpenChannel {
         ...(options.pty ? { env: { TERM: options.pty.term } } : {}),
         recordInput: options.identity.target.record_input,
         maxBytes: options.ctx.maxRecordingBytes,
+      });
+      this.#sink = new RecordingSink({
+        recorder: this.#recorder,
+        write: (seq, text) => options.ctx.backend.appendRecording(this.#id, seq, text),
+        onError: (error) =>
+          options.ctx.logger.error({ err: error, session: this.#id }, 'cannot store a recording piece'),
       });
       const context = { target: options.identity.targetName, level: options.identity.grant.level };
       this.#maskers = [options.ctx.maskers(context), options.ctx.maskers(context)];
@@ -501,17 +511,20 @@ class ChannelRelay implements OpenChannel {
   }
 
   #store(endedAt: number): void {
-    let recording: string | null = null;
-    try {
-      recording = this.#recorder ? this.#recorder.finish(endedAt) : null;
-    } catch (error) {
-      this.#o.ctx.logger.error({ err: error, session: this.#id }, 'cannot encode the recording');
-    }
-    void this.#o.ctx.backend
+    // The recording is in the store's pieces (written during the session); this writes the rest.
+    void (this.#sink?.finish(endedAt) ?? Promise.resolve())
+      .catch((error) =>
+        this.#o.ctx.logger.error({ err: error, session: this.#id }, 'cannot encode the recording'),
+      )
+      .then(() => this.#finishSession(endedAt));
+  }
+
+  #finishSession(endedAt: number): Promise<void> {
+    return this.#o.ctx.backend
       .finishSession(this.#id, {
         endedAt,
         endReason: this.#endReason,
-        recording,
+        recording: null,
         meta: {
           channel: this.#o.kind,
           ...(this.#o.command ? { command: this.#o.command.slice(0, 500) } : {}),
@@ -521,6 +534,7 @@ class ChannelRelay implements OpenChannel {
           bytes_out: this.#bytesOut,
           masked: this.#maskCounts(),
           truncated: this.#recorder?.truncated ?? false,
+          ...(this.#sink?.failedWrites ? { recording_failed_writes: this.#sink.failedWrites } : {}),
           ...(this.#exitStatus !== undefined ? { exit: this.#exitStatus } : {}),
         },
       })
@@ -567,24 +581,42 @@ class ChannelRelay implements OpenChannel {
 
   #write(data: Buffer, stderr: boolean): void {
     this.#bytesOut += data.length;
-    this.#recorder!.output(data, this.#o.ctx.clock());
     const stream = stderr ? this.channel.stderr : this.channel;
-    if (!stream.write(data)) {
-      // Backpressure: stop reading upstream until the client catches up.
-      const source = stderr ? this.#o.up.stderr : this.#o.up;
-      source.pause();
-      stream.once('drain', () => source.resume());
+    // The client first: recording is bookkeeping and must not delay an echoed keystroke.
+    const clientFull = !stream.write(data);
+    this.#recorder!.output(data, this.#o.ctx.clock());
+    this.#sink!.noteHeld();
+    // Backpressure: stop reading upstream until the client caught up and the store wrote enough
+    // of the recording.
+    if (clientFull) {
+      (stderr ? this.#o.up.stderr : this.#o.up).pause();
+      stream.once('drain', () => this.#resumeOutput());
     }
+    if (this.#sink!.full) {
+      this.#o.up.pause();
+      this.#o.up.stderr.pause();
+      this.#sink!.onceDrained(() => this.#resumeOutput());
+    }
+  }
+
+  /** Reads upstream output again where neither the client nor the store holds it back. */
+  #resumeOutput(): void {
+    if (this.#sink!.full) return;
+    if (!this.channel.writableNeedDrain) this.#o.up.resume();
+    if (!this.channel.stderr.writableNeedDrain) this.#o.up.stderr.resume();
   }
 
   #input(data: Buffer): void {
     this.#bytesIn += data.length;
     const now = this.#o.ctx.clock();
-    this.#recorder!.input(data, now);
     if (!this.#editor) {
       this.#send(data);
+      this.#recorder!.input(data, now);
+      this.#sink!.noteHeld();
       return;
     }
+    this.#recorder!.input(data, now);
+    this.#sink!.noteHeld();
     // Split at Enter so a line is checked before its Enter reaches the shell.
     let start = 0;
     for (let i = 0; i < data.length; i++) {

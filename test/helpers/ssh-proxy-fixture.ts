@@ -23,7 +23,7 @@ import {
 } from '../../broker/providers/ssh-ca/keys.ts';
 import { openEmbeddedStore } from '../../broker/store/sql-store.ts';
 import type { Store } from '../../broker/store/store.ts';
-import { createBrokerBackend } from '../../proxy/ssh/backend.ts';
+import { createBrokerBackend, type SshProxyBackend } from '../../proxy/ssh/backend.ts';
 import { createMaskerFactory } from '../../proxy/ssh/output-masker.ts';
 import { type SshProxyOptions, SshProxyServer } from '../../proxy/ssh/server.ts';
 import { LogCapture } from './broker-fixture.ts';
@@ -121,6 +121,8 @@ export async function startSshProxyFixture(
     env?: Record<string, string>;
     /** Extra sshd options (a KRL file). */
     sshd?: Partial<SshdOptions>;
+    /** Wraps the proxy's backend (a slow or watching store). */
+    wrapBackend?: (backend: SshProxyBackend) => SshProxyBackend;
   } = {},
 ): Promise<SshProxyFixture> {
   const ca = generateCa('warden-test-ca');
@@ -149,7 +151,7 @@ export async function startSshProxyFixture(
   let proxy: SshProxyServer;
   try {
     proxy = new SshProxyServer({
-      backend: createBrokerBackend(app.broker, store),
+      backend: (options.wrapBackend ?? ((b) => b))(createBrokerBackend(app.broker, store)),
       ca,
       hostKey: hostKey.privateKey,
       upstreamKey: upstream.privateKey,

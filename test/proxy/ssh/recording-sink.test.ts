@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ChannelRecorder } from '../../../proxy/ssh/channel-recorder.ts';
+import { parseAsciicast } from '../../../proxy/ssh/recording/asciicast-reader.ts';
+import { RecordingSink, type RecordingSinkOptions } from '../../../proxy/ssh/recording-sink.ts';
+
+const START = Date.UTC(2030, 0, 1);
+const PIECE_CHARS = 32 * 1024;
+/** A piece passes `pieceChars` by at most one event: 64 KiB of bytes JSON escapes six-fold, plus framing. */
+const MAX_PIECE = PIECE_CHARS + 6 * 64 * 1024 + 64;
+
+const newRecorder = (maxBytes = 64 * 1024 * 1024) =>
+  new ChannelRecorder({ width: 80, height: 24, startedAt: START, title: 't', recordInput: true, maxBytes });
+
+/** A store that keeps the pieces; a write waits for `gate` when one is set. */
+function fakeStore() {
+  const pieces: { seq: number; text: string }[] = [];
+  const errors: unknown[] = [];
+  const store = {
+    pieces,
+    errors,
+    gate: undefined as Promise<void> | undefined,
+    fail: new Set<number>(),
+    write: async (seq: number, text: string) => {
+      await store.gate;
+      if (store.fail.has(seq)) throw new Error(`store down at ${seq}`);
+      pieces.push({ seq, text });
+    },
+    text: () => pieces.map((p) => p.text).join(''),
+  };
+  return store;
+}
+
+function newSink(
+  recorder: ChannelRecorder,
+  store: ReturnType<typeof fakeStore>,
+  options: Partial<RecordingSinkOptions> = {},
+) {
+  return new RecordingSink({
+    recorder,
+    write: store.write,
+    onError: (error) => store.errors.push(error),
+    pieceChars: PIECE_CHARS,
+    ...options,
+  });
+}
+
+const outputOf = (text: string) =>
+  parseAsciicast(text)
+    .events.filter((e) => e[1] === 'o')
+    .map((e) => e[2])
+    .join('');
+
+describe('RecordingSink', () => {
+  for (const [name, byte, total, chunk] of [
+    ['keystroke echoes', 0x61, 2_000, 1],
+    ['a bulk transfer of text', 0x61, 3 * 1024 * 1024, 32 * 1024],
+    ['control bytes that JSON escapes six-fold', 0x01, 1024 * 1024, 16 * 1024],
+  ] as const) {
+    it(`stores ${name} in bounded pieces that join into the whole recording`, async () => {
+      const recorder = newRecorder();
+      const store = fakeStore();
+      const sink = newSink(recorder, store);
+      for (let sent = 0, i = 0; sent < total; sent += chunk, i++) {
+        recorder.output(Buffer.alloc(chunk, byte), START + i);
+        sink.noteHeld();
+        // Let the sink's turns run now and then, as the event loop does between socket reads.
+        if (i % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await sink.finish(START + 60_000);
+      assert.deepEqual(
+        store.pieces.map((p) => p.seq),
+        store.pieces.map((_, i) => i),
+      );
+      for (const piece of store.pieces) assert.ok(piece.text.length <= MAX_PIECE, `${piece.text.length}`);
+      if (total > 1024 * 1024) assert.ok(store.pieces.length > 10, `${store.pieces.length} pieces`);
+      assert.equal(outputOf(store.text()), String.fromCharCode(byte).repeat(total));
+      assert.equal(recorder.heldBytes, 0);
+    });
+  }
+
+  it('writes what is held after the flush interval, while the session still runs', async () => {
+    const recorder = newRecorder();
+    const store = fakeStore();
+    const sink = newSink(recorder, store, { flushIntervalMs: 5 });
+    recorder.input(Buffer.from('l'), START);
+    recorder.output(Buffer.from('l'), START + 1);
+    sink.noteHeld();
+    while (store.pieces.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(outputOf(store.text()), 'l');
+    await sink.finish(START + 2);
+    assert.equal(parseAsciicast(store.text()).events.length, 2);
+  });
+
+  it('a slow store makes the sink full; a caller that waits keeps memory bounded and loses nothing', async () => {
+    const recorder = newRecorder();
+    const store = fakeStore();
+    const highWaterBytes = 256 * 1024;
+    const chunk = 16 * 1024;
+    const sink = newSink(recorder, store, { highWaterBytes });
+    let release: () => void = () => {};
+    let maxHeld = 0;
+    let waits = 0;
+    for (let i = 0; i < 256; i++) {
+      if (i % 32 === 0) store.gate = new Promise((resolve) => (release = resolve));
+      recorder.output(Buffer.alloc(chunk, 0x62), START + i * 10);
+      sink.noteHeld();
+      maxHeld = Math.max(maxHeld, recorder.heldBytes);
+      if (sink.full) {
+        waits++;
+        const drained = new Promise<void>((resolve) => sink.onceDrained(resolve));
+        release();
+        await drained;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    release();
+    store.gate = undefined;
+    await sink.finish(START + 10_000);
+    assert.ok(waits > 0, 'the sink never asked the caller to wait');
+    assert.ok(maxHeld <= highWaterBytes + chunk, `held ${maxHeld} bytes`);
+    assert.equal(outputOf(store.text()), 'b'.repeat(256 * chunk));
+  });
+
+  it('a failed write is reported and counted; later pieces and the end are still written', async () => {
+    const recorder = newRecorder();
+    const store = fakeStore();
+    store.fail.add(1);
+    const sink = newSink(recorder, store, { pieceBytes: 1024 });
+    for (let i = 0; i < 4; i++) {
+      recorder.output(Buffer.alloc(40 * 1024, 0x63), START + i * 100);
+      sink.noteHeld();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await sink.finish(START + 1_000);
+    assert.equal(sink.failedWrites, 1);
+    assert.match(String(store.errors[0]), /store down at 1/);
+    assert.ok(store.pieces.some((p) => p.seq > 1));
+    assert.equal(store.pieces[0]!.seq, 0);
+    // Pieces are whole lines: what is left still parses.
+    assert.ok(parseAsciicast(store.text()).events.length > 0);
+  });
+});

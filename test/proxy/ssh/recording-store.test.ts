@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import type { SshProxyBackend } from '../../../proxy/ssh/backend.ts';
+import { parseAsciicast } from '../../../proxy/ssh/recording/asciicast-reader.ts';
+import { waitFor } from '../../helpers/broker-fixture.ts';
+import {
+  clientOptions,
+  type SshProxyFixture,
+  startSshProxyFixture,
+  writeIdentity,
+} from '../../helpers/ssh-proxy-fixture.ts';
+import { TEST_USER } from '../../helpers/sshd.ts';
+
+/** A piece is 256 KiB of text, passed by at most one event (64 KiB, six-fold when escaped). */
+const MAX_PIECE = 256 * 1024 + 6 * 64 * 1024 + 64;
+/** `base64 -w 0` of 3 000 000 zero bytes: 4 000 000 `A`s. */
+const BIG_OUTPUT = 'head -c 3000000 /dev/zero | base64 -w 0';
+
+/** Watches the recording writes, and delays each by `delayMs`. */
+function watchBackend(backend: SshProxyBackend) {
+  const watch = {
+    pieces: [] as { id: string; seq: number; length: number }[],
+    finished: new Set<string>(),
+    inFlight: 0,
+    maxInFlight: 0,
+    delayMs: 0,
+  };
+  const wrapped: SshProxyBackend = {
+    ...backend,
+    targets: backend.targets,
+    async appendRecording(id, seq, text) {
+      watch.inFlight++;
+      watch.maxInFlight = Math.max(watch.maxInFlight, watch.inFlight);
+      if (watch.delayMs) await new Promise((resolve) => setTimeout(resolve, watch.delayMs));
+      await backend.appendRecording(id, seq, text);
+      watch.pieces.push({ id, seq, length: text.length });
+      watch.inFlight--;
+    },
+    async finishSession(id, patch) {
+      await backend.finishSession(id, patch);
+      watch.finished.add(id);
+    },
+  };
+  return { watch, wrapped };
+}
+
+describe('SSH proxy: recordings are stored in pieces during the session', () => {
+  let fx: SshProxyFixture;
+  let watch: ReturnType<typeof watchBackend>['watch'];
+  before(async () => {
+    fx = await startSshProxyFixture({
+      wrapBackend: (backend) => {
+        const watched = watchBackend(backend);
+        watch = watched.watch;
+        return watched.wrapped;
+      },
+    });
+  });
+  after(async () => {
+    await fx?.close();
+  });
+
+  /** Runs `command` through the proxy; its stdin stays open until `whileOpen` resolves. */
+  async function exec(command: string, whileOpen: () => Promise<void> = async () => {}) {
+    const { grant, credential } = await fx.grant('shell', '30m');
+    const key = writeIdentity(fx.dir, credential.privateKey!.reveal(), credential.certificate);
+    const child = spawn('ssh', [
+      ...clientOptions(fx.proxyPort, key),
+      `${TEST_USER}+web-1@127.0.0.1`,
+      command,
+    ]);
+    let bytes = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      bytes += d.length;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    await whileOpen();
+    child.stdin.end();
+    const code = await exited;
+    const listed = await waitFor(async () => {
+      const list = await fx.store.listSshSessions({ requestId: grant.id });
+      return list.length === 1 && watch.finished.has(list[0]!.id) ? list[0] : undefined;
+    });
+    const session = (await fx.store.getSshSession(listed!.id))!;
+    return { code, bytes, session };
+  }
+
+  const outputOf = (recording: string) =>
+    parseAsciicast(recording)
+      .events.filter((e) => e[1] === 'o')
+      .map((e) => e[2])
+      .join('');
+
+  it('regression: a long session is written in bounded pieces while it runs, not in one write at its end', async () => {
+    watch.pieces.length = 0;
+    const { code, bytes, session } = await exec(`${BIG_OUTPUT}; cat > /dev/null`, async () => {
+      // The command waits for stdin: the session is live while its pieces reach the store.
+      await waitFor(() => watch.pieces.length >= 10, 30_000, 'recording pieces of a live session');
+      assert.equal(watch.finished.size, 0);
+    });
+    assert.equal(code, 0);
+    assert.equal(bytes, 4_000_000);
+    const pieces = watch.pieces.filter((p) => p.id === session.id);
+    assert.deepEqual(
+      pieces.map((p) => p.seq),
+      pieces.map((_, i) => i),
+    );
+    for (const piece of pieces) assert.ok(piece.length <= MAX_PIECE, `a piece of ${piece.length} characters`);
+    assert.equal(outputOf(session.recording!), 'A'.repeat(4_000_000));
+    assert.equal(session.meta.truncated, false);
+  });
+
+  it('a slow store holds output back (one write at a time) and the recording is still complete', async () => {
+    watch.pieces.length = 0;
+    watch.maxInFlight = 0;
+    watch.delayMs = 20;
+    try {
+      const { code, bytes, session } = await exec(BIG_OUTPUT);
+      assert.equal(code, 0);
+      assert.equal(bytes, 4_000_000);
+      assert.equal(watch.maxInFlight, 1);
+      assert.equal(outputOf(session.recording!), 'A'.repeat(4_000_000));
+    } finally {
+      watch.delayMs = 0;
+    }
+  });
+});
