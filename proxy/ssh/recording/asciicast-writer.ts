@@ -8,6 +8,31 @@ import { TextDecoder } from 'node:util';
 import { AsciicastEventType, type AsciicastHeader, MAX_TERMINAL_SIZE } from './asciicast.ts';
 import { RecordingError } from './errors.ts';
 
+/** Whether every byte is printable ASCII other than `"` and `\\`: JSON string text as it is. */
+function isPlainAscii(data: Uint8Array): boolean {
+  for (let i = 0; i < data.length; i++) {
+    const byte = data[i]!;
+    if (byte < 0x20 || byte > 0x7e || byte === 0x22 || byte === 0x5c) return false;
+  }
+  return true;
+}
+
+/**
+ * Whether `data` ends with the first bytes of a UTF-8 character that a decoder in streaming mode
+ * holds back (a lead byte not yet followed by all its continuation bytes).
+ */
+function endsInsideCharacter(data: Uint8Array): boolean {
+  for (let back = 1; back <= 3 && back <= data.length; back++) {
+    const byte = data[data.length - back]!;
+    if (byte < 0x80) return false;
+    if (byte >= 0xc0) {
+      const needs = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : 2;
+      return back < needs;
+    }
+  }
+  return false;
+}
+
 /** Options of {@link AsciicastWriter}. */
 export interface AsciicastWriterOptions {
   /** Terminal columns and rows at the start. */
@@ -36,6 +61,8 @@ export class AsciicastWriter {
   readonly #startedAt: number;
   readonly #header: AsciicastHeader;
   readonly #decoders = new Map<AsciicastEventType, TextDecoder>();
+  /** Streams whose decoder may hold the first bytes of a character. */
+  readonly #pending = new Set<AsciicastEventType>();
   #lastTime = 0;
 
   constructor(options: AsciicastWriterOptions) {
@@ -93,19 +120,33 @@ export class AsciicastWriter {
 
   #text(type: AsciicastEventType, data: Uint8Array | string, at: number): string {
     if (typeof data === 'string') return data ? this.#line(type, data, at) : '';
+    if (data.length === 0) return '';
+    // Bulk output (a file, a log) is mostly printable ASCII: such bytes are their own JSON string
+    // text, so the line is written without decoding or escaping. Only when no character is
+    // pending in the decoder, so the order of bytes is kept.
+    if (!this.#pending.has(type) && isPlainAscii(data)) {
+      const seconds = this.#seconds(at);
+      return `[${seconds},"${type}","${Buffer.from(data.buffer, data.byteOffset, data.length).toString('latin1')}"]\n`;
+    }
     let decoder = this.#decoders.get(type);
     if (!decoder) {
       decoder = new TextDecoder('utf-8', { fatal: false });
       this.#decoders.set(type, decoder);
     }
     const text = decoder.decode(data, { stream: true });
+    if (endsInsideCharacter(data)) this.#pending.add(type);
+    else this.#pending.delete(type);
     return text ? this.#line(type, text, at) : '';
   }
 
-  #line(type: AsciicastEventType, data: string, at: number): string {
+  #seconds(at: number): number {
     // Times never go backwards, even if the caller's clock does; microsecond precision as asciinema writes.
     const seconds = Math.max(this.#lastTime, Math.round(((at - this.#startedAt) / 1000) * 1e6) / 1e6);
     this.#lastTime = seconds;
-    return JSON.stringify([seconds, type, data]) + '\n';
+    return seconds;
+  }
+
+  #line(type: AsciicastEventType, data: string, at: number): string {
+    return JSON.stringify([this.#seconds(at), type, data]) + '\n';
   }
 }

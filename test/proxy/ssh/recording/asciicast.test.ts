@@ -61,6 +61,44 @@ describe('AsciicastWriter', () => {
     assert.deepEqual(JSON.parse(writer.end(START + 10)), [0.01, 'o', '\ufffd']);
   });
 
+  it('writes plain ASCII chunks byte for byte as decoding and escaping every chunk would (random)', () => {
+    // Reference: a streaming decoder and JSON.stringify for every chunk, the writer's general path.
+    const alphabet = ['a', 'Z', ' ', '~', '"', '\\', '\n', '\x1b', 'é', '€', '😀', '\u00ff'];
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 1;
+      return seed % n;
+    };
+    for (let round = 0; round < 300; round++) {
+      // Chunks are either plain ASCII or any slice of UTF-8 text (which may cut a character).
+      const chunks: Buffer[] = [];
+      for (let n = 1 + random(5); n > 0; n--) {
+        let text = '';
+        const plain = random(2) === 0;
+        for (let i = random(12); i > 0; i--)
+          text += plain ? 'abc XYZ~!{}'[random(11)] : alphabet[random(alphabet.length)];
+        const bytes = Buffer.from(text);
+        const from = random(bytes.length + 1);
+        chunks.push(plain ? bytes : bytes.subarray(from, from + random(bytes.length - from + 1)));
+      }
+      const writer = newWriter();
+      const decoder = new TextDecoder();
+      let got = '';
+      let expected = '';
+      let at = START;
+      for (const chunk of chunks) {
+        at += 10;
+        got += writer.output(chunk, at);
+        const decoded = decoder.decode(chunk, { stream: true });
+        if (decoded) expected += `${JSON.stringify([(at - START) / 1000, 'o', decoded])}\n`;
+      }
+      got += writer.end(at);
+      const rest = decoder.decode();
+      if (rest) expected += `${JSON.stringify([(at - START) / 1000, 'o', rest])}\n`;
+      assert.equal(got, expected, JSON.stringify(chunks.map((c) => c.toString('hex'))));
+    }
+  });
+
   it('escapes control characters and never goes back in time', () => {
     const writer = newWriter();
     const first = writer.output('\x1b[31m"red"\n', START + 500);
