@@ -5,8 +5,16 @@ import type {
   AuditInput,
   CredentialRecord,
   RequestState,
+  ReviewState,
   SshSessionRecord,
+  StatementReview,
 } from '../model.ts';
+
+export interface ReviewFilter {
+  states?: readonly ReviewState[];
+  grantId?: string;
+  limit?: number;
+}
 
 export interface RequestFilter {
   requester?: string;
@@ -148,6 +156,17 @@ export interface Store {
   getSession(id: string): Promise<SessionRecord | undefined>;
   /** A session's timeline in order. */
   listSessionEvents(sessionId: string): Promise<SessionEventRecord[]>;
+
+  insertReview(review: StatementReview): Promise<void>;
+  getReview(id: string): Promise<StatementReview | undefined>;
+  /** Reviews, newest first. */
+  listReviews(filter: ReviewFilter): Promise<StatementReview[]>;
+  /** Applies `patch` if the stored version is `expectedVersion`; undefined if it lost the race. */
+  updateReview(
+    id: string,
+    expectedVersion: number,
+    patch: Partial<StatementReview>,
+  ): Promise<StatementReview | undefined>;
 
   /** Remembers a one-time key (an OIDC `jti`) until `expiresAt`; false if it was already seen. */
   rememberOnce(key: string, expiresAt: number, now: number): Promise<boolean>;
