@@ -15,7 +15,8 @@ export type PgProxyErrorCode =
   | 'ERR_PGPROXY_UNSUPPORTED'
   | 'ERR_PGPROXY_GRANT_ENDED'
   | 'ERR_PGPROXY_TOO_MANY_CONNECTIONS'
-  | 'ERR_PGPROXY_UNMASKABLE';
+  | 'ERR_PGPROXY_UNMASKABLE'
+  | 'ERR_PGPROXY_HELD_INPUT';
 
 const SQLSTATE: Record<PgProxyErrorCode, string> = {
   ERR_PGPROXY_CONFIG: '58000',
@@ -29,6 +30,7 @@ const SQLSTATE: Record<PgProxyErrorCode, string> = {
   ERR_PGPROXY_GRANT_ENDED: '57P01',
   ERR_PGPROXY_TOO_MANY_CONNECTIONS: '53300',
   ERR_PGPROXY_UNMASKABLE: '42501',
+  ERR_PGPROXY_HELD_INPUT: '54000',
 };
 
 /** Base class of every proxy error. */

@@ -126,6 +126,7 @@ export class PgProxySession {
     const upstream = this.upstream;
     if (!grant || !upstream) return;
     this.recorder?.record('cancel', {});
+    if (this.relay?.cancelHeld()) return;
     await this.server.cancelUpstream(
       grant.upstream.host,
       grant.upstream.port,
@@ -383,6 +384,7 @@ export class PgProxySession {
       toClient: this.client,
       record: (kind, data) => recorder.record(kind, data),
       onUnknownTable: () => this.server.catalogs.invalidate(catalogKey),
+      ...(this.server.reviewer ? this.reviewOptions(grant, recorder.session.id) : {}),
     });
     const socket = upstream.socket;
     socket.on('data', this.onUpstreamData);
@@ -407,6 +409,22 @@ export class PgProxySession {
     this.state = 'ready';
     this.armExpiry();
     this.resumeClient('connecting');
+  }
+
+  /** Statement review: a held statement stops reading the client until its outcome. */
+  private reviewOptions(grant: ProxyGrant, sessionId: string) {
+    return {
+      reviewer: this.server.reviewer!,
+      review: { grantId: grant.grantId, sessionId },
+      onHold: (holding: boolean) => {
+        if (holding) this.pauseClient('review');
+        else if (this.relay!.terminated) {
+          this.upstream!.socket.end();
+          this.close('client terminated');
+        } else this.resumeClient('review');
+      },
+      onFail: (error: unknown) => this.fail(error),
+    };
   }
 
   private armExpiry(): void {
@@ -465,6 +483,7 @@ export class PgProxySession {
     else upstream?.destroy();
     this.server.forget(this);
     const relay = this.relay;
+    relay?.close();
     const done = this.recorder
       ? this.recorder.end(reason, relay ? { ...relay.stats } : {})
       : Promise.resolve();
