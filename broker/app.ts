@@ -11,6 +11,7 @@ import { loadCa, type SshCa } from './providers/ssh-ca/keys.ts';
 import { SshCaProvider } from './providers/ssh-ca/ssh-ca-provider.ts';
 import { ProxyAuthority } from './proxy-authority.ts';
 import { Broker } from './requests/broker.ts';
+import { StatementReviews } from './reviews/reviews.ts';
 import { openEmbeddedStore, openPostgresStore } from './store/sql-store.ts';
 import type { Store } from './store/store.ts';
 
@@ -21,6 +22,8 @@ export interface BrokerApp {
   directory: Directory;
   /** What the recording proxies ask about grants of proxied targets. */
   proxyAuthority: ProxyAuthority;
+  /** Statements the proxies hold for review (what they ask, what approvers decide). */
+  reviews: StatementReviews;
   close(): Promise<void>;
 }
 
@@ -117,14 +120,27 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
     ...(options.replicaId ? { replicaId: options.replicaId } : {}),
   });
   proxyAuthority.follow(events);
-  if (!options.passive) await broker.start();
+  const reviews = new StatementReviews({
+    store,
+    broker,
+    events,
+    logger: options.logger,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  reviews.follow(events);
+  if (!options.passive) {
+    await broker.start();
+    await reviews.sweep();
+  }
   return {
     broker,
     store,
     providers,
     directory,
     proxyAuthority,
+    reviews,
     async close() {
+      reviews.stop();
       await broker.stop();
       for (const provider of providers.values()) await provider.close();
       if (!options.store) await store.close();

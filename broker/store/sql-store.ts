@@ -966,7 +966,11 @@ export class SqlStore implements Store {
   }
 
   async getReview(id: string): Promise<StatementReview | undefined> {
-    const row = await this.#db.selectFrom('warden_reviews').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await this.#db
+      .selectFrom('warden_reviews')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
     return row ? fromReviewRow(row) : undefined;
   }
 
