@@ -104,6 +104,7 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
           settings: resolveSlackSettings(chat.slack, env),
           logger,
           defaultChannel: chat.default_channel,
+          reviews: app.reviews,
         })
       : undefined;
     if (slack) {
@@ -125,6 +126,7 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
         logger,
         identity: typeof flags.as === 'string' ? flags.as : (config.people[0]?.id ?? 'admin'),
         defaultChannel: chat.default_channel,
+        reviews: app.reviews,
         prompt: process.stdin.isTTY === true,
       });
       // The console ending (Ctrl-D, `quit`) stops Warden like Ctrl-C does.
