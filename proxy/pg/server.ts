@@ -3,7 +3,6 @@
  * CancelRequest key map, follows grant changes from the authority and ends the sessions of an
  * ended grant at once.
  */
-
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import type { GrantAuthority } from '../grant-authority.ts';

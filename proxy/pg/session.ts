@@ -419,6 +419,7 @@ export class PgProxySession {
       onHold: (holding: boolean) => {
         if (holding) this.pauseClient('review');
         else if (this.relay!.terminated) {
+          this.endReason = 'client terminated';
           this.upstream!.socket.end();
           this.close('client terminated');
         } else this.resumeClient('review');
