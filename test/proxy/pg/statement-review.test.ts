@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import postgres from 'postgres';
 import { type ApiReview, createReviewRoutes } from '../../../broker/api/review-routes.ts';
 import { ApiServer } from '../../../broker/api/server.ts';
 import { Secret } from '../../../broker/config/secrets.ts';
@@ -16,7 +18,12 @@ import type {
 } from '../../../proxy/statement-reviewer.ts';
 import { waitFor } from '../../helpers/broker-fixture.ts';
 import { execSql, type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
-import { type ProxyFixture, type ProxyLogin, startProxyFixture } from '../../helpers/pg-proxy-fixture.ts';
+import {
+  type ProxyFixture,
+  type ProxyLogin,
+  postgresOptions,
+  startProxyFixture,
+} from '../../helpers/pg-proxy-fixture.ts';
 import { runPsql } from '../../helpers/psql.ts';
 
 const TOKEN = 'review-test-service-token';
@@ -149,11 +156,54 @@ describe('statement review through the Postgres proxy', () => {
     assert.equal(await customers('globex'), 1);
   });
 
+  it('a CancelRequest while held ends the wait with 57014 and withdraws the review', async () => {
+    const sql = postgres({ ...postgresOptions(login), max: 1 });
+    try {
+      const held = sql`DELETE FROM invoices WHERE customer = 'globex'`;
+      const cancelled = assert.rejects(held, (e: { code?: string }) => e.code === '57014');
+      const review = await pendingReview();
+      held.cancel();
+      await cancelled;
+      await waitFor(
+        async () => (await fx.broker.app.reviews.get(review.id)).state === 'expired',
+        10_000,
+        'expiry',
+      );
+      assert.equal(await customers('globex'), 1);
+      // The session goes on.
+      assert.equal((await sql`select 1 as one`)[0]!.one, 1);
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it('ends the session and expires the review when the grant is revoked while a statement is held', async () => {
+    const other = await fx.grant('write');
+    const client = new pg.Client({ ...other });
+    await client.connect();
+    client.on('error', () => {});
+    const held = client.query("DELETE FROM invoices WHERE customer = 'globex'").then(
+      () => ({ code: 'none' }),
+      (error: { code?: string }) => error,
+    );
+    const review = await pendingReview();
+    await fx.broker.app.broker.revoke(other.grantId, { id: 'carol', admin: false }, 'done');
+    // The FATAL message answers the held query.
+    assert.equal((await held).code, '57P01');
+    await waitFor(
+      async () => (await fx.broker.app.reviews.get(review.id)).state === 'expired',
+      10_000,
+      'expiry',
+    );
+    assert.equal(await customers('globex'), 1);
+    await client.end().catch(() => {});
+  });
+
   it('records the review outcome on the statement in the session timeline', async () => {
     await waitFor(
       async () =>
         (await fx.broker.store.listSessions({ grantId: login.grantId })).filter((s) => s.endedAt !== null)
-          .length >= 3,
+          .length >= 4,
       20_000,
       'the recorded sessions',
     );
@@ -165,6 +215,10 @@ describe('statement review through the Postgres proxy', () => {
         if (review) outcomes.push(`${event.kind}:${review.outcome}:${review.by}`);
       }
     }
-    assert.deepEqual(outcomes.sort(), ['blocked:denied:maria', 'statement:approved:maria']);
+    assert.deepEqual(outcomes.sort(), [
+      'blocked:cancelled:undefined',
+      'blocked:denied:maria',
+      'statement:approved:maria',
+    ]);
   });
 });
