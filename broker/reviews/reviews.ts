@@ -98,7 +98,7 @@ export class StatementReviews {
    */
   async review(submission: ReviewSubmissionInput, signal: AbortSignal): Promise<ReviewResult> {
     const grant = await this.#store.getRequest(submission.grantId);
-    if (!grant || grant.state !== 'active' || grant.expiresAt === null) {
+    if (grant?.state !== 'active' || grant.expiresAt === null) {
       throw new StateConflictError(`grant ${String(submission.grantId).slice(0, 64)} is not active`);
     }
     const now = this.#clock();
