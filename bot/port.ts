@@ -4,12 +4,12 @@
  */
 import type { Directory } from '../broker/directory/directory.ts';
 import type { BrokerEvents } from '../broker/events/events.ts';
-import type { AccessRequest } from '../broker/model.ts';
+import type { AccessRequest, StatementReview } from '../broker/model.ts';
 import type { Actor, CreateRequestInput, RequestDetails } from '../broker/requests/broker.ts';
 import type { RequestFilter } from '../broker/store/store.ts';
 
 export type { BrokerEvent } from '../broker/events/events.ts';
-export type { AccessRequest, Approval, RequestState } from '../broker/model.ts';
+export type { AccessRequest, Approval, RequestState, StatementReview } from '../broker/model.ts';
 export type { ApprovalRequirement } from '../broker/policy/evaluate.ts';
 export type { Actor, RequestDetails } from '../broker/requests/broker.ts';
 
@@ -38,4 +38,10 @@ export interface BrokerPort {
   readonly events: BrokerEvents;
   readonly config: BrokerPolicyView;
   readonly directory: PeopleDirectory;
+}
+
+/** Decisions on statements the Postgres proxy holds for review (the broker's `StatementReviews`). */
+export interface ReviewPort {
+  approve(id: string, actor: Actor, reason?: string): Promise<StatementReview>;
+  deny(id: string, actor: Actor, reason?: string): Promise<StatementReview>;
 }

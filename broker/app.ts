@@ -12,6 +12,7 @@ import { loadCa, type SshCa } from './providers/ssh-ca/keys.ts';
 import { SshCaProvider } from './providers/ssh-ca/ssh-ca-provider.ts';
 import { ProxyAuthority } from './proxy-authority.ts';
 import { Broker } from './requests/broker.ts';
+import { StatementReviews } from './reviews/reviews.ts';
 import { openEmbeddedStore, openPostgresStore } from './store/sql-store.ts';
 import type { Store } from './store/store.ts';
 
@@ -22,6 +23,8 @@ export interface BrokerApp {
   directory: Directory;
   /** What the recording proxies ask about grants of proxied targets. */
   proxyAuthority: ProxyAuthority;
+  /** Statements the proxies hold for review (what they ask, what approvers decide). */
+  reviews: StatementReviews;
   close(): Promise<void>;
 }
 
@@ -122,8 +125,17 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
     ...(options.replicaId ? { replicaId: options.replicaId } : {}),
   });
   proxyAuthority.follow(events);
+  const reviews = new StatementReviews({
+    store,
+    broker,
+    events,
+    logger: options.logger,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  reviews.follow(events);
   if (!options.passive) {
     await broker.start();
+    await reviews.sweep();
     const restored = await proxyAuthority.restore();
     for (const { user, error } of restored.failed)
       options.logger.error({ err: error, user }, 'cannot restore a proxied grant');
@@ -139,7 +151,9 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
     providers,
     directory,
     proxyAuthority,
+    reviews,
     async close() {
+      reviews.stop();
       await broker.stop();
       for (const provider of providers.values()) await provider.close();
       if (!options.store) await store.close();

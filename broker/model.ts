@@ -121,3 +121,38 @@ export interface SshSessionRecord {
   /** Counts and facts (blocked commands, bytes, channels). Never secrets. */
   meta: Record<string, unknown>;
 }
+
+/** pending → approved | denied | expired (timed out, withdrawn by the proxy, or the grant ended). */
+export type ReviewState = 'pending' | 'approved' | 'denied' | 'expired';
+
+/**
+ * A statement the proxy holds until an approver of the grant's level decides on it. The text is
+ * the statement as recorded: masked by the proxy before it left the proxy, never the raw SQL.
+ */
+export interface StatementReview {
+  id: string;
+  grantId: string;
+  requester: string;
+  target: string;
+  level: string;
+  /** The proxied session holding the statement. */
+  sessionId: string;
+  /** Masked and cut by the proxy. */
+  statement: string;
+  /** The guardrail rule that asked for review. */
+  rule: string;
+  /** Why the rule asks for review (its message), for the approver. */
+  message: string;
+  state: ReviewState;
+  createdAt: number;
+  /** Past it a pending review expires. */
+  deadline: number;
+  decidedAt: number | null;
+  /** The approver, or `warden` for expiry and withdrawal. */
+  decidedBy: string | null;
+  decisionReason: string | null;
+  /** Bumped on every change: updates are compare-and-set on it. */
+  version: number;
+  /** Caller facts (chat message ids). Never secrets. */
+  meta: Record<string, unknown>;
+}

@@ -9,6 +9,7 @@ import { runInit } from './commands/init.ts';
 import { runPolicyCommand } from './commands/policy.ts';
 import { runPsqlCommand } from './commands/psql.ts';
 import { runRequestCommand } from './commands/requests.ts';
+import { runReviewsCommand } from './commands/reviews.ts';
 import { runServe } from './commands/serve.ts';
 import { runReplayCommand, runSessionsCommand } from './commands/sessions.ts';
 import { runSshCommand } from './commands/ssh.ts';
@@ -24,6 +25,8 @@ usage: warden <command> [flags]
   approve <id> [--as user]          deny <id> <reason...> [--as user]
   cancel <id>                       revoke <id> [reason...]
   extend <id> <duration>            grants [--user u] [--state s] [--all]      show <id>
+  reviews [--pending]               statements the Postgres proxy holds for review
+  review approve|deny <id> [reason...] [--as user]
   audit verify [--expect-head H]    audit export [--since DATE] [--format jsonl]
   policy explain --user u --target t [--level l] [--at DATE]
   policy test CASES.yaml
@@ -62,6 +65,7 @@ const OPTIONS = {
   user: { type: 'string' },
   state: { type: 'string' },
   all: { type: 'boolean' },
+  pending: { type: 'boolean' },
   json: { type: 'boolean' },
   at: { type: 'string' },
   since: { type: 'string' },
@@ -125,6 +129,9 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
       case 'grants':
       case 'show':
         return await runRequestCommand(command, rest, flags, io);
+      case 'reviews':
+      case 'review':
+        return await runReviewsCommand(command, rest, flags, io);
       case 'init':
         return runInit(rest, flags, io);
       case 'doctor':

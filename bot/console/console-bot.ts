@@ -8,9 +8,9 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from '../../broker/log.ts';
 import { BotCore, type ChatSurface, type MessageRef } from '../core/bot.ts';
-import type { RequestView } from '../core/render.ts';
+import type { RequestView, ReviewView } from '../core/render.ts';
 import type { Reply } from '../core/replies.ts';
-import type { BrokerPort } from '../port.ts';
+import type { BrokerPort, ReviewPort } from '../port.ts';
 
 export interface ConsoleBotOptions {
   broker: BrokerPort;
@@ -23,6 +23,8 @@ export interface ConsoleBotOptions {
   /** Print a `alice> ` prompt (interactive terminals). Default false. */
   prompt?: boolean;
   clock?: () => number;
+  /** Decisions on statements the Postgres proxy holds for review. */
+  reviews?: ReviewPort;
 }
 
 /** DMs kept per person while someone else is typing. */
@@ -37,11 +39,22 @@ const HELP = [
   '  approve <id>                approve a request',
   '  deny <id> <reason>          deny a request',
   '  reply <id> <text>           reply in a request’s thread (`approve`, `deny <reason>`)',
+  '  review approve|deny <id> [reason]   decide a statement the proxy holds for review',
   '  list | status <id> | revoke <id> | extend <id> <duration> | cancel <id>',
   '  quit                        leave',
 ];
 
-const BARE_VERBS = new Set(['list', 'status', 'show', 'revoke', 'extend', 'cancel', 'approve', 'deny']);
+const BARE_VERBS = new Set([
+  'list',
+  'status',
+  'show',
+  'revoke',
+  'extend',
+  'cancel',
+  'approve',
+  'deny',
+  'review',
+]);
 
 export class ConsoleBot {
   readonly core: BotCore;
@@ -65,6 +78,7 @@ export class ConsoleBot {
       mention: (id) => `@${id}`,
       defaultChannel: options.defaultChannel ?? '#access-requests',
       ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.reviews ? { reviews: options.reviews } : {}),
     });
   }
 
@@ -164,6 +178,14 @@ export class ConsoleBot {
       postInThread: async (ref: MessageRef, text: string) => {
         this.#write(`  ↳ ${ref.ts}: ${text.replace(/`/g, '')}`);
       },
+      postReview: async (where, view: ReviewView) => {
+        const channel = where.thread?.channel ?? where.channel;
+        this.#write(renderConsoleReview(channel, view, where.thread?.ts));
+        return { channel, ts: view.reviewId };
+      },
+      updateReview: async (ref: MessageRef, view: ReviewView) => {
+        this.#write(renderConsoleReview(ref.channel, view, undefined, true));
+      },
       sendDirect: async (personId: string, text: string) => {
         if (personId === this.#identity) {
           this.#write(formatDm(personId, text));
@@ -205,6 +227,26 @@ export function renderConsoleView(channel: string, view: RequestView, how: 'new'
     lines.push(
       `  → approve ${view.requestId}  |  deny ${view.requestId} <reason>   (${view.approvers.map((a) => `@${a}`).join(', ')})`,
     );
+  }
+  return lines.join('\n');
+}
+
+/** A statement held for review as console text, with the verbs that decide it. */
+export function renderConsoleReview(
+  channel: string,
+  view: ReviewView,
+  thread?: string,
+  updated = false,
+): string {
+  const where = thread ? `  ↳ ${thread}:` : `${channel}${updated ? ' (updated)' : ''}`;
+  const lines = [
+    `${where} [${view.reviewId}] ${view.title}`,
+    ...view.statement.split('\n').map((line) => `    | ${line}`),
+    `  ${view.status}`,
+    `  ${view.fields.map((f) => `${f.label}: ${f.value}`).join(' | ')}`,
+  ];
+  if (view.actions.length > 0) {
+    lines.push(`  → review approve ${view.reviewId}  |  review deny ${view.reviewId} [reason]`);
   }
   return lines.join('\n');
 }

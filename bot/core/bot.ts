@@ -5,7 +5,7 @@
  */
 import { formatDuration } from '../../broker/config/duration.ts';
 import type { Logger } from '../../broker/log.ts';
-import type { AccessRequest, BrokerEvent, BrokerPort } from '../port.ts';
+import type { AccessRequest, BrokerEvent, BrokerPort, ReviewPort, StatementReview } from '../port.ts';
 import { type Command, parseCommand, USAGE } from './commands.ts';
 import {
   describeNeeds,
@@ -13,9 +13,11 @@ import {
   formatTarget,
   type RenderContext,
   type RequestView,
+  type ReviewView,
   renderDm,
   renderListLine,
   renderRequest,
+  renderReview,
   renderStep,
 } from './render.ts';
 import { describeError, isExpectedError, type Reply } from './replies.ts';
@@ -35,6 +37,13 @@ export interface ChatSurface {
   postInThread(ref: MessageRef, text: string): Promise<void>;
   /** A direct message to a Warden person. The text may hold a credential: never log it. */
   sendDirect(personId: string, text: string): Promise<void>;
+  /**
+   * Posts a statement held for review, in the grant's request thread when known (else in the
+   * channel), with Approve/Deny. Adapters without it get a plain thread reply instead.
+   */
+  postReview?(where: { channel: string; thread?: MessageRef }, view: ReviewView): Promise<MessageRef>;
+  /** Replaces a review's message in place (decided: no buttons). */
+  updateReview?(ref: MessageRef, view: ReviewView): Promise<void>;
 }
 
 export interface BotCoreOptions {
@@ -48,6 +57,8 @@ export interface BotCoreOptions {
   clock?: () => number;
   /** How many requests' message references are remembered (oldest forgotten first). Default 10,000. */
   maxTracked?: number;
+  /** Decisions on statements held for review; without it review commands are refused. */
+  reviews?: ReviewPort;
 }
 
 /** Events after which the root message no longer shows the truth. */
@@ -76,6 +87,8 @@ export class BotCore {
   readonly #refs = new Map<string, MessageRef>();
   readonly #byThread = new Map<string, string>();
   readonly #queues = new Map<string, Promise<void>>();
+  readonly #reviews: ReviewPort | undefined;
+  readonly #reviewRefs = new Map<string, MessageRef>();
   #unsubscribe: (() => void) | undefined;
 
   constructor(options: BotCoreOptions) {
@@ -86,6 +99,7 @@ export class BotCore {
     this.#defaultChannel = options.defaultChannel;
     this.#clock = options.clock ?? Date.now;
     this.#maxTracked = options.maxTracked ?? 10_000;
+    this.#reviews = options.reviews;
   }
 
   /** Starts following broker events. */
@@ -137,6 +151,25 @@ export class BotCore {
     } catch (error) {
       return this.#fail(error, { personId, requestId, action });
     }
+  }
+
+  /** An Approve/Deny click (or console verb) on a statement held for review. */
+  async handleReviewAction(
+    personId: string,
+    reviewId: string,
+    action: 'approve' | 'deny',
+    reason = '',
+  ): Promise<Reply> {
+    try {
+      return await this.#run(personId, { kind: 'review', verb: action, id: reviewId, reason });
+    } catch (error) {
+      return this.#fail(error, { personId, reviewId, action });
+    }
+  }
+
+  /** The message of a review, if the bot posted it. */
+  findReviewMessage(reviewId: string): MessageRef | undefined {
+    return this.#reviewRefs.get(reviewId);
   }
 
   /**
@@ -201,6 +234,20 @@ export class BotCore {
         return ok(`You denied ${command.id}.`);
       case 'request':
         return this.#request(personId, command);
+      case 'review': {
+        if (!this.#reviews) {
+          return { ok: false, code: 'ERR_BOT_USAGE', text: 'Statement review is not available here.' };
+        }
+        const review =
+          command.verb === 'approve'
+            ? await this.#reviews.approve(command.id, actor, command.reason)
+            : await this.#reviews.deny(command.id, actor, command.reason);
+        return ok(
+          review.state === 'approved'
+            ? `You approved statement ${review.id}; it runs now.`
+            : `You denied statement ${review.id}; it does not run.`,
+        );
+      }
     }
   }
 
@@ -296,6 +343,10 @@ export class BotCore {
   async #draw(event: BrokerEvent): Promise<void> {
     const ctx = this.#context();
     const request = event.request;
+    if (event.type === 'review.requested' || event.type === 'review.decided') {
+      await this.#drawReview(request, event.review);
+      return;
+    }
     // The DM goes first: it carries what the requester waits for, and must not wait on channel trouble.
     const dm = renderDm(event, ctx);
     if (dm) await this.#attempt('sendDirect', request, () => this.#surface.sendDirect(request.requester, dm));
@@ -308,6 +359,32 @@ export class BotCore {
     const ref = this.#refs.get(request.id);
     if (step && ref)
       await this.#attempt('postInThread', request, () => this.#surface.postInThread(ref, step));
+  }
+
+  /** Posts a held statement (in the grant's thread when known) or updates its message in place. */
+  async #drawReview(request: AccessRequest, review: StatementReview): Promise<void> {
+    const view = renderReview(review, this.#context());
+    const known = this.#reviewRefs.get(review.id);
+    const thread = this.#refs.get(request.id);
+    const surface = this.#surface;
+    if (known && surface.updateReview) {
+      await this.#attempt('updateReview', request, () => surface.updateReview!(known, view));
+      if (review.state !== 'pending') this.#reviewRefs.delete(review.id);
+      return;
+    }
+    if (surface.postReview && review.state === 'pending') {
+      await this.#attempt('postReview', request, async () => {
+        const ref = await surface.postReview!(
+          { channel: this.#channelFor(request), ...(thread ? { thread } : {}) },
+          view,
+        );
+        this.#reviewRefs.set(review.id, ref);
+        if (this.#reviewRefs.size > this.#maxTracked)
+          this.#reviewRefs.delete(this.#reviewRefs.keys().next().value as string);
+      });
+      return;
+    }
+    if (thread) await this.#attempt('postInThread', request, () => surface.postInThread(thread, view.text));
   }
 
   async #postRoot(request: AccessRequest): Promise<MessageRef | undefined> {

@@ -16,6 +16,7 @@ export type Command =
   | { kind: 'extend'; id: string; duration: string }
   | { kind: 'approve'; id: string }
   | { kind: 'deny'; id: string; reason: string }
+  | { kind: 'review'; verb: 'approve' | 'deny'; id: string; reason: string }
   | {
       kind: 'request';
       target: string;
@@ -34,6 +35,7 @@ export const USAGE = [
   '/access extend <id> <duration>                    lengthen a grant, e.g. /access extend r1a2b3c4d5e 15m',
   '/access cancel <id>                               withdraw a pending request',
   '/access approve <id> | deny <id> <reason>         decide a request (approvers)',
+  '/access review approve|deny <id> [reason]         decide a statement the proxy holds for review',
   '/access <target> <duration> --break-glass <reason> immediate access in an emergency (if your rule allows it)',
 ];
 
@@ -92,6 +94,13 @@ export function parseCommand(text: string): Command {
       const reason = rest(words, 2);
       if (!reason) throw new UsageError('say why you deny it: /access deny <id> <reason>');
       return { kind: 'deny', id, reason };
+    }
+    case 'review': {
+      const usage = '/access review approve|deny <id> [reason]';
+      const decision = words[1]?.toLowerCase();
+      if (decision !== 'approve' && decision !== 'deny')
+        throw new UsageError(`say approve or deny: ${usage}`);
+      return { kind: 'review', verb: decision, id: requireId(words[2], usage), reason: rest(words, 3) };
     }
     default:
       return parseRequest(words);

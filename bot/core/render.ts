@@ -10,6 +10,7 @@ import type {
   BrokerEvent,
   RequestDetails,
   RequestState,
+  StatementReview,
 } from '../port.ts';
 
 /** How people are named in a chat (`<@U123>` in Slack, `@alice` on the console), and the time. */
@@ -253,4 +254,60 @@ export function renderListLine(request: AccessRequest, ctx: RenderContext): stri
         : '';
   const who = ctx.mention(request.requester);
   return `${request.id}  ${formatTarget(request)}  ${formatDuration(request.durationMs)}  ${request.state}${when ? ` ${when}` : ''}  by ${who}  ${request.reason}`.trimEnd();
+}
+
+/** Statement text shown in chat is cut to this many characters (the API has it whole). */
+export const MAX_REVIEW_STATEMENT = 1500;
+
+/** What the message about a held statement shows. */
+export interface ReviewView {
+  reviewId: string;
+  title: string;
+  /** The statement as the proxy recorded it (masked), cut to {@link MAX_REVIEW_STATEMENT}. */
+  statement: string;
+  status: string;
+  fields: FieldView[];
+  /** Empty once the review is decided. */
+  actions: ActionView[];
+  /** Plain-text summary. */
+  text: string;
+}
+
+/** The message about a statement held for review, and its buttons while it is pending. */
+export function renderReview(review: StatementReview, ctx: RenderContext): ReviewView {
+  const statement =
+    review.statement.length > MAX_REVIEW_STATEMENT
+      ? `${review.statement.slice(0, MAX_REVIEW_STATEMENT - 1)}…`
+      : review.statement;
+  const by = review.decidedBy ? ctx.mention(review.decidedBy) : '';
+  const why = review.decisionReason ? `: ${review.decisionReason}` : '';
+  const status =
+    review.state === 'pending'
+      ? `Waiting for review until ${formatClock(review.deadline)} (an approver of ${review.target}:${review.level})`
+      : review.state === 'approved'
+        ? `Approved by ${by}${why}: the statement ran`
+        : review.state === 'denied'
+          ? `Denied by ${by}${why}`
+          : `Expired${review.decisionReason ? ` (${review.decisionReason})` : ''}: the statement did not run`;
+  const title = `Statement review ${review.id}: ${ctx.mention(review.requester)} on ${review.target}:${review.level}`;
+  return {
+    reviewId: review.id,
+    title,
+    statement,
+    status,
+    fields: [
+      { label: 'Requester', value: ctx.mention(review.requester) },
+      { label: 'Target', value: `${review.target}:${review.level}` },
+      { label: 'Rule', value: review.rule },
+      { label: 'Why', value: review.message },
+    ],
+    actions:
+      review.state === 'pending'
+        ? [
+            { kind: 'approve', label: 'Approve', style: 'primary' },
+            { kind: 'deny', label: 'Deny', style: 'danger' },
+          ]
+        : [],
+    text: `${title} (rule ${review.rule}): ${status}`,
+  };
 }

@@ -1,5 +1,5 @@
 /** Translates the bot's neutral views into Slack Block Kit. Pure. */
-import type { ActionView, RequestView } from '../core/render.ts';
+import type { ActionView, RequestView, ReviewView } from '../core/render.ts';
 
 /** Interaction ids on the wire (`action_id`, `callback_id`, `block_id`). */
 export enum SlackId {
@@ -12,6 +12,10 @@ export enum SlackId {
   /** `block_id` / `action_id` of the reason input in the deny modal. */
   ReasonBlock = 'warden_reason',
   ReasonInput = 'warden_reason_input',
+  /** `action_id` of a statement review's Approve button; its `value` is the review id. */
+  ReviewApprove = 'warden_review_approve',
+  /** `action_id` of a statement review's Deny button; its `value` is the review id. */
+  ReviewDeny = 'warden_review_deny',
 }
 
 /** Slack's limits on block text, enforced so a long reason can never make a post fail. */
@@ -50,6 +54,38 @@ export function renderRequestBlocks(view: RequestView): Block[] {
       type: 'actions',
       block_id: `warden_actions_${view.requestId}`,
       elements: view.actions.map((a) => button(a, view.requestId)),
+    });
+  }
+  return blocks;
+}
+
+/** A statement held for review: the statement in a code block, the facts, the status, the buttons. */
+export function renderReviewBlocks(view: ReviewView): Block[] {
+  // A fence inside the statement would end the code block early.
+  const code = view.statement.replace(/```/g, '`\u200b``');
+  const blocks: Block[] = [
+    { type: 'section', text: { type: 'mrkdwn', text: clip(`*${view.title}*`, MAX_SECTION) } },
+    { type: 'section', text: { type: 'mrkdwn', text: `\`\`\`${clip(code, MAX_SECTION - 6)}\`\`\`` } },
+    {
+      type: 'section',
+      fields: view.fields.slice(0, MAX_FIELDS).map((f) => ({
+        type: 'mrkdwn',
+        text: clip(`*${f.label}*\n${f.value}`, MAX_FIELD),
+      })),
+    },
+    { type: 'context', elements: [{ type: 'mrkdwn', text: clip(view.status, MAX_FIELD) }] },
+  ];
+  if (view.actions.length > 0) {
+    blocks.push({
+      type: 'actions',
+      block_id: `warden_review_${view.reviewId}`,
+      elements: view.actions.map((a) => ({
+        type: 'button',
+        action_id: a.kind === 'approve' ? SlackId.ReviewApprove : SlackId.ReviewDeny,
+        text: { type: 'plain_text', text: a.label },
+        style: a.style,
+        value: view.reviewId,
+      })),
     });
   }
   return blocks;

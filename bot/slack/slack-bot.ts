@@ -16,8 +16,8 @@ import type { SlackSettings } from '../config.ts';
 import { BotCore, type ChatSurface, type MessageRef } from '../core/bot.ts';
 import type { Reply } from '../core/replies.ts';
 import { BotError, isBotError } from '../errors.ts';
-import type { BrokerPort } from '../port.ts';
-import { renderDenyModal, renderRequestBlocks, SlackId } from './blocks.ts';
+import type { BrokerPort, ReviewPort } from '../port.ts';
+import { renderDenyModal, renderRequestBlocks, renderReviewBlocks, SlackId } from './blocks.ts';
 import { ReplayCache, verifySlackSignature } from './signature.ts';
 import { callSlack, DEFAULT_RETRY, type RetryPolicy } from './slack-calls.ts';
 import { SlackPeople } from './slack-people.ts';
@@ -42,6 +42,8 @@ export interface SlackBotOptions {
   retry?: Partial<RetryPolicy>;
   /** Signed requests remembered against replay. */
   replayCache?: ReplayCache;
+  /** Decisions on statements the Postgres proxy holds for review. */
+  reviews?: ReviewPort;
 }
 
 export class SlackBot {
@@ -126,6 +128,7 @@ export class SlackBot {
       mention: (id) => this.people.mention(id),
       defaultChannel: options.defaultChannel,
       ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.reviews ? { reviews: options.reviews } : {}),
     });
     this.#listen();
   }
@@ -263,6 +266,21 @@ export class SlackBot {
       await this.#explain(reply, body.user.id, channel);
     });
 
+    for (const [id, verb] of [
+      [SlackId.ReviewApprove, 'approve'],
+      [SlackId.ReviewDeny, 'deny'],
+    ] as const) {
+      this.app.action(id, async ({ ack, body, action }) => {
+        await ack();
+        await afterPendingIo();
+        const reviewId = 'value' in action && typeof action.value === 'string' ? action.value : '';
+        const reply = await this.#asPerson(body.user.id, (person) =>
+          this.core.handleReviewAction(person, reviewId, verb),
+        );
+        await this.#explain(reply, body.user.id, channelOf(body));
+      });
+    }
+
     this.app.view(SlackId.DenyModal, async ({ ack, view, body }) => {
       const reason = view.state.values[SlackId.ReasonBlock]?.[SlackId.ReasonInput]?.value?.trim() ?? '';
       if (!reason) {
@@ -379,6 +397,27 @@ export class SlackBot {
             ts: ref.ts,
             text: view.text,
             blocks: renderRequestBlocks(view) as never,
+          }),
+        );
+      },
+      postReview: async (where, view) => {
+        const res = await this.#call(() =>
+          this.#client.chat.postMessage({
+            channel: where.thread?.channel ?? where.channel,
+            ...(where.thread ? { thread_ts: where.thread.ts } : {}),
+            text: view.text,
+            blocks: renderReviewBlocks(view) as never,
+          }),
+        );
+        return { channel: String(res.channel), ts: String(res.ts) };
+      },
+      updateReview: async (ref, view) => {
+        await this.#call(() =>
+          this.#client.chat.update({
+            channel: ref.channel,
+            ts: ref.ts,
+            text: view.text,
+            blocks: renderReviewBlocks(view) as never,
           }),
         );
       },

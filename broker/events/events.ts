@@ -1,6 +1,6 @@
 /** Broker events, published after each persisted transition; chat bots and proxies subscribe. */
 import type { Secret } from '../config/secrets.ts';
-import type { AccessRequest, Approval } from '../model.ts';
+import type { AccessRequest, Approval, StatementReview } from '../model.ts';
 
 /** Connection details handed to the requester once, at activation. */
 export type IssuedCredential = PostgresIssuedCredential | SshIssuedCredential;
@@ -50,7 +50,11 @@ export type BrokerEvent =
   | { type: 'grant.expiring'; request: AccessRequest; inMs: number }
   | { type: 'grant.expired'; request: AccessRequest }
   | { type: 'grant.revoked'; request: AccessRequest; by: string; reason: string }
-  | { type: 'credential.revocation_failed'; request: AccessRequest; error: string; attempts: number };
+  | { type: 'credential.revocation_failed'; request: AccessRequest; error: string; attempts: number }
+  /** A proxied statement waits for review; `request` is its grant. */
+  | { type: 'review.requested'; request: AccessRequest; review: StatementReview }
+  /** A review was approved, denied or expired; `request` is its grant. */
+  | { type: 'review.decided'; request: AccessRequest; review: StatementReview };
 
 export type BrokerEventType = BrokerEvent['type'];
 export type EventHandler = (event: BrokerEvent) => void | Promise<void>;

@@ -552,6 +552,14 @@ export class Broker {
     }
   }
 
+  /**
+   * Who may approve for `request`'s rule and level, resolved against the directory now (the
+   * approvers of a grant also decide on the statements its sessions hold for review).
+   */
+  approversOf(request: AccessRequest): ApprovalRequirement {
+    return this.#resolveRequirement(request);
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   /** Books timers for live grants, revokes what expired while down, removes orphans, starts the sweeper. */

@@ -25,11 +25,13 @@ import type {
   AuditInput,
   CredentialRecord,
   SshSessionRecord,
+  StatementReview,
 } from '../model.ts';
 import type {
   CredentialFilter,
   ProxyVerifierRecord,
   RequestFilter,
+  ReviewFilter,
   SessionEventRecord,
   SessionFilter,
   SessionRecord,
@@ -188,7 +190,79 @@ interface ProxyVerifierRow {
   created_at: number;
 }
 
+interface ReviewRow {
+  id: string;
+  grant_id: string;
+  requester: string;
+  target: string;
+  level: string;
+  session_id: string;
+  statement: string;
+  rule: string;
+  message: string;
+  state: string;
+  created_at: number;
+  deadline: number;
+  decided_at: number | null;
+  decided_by: string | null;
+  decision_reason: string | null;
+  version: number;
+  meta: string;
+}
+
+const REVIEW_FIELDS: Record<keyof StatementReview, keyof ReviewRow> = {
+  id: 'id',
+  grantId: 'grant_id',
+  requester: 'requester',
+  target: 'target',
+  level: 'level',
+  sessionId: 'session_id',
+  statement: 'statement',
+  rule: 'rule',
+  message: 'message',
+  state: 'state',
+  createdAt: 'created_at',
+  deadline: 'deadline',
+  decidedAt: 'decided_at',
+  decidedBy: 'decided_by',
+  decisionReason: 'decision_reason',
+  version: 'version',
+  meta: 'meta',
+};
+
+function toReviewRow(patch: Partial<StatementReview>): Partial<ReviewRow> {
+  const row: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(patch)) {
+    const column = REVIEW_FIELDS[key as keyof StatementReview];
+    if (column) row[column] = key === 'meta' ? JSON.stringify(value) : value;
+  }
+  return row as Partial<ReviewRow>;
+}
+
+function fromReviewRow(row: Selectable<ReviewRow>): StatementReview {
+  return {
+    id: row.id,
+    grantId: row.grant_id,
+    requester: row.requester,
+    target: row.target,
+    level: row.level,
+    sessionId: row.session_id,
+    statement: row.statement,
+    rule: row.rule,
+    message: row.message,
+    state: row.state as StatementReview['state'],
+    createdAt: num(row.created_at),
+    deadline: num(row.deadline),
+    decidedAt: numOrNull(row.decided_at),
+    decidedBy: row.decided_by,
+    decisionReason: row.decision_reason,
+    version: num(row.version),
+    meta: JSON.parse(row.meta),
+  };
+}
+
 interface Tables {
+  warden_reviews: ReviewRow;
   warden_sessions: SshSessionRow;
   warden_pg_sessions: PgSessionRow;
   warden_pg_session_chunks: SessionChunkRow;
@@ -510,6 +584,34 @@ const MIGRATIONS: ((db: Db) => Promise<void>)[] = [
       .addColumn('seq', 'integer', (c) => c.notNull())
       .addColumn('data', 'text', (c) => c.notNull())
       .addPrimaryKeyConstraint('warden_ssh_recording_chunks_pk', ['session_id', 'seq'])
+      .execute();
+  },
+  // 6: statements held by the Postgres proxy for review.
+  async (db) => {
+    await db.schema
+      .createTable('warden_reviews')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('grant_id', 'text', (c) => c.notNull())
+      .addColumn('requester', 'text', (c) => c.notNull())
+      .addColumn('target', 'text', (c) => c.notNull())
+      .addColumn('level', 'text', (c) => c.notNull())
+      .addColumn('session_id', 'text', (c) => c.notNull())
+      .addColumn('statement', 'text', (c) => c.notNull())
+      .addColumn('rule', 'text', (c) => c.notNull())
+      .addColumn('message', 'text', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('deadline', 'bigint', (c) => c.notNull())
+      .addColumn('decided_at', 'bigint')
+      .addColumn('decided_by', 'text')
+      .addColumn('decision_reason', 'text')
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('meta', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('warden_reviews_state')
+      .on('warden_reviews')
+      .columns(['state', 'created_at'])
       .execute();
   },
 ];
@@ -916,6 +1018,49 @@ export class SqlStore implements Store {
       .limit(Math.min(filter.limit ?? 100, 1000))
       .execute();
     return rows.map(fromSshSessionRow);
+  }
+
+  async insertReview(review: StatementReview): Promise<void> {
+    await this.#db
+      .insertInto('warden_reviews')
+      .values(toReviewRow(review) as ReviewRow)
+      .execute();
+  }
+
+  async getReview(id: string): Promise<StatementReview | undefined> {
+    const row = await this.#db
+      .selectFrom('warden_reviews')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? fromReviewRow(row) : undefined;
+  }
+
+  async listReviews(filter: ReviewFilter): Promise<StatementReview[]> {
+    let q = this.#db.selectFrom('warden_reviews').selectAll();
+    if (filter.grantId) q = q.where('grant_id', '=', filter.grantId);
+    if (filter.states?.length) q = q.where('state', 'in', [...filter.states]);
+    const rows = await q
+      .orderBy('created_at', 'desc')
+      .orderBy('id')
+      .limit(Math.min(filter.limit ?? 100, 1000))
+      .execute();
+    return rows.map(fromReviewRow);
+  }
+
+  async updateReview(
+    id: string,
+    expectedVersion: number,
+    patch: Partial<StatementReview>,
+  ): Promise<StatementReview | undefined> {
+    const row = await this.#db
+      .updateTable('warden_reviews')
+      .set({ ...toReviewRow(patch), version: expectedVersion + 1 })
+      .where('id', '=', id)
+      .where('version', '=', expectedVersion)
+      .returningAll()
+      .executeTakeFirst();
+    return row ? fromReviewRow(row) : undefined;
   }
 
   async rememberOnce(key: string, expiresAt: number, now: number): Promise<boolean> {

@@ -5,8 +5,16 @@ import type {
   AuditInput,
   CredentialRecord,
   RequestState,
+  ReviewState,
   SshSessionRecord,
+  StatementReview,
 } from '../model.ts';
+
+export interface ReviewFilter {
+  states?: readonly ReviewState[];
+  grantId?: string;
+  limit?: number;
+}
 
 export interface RequestFilter {
   requester?: string;
@@ -175,6 +183,16 @@ export interface Store {
   listProxyVerifiers(): Promise<ProxyVerifierRecord[]>;
   /** Forgets the verifiers of a grant (it ended); idempotent. */
   deleteProxyVerifiers(grantId: string): Promise<void>;
+  insertReview(review: StatementReview): Promise<void>;
+  getReview(id: string): Promise<StatementReview | undefined>;
+  /** Reviews, newest first. */
+  listReviews(filter: ReviewFilter): Promise<StatementReview[]>;
+  /** Applies `patch` if the stored version is `expectedVersion`; undefined if it lost the race. */
+  updateReview(
+    id: string,
+    expectedVersion: number,
+    patch: Partial<StatementReview>,
+  ): Promise<StatementReview | undefined>;
 
   /** Remembers a one-time key (an OIDC `jti`) until `expiresAt`; false if it was already seen. */
   rememberOnce(key: string, expiresAt: number, now: number): Promise<boolean>;

@@ -5,6 +5,7 @@ import { parseBotConfig, resolveSlackSettings } from '../../bot/config.ts';
 import { ConsoleBot } from '../../bot/console/console-bot.ts';
 import { SlackBot } from '../../bot/slack/slack-bot.ts';
 import { createCiRoutes } from '../../broker/api/ci-route.ts';
+import { createReviewRoutes } from '../../broker/api/review-routes.ts';
 import { ApiServer } from '../../broker/api/server.ts';
 import { createSshRoutes } from '../../broker/api/ssh-route.ts';
 import { createBrokerApp, loadSshCa } from '../../broker/app.ts';
@@ -68,6 +69,7 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     const proxies = await startPgProxies(pgTargets, {
       authority: app.proxyAuthority,
       sink: app.store,
+      reviewer: app.reviews,
       env,
       log: (level, fields, message) => logger[level](fields, message),
     });
@@ -80,9 +82,10 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       tokens,
       logger,
       ...(ci ? { publicRoutes: createCiRoutes(ci, logger) } : {}),
-      ...(config.ssh
-        ? { extraRoutes: createSshRoutes({ store: app.store, config, ca: loadSshCa(config, env) }) }
-        : {}),
+      extraRoutes: [
+        ...createReviewRoutes(app.reviews),
+        ...(config.ssh ? createSshRoutes({ store: app.store, config, ca: loadSshCa(config, env) }) : []),
+      ],
     });
     const [host, port] = config.broker.listen.split(':');
     const address = await api.listen(Number(port), host);
@@ -101,6 +104,7 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
           settings: resolveSlackSettings(chat.slack, env),
           logger,
           defaultChannel: chat.default_channel,
+          reviews: app.reviews,
         })
       : undefined;
     if (slack) {
@@ -122,6 +126,7 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
         logger,
         identity: typeof flags.as === 'string' ? flags.as : (config.people[0]?.id ?? 'admin'),
         defaultChannel: chat.default_channel,
+        reviews: app.reviews,
         prompt: process.stdin.isTTY === true,
       });
       // The console ending (Ctrl-D, `quit`) stops Warden like Ctrl-C does.

@@ -15,10 +15,20 @@
  * CommandComplete, Sync/Query → ReadyForQuery; an error skips to the next Sync). It tells which
  * columns of each DataRow to mask, even for portals executed without a Describe (the proxy then
  * sends its own Describe and keeps the answer).
+ *
+ * A statement a rule sends to review (a Query or a Parse) is held: later client messages are
+ * kept in order (bounded) until the reviewer's outcome, then the held message is forwarded, or
+ * substituted like a blocked statement, and the kept input is processed.
  */
 import { randomBytes } from 'node:crypto';
-import type { SqlGuardrails, StatementReport, Verdict } from '../guardrails/sql/index.ts';
+import {
+  DEFAULT_REVIEW_TIMEOUT_MS,
+  type SqlGuardrails,
+  type StatementReport,
+  type Verdict,
+} from '../guardrails/sql/index.ts';
 import { addCounts, type ColumnRule, type MaskCounts, type Masker } from '../masking/index.ts';
+import type { ReviewOutcome, StatementReviewer } from '../statement-reviewer.ts';
 import type { Catalog } from './catalog.ts';
 import { type ByteSink, ChunkOutput } from './chunk-output.ts';
 import { isCopySafeEncoding } from './copy-codec.ts';
@@ -35,7 +45,12 @@ import {
   decodeRowDescription,
   type FieldDescription,
 } from './protocol/backend-parser.ts';
-import { type FrontendMessage, FrontendParser } from './protocol/frontend-parser.ts';
+import {
+  type FrontendMessage,
+  FrontendParser,
+  type ParseMessage,
+  type QueryMessage,
+} from './protocol/frontend-parser.ts';
 import { BackendCode } from './protocol/message-codes.ts';
 import {
   type NoticeInput,
@@ -50,6 +65,8 @@ import {
 
 /** Most prepared statements / portals / SQL PREPAREs remembered per session (oldest forgotten). */
 const MAX_NAMES = 10_000;
+/** Most bytes of client input kept while a statement is held for review. */
+export const MAX_HELD_INPUT = 1024 * 1024;
 /** Most statements awaiting their replies whose details are recorded. */
 const MAX_PENDING = 100_000;
 /** Recorded text is cut to this many characters. */
@@ -109,6 +126,19 @@ interface StatementRecord {
   masked?: Record<string, number>;
   sample?: string[][];
   protocol: 'simple' | 'extended' | 'function';
+  /** The outcome of its review, when a rule held it. */
+  review?: Record<string, unknown>;
+}
+
+/** A statement held for review and the client input that arrived after it. */
+interface Held {
+  message: QueryMessage | ParseMessage;
+  verdict: Verdict;
+  reviewId: string | undefined;
+  startedAt: number;
+  abort: AbortController;
+  queued: FrontendMessage[];
+  queuedBytes: number;
 }
 
 type Pending =
@@ -164,6 +194,14 @@ export interface RelayOptions {
   token?: string;
   /** The session's `client_encoding` at login (ParameterStatus); UTF8 by default. */
   clientEncoding?: string;
+  /** Decides on statements a rule sends to review; without it they are refused (fail closed). */
+  reviewer?: StatementReviewer;
+  /** Grant and session ids the reviewer is told. */
+  review?: { grantId: string; sessionId: string };
+  /** Called with true when a statement is held (stop reading the client), false when released. */
+  onHold?: (holding: boolean) => void;
+  /** Called when processing the kept input after a release fails: end the session. */
+  onFail?: (error: unknown) => void;
 }
 
 /** Session counters for the recording's summary. */
@@ -206,6 +244,8 @@ export class PgRelay {
   private unknownTableReported = false;
   /** True once the client sent Terminate. */
   terminated = false;
+  private held: Held | null = null;
+  private closed = false;
 
   constructor(options: RelayOptions) {
     this.options = options;
@@ -249,10 +289,18 @@ export class PgRelay {
   // ------------------------------------------------------------------ client → server
 
   private onClientMessage(message: FrontendMessage): void {
+    if (this.held) {
+      this.keep(this.held, message);
+      return;
+    }
     const out = this.upstreamOut;
     switch (message.type) {
       case 'query': {
         const verdict = this.check(message.sql);
+        if (verdict.action === 'review') {
+          this.hold(message, verdict);
+          return;
+        }
         const stmt = this.startStatement(message.sql, 'simple', verdict);
         const entry: Pending = { t: 'query', stmt };
         this.push(entry);
@@ -264,6 +312,10 @@ export class PgRelay {
       }
       case 'parse': {
         const verdict = this.check(message.sql);
+        if (verdict.action === 'review') {
+          this.hold(message, verdict);
+          return;
+        }
         this.push({ t: 'parse' });
         if (verdict.action === 'allow') {
           this.remember(this.statements, message.name, {
@@ -374,8 +426,8 @@ export class PgRelay {
       }
       return verdict;
     }
-    if (verdict.action === 'review') {
-      // No reviewer is wired to the proxy yet: a statement that needs review is refused (fail closed).
+    if (verdict.action === 'review' && !this.options.reviewer) {
+      // No reviewer is wired to this proxy: a statement that needs review is refused (fail closed).
       return {
         ...verdict,
         action: 'block',
@@ -497,23 +549,174 @@ export class PgRelay {
 
   /** Registers a blocked statement and returns the SQL the server will reject in its place. */
   private substitute(verdict: Verdict): string {
+    const rule = verdict.rule ?? 'guardrail';
+    return this.substituteError({
+      severity: 'ERROR',
+      code: '42501',
+      message: `Warden blocked this statement (rule ${rule}): ${verdict.message ?? 'not allowed'}`,
+      hint:
+        rule === 'unparseable'
+          ? 'Warden could not parse the statement and refuses what it cannot read'
+          : 'ask for a grant at a level that allows it',
+      extra: [['R', 'warden_guardrail']],
+    });
+  }
+
+  /** Registers a refused statement and returns the SQL the server will reject in its place. */
+  private substituteError(error: NoticeInput): string {
     this.stats.blocked++;
     const n = ++this.substitutionCount;
-    const rule = verdict.rule ?? 'guardrail';
-    this.substitutions.set(n, {
-      segment: this.syncsSent,
-      error: {
-        severity: 'ERROR',
-        code: '42501',
-        message: `Warden blocked this statement (rule ${rule}): ${verdict.message ?? 'not allowed'}`,
-        hint:
-          rule === 'unparseable'
-            ? 'Warden could not parse the statement and refuses what it cannot read'
-            : 'ask for a grant at a level that allows it',
-        extra: [['R', 'warden_guardrail']],
-      },
-    });
+    this.substitutions.set(n, { segment: this.syncsSent, error });
     return `${this.tokenPrefix}${n}`;
+  }
+
+  // ------------------------------------------------------------------ statement review
+
+  /** Whether a statement is held for review. */
+  get holding(): boolean {
+    return this.held !== null;
+  }
+
+  /** Holds a statement and asks the reviewer; the client's later input is kept until the outcome. */
+  private hold(message: QueryMessage | ParseMessage, verdict: Verdict): void {
+    const held: Held = {
+      message,
+      verdict,
+      reviewId: undefined,
+      startedAt: this.clock(),
+      abort: new AbortController(),
+      queued: [],
+      queuedBytes: 0,
+    };
+    this.held = held;
+    this.options.onHold?.(true);
+    const ids = this.options.review ?? { grantId: '', sessionId: '' };
+    this.options
+      .reviewer!.review(
+        {
+          grantId: ids.grantId,
+          sessionId: ids.sessionId,
+          statement: this.recordedSql(message.sql),
+          rule: verdict.rule ?? 'guardrail',
+          message: verdict.message ?? 'this statement needs review',
+          timeoutMs: verdict.timeoutMs ?? DEFAULT_REVIEW_TIMEOUT_MS,
+        },
+        held.abort.signal,
+      )
+      .then(
+        (outcome) => this.release(held, outcome),
+        () => this.release(held, { decision: 'expired', reviewId: '', reason: 'review unavailable' }),
+      );
+  }
+
+  private keep(held: Held, message: FrontendMessage): void {
+    held.queuedBytes += message.raw.length;
+    if (held.queuedBytes > MAX_HELD_INPUT) {
+      throw new PgProxyError(
+        'ERR_PGPROXY_HELD_INPUT',
+        `more than ${MAX_HELD_INPUT} bytes arrived while a statement waited for review`,
+      );
+    }
+    held.queued.push(message);
+  }
+
+  /**
+   * Ends the wait of a held statement on a client's CancelRequest: the statement fails with
+   * SQLSTATE 57014 and the review is withdrawn. False when nothing is held (cancel the server's work).
+   */
+  cancelHeld(): boolean {
+    const held = this.held;
+    if (!held) return false;
+    held.abort.abort();
+    this.release(held, { decision: 'cancelled' });
+    return true;
+  }
+
+  /** Withdraws a held statement's review (the session ended); nothing more is sent. */
+  close(): void {
+    this.closed = true;
+    this.held?.abort.abort();
+  }
+
+  private release(held: Held, outcome: ReviewOutcome | { decision: 'cancelled' }): void {
+    if (this.held !== held || this.closed) return;
+    this.held = null;
+    const { message, verdict } = held;
+    const rule = verdict.rule ?? 'guardrail';
+    const review: Record<string, unknown> = {
+      outcome: outcome.decision,
+      waitedMs: this.clock() - held.startedAt,
+    };
+    if ('reviewId' in outcome && outcome.reviewId) review.id = outcome.reviewId;
+    if ('by' in outcome) review.by = outcome.by;
+    if ('reason' in outcome && outcome.reason) review.reason = outcome.reason;
+    const out = this.upstreamOut;
+    out.begin(EMPTY);
+    try {
+      if (outcome.decision === 'approved') this.forwardApproved(message, rule, review);
+      else {
+        const refused = this.substituteError(refusalOf(rule, outcome));
+        const stmt = this.startStatement(
+          message.sql,
+          message.type === 'query' ? 'simple' : 'extended',
+          verdict,
+        );
+        if (stmt) {
+          stmt.verdict = { action: 'block', rule };
+          stmt.review = review;
+        }
+        if (message.type === 'query') {
+          this.push({ t: 'query', stmt });
+          writeQuery(out.writer(), refused);
+          this.syncsSent++;
+        } else {
+          this.push({ t: 'parse' });
+          this.record(stmt, 'blocked');
+          this.statements.delete(message.name);
+          writeParse(out.writer(), { name: message.name, sql: refused });
+        }
+      }
+      let next = held.queued.shift();
+      while (next) {
+        this.onClientMessage(next);
+        const again = this.held as Held | null;
+        if (again) {
+          // Another held statement: the rest waits behind it.
+          again.queued.push(...held.queued);
+          again.queuedBytes += held.queuedBytes;
+          return;
+        }
+        next = held.queued.shift();
+      }
+    } catch (error) {
+      this.options.onFail?.(error);
+      return;
+    } finally {
+      out.end();
+    }
+    this.options.onHold?.(false);
+  }
+
+  private forwardApproved(
+    message: QueryMessage | ParseMessage,
+    rule: string,
+    review: Record<string, unknown>,
+  ): void {
+    if (message.type === 'query') {
+      const stmt = this.startStatement(message.sql, 'simple', undefined);
+      if (stmt) {
+        stmt.verdict = { action: 'review', rule };
+        stmt.review = review;
+      }
+      this.push({ t: 'query', stmt });
+      this.syncsSent++;
+    } else {
+      this.push({ t: 'parse' });
+      const recorded = this.recordedSql(message.sql);
+      this.remember(this.statements, message.name, { recorded, plans: new Map(), fields: undefined });
+      this.options.record('review', { sql: recorded, protocol: 'extended', rule, review });
+    }
+    this.upstreamOut.pass(message.raw);
   }
 
   private maskParams(values: readonly (Buffer | null)[], formats: readonly number[]): string[] {
@@ -581,6 +784,7 @@ export class PgRelay {
     if (stmt.verdict) data.verdict = stmt.verdict;
     if (stmt.error) data.error = stmt.error;
     if (stmt.masked) data.masked = stmt.masked;
+    if (stmt.review) data.review = stmt.review;
     if (stmt.sample) data.result = stmt.sample;
     if (outcome) data.outcome = outcome;
     this.options.record(stmt.verdict?.action === 'block' ? 'blocked' : 'statement', data);
@@ -1011,6 +1215,33 @@ export class PgRelay {
     }
     return out;
   }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** The error a client gets for a held statement that does not run. */
+function refusalOf(
+  rule: string,
+  outcome: Exclude<ReviewOutcome, { decision: 'approved' }> | { decision: 'cancelled' },
+): NoticeInput {
+  if (outcome.decision === 'cancelled') {
+    return {
+      severity: 'ERROR',
+      code: '57014',
+      message: `canceling statement due to user request (it was waiting for review under rule ${rule})`,
+      extra: [['R', 'warden_review']],
+    };
+  }
+  const why =
+    outcome.decision === 'denied'
+      ? `denied by ${outcome.by}${outcome.reason ? `: ${outcome.reason}` : ''}`
+      : `review timed out${outcome.reason && outcome.reason !== 'timed out' ? ` (${outcome.reason})` : ''}`;
+  return {
+    severity: 'ERROR',
+    code: '42501',
+    message: `Warden blocked this statement (rule ${rule}): ${why}`,
+    extra: [['R', 'warden_review']],
+  };
 }
 
 /** The row count at the end of a CommandComplete tag (`SELECT 3`, `INSERT 0 1`), 0 if none. */

@@ -6,6 +6,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import type { GrantAuthority } from '../grant-authority.ts';
+import type { StatementReviewer } from '../statement-reviewer.ts';
 import { CatalogCache } from './catalog.ts';
 import type { PgProxyTarget } from './config.ts';
 import { encodeMessages, writeErrorResponse } from './protocol/serializer.ts';
@@ -26,6 +27,8 @@ export interface PgProxyServerOptions {
   authority: GrantAuthority;
   /** Where sessions are recorded (the broker's store). */
   sink: SessionSink;
+  /** Decides on statements held by `review` rules; without it they are refused. */
+  reviewer?: StatementReviewer;
   /** Time from TCP accept to a ready session. Default 10,000. */
   handshakeTimeoutMs?: number;
   /** Most concurrent client connections. Default 10,000. */
@@ -42,6 +45,7 @@ export type PgProxyServerContext = Pick<
   | 'target'
   | 'authority'
   | 'sink'
+  | 'reviewer'
   | 'handshakeTimeoutMs'
   | 'mockSecret'
   | 'catalogs'
@@ -57,6 +61,7 @@ export class PgProxyServer {
   readonly target: PgProxyTarget;
   readonly authority: GrantAuthority;
   readonly sink: SessionSink;
+  readonly reviewer: StatementReviewer | undefined;
   readonly handshakeTimeoutMs: number;
   readonly mockSecret: Buffer;
   readonly catalogs: CatalogCache;
@@ -72,6 +77,7 @@ export class PgProxyServer {
     this.target = options.target;
     this.authority = options.authority;
     this.sink = options.sink;
+    this.reviewer = options.reviewer;
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
     this.maxConnections = options.maxConnections ?? 10_000;
     this.mockSecret = options.mockSecret ?? randomBytes(32);

@@ -128,6 +128,7 @@ export class PgProxySession {
     const upstream = this.upstream;
     if (!grant || !upstream) return;
     this.recorder?.record('cancel', {});
+    if (this.relay?.cancelHeld()) return;
     await this.server.cancelUpstream(
       grant.upstream.host,
       grant.upstream.port,
@@ -391,6 +392,7 @@ export class PgProxySession {
       clientEncoding: upstream.parameterStatus
         .map((status) => decodeParameterStatus(status))
         .findLast((status) => status.name === 'client_encoding')?.value,
+      ...(this.server.reviewer ? this.reviewOptions(grant, recorder.session.id) : {}),
     });
     const socket = upstream.socket;
     socket.on('data', this.onUpstreamData);
@@ -415,6 +417,23 @@ export class PgProxySession {
     this.state = 'ready';
     this.armExpiry();
     this.resumeClient('connecting');
+  }
+
+  /** Statement review: a held statement stops reading the client until its outcome. */
+  private reviewOptions(grant: ProxyGrant, sessionId: string) {
+    return {
+      reviewer: this.server.reviewer!,
+      review: { grantId: grant.grantId, sessionId },
+      onHold: (holding: boolean) => {
+        if (holding) this.pauseClient('review');
+        else if (this.relay!.terminated) {
+          this.endReason = 'client terminated';
+          this.upstream!.socket.end();
+          this.close('client terminated');
+        } else this.resumeClient('review');
+      },
+      onFail: (error: unknown) => this.fail(error),
+    };
   }
 
   private armExpiry(): void {
@@ -473,6 +492,7 @@ export class PgProxySession {
     else upstream?.destroy();
     this.server.forget(this);
     const relay = this.relay;
+    relay?.close();
     const done = this.recorder
       ? this.recorder.end(reason, relay ? { ...relay.stats } : {})
       : Promise.resolve();

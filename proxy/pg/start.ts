@@ -3,6 +3,7 @@
  * calls. Settings are compiled first, so a bad one fails start-up before anything listens.
  */
 import type { GrantAuthority } from '../grant-authority.ts';
+import type { StatementReviewer } from '../statement-reviewer.ts';
 import { compilePgProxyTarget, type PgProxyTargetConfig } from './config.ts';
 import type { SessionSink } from './recorder.ts';
 import { PgProxyServer, type ProxyLog } from './server.ts';
@@ -26,6 +27,8 @@ export async function startPgProxies(
   options: {
     authority: GrantAuthority;
     sink: SessionSink;
+    /** Decides on statements held by `review` guardrail rules. */
+    reviewer?: StatementReviewer;
     env: Record<string, string | undefined>;
     log?: ProxyLog;
   },
@@ -48,6 +51,7 @@ export async function startPgProxies(
         target: settings,
         authority: options.authority,
         sink: options.sink,
+        ...(options.reviewer ? { reviewer: options.reviewer } : {}),
         ...(options.log ? { log: options.log } : {}),
       });
       const at = listen.lastIndexOf(':');

@@ -105,7 +105,7 @@ export class SlackDriver {
   /** Clicks a button on a root message. */
   click(
     user: string,
-    actionId: 'warden_approve' | 'warden_deny',
+    actionId: 'warden_approve' | 'warden_deny' | 'warden_review_approve' | 'warden_review_deny',
     requestId: string,
     message: { channel: string; ts: string },
   ): Promise<SentRequest> {

@@ -54,6 +54,7 @@ export async function startSlackHarness(
     logger: createLogger({ level: 'debug', destination: botLogs }),
     defaultChannel: '#access-requests',
     retry: { baseDelayMs: 10 },
+    reviews: fx.app.reviews,
   });
   const { port } = await bot.start();
   const driver = new SlackDriver(`http://127.0.0.1:${port}/slack/events`, SIGNING_SECRET, standin);

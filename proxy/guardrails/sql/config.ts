@@ -14,9 +14,14 @@
  *       action: block
  *       message: payroll is off limits
  *       levels: [read]
+ *     - name: review-deletes
+ *       match: { kinds: [delete] }
+ *       action: review          # held until an approver decides (statement review)
+ *       timeout: 2m             # how long to wait for the decision (default 5m)
  * ```
  */
 import { z } from 'zod';
+import { parseDuration } from '../../../broker/config/duration.ts';
 import { SQL_EFFECTS } from './effects.ts';
 
 const STATEMENT_KINDS = [
@@ -62,8 +67,24 @@ const ruleSchema = z
     message: z.string().min(1).optional(),
     levels: names.optional(),
     groups: names.optional(),
+    /** `review` rules: how long a held statement waits for a decision (`2m`; default 5m). */
+    timeout: z
+      .string()
+      .refine((text) => {
+        try {
+          parseDuration(text);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'use a duration like 30s, 2m or 1h')
+      .optional(),
   })
-  .strict();
+  .strict()
+  .refine((r) => r.timeout === undefined || r.action === 'review', {
+    message: 'timeout applies to rules with action review',
+    path: ['timeout'],
+  });
 
 const disableSchema = z.union([
   z.string().min(1),

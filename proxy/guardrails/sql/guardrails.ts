@@ -5,12 +5,14 @@
  * statement shape (see shape-key.ts), which costs a lexer pass. Rules are applied on every check,
  * so the caches serve every level and group.
  */
+import { parseDuration } from '../../../broker/config/duration.ts';
 import { analyseSql, type StatementReport } from './classify.ts';
 import { sqlGuardrailsConfigSchema } from './config.ts';
 import { sortEffects } from './effects.ts';
 import { SqlGuardConfigError, SqlUnparseableError } from './errors.ts';
 import { LruCache } from './lru-cache.ts';
 import {
+  DEFAULT_REVIEW_TIMEOUT_MS,
   DEFAULT_SQL_RULE_NAMES,
   DEFAULT_SQL_RULES,
   isInScope,
@@ -45,6 +47,8 @@ export interface Verdict {
   /** The deciding rule (`unparseable` when the parser could not read the text). */
   readonly rule?: string;
   readonly message?: string;
+  /** `review`: how long the held statement waits for a decision, in ms (the rule's `timeout`). */
+  readonly timeoutMs?: number;
   readonly statements: readonly StatementVerdict[];
 }
 
@@ -110,7 +114,14 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
     if (seen.has(r.name))
       throw new SqlGuardConfigError(`${configPath}.rules.${i}.name`, `duplicate rule "${r.name}"`);
     seen.add(r.name);
-    return { ...r, message: r.message ?? `statement matches guardrail rule "${r.name}"` };
+    const { timeout, ...rule } = r;
+    return {
+      ...rule,
+      message: r.message ?? `statement matches guardrail rule "${r.name}"`,
+      ...(r.action === 'review'
+        ? { timeoutMs: timeout ? parseDuration(timeout) : DEFAULT_REVIEW_TIMEOUT_MS }
+        : {}),
+    };
   });
   const cache = new LruCache<string, CacheEntry>(cacheSize);
   const byText = new LruCache<string, readonly StatementReport[]>(cacheSize);
@@ -167,13 +178,16 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
       const statements = reports.map((raw) => {
         const report = resolveExecute(raw, ctx);
         let decided: StatementVerdict = { action: 'allow', report };
+        let reviewTimeout = DEFAULT_REVIEW_TIMEOUT_MS;
         for (const rule of rules) {
           if (SEVERITY[rule.action] > SEVERITY[decided.action] && matchesRule(rule, report, ctx)) {
             decided = { action: rule.action, rule: rule.name, message: rule.message, report };
+            if (rule.timeoutMs !== undefined) reviewTimeout = rule.timeoutMs;
           }
         }
         if (SEVERITY[decided.action] > SEVERITY[verdict.action]) {
           verdict = { action: decided.action, rule: decided.rule, message: decided.message, statements: [] };
+          if (decided.action === 'review') verdict = { ...verdict, timeoutMs: reviewTimeout };
         }
         return decided;
       });

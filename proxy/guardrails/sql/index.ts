@@ -14,5 +14,11 @@ export {
   type StatementVerdict,
   type Verdict,
 } from './guardrails.ts';
-export { DEFAULT_SQL_RULE_NAMES, DEFAULT_SQL_RULES, type RuleAction, type SqlRule } from './rules.ts';
+export {
+  DEFAULT_REVIEW_TIMEOUT_MS,
+  DEFAULT_SQL_RULE_NAMES,
+  DEFAULT_SQL_RULES,
+  type RuleAction,
+  type SqlRule,
+} from './rules.ts';
 export { computeSqlShape, type SqlShape } from './shape-key.ts';

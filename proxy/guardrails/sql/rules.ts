@@ -29,7 +29,12 @@ export interface SqlRule {
   readonly levels?: readonly string[];
   /** Only for sessions whose user is in one of these groups (everyone when absent). */
   readonly groups?: readonly string[];
+  /** `review` rules: how long a held statement waits for a decision, in ms. */
+  readonly timeoutMs?: number;
 }
+
+/** How long a statement held for review waits for a decision unless its rule says (5 minutes). */
+export const DEFAULT_REVIEW_TIMEOUT_MS = 5 * 60_000;
 
 const block = (name: string, effects: SqlEffect[], message: string): SqlRule => ({
   name,

@@ -52,6 +52,7 @@ describe('console adapter', () => {
       output: screen,
       logger: createSilentLogger(),
       identity: 'alice',
+      reviews: fx.app.reviews,
     });
     running = bot.run();
   });
@@ -60,6 +61,41 @@ describe('console adapter', () => {
     await running;
     await fx?.close();
     await cluster?.stop();
+  });
+
+  it('shows a statement held for review and decides it with review approve|deny', async () => {
+    await type('as carol', 'You are now @carol');
+    const created = await type('/access app-db 30m billing bug', /approved by policy/);
+    const grantId = /(r[0-9a-z]{10})/.exec(created)![1]!;
+    const mark = screen.text.length;
+    const outcome = fx.app.reviews.review(
+      {
+        grantId,
+        sessionId: 's_console',
+        statement: "DELETE FROM invoices WHERE customer = 'acme'",
+        rule: 'review-deletes',
+        message: 'deletes need review',
+        timeoutMs: 60_000,
+      },
+      new AbortController().signal,
+    );
+    const shown = await waitFor(
+      () => /review approve (v[0-9a-z]{10})/.exec(screen.since(mark)),
+      10_000,
+      'review',
+    );
+    const reviewId = shown![1]!;
+    assert.match(screen.since(mark), /\| DELETE FROM invoices WHERE customer = 'acme'/);
+    await type(`review approve ${reviewId}`, /own request.*ERR_APPROVAL_SELF/);
+    await type('review approve vnope0000000', /does not exist.*ERR_NOT_FOUND/);
+    await type(`review maybe ${reviewId}`, /ERR_BOT_USAGE/);
+    await type('as sam', 'You are now @sam');
+    await type(`review deny ${reviewId}`, /ERR_APPROVAL_NOT_ELIGIBLE/);
+    await type('as maria', 'You are now @maria');
+    await type(`review approve ${reviewId} fine`, /Approved by @maria: fine/);
+    assert.equal((await outcome).decision, 'approved');
+    await type(`review deny ${reviewId}`, /already approved.*ERR_STATE_CONFLICT/);
+    await type('as alice', 'You are now @alice');
   });
 
   it('answers mistakes with a helpful reply and an error code, changing nothing', async () => {

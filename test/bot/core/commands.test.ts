@@ -16,6 +16,11 @@ describe('parseCommand', () => {
     ['extend r1a2b3c4d5e 15m', { kind: 'extend', id: 'r1a2b3c4d5e', duration: '15m' }],
     ['approve r1a2b3c4d5e', { kind: 'approve', id: 'r1a2b3c4d5e' }],
     ['deny r1a2b3c4d5e not now', { kind: 'deny', id: 'r1a2b3c4d5e', reason: 'not now' }],
+    ['review approve v1a2b3c4d5e', { kind: 'review', verb: 'approve', id: 'v1a2b3c4d5e', reason: '' }],
+    [
+      'review DENY v1a2b3c4d5e not in prod',
+      { kind: 'review', verb: 'deny', id: 'v1a2b3c4d5e', reason: 'not in prod' },
+    ],
     [
       'prod-db 30m fixing invoice 4411',
       {
@@ -93,6 +98,10 @@ describe('parseCommand', () => {
     ['extend r1a2b3c4d5e', 'ERR_BOT_USAGE'],
     ['deny r1a2b3c4d5e', 'ERR_BOT_USAGE'],
     ['approve', 'ERR_BOT_USAGE'],
+    ['review', 'ERR_BOT_USAGE'],
+    ['review maybe v1a2b3c4d5e', 'ERR_BOT_USAGE'],
+    ['review approve', 'ERR_BOT_USAGE'],
+    ['review approve not/an/id', 'ERR_BOT_USAGE'],
     ['Prod_DB! 30m x', 'ERR_BOT_USAGE'],
     ['prod-db: 30m x', 'ERR_BOT_USAGE'],
     ['prod-db:wr!te 30m x', 'ERR_BOT_USAGE'],

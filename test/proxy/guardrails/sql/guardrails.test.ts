@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { classify, type StatementReport } from '../../../../proxy/guardrails/sql/classify.ts';
 import { SqlGuardError } from '../../../../proxy/guardrails/sql/errors.ts';
 import { type CheckContext, compileSqlGuardrails } from '../../../../proxy/guardrails/sql/guardrails.ts';
+import { DEFAULT_REVIEW_TIMEOUT_MS } from '../../../../proxy/guardrails/sql/rules.ts';
 
 const ctx: CheckContext = { level: 'write', groups: ['eng'] };
 
@@ -362,6 +363,20 @@ describe('configuration', () => {
     // block beats review whatever the order of statements
     assert.equal(guard.check('INSERT INTO t VALUES (1); DROP TABLE t', read).action, 'block');
   });
+  it('gives review verdicts the rule timeout, 5 minutes by default', () => {
+    const guard = compileSqlGuardrails({
+      rules: [
+        { name: 'review-deletes', match: { kinds: ['delete'] }, action: 'review', timeout: '90s' },
+        { name: 'review-updates', match: { kinds: ['update'] }, action: 'review' },
+      ],
+    });
+    const deletes = guard.check('DELETE FROM t WHERE id = 1', ctx);
+    assert.equal(deletes.action, 'review');
+    assert.equal(deletes.timeoutMs, 90_000);
+    assert.equal(guard.check('UPDATE t SET a = 1 WHERE id = 1', ctx).timeoutMs, DEFAULT_REVIEW_TIMEOUT_MS);
+    assert.equal(DEFAULT_REVIEW_TIMEOUT_MS, 300_000);
+    assert.equal(guard.check('SELECT 1', ctx).timeoutMs, undefined);
+  });
   it('disables default rules, everywhere or per level and group', () => {
     const guard = compileSqlGuardrails({
       disable: ['truncate', { rule: 'drop-table', levels: ['admin'], groups: ['dba'] }],
@@ -390,6 +405,14 @@ describe('configuration', () => {
     [{ rules: [{ name: 'x', match: { kinds: ['ddl'] }, action: 'deny' }] }, 'guardrails.rules.0.action'],
     [{ cacheSize: -1 }, 'guardrails.cacheSize'],
     [{ extra: true }, 'guardrails'],
+    [
+      { rules: [{ name: 'x', match: { kinds: ['delete'] }, action: 'review', timeout: 'soon' }] },
+      'guardrails.rules.0.timeout',
+    ],
+    [
+      { rules: [{ name: 'x', match: { kinds: ['delete'] }, action: 'block', timeout: '2m' }] },
+      'guardrails.rules.0.timeout',
+    ],
   ];
   for (const [config, path] of bad) {
     it(`refuses ${JSON.stringify(config)} at ${path}`, () => {
