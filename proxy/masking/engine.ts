@@ -163,6 +163,21 @@ function mayTriggerIn(pairs: Uint8Array, bytes: Uint8Array, start: number, end: 
 }
 
 /**
+ * {@link mayTriggerIn} reading four bytes at a time: each load covers three byte pairs, so it
+ * steps by three (fewer loads and branches than a byte loop).
+ */
+function mayTriggerInView(pairs: Uint8Array, view: DataView, start: number, end: number): boolean {
+  if (start >= end) return false;
+  let i = start;
+  for (; i + 4 <= end; i += 3) {
+    const word = view.getUint32(i);
+    if ((pairs[word >>> 16]! | pairs[(word >>> 8) & 0xffff]! | pairs[word & 0xffff]!) !== 0) return true;
+  }
+  for (; i + 2 <= end; i++) if (pairs[view.getUint16(i)] !== 0) return true;
+  return pairs[view.getUint8(end - 1) << 8] !== 0;
+}
+
+/**
  * One pass over the characters (or bytes) of a value: returns the {@link Trigger} bits of the
  * detectors that could match. Each trigger is a necessary condition of its detector, so zero
  * means no built-in detector can find anything. Digits are read as groups joined by at most two
@@ -254,8 +269,8 @@ export class MaskEngine {
    * False when masking `bytes[start, end)` surely changes nothing: no custom pattern, and no byte
    * pair that could start a trigger of an enabled detector. Reads the bytes in place.
    */
-  mayMatch(bytes: Uint8Array, start: number, end: number): boolean {
-    return this.hasPatterns || mayTriggerIn(this.#pairs, bytes, start, end);
+  mayMatch(view: DataView, start: number, end: number): boolean {
+    return this.hasPatterns || mayTriggerInView(this.#pairs, view, start, end);
   }
 
   /** True when nothing can match: no trigger of an enabled detector and no custom pattern. */

@@ -46,11 +46,12 @@ export interface Masker {
    */
   maskBuffer(bytes: Buffer, rule?: ColumnRule | null): BufferMaskResult;
   /**
-   * False when `maskBuffer(bytes.subarray(start, end), null)` surely returns the bytes unchanged:
-   * no custom pattern and no byte pair that could start a match of an enabled detector. Reads
-   * the bytes in place, one table load per byte: the hot path's pre-check of DataRow values.
+   * False when `maskBuffer` of the bytes `start` to `end` of `view` (with no rule) surely returns
+   * them unchanged: no custom pattern and no byte pair that could start a match of an enabled
+   * detector. Reads the bytes in place, four at a time: the hot path's pre-check of DataRow
+   * values (a DataView, made once per received chunk, so no view is made per value).
    */
-  mayMask(bytes: Uint8Array, start: number, end: number): boolean;
+  mayMask(view: DataView, start: number, end: number): boolean;
   /** For each result column, the column rule that applies, or `null` (see `resolveColumnRules`). */
   resolveColumns(
     tables: ReadonlyMap<number, TableName>,
@@ -111,8 +112,8 @@ export function createMasker(config: CompiledMasking): Masker {
       if (!masked) return { buffer: bytes, changed: false, counts: NO_COUNTS };
       return { buffer: Buffer.from(masked.text, encoding), changed: true, counts: masked.counts };
     },
-    mayMask(bytes, start, end) {
-      return engine.mayMatch(bytes, start, end);
+    mayMask(view, start, end) {
+      return engine.mayMatch(view, start, end);
     },
     resolveColumns(tables, columns, attributeNames) {
       return resolveColumnRules(config.columns, tables, columns, attributeNames);

@@ -743,7 +743,10 @@ export class PgRelay {
     }
     const hooks = this.rowHooks;
     hooks.stmt = stmt;
-    hooks.onRow = this.options.recordRows && stmt && (stmt.sample?.length ?? 0) < MAX_RECORDED_ROWS ? this.onSampledRow : null;
+    hooks.onRow =
+      this.options.recordRows && stmt && (stmt.sample?.length ?? 0) < MAX_RECORDED_ROWS
+        ? this.onSampledRow
+        : null;
     const hitsBefore = plan.hitCount;
     const rewritten = this.rows.rewrite(data, start, end, plan, hooks);
     if (hitsBefore === 0 && plan.hitCount > 0) this.hitPlans.push(plan);
