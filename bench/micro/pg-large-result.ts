@@ -2,8 +2,9 @@
  * The large-result figure of bench/pg-proxy.ts alone, plus the proxy process's CPU time per row
  * (user + system from /proc, less sensitive to a busy machine than wall time). A measurement to
  * run by hand, not a test:
- *   node --import tsx bench/micro/pg-large-result.ts [--rounds 3] [--cpu-prof]
- * `--cpu-prof` profiles the proxy process and leaves the profile in the printed directory.
+ *   node --import tsx bench/micro/pg-large-result.ts [--rounds 3] [--cpu-prof] [--proxy-arg --trace-gc]
+ * `--cpu-prof` profiles the proxy process and leaves the profile in the printed directory;
+ * `--proxy-arg` passes one more option to the proxy's node.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,7 @@ const ROWS = 1_000_000;
 const argRounds = process.argv.indexOf('--rounds');
 const rounds = argRounds > 0 ? Number(process.argv[argRounds + 1]) : 3;
 const profile = process.argv.includes('--cpu-prof');
+const proxyArgs = process.argv.flatMap((arg, i) => (arg === '--proxy-arg' ? [process.argv[i + 1]!] : []));
 
 /** User + system CPU time of a process in ms, from /proc (clock ticks of 10 ms). */
 function cpuMs(pid: number): number {
@@ -45,13 +47,10 @@ try {
     record_rows: false,
   };
   const upstream = { port: cluster.port, database, user: cluster.user, password: cluster.password };
-  const proxy = await startProxy(
-    dir,
-    'proxy',
-    upstream,
-    settings,
-    profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [],
-  );
+  const proxy = await startProxy(dir, 'proxy', upstream, settings, [
+    ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []),
+    ...proxyArgs,
+  ]);
   const direct: Endpoint = { port: cluster.port, user: cluster.user, password: cluster.password };
   const warden: Endpoint = { port: proxy.port, user: PROXY_USER, password: PROXY_PASSWORD };
   const query = ['-X', '-At', '-o', '/dev/null', '-c', 'select * from big'];
