@@ -43,7 +43,7 @@ export class BackendParser {
    * Feeds a chunk; calls `onFrame` for every message it completes, in order. With `onDataRows`,
    * DataRows lying whole and back to back in the chunk go to it as one run
    * `(chunk, start, end)` instead, so a result's rows cost no per-message view or call; their
-   * headers are checked, their bodies are for the receiver to check (see `walkDataRows`).
+   * headers are checked, their bodies are for the receiver to check (see `RowRewriter`).
    */
   feed(chunk: Buffer, onFrame: FrameHandler, onDataRows?: RunHandler): void {
     this.splitter.feed(chunk, onFrame, BackendCode.DataRow, onDataRows);
