@@ -23,16 +23,16 @@ import { loginRaw, type RawClient } from '../test/helpers/pg-raw-client.ts';
 
 const PGBENCH_SECONDS = Number(process.env.WARDEN_BENCH_SECONDS ?? 5);
 const IDLE_CONNECTIONS = 1_000;
-const PROXY_USER = 'bench';
-const PROXY_PASSWORD = 'bench-proxy-password';
+export const PROXY_USER = 'bench';
+export const PROXY_PASSWORD = 'bench-proxy-password';
 
-interface Endpoint {
+export interface Endpoint {
   port: number;
   user: string;
   password: string;
 }
 
-function exec(
+export function exec(
   cmd: string,
   args: string[],
   env: Record<string, string>,
@@ -46,7 +46,7 @@ function exec(
   );
 }
 
-function libpq(endpoint: Endpoint, database: string): Record<string, string> {
+export function libpq(endpoint: Endpoint, database: string): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     PGHOST: '127.0.0.1',
@@ -126,15 +126,17 @@ async function waitForPort(endpoint: Endpoint, database: string): Promise<void> 
   throw new Error(`nothing answers on port ${endpoint.port}`);
 }
 
-async function startProxy(
+/** Starts bench/pg-proxy-server.ts in its own process (`nodeArgs` such as `--cpu-prof` go to node). */
+export async function startProxy(
   dir: string,
   name: string,
   upstream: { port: number; database: string; user: string; password: string },
   proxy: PgProxyTargetConfig,
+  nodeArgs: readonly string[] = [],
 ): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(import.meta.dirname, 'pg-proxy-server.ts')],
+    [...nodeArgs, '--import', 'tsx', join(import.meta.dirname, 'pg-proxy-server.ts')],
     {
       env: {
         ...process.env,

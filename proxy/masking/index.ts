@@ -46,4 +46,4 @@ export {
 export { type BufferMaskResult, createMasker, type Masker, type MaskResult } from './masker.ts';
 export { MAX_PATTERN_SOURCE, PATTERN_OVERLAP, PATTERN_WINDOW } from './patterns.ts';
 export { DEFAULT_MAX_HOLD_BYTES, type StreamMasker, type StreamMaskerOptions } from './stream-masker.ts';
-export { keepLast4, MaskingKey, type MaskStyle } from './styles.ts';
+export { keepLast4, keepLast4Bytes, MaskingKey, type MaskStyle, writeLast4Ascii } from './styles.ts';

@@ -45,6 +45,13 @@ export interface Masker {
    * path. Bytes that are not UTF-8 are kept as they are outside masked spans.
    */
   maskBuffer(bytes: Buffer, rule?: ColumnRule | null): BufferMaskResult;
+  /**
+   * False when `maskBuffer` of the bytes `start` to `end` of `view` (with no rule) surely returns
+   * them unchanged: no custom pattern and no byte pair that could start a match of an enabled
+   * detector. Reads the bytes in place, four at a time: the hot path's pre-check of DataRow
+   * values (a DataView, made once per received chunk, so no view is made per value).
+   */
+  mayMask(view: DataView, start: number, end: number): boolean;
   /** For each result column, the column rule that applies, or `null` (see `resolveColumnRules`). */
   resolveColumns(
     tables: ReadonlyMap<number, TableName>,
@@ -104,6 +111,9 @@ export function createMasker(config: CompiledMasking): Masker {
       const masked = engine.maskText(bytes.toString(encoding), triggers, encoding);
       if (!masked) return { buffer: bytes, changed: false, counts: NO_COUNTS };
       return { buffer: Buffer.from(masked.text, encoding), changed: true, counts: masked.counts };
+    },
+    mayMask(view, start, end) {
+      return engine.mayMatch(view, start, end);
     },
     resolveColumns(tables, columns, attributeNames) {
       return resolveColumnRules(config.columns, tables, columns, attributeNames);

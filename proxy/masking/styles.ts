@@ -105,6 +105,43 @@ export function keepLast4Bytes(value: Uint8Array): Buffer {
 }
 
 /**
+ * Writes {@link keepLast4} of the ASCII bytes `src[start, end)` into `out` at `at` (same length),
+ * reading and writing in place. Returns false, writing nothing, when a byte is not ASCII: the
+ * caller then takes {@link keepLast4Bytes}.
+ */
+export function writeLast4Ascii(
+  src: Uint8Array,
+  start: number,
+  end: number,
+  out: Uint8Array,
+  at: number,
+): boolean {
+  let significant = 0;
+  let bits = 0;
+  for (let i = start; i < end; i++) {
+    const c = src[i]!;
+    bits |= c;
+    significant += ASCII_ALNUM[c]!;
+  }
+  if (bits > 127) return false;
+  let keepFrom = end;
+  if (significant >= LAST4_MIN_SIGNIFICANT) {
+    for (let kept = 0; kept < 4; ) kept += ASCII_ALNUM[src[--keepFrom]!]!;
+  }
+  let o = at;
+  for (let i = start; i < keepFrom; i++) {
+    const c = src[i]!;
+    out[o++] = ASCII_ALNUM[c] === 1 ? 42 : c;
+  }
+  for (let i = keepFrom; i < end; i++) out[o++] = src[i]!;
+  return true;
+}
+
+/** 1 for ASCII letters and digits. */
+const ASCII_ALNUM = new Uint8Array(256);
+for (let c = 0; c < 128; c++) ASCII_ALNUM[c] = isAsciiAlnum(c) ? 1 : 0;
+
+/**
  * Renders a value found by a detector or a custom pattern. `label` names what it was
  * (`email`, `pattern:employee_id`); `encoding` is how the text maps to bytes, for the hash.
  */

@@ -55,13 +55,13 @@ import { BackendCode } from './protocol/message-codes.ts';
 import {
   type NoticeInput,
   writeCopyData,
-  writeDataRowFrom,
   writeDescribe,
   writeErrorResponse,
   writeNoticeResponse,
   writeParse,
   writeQuery,
 } from './protocol/serializer.ts';
+import { ColumnOp, type RowHooks, type RowPlan, RowRewriter } from './row-rewriter.ts';
 
 /** Most prepared statements / portals / SQL PREPAREs remembered per session (oldest forgotten). */
 const MAX_NAMES = 10_000;
@@ -93,25 +93,8 @@ const NO_TYPES: ReadonlySet<number> = new Set();
 /** Types whose binary form is their text (text, varchar, bpchar, name, json, unknown). */
 const TEXT_TYPES = new Set([25, 1043, 1042, 19, 114, 705]);
 
-type ColumnAction = 0 | 1 | 2 | 3;
-const SKIP: ColumnAction = 0;
-const SCAN: ColumnAction = 1;
-const RULE: ColumnAction = 2;
-const NULLIFY: ColumnAction = 3;
-
 /** What to do to each column of a result; null when no column needs anything (zero-copy). */
-interface ResultPlan {
-  actions: ColumnAction[];
-  rules: (ColumnRule | null)[];
-  /** Per column: the constant replacement of a `redact` rule (the value does not matter). */
-  constants: (Buffer | null)[];
-  /** Per column: the count label of its rule, `column:<match>`. */
-  labels: (string | null)[];
-  /** Per column: values masked by its rule since the counts were last added up. */
-  hits: Int32Array;
-  /** Sum of `hits`. */
-  hitCount: number;
-}
+type ResultPlan = RowPlan;
 
 const REDACTED = Buffer.from('[REDACTED]');
 
@@ -259,6 +242,7 @@ export class PgRelay {
     this.detectorsOn = config.patterns.length > 0 || Object.values(config.detectors).some((s) => s !== null);
     this.unscannedTypes = config.patterns.length > 0 ? NO_TYPES : UNSCANNED_TYPES;
     if (options.clientEncoding) this.clientEncoding = options.clientEncoding;
+    this.rows = new RowRewriter(options.masker);
   }
 
   /** Statements sent to the server whose replies have not all arrived. */
@@ -280,7 +264,7 @@ export class PgRelay {
   feedUpstream(chunk: Buffer): void {
     this.clientOut.begin(chunk);
     try {
-      this.backend.feed(chunk, (code, raw) => this.onServerMessage(code, raw));
+      this.backend.feed(chunk, this.onServerFrame, this.onServerRows);
     } finally {
       this.clientOut.end();
     }
@@ -817,11 +801,16 @@ export class PgRelay {
 
   // ------------------------------------------------------------------ server → client
 
+  private readonly onServerFrame = (code: number, raw: Buffer): void => this.onServerMessage(code, raw);
+  private readonly onServerRows = (chunk: Buffer, start: number, end: number): void =>
+    this.onDataRows(chunk, start, end);
+
   private onServerMessage(code: number, raw: Buffer): void {
     const out = this.clientOut;
     switch (code) {
       case BackendCode.DataRow:
-        this.onDataRow(raw);
+        // A row that arrived split across chunks (whole rows come in runs to onDataRows).
+        this.onDataRows(raw, 0, raw.length);
         return;
       case BackendCode.CommandComplete: {
         const head = this.head();
@@ -1001,20 +990,31 @@ export class PgRelay {
       );
     }
     let any = false;
-    const actions = fields.map((field, i): ColumnAction => {
+    const ops = new Uint8Array(fields.length);
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i]!;
       const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[i];
       const binary = format === 1;
       const rule = rules[i];
-      let action: ColumnAction;
-      if (rule && rule.style !== 'none') action = binary ? NULLIFY : RULE;
-      else if (rule || !this.detectorsOn || this.unscannedTypes.has(field.typeOid)) action = SKIP;
-      else action = binary && !TEXT_TYPES.has(field.typeOid) ? SKIP : SCAN;
-      if (action !== SKIP) any = true;
-      return action;
-    });
+      let op: ColumnOp;
+      if (rule && rule.style !== 'none') {
+        op = binary
+          ? ColumnOp.Nullify
+          : rule.style === 'redact'
+            ? ColumnOp.Constant
+            : rule.style === 'last4'
+              ? ColumnOp.Last4
+              : rule.style === 'hash'
+                ? ColumnOp.Hash
+                : ColumnOp.Rule;
+      } else if (rule || !this.detectorsOn || this.unscannedTypes.has(field.typeOid)) op = ColumnOp.Skip;
+      else op = binary && !TEXT_TYPES.has(field.typeOid) ? ColumnOp.Skip : ColumnOp.Scan;
+      if (op !== ColumnOp.Skip) any = true;
+      ops[i] = op;
+    }
     if (!any && !this.options.recordRows) return null;
     return {
-      actions,
+      ops,
       rules,
       constants: rules.map((rule) => (rule?.style === 'redact' ? REDACTED : null)),
       labels: rules.map((rule) => (rule && rule.style !== 'none' ? `column:${rule.match}` : null)),
@@ -1023,7 +1023,8 @@ export class PgRelay {
     };
   }
 
-  private onDataRow(raw: Buffer): void {
+  /** A run of whole DataRows `data[start, end)`: masked in one pass by the result's plan. */
+  private onDataRows(data: Buffer, start: number, end: number): void {
     const head = this.head();
     let plan: ResultPlan | null = FALLBACK_PLAN;
     let stmt: StatementRecord | undefined;
@@ -1036,40 +1037,32 @@ export class PgRelay {
       plan = this.queryPlan;
       stmt = head.stmt;
     }
+    const whole = start === 0 && end === data.length;
     if (plan === null) {
-      this.clientOut.pass(raw);
+      this.clientOut.pass(whole ? data : data.subarray(start, end));
       return;
     }
-    if (!this.locator) this.locator = new DataRowLocator();
-    const locator = this.locator;
-    const count = locator.locate(raw);
-    const masker = this.options.masker;
-    const replacements = this.replacements;
-    replacements.clear();
-    const actions = plan.actions;
-    for (let i = 0; i < count; i++) {
-      const action = actions.length === 0 ? SCAN : (actions[i] ?? SCAN);
-      if (action === SKIP || locator.isNull(i)) continue;
-      if (action === SCAN) {
-        const result = masker.maskBuffer(locator.value(i)!, null);
-        if (result.changed) {
-          replacements.set(i, result.buffer);
-          this.count(result.counts, stmt);
-        }
-        continue;
-      }
-      const constant = plan.constants[i];
-      replacements.set(
-        i,
-        action === NULLIFY ? null : (constant ?? masker.maskBuffer(locator.value(i)!, plan.rules[i]).buffer),
-      );
-      if (plan.hitCount++ === 0) this.hitPlans.push(plan);
-      plan.hits[i]!++;
-    }
-    if (this.options.recordRows && stmt) this.sampleRow(stmt, locator, count);
-    if (replacements.size > 0) writeDataRowFrom(this.clientOut.writer(), locator, replacements);
-    else this.clientOut.pass(raw);
+    const hooks = this.rowHooks;
+    hooks.stmt = stmt;
+    hooks.onRow =
+      this.options.recordRows && stmt && (stmt.sample?.length ?? 0) < MAX_RECORDED_ROWS
+        ? this.onSampledRow
+        : null;
+    const hitsBefore = plan.hitCount;
+    const rewritten = this.rows.rewrite(data, start, end, plan, hooks);
+    if (hitsBefore === 0 && plan.hitCount > 0) this.hitPlans.push(plan);
+    if (rewritten !== null) this.clientOut.send(rewritten);
+    else this.clientOut.pass(whole ? data : data.subarray(start, end));
   }
+
+  private readonly rows: RowRewriter;
+  private readonly rowHooks: RowHooks & { stmt: StatementRecord | undefined } = {
+    stmt: undefined,
+    onScanned: (counts) => this.count(counts, this.rowHooks.stmt),
+    onRow: null,
+  };
+  private readonly onSampledRow = (bytes: Buffer, start: number, end: number): boolean =>
+    this.sampleRow(this.rowHooks.stmt!, bytes, start, end);
 
   /** Plans with rule hits not yet added to the counts. */
   private readonly hitPlans: ResultPlan[] = [];
@@ -1091,19 +1084,20 @@ export class PgRelay {
     this.hitPlans.length = 0;
   }
 
-  private readonly replacements = new Map<number, Buffer | null>();
-
-  /** Keeps the masked values of the row for the recording (`record_rows`). */
-  private sampleRow(stmt: StatementRecord, locator: DataRowLocator, count: number): void {
+  /** Keeps the masked values of a row as sent for the recording (`record_rows`); false once full. */
+  private sampleRow(stmt: StatementRecord, bytes: Buffer, start: number, end: number): boolean {
     if (!stmt.sample) stmt.sample = [];
-    if (stmt.sample.length >= MAX_RECORDED_ROWS) return;
+    if (stmt.sample.length >= MAX_RECORDED_ROWS) return false;
+    if (!this.locator) this.locator = new DataRowLocator();
+    const locator = this.locator;
+    const count = locator.locate(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end));
     const row: string[] = [];
     for (let i = 0; i < count; i++) {
-      const replaced = this.replacements.get(i);
-      const value = replaced !== undefined ? replaced : locator.value(i);
+      const value = locator.value(i);
       row.push(value === null ? 'NULL' : truncate(value.toString('utf8'), MAX_RECORDED_PARAM));
     }
     stmt.sample.push(row);
+    return stmt.sample.length < MAX_RECORDED_ROWS;
   }
 
   private count(counts: MaskCounts, stmt: StatementRecord | undefined): void {
@@ -1259,7 +1253,7 @@ function readRowCount(raw: Buffer): number {
 
 /** Used when a result's columns are unknown: every value goes through the detectors. */
 const FALLBACK_PLAN: ResultPlan = {
-  actions: [],
+  ops: new Uint8Array(0),
   rules: [],
   constants: [],
   labels: [],

@@ -1,6 +1,6 @@
 import { BodyReader } from './body-reader.ts';
 import { describeTag, MalformedMessageError, UnknownMessageError } from './errors.ts';
-import { type FrameHandler, FrameSplitter } from './frame-splitter.ts';
+import { type FrameHandler, FrameSplitter, type RunHandler } from './frame-splitter.ts';
 import { AuthenticationCode, BackendCode, TransactionStatus } from './message-codes.ts';
 
 /** Limits of the backend parser. */
@@ -39,9 +39,14 @@ export class BackendParser {
     return this.splitter.bufferedBytes;
   }
 
-  /** Feeds a chunk; calls `onFrame` for every message it completes, in order. */
-  feed(chunk: Buffer, onFrame: FrameHandler): void {
-    this.splitter.feed(chunk, onFrame);
+  /**
+   * Feeds a chunk; calls `onFrame` for every message it completes, in order. With `onDataRows`,
+   * DataRows lying whole and back to back in the chunk go to it as one run
+   * `(chunk, start, end)` instead, so a result's rows cost no per-message view or call; their
+   * headers are checked, their bodies are for the receiver to check (see `RowRewriter`).
+   */
+  feed(chunk: Buffer, onFrame: FrameHandler, onDataRows?: RunHandler): void {
+    this.splitter.feed(chunk, onFrame, BackendCode.DataRow, onDataRows);
   }
 }
 

@@ -3,6 +3,12 @@ import { describeTag, MalformedMessageError, MessageTooLongError } from './error
 /** Receives one complete tagged message: its tag byte and its raw bytes (tag, length and body). */
 export type FrameHandler = (code: number, raw: Buffer) => void;
 
+/**
+ * Receives a run of complete messages of one tag lying back to back in `chunk[start, end)`, each
+ * with a valid header (tag, length within the limit); their bodies are not checked.
+ */
+export type RunHandler = (chunk: Buffer, start: number, end: number) => void;
+
 /** Which tags a side may send and how long each may be. */
 export interface FrameRules {
   /** Largest allowed value of the length field (which counts itself, not the tag) for a tag. */
@@ -35,18 +41,22 @@ export class FrameSplitter {
     return this.partial ? this.partialFill : this.headerFill;
   }
 
-  /** Feeds a chunk; calls `onFrame` for every message it completes, in order. */
-  feed(chunk: Buffer, onFrame: FrameHandler): void {
+  /**
+   * Feeds a chunk; calls `onFrame` for every message it completes, in order. With `runCode` and
+   * `onRun`, complete messages of that tag lying back to back inside the chunk go to `onRun` as one
+   * run instead (a message split across chunks still goes to `onFrame`).
+   */
+  feed(chunk: Buffer, onFrame: FrameHandler, runCode = -1, onRun?: RunHandler): void {
     if (this.failure) throw this.failure;
     try {
-      this.split(chunk, onFrame);
+      this.split(chunk, onFrame, runCode, onRun);
     } catch (error) {
       this.failure = error;
       throw error;
     }
   }
 
-  private split(chunk: Buffer, onFrame: FrameHandler): void {
+  private split(chunk: Buffer, onFrame: FrameHandler, runCode: number, onRun: RunHandler | undefined): void {
     const size = chunk.length;
     let pos = 0;
     if (this.headerFill > 0) {
@@ -81,7 +91,11 @@ export class FrameSplitter {
         return;
       }
       const total = this.checkHeader(chunk, pos);
-      if (left >= total) {
+      if (left >= total && onRun !== undefined && chunk[pos] === runCode) {
+        const end = this.findRunEnd(chunk, pos + total, runCode);
+        onRun(chunk, pos, end);
+        pos = end;
+      } else if (left >= total) {
         onFrame(chunk[pos]!, chunk.subarray(pos, pos + total));
         pos += total;
       } else {
@@ -92,6 +106,19 @@ export class FrameSplitter {
         return;
       }
     }
+  }
+
+  /** End of the complete `code` messages with valid lengths from `pos` on (the rest is left to `split`). */
+  private findRunEnd(chunk: Buffer, pos: number, code: number): number {
+    const size = chunk.length;
+    const limit = this.rules.limitFor(code);
+    let at = pos;
+    while (size - at >= HEADER && chunk[at] === code) {
+      const length = chunk.readInt32BE(at + 1);
+      if (length < 4 || length > limit || size - at - 1 < length) break;
+      at += length + 1;
+    }
+    return at;
   }
 
   /** Validates tag and length at `at` and returns the message's total size including the tag. */

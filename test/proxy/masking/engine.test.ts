@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { scanTriggers } from '../../../proxy/masking/engine.ts';
+import { compileMasking } from '../../../proxy/masking/config.ts';
+import { MaskEngine, scanTriggers } from '../../../proxy/masking/engine.ts';
 
 describe('scanTriggers', () => {
   // The fast path: values a database returns all the time must not reach any detector.
@@ -111,5 +112,68 @@ describe('scanTriggers', () => {
       assert.equal(scanTriggers(Buffer.from(value)), expected, JSON.stringify(value));
     }
     assert.ok(triggered > 1_000 && triggered < 19_000, `${triggered} of 20000 triggered`);
+  });
+
+  it('lets mayMatch say false only when no enabled detector has a trigger, at any offset in a view', () => {
+    // The DataRow hot path reads values in place through one DataView per chunk: the four-byte
+    // pre-check must agree with the full scan for every value, offset and set of detectors.
+    const alphabet = [
+      '0',
+      '7',
+      ' ',
+      '-',
+      '--',
+      '@',
+      '+',
+      'a',
+      'x',
+      'xo',
+      'A',
+      'AKIA',
+      'AS',
+      'AI',
+      'eyJ',
+      'J',
+      'y',
+      '_',
+      'é',
+    ];
+    const engines = [
+      {},
+      { detectors: { email: 'off', card: 'off', ssn: 'off', iban: 'off', phone: 'off' } },
+      { detectors: { api_key: 'off', jwt: 'off', phone: 'off' } },
+      { detectors: { email: 'off', api_key: 'off', jwt: 'off' } },
+    ].map((config) => new MaskEngine(compileMasking(config)));
+    let seed = 11;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    let clean = 0;
+    for (let k = 0; k < 20_000; k++) {
+      let value = '';
+      const parts = random(10);
+      for (let p = 0; p < parts; p++) value += alphabet[random(alphabet.length)];
+      const bytes = Buffer.from(value);
+      const pad = random(5);
+      const chunk = Buffer.concat([Buffer.from('1@_x'.slice(0, pad)), bytes, Buffer.from('9@')]);
+      const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.length);
+      const triggers = scanTriggers(bytes);
+      for (const engine of engines) {
+        const may = engine.mayMatch(view, pad, pad + bytes.length);
+        if (!may) clean++;
+        assert.ok(may || engine.isClean(triggers), `${JSON.stringify(value)}: pre-check hid a trigger`);
+      }
+    }
+    assert.ok(clean > 10_000, `${clean} clean verdicts`);
+  });
+
+  it('always says a value may match when custom patterns are configured', () => {
+    const engine = new MaskEngine(compileMasking({ patterns: [{ name: 'emp', regex: 'E[0-9]{5}' }] }));
+    const bytes = Buffer.from('plain text');
+    assert.equal(
+      engine.mayMatch(new DataView(bytes.buffer, bytes.byteOffset, bytes.length), 0, bytes.length),
+      true,
+    );
   });
 });

@@ -6,6 +6,7 @@ import {
   MaskingKey,
   renderColumnValue,
   renderSpan,
+  writeLast4Ascii,
 } from '../../../proxy/masking/styles.ts';
 
 describe('keepLast4', () => {
@@ -28,6 +29,14 @@ describe('keepLast4', () => {
       const bytes = Buffer.from(input);
       assert.equal(keepLast4Bytes(bytes).toString('utf8'), expected);
       assert.equal(bytes.toString('utf8'), input, 'the input bytes are left as they were');
+    });
+    it(`in place: ${JSON.stringify(input)} → ${JSON.stringify(expected)} or refused when not ASCII`, () => {
+      const bytes = Buffer.from(`[${input}]`);
+      const out = Buffer.alloc(bytes.length + 1, '#');
+      const written = writeLast4Ascii(bytes, 1, bytes.length - 1, out, 2);
+      assert.equal(written, /^[\x00-\x7f]*$/.test(input));
+      if (written) assert.equal(out.toString('latin1'), `##${expected}#`);
+      else assert.equal(out.toString('latin1'), '#'.repeat(out.length), 'nothing written');
     });
   }
   it('bytes that are not UTF-8 are starred as their decoded text is', () => {

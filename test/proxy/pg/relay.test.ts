@@ -37,6 +37,7 @@ import {
   writeSync,
 } from '../../../proxy/pg/protocol/serializer.ts';
 import { PgRelay, type RelayOptions } from '../../../proxy/pg/relay.ts';
+import { chunkings } from './protocol/split-feed.ts';
 
 class Capture implements ByteSink {
   readonly writes: Buffer[] = [];
@@ -568,6 +569,115 @@ describe('PgRelay COPY TO of masked tables', () => {
     assert.equal(
       copyPayloads(client.bytes),
       '<copyResponse>1\t************1111\n<errorResponse><readyForQuery>',
+    );
+  });
+});
+
+describe('PgRelay result rows', () => {
+  const result = encodeMessages((w) => {
+    writeRowDescription(w, [field('id', CUSTOMERS, 1, 23), field('card', CUSTOMERS, 2), field('note', 0, 0)]);
+    writeDataRow(w, ['1', '4111111111111111', 'mail a@b.co']);
+    writeDataRow(w, ['2', null, null]);
+    writeDataRow(w, ['3', '4242 4242 4242 4242', 'José']);
+    writeCommandComplete(w, 'SELECT 3');
+    writeReadyForQuery(w, TransactionStatus.Idle);
+  });
+
+  function runQuery(chunks: Buffer[], recordRows = false) {
+    const run = createRelay(undefined, { recordRows });
+    run.relay.feedClient(encodeMessages((w) => writeQuery(w, 'select id, card, note from customers')));
+    for (const chunk of chunks) run.relay.feedUpstream(Buffer.from(chunk));
+    return run;
+  }
+
+  it('masks rows the same at every TCP split point of the result', () => {
+    const expected = runQuery([result]);
+    const rows = backendMessages(expected.client.bytes).filter((m) => m.type === 'dataRow');
+    assert.deepEqual(
+      rows.map((m) => (m.type === 'dataRow' ? m.values.map((v) => v?.toString() ?? null) : [])),
+      [
+        ['1', '************1111', 'mail [REDACTED:email]'],
+        ['2', null, null],
+        ['3', '**** **** **** 4242', 'José'],
+      ],
+    );
+    for (const [label, chunks] of chunkings(result)) {
+      const run = runQuery(chunks);
+      assert.deepEqual(run.client.bytes, expected.client.bytes, label);
+      assert.deepEqual(run.relay.stats.masked, expected.relay.stats.masked, label);
+    }
+    assert.deepEqual(expected.relay.stats.masked, { 'column:customers.card': 2, email: 1 });
+  });
+
+  it('records the masked sample of the rows with record_rows, whatever the split', () => {
+    for (const [label, chunks] of [...chunkings(result)].filter((_, i) => i % 7 === 0)) {
+      const { recorded } = runQuery(chunks, true);
+      const statement = recorded.find((r) => r.kind === 'statement');
+      assert.deepEqual(
+        statement?.data.result,
+        [
+          ['1', '************1111', 'mail [REDACTED:email]'],
+          ['2', 'NULL', 'NULL'],
+          ['3', '**** **** **** 4242', 'José'],
+        ],
+        label,
+      );
+    }
+  });
+
+  it('sends masked columns of binary-format results as NULL and scans binary text columns', () => {
+    const { relay, client } = createRelay();
+    relay.feedClient(
+      encodeMessages((w) => {
+        writeParse(w, { name: '', sql: 'select card, note from customers' });
+        writeBind(w, { portal: '', statement: '', resultFormats: [1] });
+        writeExecute(w, '');
+        writeSync(w);
+      }),
+    );
+    relay.feedUpstream(
+      encodeMessages((w) => {
+        writeParseComplete(w);
+        writeBindComplete(w);
+        writeRowDescription(w, [field('card', CUSTOMERS, 2, 25, 1), field('note', 0, 0, 25, 1)]);
+        writeDataRow(w, ['4111111111111111', 'a@b.co']);
+        writeCommandComplete(w, 'SELECT 1');
+        writeReadyForQuery(w, TransactionStatus.Idle);
+      }),
+    );
+    const row = backendMessages(client.bytes).find((m) => m.type === 'dataRow');
+    assert.ok(row?.type === 'dataRow');
+    assert.deepEqual(
+      row.values.map((v) => v?.toString() ?? null),
+      [null, '[REDACTED:email]'],
+    );
+  });
+
+  it('forwards zero-column rows as they are', () => {
+    const { relay, client } = createRelay();
+    relay.feedClient(encodeMessages((w) => writeQuery(w, 'select from customers')));
+    const rows = encodeMessages((w) => {
+      writeRowDescription(w, []);
+      writeDataRow(w, []);
+      writeDataRow(w, []);
+      writeCommandComplete(w, 'SELECT 2');
+      writeReadyForQuery(w, TransactionStatus.Idle);
+    });
+    relay.feedUpstream(rows);
+    assert.deepEqual(client.bytes, rows);
+  });
+
+  it('ends the session on a malformed DataRow inside a run (ERR_PG_PROTOCOL_MALFORMED)', () => {
+    const { relay } = createRelay();
+    relay.feedClient(encodeMessages((w) => writeQuery(w, 'select card from customers')));
+    const good = encodeMessages((w) => {
+      writeRowDescription(w, [field('card', CUSTOMERS, 2)]);
+      writeDataRow(w, ['4111111111111111']);
+    });
+    const bad = Buffer.from([0x44, 0, 0, 0, 10, 0, 1, 0, 0, 0, 9]);
+    assert.throws(
+      () => relay.feedUpstream(Buffer.concat([good, bad])),
+      (e: { code?: string }) => e.code === 'ERR_PG_PROTOCOL_MALFORMED',
     );
   });
 });
