@@ -79,26 +79,30 @@ function processTree(pid: number): number[] {
   return pids;
 }
 
-/** CPU time (utime + stime, all threads) of a process tree, in µs. */
-function cpuMicros(pid: number): number {
-  let ticks = 0;
+/** CPU time (all threads) of a process tree, in µs: user and system (kernel) time. */
+function cpuMicros(pid: number): { user: number; system: number } {
+  let user = 0;
+  let system = 0;
   for (const p of processTree(pid)) {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       // Fields after the command name (which may hold spaces): utime is the 14th, stime the 15th.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      user += Number(fields[11]);
+      system += Number(fields[12]);
     } catch {
       // The process ended between listing and reading.
     }
   }
-  return (ticks * 1e6) / CLOCK_TICKS;
+  return { user: (user * 1e6) / CLOCK_TICKS, system: (system * 1e6) / CLOCK_TICKS };
 }
 
 interface PgbenchResult {
   tps: number;
   /** CPU µs per transaction of the process under `pid` (the proxy or pgbouncer), if given. */
   cpuPerTx?: number;
+  /** The part of `cpuPerTx` spent in the kernel (socket system calls, loopback delivery). */
+  systemPerTx?: number;
 }
 
 async function pgbench(
@@ -110,19 +114,21 @@ async function pgbench(
   // A short unmeasured run first: every contender is measured warm (JIT, caches, pools).
   const args = ['-n', '-S', '-c', '8', '-j', '2', '-M', mode];
   await exec('pgbench', [...args, '-T', '1'], libpq(endpoint, database));
-  const cpuBefore = pid === undefined ? 0 : cpuMicros(pid);
+  const cpuBefore = pid === undefined ? undefined : cpuMicros(pid);
   const { stdout } = await exec(
     'pgbench',
     [...args, '-T', String(PGBENCH_SECONDS)],
     libpq(endpoint, database),
   );
-  const cpuAfter = pid === undefined ? 0 : cpuMicros(pid);
+  const cpuAfter = pid === undefined ? undefined : cpuMicros(pid);
   const match = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
   const processed = /number of transactions actually processed: (\d+)/.exec(stdout);
   if (!match || !processed) throw new Error(`cannot read pgbench output: ${stdout.slice(-300)}`);
   const tps = Number(match[1]);
-  if (pid === undefined) return { tps };
-  return { tps, cpuPerTx: Number(((cpuAfter - cpuBefore) / Number(processed[1])).toFixed(2)) };
+  if (!cpuBefore || !cpuAfter) return { tps };
+  const perTx = (micros: number) => Number((micros / Number(processed[1])).toFixed(2));
+  const system = cpuAfter.system - cpuBefore.system;
+  return { tps, cpuPerTx: perTx(cpuAfter.user - cpuBefore.user + system), systemPerTx: perTx(system) };
 }
 
 function startPgbouncer(
@@ -187,7 +193,13 @@ async function startProxy(
 ): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(import.meta.dirname, 'pg-proxy-server.ts')],
+    [
+      // e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the proxy under pgbench.
+      ...(process.env.WARDEN_BENCH_PROXY_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      '--import',
+      'tsx',
+      join(import.meta.dirname, 'pg-proxy-server.ts'),
+    ],
     {
       env: {
         ...process.env,
@@ -284,7 +296,7 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
         `pgbench -S ${mode}: direct ${figures[`${prefix}tps_direct`]} tps, pgbouncer ${viaBouncer.tps} tps, warden ${viaWarden.tps} tps`,
       );
       log(
-        `CPU per transaction (${mode}): pgbouncer ${viaBouncer.cpuPerTx} µs, warden ${viaWarden.cpuPerTx} µs`,
+        `CPU per transaction (${mode}): pgbouncer ${viaBouncer.cpuPerTx} µs (${viaBouncer.systemPerTx} in the kernel), warden ${viaWarden.cpuPerTx} µs (${viaWarden.systemPerTx} in the kernel)`,
       );
     }
 

@@ -38,6 +38,7 @@ import {
 import { SessionRecorder } from './recorder.ts';
 import { PgRelay } from './relay.ts';
 import type { PgProxyServerContext } from './server.ts';
+import { adoptWithStaticReads } from './static-read.ts';
 import { connectUpstream, type UpstreamConnection } from './upstream.ts';
 
 type State = 'startup' | 'lookup' | 'auth' | 'connecting' | 'ready' | 'closed';
@@ -71,7 +72,9 @@ export class PgProxySession {
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
 
-  constructor(socket: Socket, server: PgProxyServerContext, processId: number) {
+  /** `accepted` is a new connection, paused (its reads move to a socket with a static buffer). */
+  constructor(accepted: Socket, server: PgProxyServerContext, processId: number) {
+    const socket = adoptWithStaticReads(accepted, this.onRawData);
     this.raw = socket;
     this.client = socket;
     this.server = server;
@@ -81,7 +84,6 @@ export class PgProxySession {
       this.resolveClosed = resolve;
     });
     socket.setNoDelay(true);
-    socket.on('data', this.onClientData);
     socket.on('error', () => this.close('client connection error'));
     socket.on('close', () => this.close(this.endReason));
     this.handshakeTimer = setTimeout(
@@ -136,6 +138,12 @@ export class PgProxySession {
 
   // ------------------------------------------------------------------ client bytes
 
+  /** Plaintext reads (static buffer): true when views of `chunk` wait in the server's socket. */
+  private readonly onRawData = (chunk: Buffer): boolean => {
+    this.onClientData(chunk);
+    return (this.upstream?.socket.writableLength ?? 0) > 0;
+  };
+
   private readonly onClientData = (chunk: Buffer): void => {
     if (this.state === 'closed') return;
     try {
@@ -165,14 +173,15 @@ export class PgProxySession {
     }
   }
 
-  private readonly onUpstreamData = (chunk: Buffer): void => {
-    if (this.state !== 'ready') return;
+  /** Reads from the server (static buffer): true when views of `chunk` wait in the client's socket. */
+  private readonly onUpstreamData = (chunk: Buffer): boolean => {
+    if (this.state !== 'ready') return false;
     const client = this.client;
     try {
       this.relay!.feedUpstream(chunk);
     } catch (error) {
       this.fail(error);
-      return;
+      return false;
     }
     if (client.writableNeedDrain && !this.upstreamPaused) {
       // A slow client slows the server: nothing more is read until the client caught up.
@@ -184,6 +193,7 @@ export class PgProxySession {
         upstream.resume();
       });
     }
+    return client.writableLength > 0;
   };
 
   private pauseClient(reason: string): void {
@@ -207,7 +217,6 @@ export class PgProxySession {
           return;
         }
         this.raw.write(encodeMessages((w) => writeEncryptionResponse(w, true)));
-        this.raw.removeListener('data', this.onClientData);
         const secure = new TLSSocket(this.raw, { isServer: true, secureContext: context });
         secure.on('data', this.onClientData);
         secure.on('error', () => this.close('TLS error'));
@@ -346,6 +355,8 @@ export class PgProxySession {
       catalog = buildCatalog(upstream.rows, Date.now());
       this.server.catalogs.set(catalogKey, catalog);
     }
+    // The logged-in connection moves to a socket that reads into a reusable buffer.
+    upstream.socket = adoptWithStaticReads(upstream.socket, this.onUpstreamData);
     this.upstream = upstream;
     const recorder = new SessionRecorder(
       this.server.sink,
@@ -385,7 +396,6 @@ export class PgProxySession {
       onUnknownTable: () => this.server.catalogs.invalidate(catalogKey),
     });
     const socket = upstream.socket;
-    socket.on('data', this.onUpstreamData);
     socket.on('error', () => this.close('database connection error'));
     socket.on('close', () => {
       if (this.state === 'ready') {
