@@ -148,8 +148,8 @@ export interface RelayOptions {
   toUpstream: ByteSink;
   /** The client's socket. */
   toClient: ByteSink;
-  /** Receives finished timeline entries. */
-  record: (kind: string, data: Record<string, unknown>) => void;
+  /** Receives finished timeline entries; `at` is when the entry finished (the relay's clock). */
+  record: (kind: string, data: Record<string, unknown>, at: number) => void;
   /** Called once when a result names a table the catalog does not know. */
   onUnknownTable?: () => void;
   clock?: () => number;
@@ -488,10 +488,11 @@ export class PgRelay {
   private record(stmt: StatementRecord | undefined, outcome?: string): void {
     if (this.hitPlans.length > 0) this.flushHits(stmt);
     if (!stmt) return;
+    const now = this.clock();
     const data: Record<string, unknown> = {
       sql: stmt.sql,
       protocol: stmt.protocol,
-      ms: this.clock() - stmt.startedAt,
+      ms: now - stmt.startedAt,
       rows: stmt.rows,
     };
     if (stmt.params) data.params = stmt.params;
@@ -500,7 +501,7 @@ export class PgRelay {
     if (stmt.masked) data.masked = stmt.masked;
     if (stmt.sample) data.result = stmt.sample;
     if (outcome) data.outcome = outcome;
-    this.options.record(stmt.verdict?.action === 'block' ? 'blocked' : 'statement', data);
+    this.options.record(stmt.verdict?.action === 'block' ? 'blocked' : 'statement', data, now);
   }
 
   private push(entry: Pending): void {

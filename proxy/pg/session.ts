@@ -392,7 +392,7 @@ export class PgProxySession {
       catalog,
       toUpstream: upstream.socket,
       toClient: this.client,
-      record: (kind, data) => recorder.record(kind, data),
+      record: (kind, data, at) => recorder.record(kind, data, at),
       onUnknownTable: () => this.server.catalogs.invalidate(catalogKey),
     });
     const socket = upstream.socket;
