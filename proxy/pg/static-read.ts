@@ -25,13 +25,18 @@ interface HandleOwner {
 /**
  * Moves the connection of `socket` (connected, its reads not yet consumed elsewhere) to a new
  * socket that reads into a reusable buffer and hands every read to `onChunk`. `socket` is released
- * without closing the connection (a server counts it as gone). Pausing and resuming the returned
+ * without closing the connection (a server counts it as gone); a socket already closed is returned
+ * as is. Pausing and resuming the returned
  * socket stop and restart reading as usual; `end`, `close` and `error` are emitted as usual.
  */
 export function adoptWithStaticReads(socket: Socket, onChunk: ChunkHandler): Socket {
-  let buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
   const handle = (socket as unknown as HandleOwner)._handle;
-  if (!handle) throw new Error('the socket has no connection to adopt');
+  if (!handle) {
+    // Already closed: the caller sees its close event.
+    socket.destroy();
+    return socket;
+  }
+  let buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
   (socket as unknown as HandleOwner)._handle = null;
   socket.destroy();
   // `handle` is not in Node's typings, but is how Node itself builds a socket on a connection.
