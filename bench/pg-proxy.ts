@@ -8,7 +8,7 @@
  * - RSS growth of the proxy process per idle proxied connection, at 1,000 connections.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -22,6 +22,8 @@ import type { PgProxyTargetConfig } from '../proxy/pg/config.ts';
 import { loginRaw, type RawClient } from '../test/helpers/pg-raw-client.ts';
 
 const PGBENCH_SECONDS = Number(process.env.WARDEN_BENCH_SECONDS ?? 5);
+/** `WARDEN_BENCH_PGBENCH_ONLY=1`: only the pgbench runs (quick iterations on the hot path). */
+const PGBENCH_ONLY = process.env.WARDEN_BENCH_PGBENCH_ONLY === '1';
 const IDLE_CONNECTIONS = 1_000;
 export const PROXY_USER = 'bench';
 export const PROXY_PASSWORD = 'bench-proxy-password';
@@ -58,18 +60,75 @@ export function libpq(endpoint: Endpoint, database: string): Record<string, stri
   };
 }
 
-async function pgbench(endpoint: Endpoint, database: string, mode: 'simple' | 'prepared'): Promise<number> {
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+/** The process and its descendants (pgbouncer runs under runuser and sh). */
+function processTree(pid: number): number[] {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    let children = '';
+    try {
+      for (const task of readdirSync(`/proc/${pids[i]}/task`))
+        children += ` ${readFileSync(`/proc/${pids[i]}/task/${task}/children`, 'utf8')}`;
+    } catch {
+      continue;
+    }
+    for (const child of children.split(' ')) if (child.trim()) pids.push(Number(child));
+  }
+  return pids;
+}
+
+/** CPU time (all threads) of a process tree, in µs: user and system (kernel) time. */
+function cpuMicros(pid: number): { user: number; system: number } {
+  let user = 0;
+  let system = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces): utime is the 14th, stime the 15th.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      user += Number(fields[11]);
+      system += Number(fields[12]);
+    } catch {
+      // The process ended between listing and reading.
+    }
+  }
+  return { user: (user * 1e6) / CLOCK_TICKS, system: (system * 1e6) / CLOCK_TICKS };
+}
+
+interface PgbenchResult {
+  tps: number;
+  /** CPU µs per transaction of the process under `pid` (the proxy or pgbouncer), if given. */
+  cpuPerTx?: number;
+  /** The part of `cpuPerTx` spent in the kernel (socket system calls, loopback delivery). */
+  systemPerTx?: number;
+}
+
+async function pgbench(
+  endpoint: Endpoint,
+  database: string,
+  mode: 'simple' | 'prepared',
+  pid?: number,
+): Promise<PgbenchResult> {
   // A short unmeasured run first: every contender is measured warm (JIT, caches, pools).
   const args = ['-n', '-S', '-c', '8', '-j', '2', '-M', mode];
   await exec('pgbench', [...args, '-T', '1'], libpq(endpoint, database));
+  const cpuBefore = pid === undefined ? undefined : cpuMicros(pid);
   const { stdout } = await exec(
     'pgbench',
     [...args, '-T', String(PGBENCH_SECONDS)],
     libpq(endpoint, database),
   );
+  const cpuAfter = pid === undefined ? undefined : cpuMicros(pid);
   const match = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
-  if (!match) throw new Error(`cannot read pgbench output: ${stdout.slice(-300)}`);
-  return Number(match[1]);
+  const processed = /number of transactions actually processed: (\d+)/.exec(stdout);
+  if (!match || !processed) throw new Error(`cannot read pgbench output: ${stdout.slice(-300)}`);
+  const tps = Number(match[1]);
+  if (!cpuBefore || !cpuAfter) return { tps };
+  const perTx = (micros: number) => Number((micros / Number(processed[1])).toFixed(2));
+  const system = cpuAfter.system - cpuBefore.system;
+  return { tps, cpuPerTx: perTx(cpuAfter.user - cpuBefore.user + system), systemPerTx: perTx(system) };
 }
 
 function startPgbouncer(
@@ -136,7 +195,14 @@ export async function startProxy(
 ): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(
     process.execPath,
-    [...nodeArgs, '--import', 'tsx', join(import.meta.dirname, 'pg-proxy-server.ts')],
+    [
+      ...nodeArgs,
+      // e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the proxy under pgbench.
+      ...(process.env.WARDEN_BENCH_PROXY_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      '--import',
+      'tsx',
+      join(import.meta.dirname, 'pg-proxy-server.ts'),
+    ],
     {
       env: {
         ...process.env,
@@ -222,12 +288,24 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
     const figures: Record<string, number> = {};
     for (const mode of ['simple', 'prepared'] as const) {
       const prefix = mode === 'prepared' ? 'prepared_' : '';
-      figures[`${prefix}tps_direct`] = await pgbench(direct, database, mode);
-      figures[`${prefix}tps_pgbouncer`] = await pgbench(pooled, database, mode);
-      figures[`${prefix}tps_warden`] = await pgbench(warden, database, mode);
+      figures[`${prefix}tps_direct`] = (await pgbench(direct, database, mode)).tps;
+      const viaBouncer = await pgbench(pooled, database, mode, bouncer.pid);
+      const viaWarden = await pgbench(warden, database, mode, proxy.child.pid);
+      figures[`${prefix}tps_pgbouncer`] = viaBouncer.tps;
+      figures[`${prefix}tps_warden`] = viaWarden.tps;
+      figures[`${prefix}cpu_us_per_tx_pgbouncer`] = viaBouncer.cpuPerTx!;
+      figures[`${prefix}cpu_us_per_tx_warden`] = viaWarden.cpuPerTx!;
       log(
-        `pgbench -S ${mode}: direct ${figures[`${prefix}tps_direct`]} tps, pgbouncer ${figures[`${prefix}tps_pgbouncer`]} tps, warden ${figures[`${prefix}tps_warden`]} tps`,
+        `pgbench -S ${mode}: direct ${figures[`${prefix}tps_direct`]} tps, pgbouncer ${viaBouncer.tps} tps, warden ${viaWarden.tps} tps`,
       );
+      log(
+        `CPU per transaction (${mode}): pgbouncer ${viaBouncer.cpuPerTx} µs (${viaBouncer.systemPerTx} in the kernel), warden ${viaWarden.cpuPerTx} µs (${viaWarden.systemPerTx} in the kernel)`,
+      );
+    }
+
+    if (PGBENCH_ONLY) {
+      console.log(JSON.stringify(figures));
+      return figures;
     }
 
     const query = ['-X', '-At', '-o', '/dev/null', '-c', 'select * from big'];
@@ -271,6 +349,10 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
       prepared_tps_direct: figures.prepared_tps_direct!,
       prepared_tps_pgbouncer: figures.prepared_tps_pgbouncer!,
       prepared_tps_warden: figures.prepared_tps_warden!,
+      cpu_us_per_tx_pgbouncer: figures.cpu_us_per_tx_pgbouncer!,
+      cpu_us_per_tx_warden: figures.cpu_us_per_tx_warden!,
+      prepared_cpu_us_per_tx_pgbouncer: figures.prepared_cpu_us_per_tx_pgbouncer!,
+      prepared_cpu_us_per_tx_warden: figures.prepared_cpu_us_per_tx_warden!,
       large_result_ratio: figures.large_result_ratio!,
       rss_kb_per_conn: figures.rss_kb_per_conn!,
     };

@@ -156,6 +156,19 @@ interface Portal {
   copy?: CopyOutPlan | null;
 }
 
+/**
+ * A copy of a client message that owns its bytes. Messages are views of the received chunk, and
+ * the session reads into one reused buffer (static-read.ts): a message kept past the chunk (held
+ * for review) must not be overwritten by the next read.
+ */
+function detach(message: FrontendMessage): FrontendMessage {
+  let copy: FrontendMessage | undefined;
+  new FrontendParser({ phase: 'normal' }).feed(Buffer.from(message.raw), (parsed) => {
+    copy = parsed;
+  });
+  return copy ?? message;
+}
+
 /** The session facts and hooks a relay runs with. */
 export interface RelayOptions {
   guardrails: SqlGuardrails;
@@ -168,8 +181,8 @@ export interface RelayOptions {
   toUpstream: ByteSink;
   /** The client's socket. */
   toClient: ByteSink;
-  /** Receives finished timeline entries. */
-  record: (kind: string, data: Record<string, unknown>) => void;
+  /** Receives finished timeline entries; `at` is when the entry finished (the relay's clock). */
+  record: (kind: string, data: Record<string, unknown>, at: number) => void;
   /** Called once when a result names a table the catalog does not know. */
   onUnknownTable?: () => void;
   clock?: () => number;
@@ -564,7 +577,7 @@ export class PgRelay {
   /** Holds a statement and asks the reviewer; the client's later input is kept until the outcome. */
   private hold(message: QueryMessage | ParseMessage, verdict: Verdict): void {
     const held: Held = {
-      message,
+      message: detach(message) as QueryMessage | ParseMessage,
       verdict,
       reviewId: undefined,
       startedAt: this.clock(),
@@ -601,7 +614,7 @@ export class PgRelay {
         `more than ${MAX_HELD_INPUT} bytes arrived while a statement waited for review`,
       );
     }
-    held.queued.push(message);
+    held.queued.push(detach(message));
   }
 
   /**
@@ -698,7 +711,7 @@ export class PgRelay {
       this.push({ t: 'parse' });
       const recorded = this.recordedSql(message.sql);
       this.remember(this.statements, message.name, { recorded, plans: new Map(), fields: undefined });
-      this.options.record('review', { sql: recorded, protocol: 'extended', rule, review });
+      this.options.record('review', { sql: recorded, protocol: 'extended', rule, review }, this.clock());
     }
     this.upstreamOut.pass(message.raw);
   }
@@ -758,10 +771,11 @@ export class PgRelay {
   private record(stmt: StatementRecord | undefined, outcome?: string): void {
     if (this.hitPlans.length > 0) this.flushHits(stmt);
     if (!stmt) return;
+    const now = this.clock();
     const data: Record<string, unknown> = {
       sql: stmt.sql,
       protocol: stmt.protocol,
-      ms: this.clock() - stmt.startedAt,
+      ms: now - stmt.startedAt,
       rows: stmt.rows,
     };
     if (stmt.params) data.params = stmt.params;
@@ -771,7 +785,7 @@ export class PgRelay {
     if (stmt.review) data.review = stmt.review;
     if (stmt.sample) data.result = stmt.sample;
     if (outcome) data.outcome = outcome;
-    this.options.record(stmt.verdict?.action === 'block' ? 'blocked' : 'statement', data);
+    this.options.record(stmt.verdict?.action === 'block' ? 'blocked' : 'statement', data, now);
   }
 
   private push(entry: Pending): void {

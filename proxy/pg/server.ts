@@ -84,7 +84,7 @@ export class PgProxyServer {
     this.clock = options.clock ?? Date.now;
     this.catalogs = new CatalogCache(this.clock);
     this.log = options.log ?? (() => {});
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.accept(socket));
     this.stopWatching = this.authority.watch((change) => {
       for (const session of this.sessions.values()) session.onGrantChange(change);
     });
@@ -149,6 +149,7 @@ export class PgProxyServer {
   private accept(socket: Socket): void {
     if (this.connections >= this.maxConnections) {
       socket.on('error', () => {});
+      socket.resume();
       socket.end(
         encodeMessages((w) =>
           writeErrorResponse(w, {

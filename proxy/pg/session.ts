@@ -40,6 +40,7 @@ import { SessionRecorder } from './recorder.ts';
 import { PgRelay } from './relay.ts';
 import type { PgProxyServerContext } from './server.ts';
 import { checkStartupParameters } from './startup-parameters.ts';
+import { adoptWithStaticReads } from './static-read.ts';
 import { connectUpstream, type UpstreamConnection } from './upstream.ts';
 
 type State = 'startup' | 'lookup' | 'auth' | 'connecting' | 'ready' | 'closed';
@@ -73,7 +74,9 @@ export class PgProxySession {
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
 
-  constructor(socket: Socket, server: PgProxyServerContext, processId: number) {
+  /** `accepted` is a new connection, paused (its reads move to a socket with a static buffer). */
+  constructor(accepted: Socket, server: PgProxyServerContext, processId: number) {
+    const socket = adoptWithStaticReads(accepted, this.onRawData);
     this.raw = socket;
     this.client = socket;
     this.server = server;
@@ -83,7 +86,6 @@ export class PgProxySession {
       this.resolveClosed = resolve;
     });
     socket.setNoDelay(true);
-    socket.on('data', this.onClientData);
     socket.on('error', () => this.close('client connection error'));
     socket.on('close', () => this.close(this.endReason));
     this.handshakeTimer = setTimeout(
@@ -139,6 +141,12 @@ export class PgProxySession {
 
   // ------------------------------------------------------------------ client bytes
 
+  /** Plaintext reads (static buffer): true when views of `chunk` wait in the server's socket. */
+  private readonly onRawData = (chunk: Buffer): boolean => {
+    this.onClientData(chunk);
+    return (this.upstream?.socket.writableLength ?? 0) > 0;
+  };
+
   private readonly onClientData = (chunk: Buffer): void => {
     if (this.state === 'closed') return;
     try {
@@ -168,14 +176,15 @@ export class PgProxySession {
     }
   }
 
-  private readonly onUpstreamData = (chunk: Buffer): void => {
-    if (this.state !== 'ready') return;
+  /** Reads from the server (static buffer): true when views of `chunk` wait in the client's socket. */
+  private readonly onUpstreamData = (chunk: Buffer): boolean => {
+    if (this.state !== 'ready') return false;
     const client = this.client;
     try {
       this.relay!.feedUpstream(chunk);
     } catch (error) {
       this.fail(error);
-      return;
+      return false;
     }
     if (client.writableNeedDrain && !this.upstreamPaused) {
       // A slow client slows the server: nothing more is read until the client caught up.
@@ -187,6 +196,7 @@ export class PgProxySession {
         upstream.resume();
       });
     }
+    return client.writableLength > 0;
   };
 
   private pauseClient(reason: string): void {
@@ -210,7 +220,6 @@ export class PgProxySession {
           return;
         }
         this.raw.write(encodeMessages((w) => writeEncryptionResponse(w, true)));
-        this.raw.removeListener('data', this.onClientData);
         const secure = new TLSSocket(this.raw, { isServer: true, secureContext: context });
         secure.on('data', this.onClientData);
         secure.on('error', () => this.close('TLS error'));
@@ -352,6 +361,8 @@ export class PgProxySession {
       catalog = buildCatalog(upstream.rows, Date.now());
       this.server.catalogs.set(catalogKey, catalog);
     }
+    // The logged-in connection moves to a socket that reads into a reusable buffer.
+    upstream.socket = adoptWithStaticReads(upstream.socket, this.onUpstreamData);
     this.upstream = upstream;
     const recorder = new SessionRecorder(
       this.server.sink,
@@ -387,7 +398,7 @@ export class PgProxySession {
       catalog,
       toUpstream: upstream.socket,
       toClient: this.client,
-      record: (kind, data) => recorder.record(kind, data),
+      record: (kind, data, at) => recorder.record(kind, data, at),
       onUnknownTable: () => this.server.catalogs.invalidate(catalogKey),
       clientEncoding: upstream.parameterStatus
         .map((status) => decodeParameterStatus(status))
@@ -395,7 +406,6 @@ export class PgProxySession {
       ...(this.server.reviewer ? this.reviewOptions(grant, recorder.session.id) : {}),
     });
     const socket = upstream.socket;
-    socket.on('data', this.onUpstreamData);
     socket.on('error', () => this.close('database connection error'));
     socket.on('close', () => {
       if (this.state === 'ready') {

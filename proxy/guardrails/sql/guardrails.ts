@@ -161,6 +161,35 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
       ...customRules,
     ];
 
+  /**
+   * Verdicts by analysis and session: the cached analyses are shared arrays and the rules depend on
+   * the session's level and groups only, so a session's verdict on a cached analysis is computed
+   * once (not for EXECUTE, which depends on the session's prepared statements as they change).
+   */
+  const verdicts = new WeakMap<readonly StatementReport[], WeakMap<CheckContext, Verdict>>();
+
+  const decide = (reports: readonly StatementReport[], ctx: CheckContext): Verdict => {
+    const rules = rulesFor(ctx);
+    let verdict: Verdict = { action: 'allow', statements: [] };
+    const statements = reports.map((raw) => {
+      const report = resolveExecute(raw, ctx);
+      let decided: StatementVerdict = { action: 'allow', report };
+      let reviewTimeout = DEFAULT_REVIEW_TIMEOUT_MS;
+      for (const rule of rules) {
+        if (SEVERITY[rule.action] > SEVERITY[decided.action] && matchesRule(rule, report, ctx)) {
+          decided = { action: rule.action, rule: rule.name, message: rule.message, report };
+          if (rule.timeoutMs !== undefined) reviewTimeout = rule.timeoutMs;
+        }
+      }
+      if (SEVERITY[decided.action] > SEVERITY[verdict.action]) {
+        verdict = { action: decided.action, rule: decided.rule, message: decided.message, statements: [] };
+        if (decided.action === 'review') verdict = { ...verdict, timeoutMs: reviewTimeout };
+      }
+      return decided;
+    });
+    return { ...verdict, statements };
+  };
+
   return {
     check(sql: string, ctx: CheckContext): Verdict {
       if (sql.trim() === '') return { action: 'allow', statements: [] };
@@ -173,25 +202,18 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
           ? { action: 'allow', statements: [] }
           : { action: 'block', rule: 'unparseable', message: error.message, statements: [] };
       }
-      const rules = rulesFor(ctx);
-      let verdict: Verdict = { action: 'allow', statements: [] };
-      const statements = reports.map((raw) => {
-        const report = resolveExecute(raw, ctx);
-        let decided: StatementVerdict = { action: 'allow', report };
-        let reviewTimeout = DEFAULT_REVIEW_TIMEOUT_MS;
-        for (const rule of rules) {
-          if (SEVERITY[rule.action] > SEVERITY[decided.action] && matchesRule(rule, report, ctx)) {
-            decided = { action: rule.action, rule: rule.name, message: rule.message, report };
-            if (rule.timeoutMs !== undefined) reviewTimeout = rule.timeoutMs;
-          }
+      if (reports.some((report) => report.executes !== undefined)) return decide(reports, ctx);
+      let bySession = verdicts.get(reports);
+      let verdict = bySession?.get(ctx);
+      if (verdict === undefined) {
+        verdict = decide(reports, ctx);
+        if (!bySession) {
+          bySession = new WeakMap();
+          verdicts.set(reports, bySession);
         }
-        if (SEVERITY[decided.action] > SEVERITY[verdict.action]) {
-          verdict = { action: decided.action, rule: decided.rule, message: decided.message, statements: [] };
-          if (decided.action === 'review') verdict = { ...verdict, timeoutMs: reviewTimeout };
-        }
-        return decided;
-      });
-      return { ...verdict, statements };
+        bySession.set(ctx, verdict);
+      }
+      return verdict;
     },
     cacheStats: () => {
       // A hit in either cache is a hit; the shape cache only sees the exact-text cache's misses.

@@ -230,4 +230,29 @@ describe('backpressure', () => {
       raw.end();
     }
   });
+
+  it('rows held back for a paused client arrive intact and in order', async () => {
+    const login = await fx.grant('read');
+    const raw = await loginRaw(login);
+    try {
+      // Each row names itself: a read buffer reused under a queued write would show as a wrong row.
+      raw.send(
+        encodeMessages((w) =>
+          writeQuery(w, "select g, repeat(g::text || ':', 60) from generate_series(1, 60000) g"),
+        ),
+      );
+      raw.socket.pause();
+      await new Promise((r) => setTimeout(r, 500));
+      raw.socket.resume();
+      const rows = (await raw.untilReady()).filter((m) => m.type === 'dataRow');
+      assert.equal(rows.length, 60_000);
+      rows.forEach((row, i) => {
+        const [id, text] = row.type === 'dataRow' ? row.values : [];
+        assert.equal(id?.toString(), String(i + 1));
+        assert.equal(text?.toString(), `${i + 1}:`.repeat(60));
+      });
+    } finally {
+      raw.end();
+    }
+  });
 });

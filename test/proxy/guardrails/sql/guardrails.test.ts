@@ -335,6 +335,32 @@ describe('prepared statements', () => {
     assert.equal(guard.check('EXECUTE ok', { ...ctx, prepared }).action, 'allow');
     assert.equal(guard.check('EXECUTE other', { ...ctx, prepared }).rule, 'unknown-prepared');
   });
+  it('EXECUTE follows the session map as it changes (no verdict kept per session)', () => {
+    const session = { ...ctx, prepared: new Map<string, StatementReport>() };
+    assert.equal(guard.check('EXECUTE later', session).rule, 'unknown-prepared');
+    session.prepared.set('later', classify('SELECT 1')[0]!);
+    assert.equal(guard.check('EXECUTE later', session).action, 'allow');
+    session.prepared.set('later', classify('DELETE FROM t')[0]!);
+    assert.equal(guard.check('EXECUTE later', session).rule, 'delete-without-where');
+  });
+});
+
+describe('verdicts kept per session', () => {
+  const guard = compileSqlGuardrails({
+    rules: [{ name: 'no-salaries', match: { relations: ['salaries'] }, action: 'block', levels: ['read'] }],
+  });
+  const cases: [string, CheckContext, string][] = [
+    ['read session', { level: 'read', groups: [] }, 'block'],
+    ['write session', { level: 'write', groups: [] }, 'allow'],
+  ];
+  for (const [label, session, action] of cases) {
+    it(`the same statement, checked again and with other literals, for a ${label}: ${action}`, () => {
+      for (const sql of ['SELECT * FROM salaries WHERE id = 1', 'SELECT * FROM salaries WHERE id = 2']) {
+        assert.equal(guard.check(sql, session).action, action);
+        assert.equal(guard.check(sql, session).action, action);
+      }
+    });
+  }
 });
 
 describe('configuration', () => {
