@@ -8,14 +8,8 @@ import { TextDecoder } from 'node:util';
 import { AsciicastEventType, type AsciicastHeader, MAX_TERMINAL_SIZE } from './asciicast.ts';
 import { RecordingError } from './errors.ts';
 
-/** Whether every byte is printable ASCII other than `"` and `\\`: JSON string text as it is. */
-function isPlainAscii(data: Uint8Array): boolean {
-  for (let i = 0; i < data.length; i++) {
-    const byte = data[i]!;
-    if (byte < 0x20 || byte > 0x7e || byte === 0x22 || byte === 0x5c) return false;
-  }
-  return true;
-}
+/** A character that is not printable ASCII, or is `"` or `\\` (JSON escapes those). */
+const NOT_PLAIN = /[^\x20\x21\x23-\x5b\x5d-\x7e]/;
 
 /**
  * Whether `data` ends with the first bytes of a UTF-8 character that a decoder in streaming mode
@@ -124,9 +118,11 @@ export class AsciicastWriter {
     // Bulk output (a file, a log) is mostly printable ASCII: such bytes are their own JSON string
     // text, so the line is written without decoding or escaping. Only when no character is
     // pending in the decoder, so the order of bytes is kept.
-    if (!this.#pending.has(type) && isPlainAscii(data)) {
-      const seconds = this.#seconds(at);
-      return `[${seconds},"${type}","${Buffer.from(data.buffer, data.byteOffset, data.length).toString('latin1')}"]\n`;
+    if (!this.#pending.has(type)) {
+      // One byte per character, so the check is a regular expression over the bytes (far faster
+      // than a loop over them).
+      const latin1 = Buffer.from(data.buffer, data.byteOffset, data.length).toString('latin1');
+      if (!NOT_PLAIN.test(latin1)) return `[${this.#seconds(at)},"${type}","${latin1}"]\n`;
     }
     let decoder = this.#decoders.get(type);
     if (!decoder) {
