@@ -7,7 +7,7 @@
  * - a 1,000,000-row (~100 MB) result with two masked columns: time through Warden / time direct;
  * - RSS growth of the proxy process per idle proxied connection, at 1,000 connections.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -250,6 +250,16 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
   const log = (line: string) => {
     if (!args.json) console.log(line);
   };
+  for (const [tool, flag, pkg] of [
+    ['pgbouncer', '--version', 'pgbouncer'],
+    ['pgbench', '--version', 'postgresql-client-15'],
+  ]) {
+    try {
+      execFileSync(tool!, [flag!], { stdio: 'ignore' });
+    } catch {
+      throw new Error(`the pg-proxy benchmark needs ${tool} (apt-get install ${pkg})`);
+    }
+  }
   const dir = mkdtempSync(join(tmpdir(), 'warden-bench-'));
   chmodSync(dir, 0o755);
   const cluster = await startPgCluster({ max_connections: 200, shared_buffers: "'256MB'" });
