@@ -135,8 +135,8 @@ export class PgProxyServer {
     session.cancel().catch(() => {});
   }
 
-  cancelUpstream(host: string, port: number, processId: number, secretKey: number): Promise<void> {
-    return cancelUpstream(host, port, processId, secretKey);
+  cancelUpstream(...args: Parameters<typeof cancelUpstream>): Promise<void> {
+    return cancelUpstream(...args);
   }
 
   forget(session: PgProxySession): void {

@@ -136,6 +136,7 @@ export class PgProxySession {
       grant.upstream.port,
       upstream.processId,
       upstream.secretKey,
+      grant.upstream.tls,
     );
   }
 

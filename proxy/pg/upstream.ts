@@ -260,24 +260,50 @@ export function connectUpstream(
   });
 }
 
-/** Sends a CancelRequest for an upstream backend; resolves when the server closed the connection. */
+/**
+ * Sends a CancelRequest for an upstream backend; resolves when the server closed the connection.
+ * With `tls` settings the request goes inside TLS, as the login did (SSLRequest first; nothing is
+ * sent when the server does not offer TLS or the handshake fails): the backend key would otherwise
+ * let anyone on the path cancel the session's statements.
+ */
 export function cancelUpstream(
   host: string,
   port: number,
   processId: number,
   secretKey: number,
+  tls?: PgTlsSettings,
 ): Promise<void> {
   return new Promise((resolve) => {
-    const socket = connect({ host, port });
+    const raw = connect({ host, port });
+    let socket: Socket = raw;
     const done = () => {
       socket.destroy();
+      raw.destroy();
       resolve();
     };
-    socket.setTimeout(5_000, done);
-    socket.on('error', done);
-    socket.on('close', done);
-    socket.on('connect', () =>
-      socket.write(encodeMessages((w) => writeCancelRequest(w, processId, secretKey))),
-    );
+    const sendCancel = () => socket.write(encodeMessages((w) => writeCancelRequest(w, processId, secretKey)));
+    raw.setTimeout(5_000, done);
+    raw.on('error', done);
+    raw.on('close', done);
+    const tlsOptions = tls ? buildTlsConnectOptions(tls, host) : undefined;
+    raw.on('connect', () => {
+      if (!tlsOptions) {
+        sendCancel();
+        return;
+      }
+      raw.once('data', (answer: Buffer) => {
+        if (answer.length !== 1 || answer[0] !== 0x53 /* S */) {
+          done();
+          return;
+        }
+        socket = connectTls({ ...tlsOptions, socket: raw });
+        socket.on('error', done);
+        socket.on('close', done);
+        socket.on('secureConnect', sendCancel);
+        // The server answers nothing and closes; a read keeps the stream flowing to its end.
+        socket.resume();
+      });
+      raw.write(encodeMessages((w) => writeSslRequest(w)));
+    });
   });
 }

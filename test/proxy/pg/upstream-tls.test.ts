@@ -7,8 +7,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { TLSSocket } from 'node:tls';
 import pg from 'pg';
 import { parseConfig } from '../../../broker/config/load.ts';
 import { Secret } from '../../../broker/config/secrets.ts';
@@ -18,8 +19,9 @@ import type { PgTlsSettings } from '../../../broker/providers/postgres/tls.ts';
 import type { ProxiedGrant } from '../../../broker/proxy-authority.ts';
 import type { GrantAuthority } from '../../../proxy/grant-authority.ts';
 import { compilePgProxyTarget } from '../../../proxy/pg/config.ts';
+import { encodeMessages, writeCancelRequest } from '../../../proxy/pg/protocol/serializer.ts';
 import { PgProxyServer } from '../../../proxy/pg/server.ts';
-import { connectUpstream } from '../../../proxy/pg/upstream.ts';
+import { cancelUpstream, connectUpstream } from '../../../proxy/pg/upstream.ts';
 import { execSql, type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
 import {
   createTestCertificate,
@@ -284,10 +286,96 @@ describe('TLS from the proxy to the database', () => {
       );
       assert.equal(admin!.rows[0].ssl, true, 'the broker admin connections are encrypted');
       assert.ok(admin!.rows[0].n >= 1, 'the broker holds an admin connection');
+
+      // A cancel reaches the database inside TLS too (cancelUpstream with the grant's settings).
+      const keys = client as unknown as { processID: number; secretKey: number };
+      const sleeping = client.query('SELECT pg_sleep(30)');
+      await new Promise((r) => setTimeout(r, 300));
+      const cancel = connect({ host: grant.host, port: grant.port });
+      cancel.on('error', () => {});
+      cancel.write(encodeMessages((w) => writeCancelRequest(w, keys.processID, keys.secretKey)));
+      await assert.rejects(sleeping, (error: { code?: string }) => error.code === '57014');
+      cancel.destroy();
     } finally {
       await client.end();
     }
   });
+});
+
+describe('cancelUpstream', () => {
+  let server: { cert: string; key: string; dir: string };
+  let stranger: { cert: string; key: string; dir: string };
+  before(() => {
+    server = createTestCertificate();
+    stranger = createTestCertificate();
+  });
+  after(() => {
+    removeDir(server.dir);
+    removeDir(stranger.dir);
+  });
+
+  /** A stand-in server: answers the SSLRequest with `answer`, then speaks TLS if it said S. */
+  async function standIn(answer: 'S' | 'N', cert: { cert: string; key: string }) {
+    const received: { plain: Buffer[]; secure: Buffer[] } = { plain: [], secure: [] };
+    const server = createServer((socket) => {
+      socket.once('data', (request) => {
+        received.plain.push(request);
+        socket.write(answer);
+        if (answer === 'N') {
+          socket.on('data', (more) => received.plain.push(more));
+          return;
+        }
+        const secure = new TLSSocket(socket, {
+          isServer: true,
+          cert: readFileSync(cert.cert),
+          key: readFileSync(cert.key),
+        });
+        secure.on('data', (bytes) => {
+          received.secure.push(bytes);
+          secure.end();
+        });
+        secure.on('error', () => {});
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { server, received, port: (server.address() as AddressInfo).port };
+  }
+
+  it('sends the CancelRequest inside verified TLS', async () => {
+    const fake = await standIn('S', server);
+    try {
+      await cancelUpstream('127.0.0.1', fake.port, 4242, 77, {
+        mode: 'verify-full',
+        ca: readFileSync(server.cert, 'utf8'),
+      });
+      assert.equal(Buffer.concat(fake.received.plain).readInt32BE(4), 80877103, 'an SSLRequest first');
+      const cancel = Buffer.concat(fake.received.secure);
+      assert.equal(cancel.length, 16);
+      assert.equal(cancel.readInt32BE(4), 80877102, 'a CancelRequest inside TLS');
+      assert.deepEqual([cancel.readInt32BE(8), cancel.readInt32BE(12)], [4242, 77]);
+    } finally {
+      fake.server.close();
+    }
+  });
+
+  for (const [name, answer, mode] of [
+    ['a server without TLS', 'N', 'require'],
+    ['a server whose certificate is not trusted', 'S', 'verify-full'],
+  ] as const) {
+    it(`sends no backend key to ${name}`, async () => {
+      // The stand-in presents the stranger's certificate; only the server's CA is trusted.
+      const fake = await standIn(answer, stranger);
+      try {
+        const settings: PgTlsSettings =
+          mode === 'require' ? { mode } : { mode, ca: readFileSync(server.cert, 'utf8') };
+        await cancelUpstream('127.0.0.1', fake.port, 4242, 77, settings);
+        assert.equal(Buffer.concat(fake.received.plain).length, 8, 'only the SSLRequest in plaintext');
+        assert.equal(fake.received.secure.length, 0);
+      } finally {
+        fake.server.close();
+      }
+    });
+  }
 });
 
 describe('the answer to the proxy SSLRequest', () => {
