@@ -190,12 +190,19 @@ describe('warden serve', () => {
       await waitFor(
         async () =>
           (await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [credential.user])).rowCount === 0,
-        5_000,
+        15_000,
         'the role to be dropped at start-up',
       );
-      const shown = await api('GET', `/v1/requests/${created.body.request.id}`);
-      assert.equal(shown.body.request.state, 'expired');
-      assert.equal(shown.body.credentials[0].state, 'revoked');
+      // The role is dropped first, then the credential and the request are marked.
+      const shown = await waitFor(
+        async () => {
+          const reply = await api('GET', `/v1/requests/${created.body.request.id}`);
+          return reply.body.credentials[0].state === 'revoked' ? reply : undefined;
+        },
+        15_000,
+        'the credential to be marked revoked',
+      );
+      assert.equal(shown!.body.request.state, 'expired');
     } finally {
       await admin.end();
     }

@@ -226,7 +226,8 @@ describe('Slack adapter over HTTP', () => {
     await ephemeralFor('UDANA', mark, /deny <reason>/);
     await h.driver.threadReply('UDANA', root, 'approve');
     await threadSays(root, /<@UDANA> approved \(1\/1\)/);
-    assert.equal((await h.fx.app.broker.show(id)).request.state, 'active');
+    // The thread says "approved" on the approval; the grant turns active once its role is minted.
+    await waitFor(async () => (await h.fx.app.broker.show(id)).request.state === 'active', 10_000, 'active');
     await h.fx.app.broker.revoke(id, { id: 'alice', admin: false }, 'done');
     await threadSays(root, /Revoked by <@UALICE>: done/);
     await waitFor(
