@@ -245,6 +245,20 @@ async function openIdle(port: number, database: string, count: number): Promise<
   return clients;
 }
 
+/** The proxy as benchmarked: default guardrails, two masked columns of `big` plus the default detectors, recording on. */
+export const BENCH_PROXY_SETTINGS: PgProxyTargetConfig = {
+  listen: '127.0.0.1:0',
+  allow_plaintext: true,
+  guardrails: {},
+  masking: {
+    columns: [
+      { match: 'big.email', style: 'redact' },
+      { match: 'big.card_number', style: 'last4' },
+    ],
+  },
+  record_rows: false,
+};
+
 /** Runs the benchmark and returns the issue's figures. */
 export async function run(args: { json: boolean }): Promise<Record<string, number>> {
   const log = (line: string) => {
@@ -278,18 +292,7 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
     children.push(bouncer);
     const pooled: Endpoint = { port: bouncerPort, user: cluster.user, password: cluster.password };
     await waitForPort(pooled, database);
-    const proxySettings: PgProxyTargetConfig = {
-      listen: '127.0.0.1:0',
-      allow_plaintext: true,
-      guardrails: {},
-      masking: {
-        columns: [
-          { match: 'big.email', style: 'redact' },
-          { match: 'big.card_number', style: 'last4' },
-        ],
-      },
-      record_rows: false,
-    };
+    const proxySettings = BENCH_PROXY_SETTINGS;
     const upstream = { port: cluster.port, database, user: cluster.user, password: cluster.password };
     const proxy = await startProxy(dir, 'proxy', upstream, proxySettings);
     children.push(proxy.child);

@@ -10,8 +10,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDatabase, execSql, startPgCluster } from '../../cli/demo/local-postgres.ts';
-import type { PgProxyTargetConfig } from '../../proxy/pg/config.ts';
-import { type Endpoint, exec, libpq, PROXY_PASSWORD, PROXY_USER, startProxy } from '../pg-proxy.ts';
+import {
+  BENCH_PROXY_SETTINGS,
+  type Endpoint,
+  exec,
+  libpq,
+  PROXY_PASSWORD,
+  PROXY_USER,
+  startProxy,
+} from '../pg-proxy.ts';
 
 const ROWS = 1_000_000;
 const argRounds = process.argv.indexOf('--rounds');
@@ -34,18 +41,7 @@ try {
     database,
     `CREATE TABLE big AS SELECT g AS id, 'user' || g || '@example.com' AS email, lpad(g::text, 16, '4') AS card_number, repeat('x', 40) AS filler FROM generate_series(1, ${ROWS}) g; ANALYZE big`,
   );
-  const settings: PgProxyTargetConfig = {
-    listen: '127.0.0.1:0',
-    allow_plaintext: true,
-    guardrails: {},
-    masking: {
-      columns: [
-        { match: 'big.email', style: 'redact' },
-        { match: 'big.card_number', style: 'last4' },
-      ],
-    },
-    record_rows: false,
-  };
+  const settings = BENCH_PROXY_SETTINGS;
   const upstream = { port: cluster.port, database, user: cluster.user, password: cluster.password };
   const proxy = await startProxy(dir, 'proxy', upstream, settings, [
     ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []),
