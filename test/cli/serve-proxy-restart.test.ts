@@ -5,7 +5,6 @@
  * login is refused; the store never held a password, only the proxy password's SCRAM verifier.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,54 +12,20 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { stringify } from 'yaml';
-import { buildTestConfig, TARGET_ADMIN_ENV, waitFor, waitForHealth } from '../helpers/broker-fixture.ts';
+import { buildTestConfig, TARGET_ADMIN_ENV, waitFor } from '../helpers/broker-fixture.ts';
 import { createDatabase, execSql, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
+import { callApi, ServeProcess } from '../helpers/serve-process.ts';
 
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
-const WARDEN = join(import.meta.dirname, '../../cli/warden.js');
 
 describe('warden serve: proxied grants across a restart', () => {
   let cluster: PgCluster;
   let dir: string;
   let configFile: string;
   let url: string;
-  let child: ChildProcess | undefined;
-  let output = '';
+  let serve: ServeProcess;
 
-  const startServe = async () => {
-    child = spawn(process.execPath, [WARDEN, 'serve', '--config', configFile], {
-      env: {
-        ...process.env,
-        [TARGET_ADMIN_ENV]: cluster.password,
-        WARDEN_ADMIN_TOKEN: ADMIN_TOKEN,
-        WARDEN_LOG_LEVEL: 'debug',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout!.on('data', (d) => {
-      output += d;
-    });
-    child.stderr!.on('data', (d) => {
-      output += d;
-    });
-    await waitForHealth(url);
-  };
-
-  const kill = async () => {
-    const exited = new Promise((r) => child!.once('exit', r));
-    child!.kill('SIGKILL');
-    await exited;
-  };
-
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in these tests
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
-  };
+  const api = (method: string, path: string, body?: unknown) => callApi(url, ADMIN_TOKEN, method, path, body);
 
   const query = async (login: pg.ClientConfig, sql: string) => {
     const client = new pg.Client({ ...login, ssl: false, connectionTimeoutMillis: 10_000 });
@@ -113,11 +78,17 @@ describe('warden serve: proxied grants across a restart', () => {
     target.proxy = { listen: `127.0.0.1:${proxyPort}`, allow_plaintext: true };
     configFile = join(dir, 'warden.yaml');
     writeFileSync(configFile, stringify(config));
-    await startServe();
+    serve = new ServeProcess(configFile, url, () => ({
+      ...process.env,
+      [TARGET_ADMIN_ENV]: cluster.password,
+      WARDEN_ADMIN_TOKEN: ADMIN_TOKEN,
+      WARDEN_LOG_LEVEL: 'debug',
+    }));
+    await serve.start();
   });
 
   after(async () => {
-    child?.kill('SIGKILL');
+    await serve?.kill();
     await cluster?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -142,8 +113,8 @@ describe('warden serve: proxied grants across a restart', () => {
     const before = await rolePassword(credential.user);
     assert.ok(before?.startsWith('SCRAM-SHA-256$'));
 
-    await kill();
-    await startServe();
+    await serve.kill();
+    await serve.start();
     const after = await rolePassword(credential.user);
     assert.ok(after?.startsWith('SCRAM-SHA-256$'));
     assert.notEqual(after, before, 'the minted role got a fresh password at start-up');
@@ -189,6 +160,6 @@ describe('warden serve: proxied grants across a restart', () => {
       5_000,
       'the verifier to be deleted when the grant ended',
     );
-    assert.equal(output.includes(login.password), false, 'the proxy password never reached the log');
+    assert.equal(serve.output.includes(login.password), false, 'the proxy password never reached the log');
   });
 });

@@ -3,7 +3,7 @@
  * SIGKILL while grants are live and restarted after their expiry, and the audit commands.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,21 +11,20 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { stringify } from 'yaml';
-import { buildTestConfig, TARGET_ADMIN_ENV, waitFor, waitForHealth } from '../helpers/broker-fixture.ts';
+import { buildTestConfig, TARGET_ADMIN_ENV, waitFor } from '../helpers/broker-fixture.ts';
 import { createDatabase, execSql, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
+import { callApi, ServeProcess, WARDEN } from '../helpers/serve-process.ts';
 
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
 const BOT_TOKEN = 'test-bot-token-0123456789';
 const minted: string[] = [];
-const WARDEN = join(import.meta.dirname, '../../cli/warden.js');
 
 describe('warden serve', () => {
   let cluster: PgCluster;
   let dir: string;
   let configFile: string;
   let url: string;
-  let child: ChildProcess | undefined;
-  let output = '';
+  let serve: ServeProcess;
   const env = () => ({
     ...process.env,
     [TARGET_ADMIN_ENV]: cluster.password,
@@ -34,35 +33,13 @@ describe('warden serve', () => {
     WARDEN_LOG_LEVEL: 'debug',
   });
 
-  const startServe = async () => {
-    child = spawn(process.execPath, [WARDEN, 'serve', '--config', configFile], {
-      env: env(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout!.on('data', (d) => {
-      output += d;
-    });
-    child.stderr!.on('data', (d) => {
-      output += d;
-    });
-    await waitForHealth(url);
-  };
-
-  const api = async (
+  const api = (
     method: string,
     path: string,
     body?: unknown,
     token: string | null = ADMIN_TOKEN,
     raw?: string,
-  ) => {
-    const res = await fetch(`${url}${path}`, {
-      method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
-      ...(raw !== undefined ? { body: raw } : body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in these tests
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
-  };
+  ) => callApi(url, token, method, path, body, raw);
 
   const cli = (...args: string[]) =>
     spawnSync(process.execPath, [WARDEN, ...args], {
@@ -89,11 +66,12 @@ describe('warden serve', () => {
     };
     configFile = join(dir, 'warden.yaml');
     writeFileSync(configFile, stringify(config));
-    await startServe();
+    serve = new ServeProcess(configFile, url, env);
+    await serve.start();
   });
 
   after(async () => {
-    child?.kill('SIGKILL');
+    await serve?.kill();
     await cluster?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -175,8 +153,7 @@ describe('warden serve', () => {
     };
     assert.ok(credential.password);
     minted.push(credential.password);
-    child!.kill('SIGKILL');
-    await new Promise((r) => child!.once('exit', r));
+    await serve.kill();
     await new Promise((r) => setTimeout(r, 4_000));
     const admin = new pg.Client({ connectionString: cluster.url });
     await admin.connect();
@@ -186,7 +163,7 @@ describe('warden serve', () => {
       // VALID UNTIL refuses the login by itself, even with Warden down.
       const login = new pg.Client({ ...credential, password: credential.password });
       await assert.rejects(login.connect(), /password authentication failed/);
-      await startServe();
+      await serve.start();
       await waitFor(
         async () =>
           (await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [credential.user])).rowCount === 0,
@@ -214,9 +191,8 @@ describe('warden serve', () => {
       'postgres',
       'CREATE ROLE warden_leftover_r0000000000 LOGIN; CREATE ROLE app_owner LOGIN',
     );
-    child!.kill('SIGKILL');
-    await new Promise((r) => child!.once('exit', r));
-    await startServe();
+    await serve.kill();
+    await serve.start();
     const [roles] = await execSql(
       cluster,
       'postgres',
@@ -283,10 +259,10 @@ describe('warden serve', () => {
   });
 
   it('kept every secret out of its logs', () => {
-    assert.ok(output.length > 0);
+    assert.ok(serve.output.length > 0);
     assert.ok(minted.length > 0);
     for (const secret of [ADMIN_TOKEN, BOT_TOKEN, cluster.password, ...minted]) {
-      assert.equal(output.includes(secret), false, 'a secret reached the log');
+      assert.equal(serve.output.includes(secret), false, 'a secret reached the log');
     }
   });
 });

@@ -4,7 +4,7 @@
  * `warden sessions list` / `warden replay` show the recording.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,9 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { buildTestConfig, TARGET_ADMIN_ENV, waitFor } from '../helpers/broker-fixture.ts';
 import { createDatabase, execSql, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
+import { ServeProcess, WARDEN } from '../helpers/serve-process.ts';
 
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
-const WARDEN = join(import.meta.dirname, '../../cli/warden.js');
 
 describe('warden serve with the postgres proxy, sessions and replay', () => {
   let cluster: PgCluster;
@@ -22,7 +22,7 @@ describe('warden serve with the postgres proxy, sessions and replay', () => {
   let configFile: string;
   let url: string;
   let proxyPort: number;
-  let child: ChildProcess | undefined;
+  let serve: ServeProcess;
   const env = () => ({
     ...process.env,
     [TARGET_ADMIN_ENV]: cluster.password,
@@ -53,24 +53,11 @@ describe('warden serve with the postgres proxy, sessions and replay', () => {
     target.proxy = { listen: `127.0.0.1:${proxyPort}`, allow_plaintext: true };
     configFile = join(dir, 'warden.yaml');
     writeFileSync(configFile, stringify(config));
-    child = spawn(process.execPath, [WARDEN, 'serve', '--config', configFile], {
-      env: env(),
-      stdio: 'ignore',
-    });
-    await waitFor(
-      async () => {
-        try {
-          return (await fetch(`${url}/v1/health`)).ok;
-        } catch {
-          return false;
-        }
-      },
-      20_000,
-      'warden serve to answer',
-    );
+    serve = new ServeProcess(configFile, url, env);
+    await serve.start();
   });
   after(async () => {
-    child?.kill('SIGKILL');
+    await serve?.kill();
     await cluster?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
