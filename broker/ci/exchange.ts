@@ -14,8 +14,8 @@ import { formatDuration } from '../config/duration.ts';
 import { BrokerError } from '../errors.ts';
 import type { EventBus, IssuedCredential } from '../events/events.ts';
 import type { Logger } from '../log.ts';
-import type { AccessRequest, AuditEntry } from '../model.ts';
-import type { CreateCiRequestInput } from '../requests/broker.ts';
+import type { AccessRequest } from '../model.ts';
+import type { Broker, CreateCiRequestInput } from '../requests/broker.ts';
 import type { Store } from '../store/store.ts';
 import type { CiConfig, CiRuleConfig } from './config.ts';
 import { type CiConnection, type CiProxyEndpoint, routeCiCredential } from './credential-route.ts';
@@ -29,16 +29,10 @@ import { StoreReplayCache, toStoreReplayKey } from './store-replay-cache.ts';
 import { type VerifiedCiToken, verifyCiToken } from './verify.ts';
 
 /** What the exchange needs of the broker (the `Broker` class fits; tests may pass a fake). */
-export interface CiBroker {
+export interface CiBroker extends Pick<Broker, 'recordAudit'> {
   readonly events: Pick<EventBus, 'subscribe'>;
   requestCi(input: CreateCiRequestInput): Promise<AccessRequest>;
   collectCi(id: string): Promise<AccessRequest>;
-  recordAudit(
-    actor: string,
-    action: string,
-    subject: string,
-    data: Record<string, unknown>,
-  ): Promise<AuditEntry | undefined>;
 }
 
 /** Options of {@link CiExchange}; durations in milliseconds. */

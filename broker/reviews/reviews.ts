@@ -15,9 +15,9 @@ import { ForbiddenError, InvalidInputError, NotFoundError, StateConflictError } 
 import type { BrokerEvent, EventBus } from '../events/events.ts';
 import { createId } from '../ids.ts';
 import type { Logger } from '../log.ts';
-import type { AccessRequest, AuditEntry, ReviewState, StatementReview } from '../model.ts';
-import { type ApprovalRequirement, describeRequirement } from '../policy/evaluate.ts';
-import type { Actor } from '../requests/broker.ts';
+import type { AccessRequest, ReviewState, StatementReview } from '../model.ts';
+import { describeRequirement } from '../policy/evaluate.ts';
+import type { Actor, Broker } from '../requests/broker.ts';
 import type { ReviewFilter, Store } from '../store/store.ts';
 
 /** Longest statement text kept with a review (the proxy already cuts its recording). */
@@ -43,16 +43,8 @@ export type ReviewResult =
   | { decision: 'denied'; reviewId: string; by: string; reason: string }
   | { decision: 'expired'; reviewId: string; reason: string };
 
-/** What reviews need of the broker: grants, their approvers, and the audit log. */
-export interface ReviewBroker {
-  approversOf(request: AccessRequest): ApprovalRequirement;
-  recordAudit(
-    actor: string,
-    action: string,
-    subject: string,
-    data: Record<string, unknown>,
-  ): Promise<AuditEntry | undefined>;
-}
+/** What reviews need of the broker: a grant's approvers, and the audit log. */
+export type ReviewBroker = Pick<Broker, 'approversOf' | 'recordAudit'>;
 
 /** Options of {@link StatementReviews}. */
 export interface StatementReviewsOptions {
