@@ -5,7 +5,6 @@
  * out. Every special byte (delimiter, quote, escape, backslash, CR, LF) is ASCII, and UTF-8 never
  * uses ASCII bytes inside a multi-byte character, so scanning bytes is exact.
  */
-import { isAsciiSafeEncoding } from '../guardrails/sql/encodings.ts';
 import { PgProxyError } from './errors.ts';
 
 /** Most bytes of one row held while waiting for its end (PostgreSQL caps a field at 1 GB). */
@@ -14,15 +13,6 @@ export const DEFAULT_MAX_COPY_ROW = 64 * 1024 * 1024;
 const LF = 0x0a;
 const CR = 0x0d;
 const BACKSLASH = 0x5c;
-
-/**
- * True when COPY output in `clientEncoding` can be split by bytes: an encoding whose multi-byte
- * characters never hold an ASCII byte (Shift-JIS may end a character with a backslash). Every
- * server encoding qualifies.
- */
-export function isCopySafeEncoding(clientEncoding: string): boolean {
-  return isAsciiSafeEncoding(clientEncoding);
-}
 
 /** How rows are written (from the COPY statement's options). */
 export interface CopyFormat {

@@ -23,6 +23,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   DEFAULT_REVIEW_TIMEOUT_MS,
+  isAsciiSafeEncoding,
   type SqlGuardrails,
   type StatementReport,
   type Verdict,
@@ -31,7 +32,6 @@ import { addCounts, type ColumnRule, type MaskCounts, type Masker } from '../mas
 import type { ReviewOutcome, StatementReviewer } from '../statement-reviewer.ts';
 import type { Catalog } from './catalog.ts';
 import { type ByteSink, ChunkOutput } from './chunk-output.ts';
-import { isCopySafeEncoding } from './copy-codec.ts';
 import { CopyOutMasker, type CopyOutPlan, planCopyOut } from './copy-masking.ts';
 import { PgProxyError } from './errors.ts';
 import {
@@ -446,7 +446,7 @@ export class PgRelay {
       this.checkedCopies.push(null);
       return undefined;
     }
-    if (!isCopySafeEncoding(this.clientEncoding)) {
+    if (!isAsciiSafeEncoding(this.clientEncoding)) {
       return `COPY output in client_encoding ${this.clientEncoding} cannot be masked by column: use UTF8`;
     }
     const plan = planCopyOut(copy, this.options.catalog, this.options.masker);
@@ -487,7 +487,7 @@ export class PgRelay {
     }
     const plan = plans.shift();
     if (!plan) return;
-    if (!isCopySafeEncoding(this.clientEncoding)) {
+    if (!isAsciiSafeEncoding(this.clientEncoding)) {
       throw new PgProxyError(
         'ERR_PGPROXY_UNMASKABLE',
         `COPY output in ${this.clientEncoding} cannot be masked`,

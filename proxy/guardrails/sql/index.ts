@@ -6,6 +6,7 @@ export {
   sqlGuardrailsConfigSchema,
 } from './config.ts';
 export { DANGEROUS_FUNCTIONS, SQL_EFFECTS, type SqlEffect, type StatementKind } from './effects.ts';
+export { isAsciiSafeEncoding } from './encodings.ts';
 export { SqlGuardConfigError, SqlGuardError, type SqlGuardErrorCode, SqlUnparseableError } from './errors.ts';
 export {
   type CheckContext,

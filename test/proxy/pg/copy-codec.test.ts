@@ -10,7 +10,6 @@ import {
   decodeCopyRow,
   defaultCopyFormat,
   encodeCopyRow,
-  isCopySafeEncoding,
   rowContentLength,
 } from '../../../proxy/pg/copy-codec.ts';
 import { chunkings } from './protocol/split-feed.ts';
@@ -160,23 +159,4 @@ describe('CopyRowSplitter', () => {
     assert.equal(rowContentLength(b('ab\r\n')), 2);
     assert.equal(rowContentLength(b('ab')), 2);
   });
-});
-
-describe('isCopySafeEncoding', () => {
-  const cases: [string, boolean][] = [
-    ['UTF8', true],
-    ['LATIN1', true],
-    ['EUC_JP', true],
-    ['WIN1252', true],
-    ['SJIS', false],
-    ['Shift_JIS_2004', false],
-    ['big5', false],
-    ['GBK', false],
-    ['UHC', false],
-    ['GB18030', false],
-    ['JOHAB', false],
-  ];
-  for (const [name, safe] of cases) {
-    it(`${name}: ${safe ? 'split by bytes' : 'refused'}`, () => assert.equal(isCopySafeEncoding(name), safe));
-  }
 });
