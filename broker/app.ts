@@ -43,11 +43,14 @@ export interface BrokerAppOptions {
 export async function openConfiguredStore(
   config: Config,
   env: Record<string, string | undefined> = process.env,
+  logger?: Logger,
 ): Promise<Store> {
   const settings = config.broker.store;
   const store =
     settings.kind === 'embedded'
-      ? openEmbeddedStore(settings.path)
+      ? openEmbeddedStore(settings.path, {
+          onCheckpointError: (error) => logger?.warn({ err: error }, 'embedded store: WAL checkpoint failed'),
+        })
       : openPostgresStore(resolveSecret(settings.url, 'broker.store.url', env).reveal());
   await store.migrate();
   return store;
@@ -94,7 +97,7 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
   const env = options.env ?? process.env;
   const directory = new FileDirectory(config.people);
   const providers = createProviders(config, env);
-  const store = options.store ?? (await openConfiguredStore(config, env));
+  const store = options.store ?? (await openConfiguredStore(config, env, options.logger));
   const proxyAuthority = new ProxyAuthority({
     directory,
     getRequest: (id) => store.getRequest(id),

@@ -37,6 +37,7 @@ import type {
   SessionRecord,
   Store,
 } from './store.ts';
+import { WalCheckpointer } from './wal-checkpointer.ts';
 
 interface RequestRow {
   id: string;
@@ -159,11 +160,18 @@ interface SessionChunkRow {
   events: string;
 }
 
-/** A piece of an SSH session's recording, written while the session runs. */
+/** A piece of an SSH session's recording as asciicast text (written before migration 7). */
 interface SshRecordingChunkRow {
   session_id: string;
   seq: number;
   data: string;
+}
+
+/** A piece of an SSH session's recording: binary frames, written while the session runs. */
+interface SshRecordingFramesRow {
+  session_id: string;
+  seq: number;
+  data: Uint8Array;
 }
 
 function fromSessionRow(row: PgSessionRow): SessionRecord {
@@ -267,6 +275,7 @@ interface Tables {
   warden_pg_sessions: PgSessionRow;
   warden_pg_session_chunks: SessionChunkRow;
   warden_ssh_recording_chunks: SshRecordingChunkRow;
+  warden_ssh_recording_frames: SshRecordingFramesRow;
   warden_requests: RequestRow;
   warden_approvals: ApprovalRow;
   warden_credentials: CredentialRow;
@@ -411,7 +420,7 @@ function fromAuditRow(row: Selectable<AuditRow>): AuditEntry {
 type Db = Kysely<Tables>;
 
 /** The ordered schema migrations; each runs once, recorded in warden_meta. */
-const MIGRATIONS: ((db: Db) => Promise<void>)[] = [
+const MIGRATIONS: ((db: Db, kind: SqlStore['kind']) => Promise<void>)[] = [
   async (db) => {
     await db.schema
       .createTable('warden_requests')
@@ -614,16 +623,29 @@ const MIGRATIONS: ((db: Db) => Promise<void>)[] = [
       .columns(['state', 'created_at'])
       .execute();
   },
+  // 7: SSH recordings as pieces of binary frames, stored as written (rendered as asciicast on read).
+  async (db, kind) => {
+    await db.schema
+      .createTable('warden_ssh_recording_frames')
+      .addColumn('session_id', 'text', (c) => c.notNull())
+      .addColumn('seq', 'integer', (c) => c.notNull())
+      .addColumn('data', kind === 'postgres' ? 'bytea' : 'blob', (c) => c.notNull())
+      .addPrimaryKeyConstraint('warden_ssh_recording_frames_pk', ['session_id', 'seq'])
+      .execute();
+  },
 ];
 
 /** One SQL store over a Kysely instance; see `openStore` for the two dialects. */
 export class SqlStore implements Store {
   readonly kind: 'embedded' | 'postgres';
   readonly #db: Db;
+  readonly #beforeClose: (() => Promise<void>) | undefined;
 
-  constructor(kind: 'embedded' | 'postgres', db: Db) {
+  /** `beforeClose` runs first in {@link close} (the embedded store stops its checkpointer there). */
+  constructor(kind: 'embedded' | 'postgres', db: Db, beforeClose?: () => Promise<void>) {
     this.kind = kind;
     this.#db = db;
+    this.#beforeClose = beforeClose;
   }
 
   async migrate(): Promise<void> {
@@ -641,7 +663,7 @@ export class SqlStore implements Store {
         .where('key', '=', 'schema_version')
         .executeTakeFirst();
       const current = row ? Number(row.value) : 0;
-      for (let v = current; v < MIGRATIONS.length; v++) await MIGRATIONS[v]!(trx);
+      for (let v = current; v < MIGRATIONS.length; v++) await MIGRATIONS[v]!(trx, this.kind);
       if (current < MIGRATIONS.length) {
         await trx
           .insertInto('warden_meta')
@@ -653,6 +675,7 @@ export class SqlStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.#beforeClose?.();
     await this.#db.destroy();
   }
 
@@ -978,8 +1001,8 @@ export class SqlStore implements Store {
       .executeTakeFirst();
     if (!row) return undefined;
     const session = fromSshSessionRow(row);
-    // A live session has no recording yet; an ended one has its pieces (or, stored before
-    // migration 4, the whole text in its row).
+    // Recordings stored as asciicast text: before migration 4, whole in the row; before migration 7,
+    // in pieces. Later ones are frames (readSshRecording).
     if (session.recording === null && session.endedAt !== null) {
       const chunks = await this.#db
         .selectFrom('warden_ssh_recording_chunks')
@@ -992,8 +1015,21 @@ export class SqlStore implements Store {
     return session;
   }
 
-  async appendSshRecording(id: string, seq: number, data: string): Promise<void> {
-    await this.#db.insertInto('warden_ssh_recording_chunks').values({ session_id: id, seq, data }).execute();
+  async appendSshRecording(id: string, seq: number, piece: Uint8Array): Promise<void> {
+    await this.#db
+      .insertInto('warden_ssh_recording_frames')
+      .values({ session_id: id, seq, data: piece })
+      .execute();
+  }
+
+  async readSshRecording(id: string): Promise<Uint8Array[]> {
+    const rows = await this.#db
+      .selectFrom('warden_ssh_recording_frames')
+      .select('data')
+      .where('session_id', '=', id)
+      .orderBy('seq')
+      .execute();
+    return rows.map((row) => row.data);
   }
 
   async listSshSessions(filter: { requestId?: string; limit?: number }): Promise<SshSessionRecord[]> {
@@ -1212,15 +1248,33 @@ export class SqlStore implements Store {
   }
 }
 
-/** Opens the embedded store: a SQLite file (WAL). */
-export function openEmbeddedStore(path: string): SqlStore {
+/** Options of {@link openEmbeddedStore}. */
+export interface EmbeddedStoreOptions {
+  /** Told when the WAL checkpoints fail on their worker thread (the store then checkpoints inline). */
+  onCheckpointError?(error: unknown): void;
+}
+
+/**
+ * Opens the embedded store: a SQLite file (WAL), whose checkpoints a {@link WalCheckpointer} runs
+ * off the event loop.
+ */
+export function openEmbeddedStore(path: string, options: EmbeddedStoreOptions = {}): SqlStore {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const database = new Database(path);
   database.pragma('journal_mode = WAL');
   // NORMAL in WAL mode survives a killed process (SIGKILL); only an OS crash may lose the last commits.
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
-  return new SqlStore('embedded', new Kysely<Tables>({ dialect: new SqliteDialect({ database }) }));
+  // The WAL file shrinks back to this (bytes) when it restarts, after a burst such as a big recording.
+  database.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+  const checkpointer =
+    path === ':memory:'
+      ? undefined
+      : new WalCheckpointer(database, path, {
+          ...(options.onCheckpointError ? { onError: options.onCheckpointError } : {}),
+        });
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database }) });
+  return new SqlStore('embedded', db, checkpointer && (() => checkpointer.stop()));
 }
 
 const INT8_OID = 20;

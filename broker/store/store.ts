@@ -153,13 +153,18 @@ export interface Store {
     id: string,
     patch: Pick<SshSessionRecord, 'endedAt' | 'endReason' | 'recording' | 'meta'>,
   ): Promise<void>;
-  /** A session; once it ended, its recording is the text of its pieces in order. */
+  /**
+   * A session. `recording` is the asciicast text of an ended session recorded before migration 7;
+   * later recordings are read with {@link readSshRecording}.
+   */
   getSshSession(id: string): Promise<SshSessionRecord | undefined>;
   /**
-   * Stores piece `seq` (0, 1, …) of a live session's recording; the pieces joined in order are the
-   * recording. Pieces keep each write small however long the session.
+   * Stores piece `seq` (0, 1, …) of a live session's recording, bytes the store keeps as they are.
+   * Pieces keep each write small however long the session.
    */
-  appendSshRecording(id: string, seq: number, data: string): Promise<void>;
+  appendSshRecording(id: string, seq: number, piece: Uint8Array): Promise<void>;
+  /** A session's recording pieces in order (none for a file transfer or an older session). */
+  readSshRecording(id: string): Promise<Uint8Array[]>;
   /** SSH sessions, newest first, without their recordings. */
   listSshSessions(filter: { requestId?: string; limit?: number }): Promise<SshSessionRecord[]>;
 

@@ -7,6 +7,7 @@ import { openConfiguredStore } from '../../broker/app.ts';
 import type { Store } from '../../broker/store/store.ts';
 import { schedulePlayback } from '../../proxy/ssh/recording/asciicast-player.ts';
 import { parseAsciicast } from '../../proxy/ssh/recording/asciicast-reader.ts';
+import { readStoredRecording } from '../../proxy/ssh/recording/stored-recording.ts';
 import { ExitCode, type Io, UsageError } from '../output.ts';
 import { SshCliError } from '../ssh/errors.ts';
 import { loadConfigOf } from '../ssh/load-config.ts';
@@ -60,13 +61,19 @@ export async function replaySshSession(
         `session ${id} is a ${session.kind} session, not SSH`,
       );
     }
-    if (session.recording === null) {
-      const why = session.endedAt === null ? 'it is still live' : 'file transfers are not recorded';
-      throw new SshCliError('ERR_SSH_CLI_NO_RECORDING', `session ${id} has no recording: ${why}`);
+    if (session.endedAt === null) {
+      throw new SshCliError('ERR_SSH_CLI_NO_RECORDING', `session ${id} has no recording: it is still live`);
     }
-    const cast = parseAsciicast(session.recording);
+    const recording = await readStoredRecording(store, session);
+    if (recording === null) {
+      throw new SshCliError(
+        'ERR_SSH_CLI_NO_RECORDING',
+        `session ${id} has no recording: file transfers are not recorded`,
+      );
+    }
+    const cast = parseAsciicast(recording);
     if (exportPath) {
-      writeFileAtomically(exportPath, session.recording, 0o600);
+      writeFileAtomically(exportPath, recording, 0o600);
       io.out(`wrote ${exportPath}: asciicast v2, ${cast.events.length} events`);
       return ExitCode.Ok;
     }

@@ -14,7 +14,7 @@ export interface SshProxyBackend {
   getGrant(id: string): Promise<ProxyGrant | undefined>;
   insertSession(session: SshSessionRecord): Promise<void>;
   /** Stores piece `seq` of a live session's recording (see {@link Store.appendSshRecording}). */
-  appendRecording(id: string, seq: number, text: string): Promise<void>;
+  appendRecording(id: string, seq: number, piece: Uint8Array): Promise<void>;
   finishSession(
     id: string,
     patch: Pick<SshSessionRecord, 'endedAt' | 'endReason' | 'recording' | 'meta'>,
@@ -33,7 +33,7 @@ export function createBrokerBackend(broker: Broker, store: Store): SshProxyBacke
       return store.getRequest(id);
     },
     insertSession: (session) => store.insertSshSession(session),
-    appendRecording: (id, seq, text) => store.appendSshRecording(id, seq, text),
+    appendRecording: (id, seq, piece) => store.appendSshRecording(id, seq, piece),
     finishSession: (id, patch) => store.finishSshSession(id, patch),
     async audit(actor, action, subject, data) {
       await broker.recordAudit(actor, action, subject, data);

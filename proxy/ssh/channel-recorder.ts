@@ -1,14 +1,23 @@
 /**
- * The recording of one proxied channel. On the data path it only copies bytes: output chunks that
- * follow each other within {@link COALESCE_MS} are gathered into one batch, and nothing is
- * JSON-encoded there. The session encodes held events in bounded pieces with
- * {@link ChannelRecorder.take} off the data path (and writes each piece to the store), then ends
- * with {@link ChannelRecorder.finish}. Raw bytes kept are bounded by `maxBytes`, and so is the
- * encoded text. Input is left out while the terminal likely has echo off (the last output looks like
- * a password prompt) until the next Enter. Pure apart from the times the caller passes.
+ * The recording of one proxied channel. On the data path it only copies bytes: each chunk goes into
+ * a block of frames (see `recording/frames.ts`), and output chunks that follow each other within
+ * {@link COALESCE_MS} grow the same frame. Nothing is decoded or encoded here; the session writes
+ * the frames to the store in pieces with {@link ChannelRecorder.take}, and readers render them as
+ * asciicast v2. The bytes kept are bounded by `maxBytes`, frame headers included. Input is left out
+ * while the terminal likely has echo off (the last output looks like a password prompt) until the
+ * next Enter. Pure apart from the times the caller passes.
  */
-import { AsciicastEventType, MAX_TERMINAL_SIZE } from './recording/asciicast.ts';
+
+import { MAX_TERMINAL_SIZE } from './recording/asciicast.ts';
 import { AsciicastWriter } from './recording/asciicast-writer.ts';
+import {
+  encodeFrame,
+  encodeHeaderFrame,
+  encodeResizeFrame,
+  FRAME_HEADER_BYTES,
+  FrameType,
+  writeFrameHeader,
+} from './recording/frames.ts';
 
 /** Output ending like this is taken as a prompt typed without echo. */
 const SECRET_PROMPT = /(pass(word|phrase)|PIN|token|secret)[^\n]{0,40}:\s*$/i;
@@ -19,16 +28,16 @@ const COLON = 0x3a;
 function isSpace(byte: number): boolean {
   return (byte >= 0x09 && byte <= 0x0d) || byte === 0x20 || byte === 0xa0;
 }
-/** Output chunks closer than this (ms) to the first of their batch share its event. */
+/** Output chunks closer than this (ms) to the first of their frame share it. */
 export const COALESCE_MS = 5;
-/** Largest output batch (bytes) before a new event starts; also bounds one event's encoded text. */
-const BATCH_BYTES = 64 * 1024;
-/** Default size (characters) {@link ChannelRecorder.take} stops at. */
-export const TAKE_CHARS = 256 * 1024;
-/** Bytes charged per event for its JSON framing, so many tiny events also meet the limit. */
-const EVENT_OVERHEAD = 24;
-/** Size of the blocks small chunks are copied into. */
-const ARENA_BLOCK = 1024 * 1024;
+/** Largest payload (bytes) of one output or input frame. */
+const FRAME_BYTES = 64 * 1024;
+/** Largest block of frames, and so of a piece {@link ChannelRecorder.take} returns. */
+export const PIECE_BYTES = 256 * 1024;
+/** The first block; each next one doubles up to {@link PIECE_BYTES}, so a quiet channel stays small. */
+const FIRST_BLOCK = 4 * 1024;
+/** Longest marker label kept (characters). */
+const MAX_LABEL = 1_000;
 const TRUNCATED = 'warden: recording truncated (size limit)';
 
 function isTerminalSize(n: number): boolean {
@@ -43,57 +52,54 @@ export interface ChannelRecorderOptions {
   title: string;
   env?: Record<string, string>;
   recordInput: boolean;
-  /** Most bytes of recording kept; later events are dropped and a marker says so. */
+  /** Most bytes of frames kept (headers included); later ones are dropped and a marker says so. */
   maxBytes: number;
 }
 
-type RawEvent =
-  | {
-      type: AsciicastEventType.Output | AsciicastEventType.Input;
-      at: number;
-      chunks: Buffer[];
-      bytes: number;
-    }
-  | { type: AsciicastEventType.Resize; at: number; width: number; height: number }
-  | { type: AsciicastEventType.Marker; at: number; label: string };
-
 export class ChannelRecorder {
   readonly #options: ChannelRecorderOptions;
-  readonly #writer: AsciicastWriter;
-  /** Events not encoded yet, oldest first. */
-  #events: RawEvent[] = [];
+  /** Blocks (their untaken parts) that are full, oldest first. */
+  #closed: Buffer[] = [];
+  #closedBytes = 0;
+  /** The block frames are written to: taken up to `#start`, written up to `#used`. */
+  #block: Buffer;
+  #start = 0;
+  #used = 0;
+  /** Offset of the last frame in `#block` while it may still grow; -1 when none may. */
+  #open = -1;
+  #openType = FrameType.Output;
+  #openAt = 0;
+  #openLength = 0;
   #bytes = 0;
-  #held = 0;
-  /** Characters of text encoded so far (header included). */
-  #encoded = 0;
-  #headerTaken = false;
-  #cut = false;
   #truncated = false;
+  #ended = false;
   /** The last output bytes, up to {@link PROMPT_TAIL}. */
   readonly #tail = Buffer.alloc(PROMPT_TAIL);
   #tailLength = 0;
   #echoOff = false;
-  #arena = Buffer.alloc(0);
-  #arenaUsed = 0;
 
   constructor(options: ChannelRecorderOptions) {
     this.#options = options;
-    // Built now so a bad terminal size fails at the start, not when the recording is stored.
     const { startedAt, title, env } = options;
     // A client may claim any size: out-of-range sizes fall back to 80x24 rather than fail the channel.
     const width = isTerminalSize(options.width) ? options.width : 80;
     const height = isTerminalSize(options.height) ? options.height : 24;
-    this.#writer = new AsciicastWriter({ width, height, startedAt, title, ...(env ? { env } : {}) });
+    const header = { width, height, title, ...(env ? { env } : {}) };
+    // Checked now (a writer throws on a bad header) so a bad one fails at the start, not at replay.
+    new AsciicastWriter({ ...header, startedAt });
+    const frame = encodeHeaderFrame(header, startedAt);
+    this.#block = Buffer.allocUnsafeSlow(Math.max(FIRST_BLOCK, frame.length));
+    this.#append(frame);
   }
 
-  /** Raw bytes held that {@link take} has not encoded yet. */
+  /** Bytes of frames that {@link take} has not returned yet. */
   get heldBytes(): number {
-    return this.#held;
+    return this.#closedBytes + this.#used - this.#start;
   }
 
-  /** Whether events wait for {@link take}. */
+  /** Whether frames wait for {@link take}. */
   get hasHeld(): boolean {
-    return this.#events.length > 0 || !this.#headerTaken;
+    return this.heldBytes > 0;
   }
 
   /** Whether the recording hit its size limit. */
@@ -105,82 +111,51 @@ export class ChannelRecorder {
   output(data: Buffer, at: number): void {
     this.#keepTail(data);
     this.#echoOff = this.#endsLikePrompt();
-    this.#bytesEvent(AsciicastEventType.Output, data, at);
+    this.#bytesFrame(FrameType.Output, data, at);
   }
 
   /** Input bytes seen at `at`; dropped while echo looks off or input recording is off. */
   input(data: Buffer, at: number): void {
     const hidden = this.#echoOff || !this.#options.recordInput;
     if (data.includes(0x0d) || data.includes(0x0a)) this.#echoOff = false;
-    if (!hidden) this.#bytesEvent(AsciicastEventType.Input, data, at);
+    if (!hidden) this.#bytesFrame(FrameType.Input, data, at);
   }
 
   /** A terminal resize; sizes outside 1 to {@link MAX_TERMINAL_SIZE} are not recorded. */
   resize(width: number, height: number, at: number): void {
-    if (!isTerminalSize(width) || !isTerminalSize(height)) return;
-    if (this.#charge(EVENT_OVERHEAD, at))
-      this.#events.push({ type: AsciicastEventType.Resize, at, width, height });
+    if (!isTerminalSize(width) || !isTerminalSize(height) || this.#ended) return;
+    const frame = encodeResizeFrame(width, height, at);
+    if (this.#charge(frame.length, at)) this.#append(frame);
   }
 
   /** A marker; always kept, even past the limit (markers are few: blocked commands, the end). */
   marker(label: string, at: number): void {
-    this.#events.push({ type: AsciicastEventType.Marker, at, label });
+    if (!this.#ended) this.#append(encodeFrame(FrameType.Marker, at, Buffer.from(label.slice(0, MAX_LABEL))));
   }
 
   /**
-   * Encodes held events, oldest first, as the next piece of asciicast v2 text (the header first,
-   * once): whole lines, stopping once the piece reaches `maxChars` (one event can pass it by at most
-   * one event's text). `''` when nothing is held. The pieces of every call, then {@link finish},
-   * joined in order, are the recording, at most about `maxBytes` long.
+   * The next piece of the recording, oldest first: whole frames, at most {@link PIECE_BYTES}, the
+   * header frame first; `undefined` when nothing is held. The pieces in order are the recording.
+   * A piece is a view of memory the recorder never writes again.
    */
-  take(maxChars: number = TAKE_CHARS): string {
-    const writer = this.#writer;
-    const lines: string[] = [];
-    let size = 0;
-    if (!this.#headerTaken) {
-      this.#headerTaken = true;
-      lines.push(writer.header());
-      size = lines[0]!.length;
+  take(): Buffer | undefined {
+    const piece = this.#closed.shift();
+    if (piece) {
+      this.#closedBytes -= piece.length;
+      return piece;
     }
-    let n = 0;
-    for (; n < this.#events.length && size < maxChars; n++) {
-      const event = this.#events[n]!;
-      if (event.type === AsciicastEventType.Output || event.type === AsciicastEventType.Input)
-        this.#held -= event.bytes;
-      let line: string;
-      if (event.type === AsciicastEventType.Marker) line = writer.marker(event.label, event.at);
-      else if (this.#cut) line = '';
-      else if (event.type === AsciicastEventType.Resize)
-        line = writer.resize(event.width, event.height, event.at);
-      else {
-        const data = event.chunks.length === 1 ? event.chunks[0]! : Buffer.concat(event.chunks, event.bytes);
-        line =
-          event.type === AsciicastEventType.Output
-            ? writer.output(data, event.at)
-            : writer.input(data, event.at);
-      }
-      // Escapes can make text longer than its bytes: the limit holds for the encoded text too.
-      if (
-        !this.#cut &&
-        event.type !== AsciicastEventType.Marker &&
-        this.#encoded + size + line.length > this.#options.maxBytes
-      ) {
-        this.#cut = true;
-        line = writer.marker(TRUNCATED, event.at);
-      }
-      size += line.length;
-      if (line) lines.push(line);
-    }
-    // Drop encoded events (and with them their views of the arena).
-    this.#events = n === this.#events.length ? [] : this.#events.slice(n);
-    this.#encoded += size;
-    return lines.join('');
+    if (this.#used === this.#start) return undefined;
+    const rest = this.#block.subarray(this.#start, this.#used);
+    this.#start = this.#used;
+    this.#open = -1;
+    return rest;
   }
 
-  /** Encodes everything still held and ends the recording at `at`; the last piece. Call once. */
-  finish(at: number): string {
-    const rest = this.take(Number.POSITIVE_INFINITY);
-    return this.#cut ? rest : rest + this.#writer.end(at);
+  /** Ends the recording at `at` (an end frame); {@link take} then returns what is left. Call once. */
+  finish(at: number): void {
+    if (this.#ended) return;
+    this.#append(encodeFrame(FrameType.End, at));
+    this.#ended = true;
   }
 
   /** Slides `data` into the tail window; no string per chunk (this runs per echoed keystroke). */
@@ -200,40 +175,65 @@ export class ChannelRecorder {
     return SECRET_PROMPT.test(this.#tail.toString('latin1', 0, this.#tailLength));
   }
 
-  #bytesEvent(type: AsciicastEventType.Output | AsciicastEventType.Input, data: Buffer, at: number): void {
-    if (data.length === 0) return;
-    const last = this.#events.at(-1);
-    const joins =
-      last !== undefined &&
-      last.type === type &&
-      at - last.at <= COALESCE_MS &&
-      last.bytes + data.length <= BATCH_BYTES;
-    if (!this.#charge(data.length + (joins ? 0 : EVENT_OVERHEAD), at)) return;
-    const copy = this.#copy(data);
-    this.#held += copy.length;
-    if (joins) {
-      last.chunks.push(copy);
-      last.bytes += copy.length;
-    } else {
-      this.#events.push({ type, at, chunks: [copy], bytes: copy.length });
+  /** Copies `data` into frames: grows the open frame while it may, else starts new ones. */
+  #bytesFrame(type: FrameType.Output | FrameType.Input, data: Buffer, at: number): void {
+    let offset = 0;
+    while (offset < data.length && !this.#ended) {
+      const grows =
+        this.#open >= 0 &&
+        this.#openType === type &&
+        at - this.#openAt <= COALESCE_MS &&
+        this.#openLength < FRAME_BYTES &&
+        this.#used < this.#block.length;
+      if (grows) {
+        const n = Math.min(
+          data.length - offset,
+          FRAME_BYTES - this.#openLength,
+          this.#block.length - this.#used,
+        );
+        if (!this.#charge(n, at)) return;
+        data.copy(this.#block, this.#used, offset, offset + n);
+        this.#used += n;
+        this.#openLength += n;
+        this.#block.writeUInt32LE(this.#openLength, this.#open + 9);
+        offset += n;
+        continue;
+      }
+      const n = Math.min(data.length - offset, FRAME_BYTES);
+      if (!this.#charge(FRAME_HEADER_BYTES + n, at)) return;
+      this.#reserve(FRAME_HEADER_BYTES + n);
+      const frame = this.#used;
+      const payload = writeFrameHeader(this.#block, frame, type, at, n);
+      data.copy(this.#block, payload, offset, offset + n);
+      this.#used = payload + n;
+      this.#open = frame;
+      this.#openType = type;
+      this.#openAt = at;
+      this.#openLength = n;
+      offset += n;
     }
   }
 
-  /**
-   * Copies `data` into the current arena block and returns a view of the copy. A copy, because a
-   * small chunk may be a view holding a whole socket read buffer alive; an arena, because one
-   * allocation per chunk is what made recording a bulk transfer slow (external memory drives GC).
-   */
-  #copy(data: Buffer): Buffer {
-    if (data.length > ARENA_BLOCK / 4) return Buffer.from(data);
-    if (this.#arena.length - this.#arenaUsed < data.length) {
-      this.#arena = Buffer.allocUnsafeSlow(ARENA_BLOCK);
-      this.#arenaUsed = 0;
+  /** Appends a whole frame (it closes the open one). */
+  #append(frame: Buffer): void {
+    this.#reserve(frame.length);
+    frame.copy(this.#block, this.#used);
+    this.#used += frame.length;
+    this.#open = -1;
+  }
+
+  /** Makes room for `bytes` in the block, closing it for a new one when it has too little. */
+  #reserve(bytes: number): void {
+    if (this.#block.length - this.#used >= bytes) return;
+    if (this.#used > this.#start) {
+      this.#closed.push(this.#block.subarray(this.#start, this.#used));
+      this.#closedBytes += this.#used - this.#start;
     }
-    const start = this.#arenaUsed;
-    data.copy(this.#arena, start);
-    this.#arenaUsed += data.length;
-    return this.#arena.subarray(start, this.#arenaUsed);
+    const size = Math.min(PIECE_BYTES, this.#block.length * 2);
+    this.#block = Buffer.allocUnsafeSlow(Math.max(size, bytes));
+    this.#start = 0;
+    this.#used = 0;
+    this.#open = -1;
   }
 
   /** Counts `bytes` against the limit; false (and truncated from now on) when they do not fit. */
@@ -241,7 +241,7 @@ export class ChannelRecorder {
     if (this.#truncated) return false;
     if (this.#bytes + bytes > this.#options.maxBytes) {
       this.#truncated = true;
-      this.#events.push({ type: AsciicastEventType.Marker, at, label: TRUNCATED });
+      this.marker(TRUNCATED, at);
       return false;
     }
     this.#bytes += bytes;

@@ -1,26 +1,24 @@
 /**
- * Writes one channel's recording to the store while the session runs, in pieces: a piece is
- * encoded and written once enough bytes are held (or a little while after the last one), one
- * write at a time, each off the data path and after a turn of the event loop. So no single store
+ * Writes one channel's recording to the store while the session runs, in pieces: pieces are
+ * written once enough bytes are held (or a little while after the last one), one write at a time,
+ * each off the data path and after a turn of the event loop. So no single store
  * write holds the proxy's event loop for long, however big the recording, and a session that ends
  * has only its last piece left to write. When the store falls behind, {@link RecordingSink.full}
  * tells the session to stop reading output until {@link RecordingSink.onceDrained}: memory stays
  * bounded, and no output reaches the client unrecorded.
  */
-import { type ChannelRecorder, TAKE_CHARS } from './channel-recorder.ts';
+import type { ChannelRecorder } from './channel-recorder.ts';
 
 /** Options of {@link RecordingSink}. */
 export interface RecordingSinkOptions {
   recorder: ChannelRecorder;
-  /** Stores piece `seq` (0, 1, …) of the recording. */
-  write(seq: number, text: string): Promise<void>;
+  /** Stores piece `seq` (0, 1, …) of the recording (the sink never changes its bytes). */
+  write(seq: number, piece: Uint8Array): Promise<void>;
   /** Told about each failed write; that piece is lost, the session and later pieces go on. */
   onError(error: unknown): void;
-  /** Raw bytes held before a piece is written at once. Default 64 KiB. */
+  /** Bytes held before pieces are written at once. Default 64 KiB. */
   pieceBytes?: number;
-  /** Characters a piece stops at (it passes by at most one event). Default 256 KiB. */
-  pieceChars?: number;
-  /** Raw bytes held from which the sink is {@link RecordingSink.full}. Default 1 MiB. */
+  /** Bytes held from which the sink is {@link RecordingSink.full}. Default 1 MiB. */
   highWaterBytes?: number;
   /** Longest time (ms) fewer than `pieceBytes` wait before they are written. Default 1 000. */
   flushIntervalMs?: number;
@@ -77,17 +75,15 @@ export class RecordingSink {
   }
 
   /**
-   * Ends the recording at `at`: writes what is still held in pieces, then the last one. Resolves
-   * once every piece was written or failed (never rejects). Call once.
+   * Ends the recording at `at` and writes what is still held, in pieces. Resolves once every piece
+   * was written or failed (never rejects). Call once.
    */
   async finish(at: number): Promise<void> {
     this.#ending = true;
     clearTimeout(this.#timer);
     await this.#pumping;
+    this.#recorder.finish(at);
     await this.#writeHeld();
-    await nextTurn();
-    const last = this.#recorder.finish(at);
-    if (last) await this.#writeOne(last);
     this.#release();
   }
 
@@ -116,17 +112,17 @@ export class RecordingSink {
       first = false;
       // A turn of the event loop first: sockets are served between two pieces.
       await nextTurn();
-      const text = this.#recorder.take(this.#o.pieceChars ?? TAKE_CHARS);
-      if (!text) return;
-      await this.#writeOne(text);
+      const piece = this.#recorder.take();
+      if (!piece) return;
+      await this.#writeOne(piece);
       this.#release();
     }
   }
 
-  async #writeOne(text: string): Promise<void> {
+  async #writeOne(piece: Uint8Array): Promise<void> {
     const seq = this.#seq++;
     try {
-      await this.#o.write(seq, text);
+      await this.#o.write(seq, piece);
     } catch (error) {
       this.#failed++;
       this.#o.onError(error);

@@ -390,7 +390,7 @@ class ChannelRelay implements OpenChannel {
       });
       this.#sink = new RecordingSink({
         recorder: this.#recorder,
-        write: (seq, text) => options.ctx.backend.appendRecording(this.#id, seq, text),
+        write: (seq, piece) => options.ctx.backend.appendRecording(this.#id, seq, piece),
         onError: (error) =>
           options.ctx.logger.error({ err: error, session: this.#id }, 'cannot store a recording piece'),
       });
@@ -514,7 +514,7 @@ class ChannelRelay implements OpenChannel {
     // The recording is in the store's pieces (written during the session); this writes the rest.
     void (this.#sink?.finish(endedAt) ?? Promise.resolve())
       .catch((error) =>
-        this.#o.ctx.logger.error({ err: error, session: this.#id }, 'cannot encode the recording'),
+        this.#o.ctx.logger.error({ err: error, session: this.#id }, 'cannot store the recording'),
       )
       .then(() => this.#finishSession(endedAt));
   }

@@ -13,7 +13,7 @@ import { type Config, parseConfig } from '../../broker/config/load.ts';
 import type { ConfigInput } from '../../broker/config/schema.ts';
 import type { BrokerEvent, SshIssuedCredential } from '../../broker/events/events.ts';
 import { createLogger } from '../../broker/log.ts';
-import type { AccessRequest } from '../../broker/model.ts';
+import type { AccessRequest, SshSessionRecord } from '../../broker/model.ts';
 import {
   formatCaPublicKeyLine,
   formatOpenSshPrivateKey,
@@ -25,6 +25,7 @@ import { openEmbeddedStore } from '../../broker/store/sql-store.ts';
 import type { Store } from '../../broker/store/store.ts';
 import { createBrokerBackend, type SshProxyBackend } from '../../proxy/ssh/backend.ts';
 import { createMaskerFactory } from '../../proxy/ssh/output-masker.ts';
+import { readStoredRecording } from '../../proxy/ssh/recording/stored-recording.ts';
 import { type SshProxyOptions, SshProxyServer } from '../../proxy/ssh/server.ts';
 import { LogCapture } from './broker-fixture.ts';
 import { clientOptions, type Sshd, type SshdOptions, startSshd, TEST_USER } from './sshd.ts';
@@ -103,6 +104,8 @@ export interface SshProxyFixture {
   dir: string;
   /** The proxy's upstream private key (every account of the test sshd accepts it). */
   upstreamKey: string;
+  /** The asciicast text of an ended session's recording (throws when it has none). */
+  recordingOf(session: SshSessionRecord): Promise<string>;
   /** Requests `web-1:<level>` as alice (auto-approved) and returns the grant and its credential. */
   grant(
     level?: string,
@@ -180,6 +183,11 @@ export async function startSshProxyFixture(
     logs,
     dir,
     upstreamKey: upstream.privateKey,
+    async recordingOf(session) {
+      const text = await readStoredRecording(store, session);
+      if (text === null) throw new Error(`session ${session.id} has no recording`);
+      return text;
+    },
     async grant(level = 'shell', duration = '30m') {
       const grant = await app.broker.request({
         requester: 'alice',

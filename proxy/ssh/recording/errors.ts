@@ -9,7 +9,8 @@ export type RecordingErrorCode =
   | 'ERR_RECORDING_EVENT'
   | 'ERR_RECORDING_TIME'
   | 'ERR_RECORDING_INPUT'
-  | 'ERR_RECORDING_PLAYBACK';
+  | 'ERR_RECORDING_PLAYBACK'
+  | 'ERR_RECORDING_FRAME';
 
 /** Base class of every recording error. */
 export class RecordingError extends Error {

@@ -67,7 +67,7 @@ describe('warden ssh replay', () => {
       const [first] = await cli.fx.store.listSshSessions({ requestId: grant.id });
       return first?.endedAt ? first : undefined;
     });
-    const stored = await waitFor(async () => (await cli.fx.store.getSshSession(session!.id))?.recording);
+    const stored = await cli.fx.recordingOf(session!);
     recorded = { id: session!.id, stdout: result.stdout, recording: stored! };
   });
   after(async () => {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ChannelRecorder, COALESCE_MS } from '../../../proxy/ssh/channel-recorder.ts';
+import { ChannelRecorder, COALESCE_MS, PIECE_BYTES } from '../../../proxy/ssh/channel-recorder.ts';
+import type { AsciicastEvent } from '../../../proxy/ssh/recording/asciicast.ts';
 import { parseAsciicast } from '../../../proxy/ssh/recording/asciicast-reader.ts';
+import { renderAsciicast } from '../../../proxy/ssh/recording/frames.ts';
 
 const START = Date.UTC(2030, 0, 1);
 const newRecorder = (options: { maxBytes?: number; recordInput?: boolean; width?: number } = {}) =>
@@ -13,7 +15,19 @@ const newRecorder = (options: { maxBytes?: number; recordInput?: boolean; width?
     recordInput: options.recordInput ?? true,
     maxBytes: options.maxBytes ?? 1024 * 1024,
   });
-const events = (recorder: ChannelRecorder) => parseAsciicast(recorder.finish(START + 60_000)).events;
+/** The pieces still held, oldest first. */
+function takeAll(recorder: ChannelRecorder): Buffer[] {
+  const pieces: Buffer[] = [];
+  for (let piece = recorder.take(); piece; piece = recorder.take()) pieces.push(piece);
+  return pieces;
+}
+/** Ends the recording at `at` and renders all it holds. */
+const finishText = (recorder: ChannelRecorder, at: number) => {
+  recorder.finish(at);
+  return renderAsciicast(takeAll(recorder));
+};
+const events = (recorder: ChannelRecorder) => parseAsciicast(finishText(recorder, START + 60_000)).events;
+const sizeOf = (pieces: readonly Buffer[]) => pieces.reduce((n, p) => n + p.length, 0);
 
 describe('ChannelRecorder', () => {
   it('joins output chunks that follow within the coalescing window, splits later ones', () => {
@@ -105,18 +119,20 @@ describe('ChannelRecorder', () => {
     assert.ok(hidden > 20, `only ${hidden} keystrokes followed a prompt`);
   });
 
-  it('truncates at the raw limit, says so, keeps markers and stays under the limit when encoded', () => {
+  it('truncates at the limit on stored bytes, says so, and keeps markers', () => {
     for (const [name, byte] of [
       ['plain text', 0x61],
-      ['control bytes that JSON escapes six-fold', 0x01],
+      ['control bytes (JSON escapes them six-fold, the store keeps them as they are)', 0x01],
     ] as const) {
       const recorder = newRecorder({ maxBytes: 4_000 });
       for (let i = 0; i < 100; i++) recorder.output(Buffer.alloc(100, byte), START + i * 10);
       recorder.marker('blocked', START + 5_000);
-      assert.ok(recorder.truncated || byte === 0x01, name);
-      const text = recorder.finish(START + 6_000);
-      assert.ok(text.length <= 4_000 + 200, `${name}: ${text.length} bytes`);
-      const cast = parseAsciicast(text);
+      assert.ok(recorder.truncated, name);
+      recorder.finish(START + 6_000);
+      const pieces = takeAll(recorder);
+      // The header, the two markers and the end frame are kept past the limit.
+      assert.ok(sizeOf(pieces) <= 4_000 + 200, `${name}: ${sizeOf(pieces)} bytes`);
+      const cast = parseAsciicast(renderAsciicast(pieces));
       assert.ok(
         cast.events.some((e) => e[1] === 'm' && e[2].includes('truncated')),
         `${name}: no truncation marker`,
@@ -133,56 +149,95 @@ describe('ChannelRecorder', () => {
     recorder.resize(0, 24, START);
     recorder.resize(50_000, 24, START);
     recorder.resize(100, 30, START + 1);
-    const cast = parseAsciicast(recorder.finish(START + 2));
+    const cast = parseAsciicast(finishText(recorder, START + 2));
     assert.equal(cast.header.width, 80);
     assert.deepEqual(cast.events, [[0.001, 'r', '100x30']]);
   });
 });
 
 describe('ChannelRecorder.take', () => {
-  it('pieces taken during the session, then finish, join into the same recording finish alone makes', () => {
-    /** Feeds a short shell session; takes a small piece every fifth line when `pieces` is given. */
-    const record = (pieces?: string[]) => {
+  it('pieces taken during the session, then the rest, render as the same recording as one take at the end', () => {
+    /** Feeds a short shell session; takes a piece every fifth line when `during` is true. */
+    const record = (during: boolean) => {
       const recorder = newRecorder();
-      const out: string[] = pieces ?? [];
+      const pieces: Buffer[] = [];
       for (let i = 0; i < 50; i++) {
-        recorder.output(Buffer.from(`line ${i} é\r\n`), START + i * 10);
+        // A two-byte character split across chunks, so across frames (and pieces) too.
+        recorder.output(Buffer.from(`line ${i} é\r\n`).subarray(0, 9), START + i * 10);
+        recorder.output(Buffer.from(`line ${i} é\r\n`).subarray(9), START + i * 10 + 6);
         if (i % 7 === 0) recorder.input(Buffer.from('k'), START + i * 10 + 1);
         if (i === 20) recorder.resize(100, 30, START + i * 10 + 2);
-        if (pieces && i % 5 === 0) out.push(recorder.take(64));
+        if (during && i % 5 === 0) pieces.push(...takeAll(recorder));
       }
-      out.push(recorder.finish(START + 1_000));
-      return out;
+      recorder.finish(START + 1_000);
+      pieces.push(...takeAll(recorder));
+      return pieces;
     };
-    const pieces: string[] = [];
-    record(pieces);
-    assert.ok(pieces.filter(Boolean).length > 5);
-    assert.deepEqual(parseAsciicast(pieces.join('')).events, parseAsciicast(record().join('')).events);
+    const pieces = record(true);
+    assert.ok(pieces.length > 5);
+    // A take ends the frame it cuts, so output may split into other events: the same bytes, and
+    // the same input, resizes and markers at the same times.
+    const split = (events: AsciicastEvent[]) => ({
+      output: events
+        .filter((e) => e[1] === 'o')
+        .map((e) => e[2])
+        .join(''),
+      others: events.filter((e) => e[1] !== 'o'),
+    });
+    const whole = split(parseAsciicast(renderAsciicast(record(false))).events);
+    assert.deepEqual(split(parseAsciicast(renderAsciicast(pieces)).events), whole);
+    assert.match(whole.output, /line 3 é\r\n/);
+    assert.equal(whole.others.length, 9);
   });
 
-  it('stops a piece near the size asked, counts held bytes, and returns nothing when nothing is held', () => {
-    const recorder = newRecorder();
-    assert.match(recorder.take(), /^\{"version":2/);
-    assert.equal(recorder.take(), '');
+  it('counts held bytes, returns nothing when nothing is held, and never returns a piece past its size', () => {
+    const recorder = newRecorder({ maxBytes: 64 * 1024 * 1024 });
+    const header = recorder.take()!;
+    assert.ok(header.length > 0 && recorder.heldBytes === 0);
+    assert.equal(recorder.take(), undefined);
     for (let i = 0; i < 10; i++) recorder.output(Buffer.alloc(1_000, 0x61), START + i * 100);
-    assert.equal(recorder.heldBytes, 10_000);
-    const piece = recorder.take(2_500);
-    assert.equal(piece.split('\n').length - 1, 3);
-    assert.equal(recorder.heldBytes, 7_000);
-    recorder.finish(START + 2_000);
+    const held = recorder.heldBytes;
+    assert.ok(held > 10_000 && held < 10_200, `${held} bytes held`);
+    assert.equal(sizeOf(takeAll(recorder)), held);
     assert.equal(recorder.heldBytes, 0);
+    // A bulk transfer: pieces stay within the bound however the chunks come.
+    for (let i = 0; i < 400; i++)
+      recorder.output(Buffer.alloc(i % 3 === 0 ? 100_000 : 7_000, 0x62), START + 2_000);
+    const pieces = takeAll(recorder);
+    assert.ok(pieces.length > 10);
+    for (const piece of pieces) assert.ok(piece.length <= PIECE_BYTES, `a piece of ${piece.length} bytes`);
+  });
+
+  it('a piece keeps its bytes after the recorder writes more (the store may still hold it)', () => {
+    const recorder = newRecorder();
+    recorder.output(Buffer.from('first'), START);
+    const pieces = takeAll(recorder);
+    const copies = pieces.map((p) => Buffer.from(p));
+    recorder.output(Buffer.from('second'), START + 1);
+    recorder.output(Buffer.from('third'), START + 2);
+    assert.deepEqual(pieces, copies);
+    recorder.finish(START + 3);
+    const text = renderAsciicast([...pieces, ...takeAll(recorder)]);
+    assert.equal(
+      parseAsciicast(text)
+        .events.map((e) => e[2])
+        .join(''),
+      'firstsecondthird',
+    );
   });
 
   it('the size limit holds across pieces', () => {
     const recorder = newRecorder({ maxBytes: 4_000 });
-    const pieces: string[] = [];
+    const pieces: Buffer[] = [];
     for (let i = 0; i < 100; i++) {
       recorder.output(Buffer.alloc(100, 0x01), START + i * 10);
-      pieces.push(recorder.take(300));
+      pieces.push(...takeAll(recorder));
     }
-    pieces.push(recorder.finish(START + 2_000));
-    const text = pieces.join('');
-    assert.ok(text.length <= 4_000 + 200, `${text.length} bytes`);
-    assert.ok(parseAsciicast(text).events.some((e) => e[1] === 'm' && e[2].includes('truncated')));
+    recorder.finish(START + 2_000);
+    pieces.push(...takeAll(recorder));
+    assert.ok(sizeOf(pieces) <= 4_000 + 200, `${sizeOf(pieces)} bytes`);
+    assert.ok(
+      parseAsciicast(renderAsciicast(pieces)).events.some((e) => e[1] === 'm' && e[2].includes('truncated')),
+    );
   });
 });

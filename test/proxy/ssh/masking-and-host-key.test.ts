@@ -52,7 +52,7 @@ describe('SSH proxy masking: what the user sees and the recording are masked', (
       return s?.endedAt ? fx.store.getSshSession(s.id) : undefined;
     });
     assert.deepEqual(session!.meta.masked, { card: 2, email: 2 });
-    const recorded = parseAsciicast(session!.recording!)
+    const recorded = parseAsciicast(await fx.recordingOf(session!))
       .events.filter((e) => e[1] === 'o')
       .map((e) => e[2])
       .join('');

@@ -77,7 +77,7 @@ describe('SSH proxy', () => {
     const session = (await fx.store.getSshSession(sessions![0]!.id))!;
     assert.equal(session.login, TEST_USER);
     assert.equal(session.meta.exit, 7);
-    const cast = parseAsciicast(session.recording!);
+    const cast = parseAsciicast(await fx.recordingOf(session));
     const output = cast.events
       .filter((e) => e[1] === 'o')
       .map((e) => e[2])
@@ -166,7 +166,7 @@ describe('SSH proxy', () => {
       return s?.endedAt ? fx.store.getSshSession(s.id) : undefined;
     });
     assert.equal(session!.meta.blocked, 1);
-    const cast = parseAsciicast(session!.recording!);
+    const cast = parseAsciicast(await fx.recordingOf(session!));
     assert.equal(cast.header.width, 100);
     assert.equal(cast.header.height, 30);
     assert.ok(cast.events.some(([, type, data]) => type === 'r' && data === '120x40'));

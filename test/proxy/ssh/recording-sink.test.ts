@@ -1,32 +1,31 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ChannelRecorder } from '../../../proxy/ssh/channel-recorder.ts';
+import { ChannelRecorder, PIECE_BYTES } from '../../../proxy/ssh/channel-recorder.ts';
 import { parseAsciicast } from '../../../proxy/ssh/recording/asciicast-reader.ts';
+import { renderAsciicast } from '../../../proxy/ssh/recording/frames.ts';
 import { RecordingSink, type RecordingSinkOptions } from '../../../proxy/ssh/recording-sink.ts';
 
 const START = Date.UTC(2030, 0, 1);
-const PIECE_CHARS = 32 * 1024;
-/** A piece passes `pieceChars` by at most one event: 64 KiB of bytes JSON escapes six-fold, plus framing. */
-const MAX_PIECE = PIECE_CHARS + 6 * 64 * 1024 + 64;
 
 const newRecorder = (maxBytes = 64 * 1024 * 1024) =>
   new ChannelRecorder({ width: 80, height: 24, startedAt: START, title: 't', recordInput: true, maxBytes });
 
 /** A store that keeps the pieces; a write waits for `gate` when one is set. */
 function fakeStore() {
-  const pieces: { seq: number; text: string }[] = [];
+  const pieces: { seq: number; bytes: Buffer }[] = [];
   const errors: unknown[] = [];
   const store = {
     pieces,
     errors,
     gate: undefined as Promise<void> | undefined,
     fail: new Set<number>(),
-    write: async (seq: number, text: string) => {
+    write: async (seq: number, piece: Uint8Array) => {
       await store.gate;
       if (store.fail.has(seq)) throw new Error(`store down at ${seq}`);
-      pieces.push({ seq, text });
+      // A copy, as a database keeps it.
+      pieces.push({ seq, bytes: Buffer.from(piece) });
     },
-    text: () => pieces.map((p) => p.text).join(''),
+    text: () => renderAsciicast(pieces.map((p) => p.bytes)),
   };
   return store;
 }
@@ -40,7 +39,6 @@ function newSink(
     recorder,
     write: store.write,
     onError: (error) => store.errors.push(error),
-    pieceChars: PIECE_CHARS,
     ...options,
   });
 }
@@ -55,7 +53,7 @@ describe('RecordingSink', () => {
   for (const [name, byte, total, chunk] of [
     ['keystroke echoes', 0x61, 2_000, 1],
     ['a bulk transfer of text', 0x61, 3 * 1024 * 1024, 32 * 1024],
-    ['control bytes that JSON escapes six-fold', 0x01, 1024 * 1024, 16 * 1024],
+    ['control bytes', 0x01, 1024 * 1024, 16 * 1024],
   ] as const) {
     it(`stores ${name} in bounded pieces that join into the whole recording`, async () => {
       const recorder = newRecorder();
@@ -72,7 +70,7 @@ describe('RecordingSink', () => {
         store.pieces.map((p) => p.seq),
         store.pieces.map((_, i) => i),
       );
-      for (const piece of store.pieces) assert.ok(piece.text.length <= MAX_PIECE, `${piece.text.length}`);
+      for (const piece of store.pieces) assert.ok(piece.bytes.length <= PIECE_BYTES, `${piece.bytes.length}`);
       if (total > 1024 * 1024) assert.ok(store.pieces.length > 10, `${store.pieces.length} pieces`);
       assert.equal(outputOf(store.text()), String.fromCharCode(byte).repeat(total));
       assert.equal(recorder.heldBytes, 0);
@@ -137,7 +135,8 @@ describe('RecordingSink', () => {
     assert.match(String(store.errors[0]), /store down at 1/);
     assert.ok(store.pieces.some((p) => p.seq > 1));
     assert.equal(store.pieces[0]!.seq, 0);
-    // Pieces are whole lines: what is left still parses.
-    assert.ok(parseAsciicast(store.text()).events.length > 0);
+    // Pieces are whole frames: what is left still renders, without the lost piece's output.
+    const output = outputOf(store.text());
+    assert.ok(output.length > 0 && output.length < 4 * 40 * 1024, `${output.length} bytes of output`);
   });
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { SshProxyBackend } from '../../../proxy/ssh/backend.ts';
+import { PIECE_BYTES } from '../../../proxy/ssh/channel-recorder.ts';
 import { parseAsciicast } from '../../../proxy/ssh/recording/asciicast-reader.ts';
 import { waitFor } from '../../helpers/broker-fixture.ts';
 import {
@@ -12,8 +13,6 @@ import {
 } from '../../helpers/ssh-proxy-fixture.ts';
 import { TEST_USER } from '../../helpers/sshd.ts';
 
-/** A piece is 256 KiB of text, passed by at most one event (64 KiB, six-fold when escaped). */
-const MAX_PIECE = 256 * 1024 + 6 * 64 * 1024 + 64;
 /** `base64 -w 0` of 3 000 000 zero bytes: 4 000 000 `A`s. */
 const BIG_OUTPUT = 'head -c 3000000 /dev/zero | base64 -w 0';
 
@@ -29,12 +28,12 @@ function watchBackend(backend: SshProxyBackend) {
   const wrapped: SshProxyBackend = {
     ...backend,
     targets: backend.targets,
-    async appendRecording(id, seq, text) {
+    async appendRecording(id, seq, piece) {
       watch.inFlight++;
       watch.maxInFlight = Math.max(watch.maxInFlight, watch.inFlight);
       if (watch.delayMs) await new Promise((resolve) => setTimeout(resolve, watch.delayMs));
-      await backend.appendRecording(id, seq, text);
-      watch.pieces.push({ id, seq, length: text.length });
+      await backend.appendRecording(id, seq, piece);
+      watch.pieces.push({ id, seq, length: piece.length });
       watch.inFlight--;
     },
     async finishSession(id, patch) {
@@ -106,8 +105,8 @@ describe('SSH proxy: recordings are stored in pieces during the session', () => 
       pieces.map((p) => p.seq),
       pieces.map((_, i) => i),
     );
-    for (const piece of pieces) assert.ok(piece.length <= MAX_PIECE, `a piece of ${piece.length} characters`);
-    assert.equal(outputOf(session.recording!), 'A'.repeat(4_000_000));
+    for (const piece of pieces) assert.ok(piece.length <= PIECE_BYTES, `a piece of ${piece.length} bytes`);
+    assert.equal(outputOf(await fx.recordingOf(session)), 'A'.repeat(4_000_000));
     assert.equal(session.meta.truncated, false);
   });
 
@@ -120,7 +119,7 @@ describe('SSH proxy: recordings are stored in pieces during the session', () => 
       assert.equal(code, 0);
       assert.equal(bytes, 4_000_000);
       assert.equal(watch.maxInFlight, 1);
-      assert.equal(outputOf(session.recording!), 'A'.repeat(4_000_000));
+      assert.equal(outputOf(await fx.recordingOf(session)), 'A'.repeat(4_000_000));
     } finally {
       watch.delayMs = 0;
     }
