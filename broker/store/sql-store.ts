@@ -1018,7 +1018,8 @@ export class SqlStore implements Store {
   async appendSshRecording(id: string, seq: number, piece: Uint8Array): Promise<void> {
     await this.#db
       .insertInto('warden_ssh_recording_frames')
-      .values({ session_id: id, seq, data: piece })
+      // As a Buffer: node-postgres sends only Buffers as bytea (a bare Uint8Array would go as JSON).
+      .values({ session_id: id, seq, data: Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength) })
       .execute();
   }
 

@@ -9,7 +9,7 @@
  */
 
 import { MAX_TERMINAL_SIZE } from './recording/asciicast.ts';
-import { AsciicastWriter } from './recording/asciicast-writer.ts';
+import { RecordingError } from './recording/errors.ts';
 import {
   encodeFrame,
   encodeHeaderFrame,
@@ -85,8 +85,10 @@ export class ChannelRecorder {
     const width = isTerminalSize(options.width) ? options.width : 80;
     const height = isTerminalSize(options.height) ? options.height : 24;
     const header = { width, height, title, ...(env ? { env } : {}) };
-    // Checked now (a writer throws on a bad header) so a bad one fails at the start, not at replay.
-    new AsciicastWriter({ ...header, startedAt });
+    // Checked now, so a bad start time fails the channel at its start rather than its replay.
+    if (!Number.isFinite(startedAt)) {
+      throw new RecordingError('ERR_RECORDING_INPUT', 'startedAt must be epoch milliseconds');
+    }
     const frame = encodeHeaderFrame(header, startedAt);
     this.#block = Buffer.allocUnsafeSlow(Math.max(FIRST_BLOCK, frame.length));
     this.#append(frame);

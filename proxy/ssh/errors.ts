@@ -17,7 +17,8 @@ export type SshProxyErrorCode =
   | 'ERR_SSH_PROXY_PRINCIPAL'
   | 'ERR_SSH_PROXY_SOURCE_ADDRESS'
   | 'ERR_SSH_PROXY_UPSTREAM'
-  | 'ERR_SSH_PROXY_HOST_KEY';
+  | 'ERR_SSH_PROXY_HOST_KEY'
+  | 'ERR_SSH_PROXY_RECORDING_TIMEOUT';
 
 /** Base class of every SSH proxy error. */
 export class SshProxyError extends Error {

@@ -8,13 +8,17 @@
  * bounded, and no output reaches the client unrecorded.
  */
 import type { ChannelRecorder } from './channel-recorder.ts';
+import { SshProxyError } from './errors.ts';
 
 /** Options of {@link RecordingSink}. */
 export interface RecordingSinkOptions {
   recorder: ChannelRecorder;
   /** Stores piece `seq` (0, 1, …) of the recording (the sink never changes its bytes). */
   write(seq: number, piece: Uint8Array): Promise<void>;
-  /** Told about each failed write; that piece is lost, the session and later pieces go on. */
+  /**
+   * Told about each failed or timed-out write; that piece is lost (a timed-out one may still land),
+   * the session and later pieces go on.
+   */
   onError(error: unknown): void;
   /** Bytes held before pieces are written at once. Default 64 KiB. */
   pieceBytes?: number;
@@ -22,6 +26,11 @@ export interface RecordingSinkOptions {
   highWaterBytes?: number;
   /** Longest time (ms) fewer than `pieceBytes` wait before they are written. Default 1 000. */
   flushIntervalMs?: number;
+  /**
+   * Longest time (ms) one write may take before it counts as failed and the sink goes on (a store
+   * that hangs would otherwise hold the session's output forever). Default 30 000.
+   */
+  writeTimeoutMs?: number;
 }
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -121,11 +130,28 @@ export class RecordingSink {
 
   async #writeOne(piece: Uint8Array): Promise<void> {
     const seq = this.#seq++;
+    const timeoutMs = this.#o.writeTimeoutMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new SshProxyError(
+              'ERR_SSH_PROXY_RECORDING_TIMEOUT',
+              `recording piece ${seq} not stored within ${timeoutMs} ms`,
+              { seq },
+            ),
+          ),
+        timeoutMs,
+      );
+    });
     try {
-      await this.#o.write(seq, piece);
+      await Promise.race([this.#o.write(seq, piece), timedOut]);
     } catch (error) {
       this.#failed++;
       this.#o.onError(error);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -34,7 +34,7 @@ export interface SshProxyOptions {
   handshakeTimeoutMs?: number;
   /** Failed authentication attempts before the connection is closed. Default 6. */
   maxAuthAttempts?: number;
-  /** Most bytes of one channel's recording. Default 32 MiB. */
+  /** Most bytes one channel's recording keeps in the store (frame headers included). Default 32 MiB. */
   maxRecordingBytes?: number;
   /** Time to connect and log in upstream. Default 10 000. */
   upstreamTimeoutMs?: number;

@@ -55,6 +55,12 @@ describe('store: SSH recordings', () => {
         // Written out of order on purpose: the order is the piece number's.
         for (const seq of [1, 0, 2]) await store.appendSshRecording('s1', seq, bytes[seq]!);
         await store.appendSshRecording('s-other', 0, Buffer.from('x'));
+        // A bare Uint8Array (not a Buffer) is stored as bytes too.
+        await store.appendSshRecording('s-other', 1, new Uint8Array([1, 2, 3]));
+        assert.deepEqual(
+          (await store.readSshRecording('s-other')).map((piece) => [...piece]),
+          [[0x78], [1, 2, 3]],
+        );
         const read = await store.readSshRecording('s1');
         assert.deepEqual(
           read.map((piece) => Buffer.from(piece)),

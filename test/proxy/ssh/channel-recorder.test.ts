@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { ChannelRecorder, COALESCE_MS, PIECE_BYTES } from '../../../proxy/ssh/channel-recorder.ts';
 import type { AsciicastEvent } from '../../../proxy/ssh/recording/asciicast.ts';
 import { parseAsciicast } from '../../../proxy/ssh/recording/asciicast-reader.ts';
+import { isRecordingError } from '../../../proxy/ssh/recording/errors.ts';
 import { renderAsciicast } from '../../../proxy/ssh/recording/frames.ts';
 
 const START = Date.UTC(2030, 0, 1);
@@ -142,6 +143,21 @@ describe('ChannelRecorder', () => {
         `${name}: marker dropped`,
       );
     }
+  });
+
+  it('a start time that is not a number fails at once, not when the recording is replayed', () => {
+    assert.throws(
+      () =>
+        new ChannelRecorder({
+          width: 80,
+          height: 24,
+          startedAt: Number.NaN,
+          title: 't',
+          recordInput: true,
+          maxBytes: 1,
+        }),
+      (error) => isRecordingError(error, 'ERR_RECORDING_INPUT'),
+    );
   });
 
   it('ignores impossible terminal sizes instead of failing the channel', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ChannelRecorder, PIECE_BYTES } from '../../../proxy/ssh/channel-recorder.ts';
+import { isSshProxyError } from '../../../proxy/ssh/errors.ts';
 import { parseAsciicast } from '../../../proxy/ssh/recording/asciicast-reader.ts';
 import { renderAsciicast } from '../../../proxy/ssh/recording/frames.ts';
 import { RecordingSink, type RecordingSinkOptions } from '../../../proxy/ssh/recording-sink.ts';
@@ -138,5 +139,32 @@ describe('RecordingSink', () => {
     // Pieces are whole frames: what is left still renders, without the lost piece's output.
     const output = outputOf(store.text());
     assert.ok(output.length > 0 && output.length < 4 * 40 * 1024, `${output.length} bytes of output`);
+  });
+
+  it('a write that never returns counts as failed after the timeout; the sink and the session go on', async () => {
+    const recorder = newRecorder();
+    const pieces: number[] = [];
+    const errors: unknown[] = [];
+    const sink = new RecordingSink({
+      recorder,
+      // Piece 1 hangs forever, as a store whose connection stalled.
+      write: async (seq) => {
+        if (seq === 1) await new Promise<void>(() => {});
+        pieces.push(seq);
+      },
+      onError: (error) => errors.push(error),
+      pieceBytes: 1024,
+      writeTimeoutMs: 20,
+    });
+    for (let i = 0; i < 4; i++) {
+      recorder.output(Buffer.alloc(40 * 1024, 0x64), START + i * 100);
+      sink.noteHeld();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await sink.finish(START + 1_000);
+    assert.equal(sink.failedWrites, 1);
+    assert.ok(isSshProxyError(errors[0], 'ERR_SSH_PROXY_RECORDING_TIMEOUT'), String(errors[0]));
+    assert.deepEqual(pieces, [0, ...Array.from({ length: sink.pieces - 2 }, (_, i) => i + 2)]);
+    assert.equal(sink.full, false);
   });
 });
