@@ -15,7 +15,8 @@
  *   difference carries the noise of both legs and its p99 measures the machine's jitter rather than
  *   the proxy. The median over blocks keeps one burst of load in one block from setting the figure.
  * - proxy_loop_max_block_ms: the longest the proxy's event loop was blocked during the proxied
- *   transfers, each of which ends a session with a full 32 MiB recording to store.
+ *   transfers, each of which stores a full 32 MiB recording; recorded_mib_per_transfer says what
+ *   the store holds of the last one.
  * - session cut: how long after a grant's expiry a live session is closed (the client sees the
  *   message).
  *
@@ -153,7 +154,7 @@ const round = (v: number) => Math.round(v * 1000) / 1000;
 export async function run(args: { json: boolean }): Promise<Record<string, number>> {
   const fx = await startSshProxyFixture({ proxy: { maxRecordingBytes: 32 * 1024 * 1024 } });
   try {
-    const { credential } = await fx.grant('shell', '2h');
+    const { grant, credential } = await fx.grant('shell', '2h');
     const key = writeIdentity(fx.dir, credential.privateKey!.reveal(), credential.certificate);
     const made = await runProgram('sh', [
       '-c',
@@ -182,6 +183,9 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
       ratios.push(directMs.at(-1)! / proxyMs.at(-1)!);
       note(`throughput pair ${i + 1}: direct ${directMs.at(-1)} ms, proxy ${proxyMs.at(-1)} ms`);
     }
+    // What the store holds of the last transfer: proof the proxy recorded it, up to the cap.
+    const [last] = await fx.store.listSshSessions({ requestId: grant.id, limit: 1 });
+    const recorded = (await fx.store.readSshRecording(last!.id)).reduce((n, piece) => n + piece.length, 0);
     ratios.sort((a, b) => a - b);
     directMs.sort((a, b) => a - b);
     proxyMs.sort((a, b) => a - b);
@@ -222,6 +226,7 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
       echo_direct_p99_ms: round(percentile(directEcho, 99)),
       echo_proxy_p99_ms: round(percentile(proxyEcho, 99)),
       proxy_loop_max_block_ms: round(loopMaxMs),
+      recorded_mib_per_transfer: Math.round((recorded / 1024 / 1024) * 10) / 10,
     };
     if (!args.json) for (const [name, value] of Object.entries(figures)) console.log(`${name}: ${value}`);
     console.log(
