@@ -138,7 +138,7 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
   reviews.follow(events);
   if (!options.passive) {
     await broker.start();
-    await reviews.sweep();
+    await reviews.start(config.broker.sweep_interval);
     const restored = await proxyAuthority.restore();
     for (const { user, error } of restored.failed)
       options.logger.error({ err: error, user }, 'cannot restore a proxied grant');

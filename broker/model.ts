@@ -155,4 +155,9 @@ export interface StatementReview {
   version: number;
   /** Caller facts (chat message ids). Never secrets. */
   meta: Record<string, unknown>;
+  /**
+   * When the Warden process holding the statement last said it still waits (about every second);
+   * `null` for reviews stored before migration 8. A stale one means the statement died with it.
+   */
+  heldAt: number | null;
 }

@@ -7,9 +7,12 @@
  * its deadline (the rule's timeout, and never after the grant's end), when the proxy withdraws it
  * (the session ended, the client cancelled) or when the grant ends.
  *
- * This is the broker side of `proxy/statement-reviewer.ts`, matched structurally. The proxy's
- * wait is in memory: in a split deployment the replica that recorded the review answers it, and a
- * decision taken on another replica reaches the proxy only through the store at the deadline.
+ * This is the broker side of `proxy/statement-reviewer.ts`, matched structurally. The statement
+ * waits in one process. While it waits, that process says so in the store about every second
+ * (`heldAt`) and reads the review back, so a decision taken on another replica reaches it within
+ * a second. A review whose holder stopped saying so (its Warden crashed or was stopped) cannot run
+ * any more: it expires, and nobody can approve it (an approval that runs nothing would mislead the
+ * approver and the audit log).
  */
 import { ForbiddenError, InvalidInputError, NotFoundError, StateConflictError } from '../errors.ts';
 import type { BrokerEvent, EventBus } from '../events/events.ts';
@@ -26,6 +29,10 @@ const MAX_REASON = 500;
 /** Bounds of a rule's timeout, in ms. */
 const MIN_TIMEOUT = 1_000;
 const MAX_TIMEOUT = 24 * 3_600_000;
+/** Holding intervals a review may miss before its statement counts as gone with its process. */
+const MISSED_HOLDS = 10;
+const GONE = 'the Warden process holding the statement stopped';
+const SHUTDOWN = 'Warden is shutting down';
 
 /** A held statement as the proxy submits it (see `ReviewSubmission` in `proxy/statement-reviewer.ts`). */
 export interface ReviewSubmissionInput {
@@ -53,6 +60,11 @@ export interface StatementReviewsOptions {
   events: EventBus;
   logger: Logger;
   clock?: () => number;
+  /**
+   * How often (ms) a process holding statements says so in the store and reads their reviews back
+   * (decisions from other replicas). A review not held for 10 intervals expires. Default 1 000.
+   */
+  holdIntervalMs?: number;
 }
 
 interface Waiter {
@@ -74,7 +86,12 @@ export class StatementReviews {
   readonly #events: EventBus;
   readonly #log: Logger;
   readonly #clock: () => number;
+  readonly #holdInterval: number;
   readonly #waiters = new Map<string, Waiter>();
+  #holding: NodeJS.Timeout | undefined;
+  #holdRound: Promise<void> | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
+  #stopped = false;
 
   constructor(options: StatementReviewsOptions) {
     this.#store = options.store;
@@ -82,6 +99,7 @@ export class StatementReviews {
     this.#events = options.events;
     this.#log = options.logger;
     this.#clock = options.clock ?? Date.now;
+    this.#holdInterval = options.holdIntervalMs ?? 1_000;
   }
 
   /**
@@ -113,6 +131,7 @@ export class StatementReviews {
       decisionReason: null,
       version: 1,
       meta: {},
+      heldAt: now,
     };
     await this.#store.insertReview(review);
     await this.#broker.recordAudit(grant.requester, 'review.requested', review.id, {
@@ -127,6 +146,10 @@ export class StatementReviews {
       timer.unref();
       this.#waiters.set(review.id, { resolve, timer });
     });
+    // Stopped while the review was being stored: it is not held, and its statement is refused.
+    if (this.#stopped)
+      this.#settle(review.id, { decision: 'expired', reviewId: review.id, reason: SHUTDOWN });
+    else this.#holding ??= setInterval(() => void this.#hold(), this.#holdInterval).unref();
     const withdraw = () => void this.#expire(review.id, 'withdrawn by the proxy').catch(() => {});
     if (signal.aborted) withdraw();
     else signal.addEventListener('abort', withdraw, { once: true });
@@ -181,19 +204,37 @@ export class StatementReviews {
     });
   }
 
-  /** Expires pending reviews past their deadline (after a restart nothing else would). */
+  /**
+   * Expires pending reviews past their deadline, and those whose holding process is gone (after a
+   * crash, nothing else would).
+   */
   async sweep(): Promise<void> {
     const now = this.#clock();
     for (const review of await this.#store.listReviews({ states: ['pending'], limit: 1000 })) {
       if (review.deadline <= now) await this.#expire(review.id, 'timed out');
+      else if (this.#isGone(review, now)) await this.#expire(review.id, GONE);
     }
   }
 
-  /** Stops the deadline timers; waiting statements are refused as expired. */
+  /** Sweeps now, then every `intervalMs` (the broker's `sweep_interval`), until {@link stop}. */
+  async start(intervalMs: number): Promise<void> {
+    await this.sweep();
+    this.#sweeper ??= setInterval(
+      () => void this.sweep().catch((error) => this.#log.error({ err: error }, 'review sweep failed')),
+      intervalMs,
+    ).unref();
+  }
+
+  /** Stops the timers; waiting statements are refused as expired. */
   stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#sweeper);
+    clearInterval(this.#holding);
+    this.#sweeper = undefined;
+    this.#holding = undefined;
     for (const [id, waiter] of this.#waiters) {
       clearTimeout(waiter.timer);
-      waiter.resolve({ decision: 'expired', reviewId: id, reason: 'Warden is shutting down' });
+      waiter.resolve({ decision: 'expired', reviewId: id, reason: SHUTDOWN });
     }
     this.#waiters.clear();
   }
@@ -213,6 +254,8 @@ export class StatementReviews {
       this.#checkDecider(review, grant, actor, verb);
       if (review.state === 'pending' && review.deadline <= this.#clock()) {
         await this.#expire(review.id, 'timed out');
+      } else if (review.state === 'pending' && this.#isGone(review, this.#clock())) {
+        await this.#expire(review.id, GONE);
       }
       return await this.#finish(review.id, {
         state,
@@ -248,6 +291,42 @@ export class StatementReviews {
         }`,
       );
     }
+  }
+
+  /** Whether `review`'s statement died with the process that held it (never one held here). */
+  #isGone(review: StatementReview, now: number): boolean {
+    return (
+      review.heldAt !== null &&
+      !this.#waiters.has(review.id) &&
+      now - review.heldAt > MISSED_HOLDS * this.#holdInterval
+    );
+  }
+
+  /**
+   * One holding round: says the statements waiting here are still held, and settles those decided
+   * elsewhere (another replica's API or chat). Rounds never overlap; a failed one is logged and the
+   * next one tries again.
+   */
+  async #hold(): Promise<void> {
+    if (this.#holdRound) return;
+    const ids = [...this.#waiters.keys()];
+    if (ids.length === 0) {
+      clearInterval(this.#holding);
+      this.#holding = undefined;
+      return;
+    }
+    this.#holdRound = (async () => {
+      await this.#store.holdReviews(ids, this.#clock());
+      for (const id of ids) {
+        const review = await this.#store.getReview(id);
+        if (review && review.state !== 'pending') this.#settle(id, outcomeOf(review));
+      }
+    })()
+      .catch((error) => this.#log.error({ err: error }, 'cannot hold the reviewed statements'))
+      .finally(() => {
+        this.#holdRound = undefined;
+      });
+    await this.#holdRound;
   }
 
   async #expireDue(id: string): Promise<void> {

@@ -216,6 +216,7 @@ interface ReviewRow {
   decision_reason: string | null;
   version: number;
   meta: string;
+  held_at: number | null;
 }
 
 const REVIEW_FIELDS: Record<keyof StatementReview, keyof ReviewRow> = {
@@ -236,6 +237,7 @@ const REVIEW_FIELDS: Record<keyof StatementReview, keyof ReviewRow> = {
   decisionReason: 'decision_reason',
   version: 'version',
   meta: 'meta',
+  heldAt: 'held_at',
 };
 
 function toReviewRow(patch: Partial<StatementReview>): Partial<ReviewRow> {
@@ -266,6 +268,7 @@ function fromReviewRow(row: Selectable<ReviewRow>): StatementReview {
     decisionReason: row.decision_reason,
     version: num(row.version),
     meta: JSON.parse(row.meta),
+    heldAt: numOrNull(row.held_at),
   };
 }
 
@@ -632,6 +635,10 @@ const MIGRATIONS: ((db: Db, kind: SqlStore['kind']) => Promise<void>)[] = [
       .addColumn('data', kind === 'postgres' ? 'bytea' : 'blob', (c) => c.notNull())
       .addPrimaryKeyConstraint('warden_ssh_recording_frames_pk', ['session_id', 'seq'])
       .execute();
+  },
+  // 8: when the process holding a reviewed statement last said it still waits.
+  async (db) => {
+    await db.schema.alterTable('warden_reviews').addColumn('held_at', 'bigint').execute();
   },
 ];
 
@@ -1098,6 +1105,17 @@ export class SqlStore implements Store {
       .returningAll()
       .executeTakeFirst();
     return row ? fromReviewRow(row) : undefined;
+  }
+
+  async holdReviews(ids: readonly string[], at: number): Promise<void> {
+    if (ids.length === 0) return;
+    // Not a change of the review: no version bump, so it never races a decision's compare-and-set.
+    await this.#db
+      .updateTable('warden_reviews')
+      .set({ held_at: at })
+      .where('id', 'in', [...ids])
+      .where('state', '=', 'pending')
+      .execute();
   }
 
   async rememberOnce(key: string, expiresAt: number, now: number): Promise<boolean> {

@@ -198,6 +198,8 @@ export interface Store {
     expectedVersion: number,
     patch: Partial<StatementReview>,
   ): Promise<StatementReview | undefined>;
+  /** Says the reviews `ids`, still pending, are held by a live process at `at` (no version change). */
+  holdReviews(ids: readonly string[], at: number): Promise<void>;
 
   /** Remembers a one-time key (an OIDC `jti`) until `expiresAt`; false if it was already seen. */
   rememberOnce(key: string, expiresAt: number, now: number): Promise<boolean>;

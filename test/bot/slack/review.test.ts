@@ -147,6 +147,7 @@ describe('renderReviewBlocks', () => {
     decisionReason: null,
     version: 1,
     meta: {},
+    heldAt: null,
   };
   const ctx = { mention: (id: string) => `<@${id}>`, now: 0 };
 

@@ -203,6 +203,75 @@ for (const kind of ['embedded', 'postgres'] as StoreKind[]) {
       reviews.stop();
     });
 
+    /** A second Warden process on the same store, holding statements every `holdIntervalMs`. */
+    const replica = (holdIntervalMs = 50) =>
+      new StatementReviews({
+        store: fx.store,
+        broker: fx.app.broker,
+        events: fx.app.broker.events,
+        logger: createLogger({ level: 'silent', destination: new LogCapture() }),
+        holdIntervalMs,
+      });
+    const within = <T>(promise: Promise<T>, ms: number, what: string) =>
+      Promise.race([
+        promise,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms),
+        ),
+      ]);
+
+    it('a decision taken on another replica reaches the waiting statement within a holding interval', async () => {
+      const grant = await activeGrant(fx);
+      const [holder, other] = [replica(), replica()];
+      try {
+        const outcome = holder.review(submission(grant), new AbortController().signal);
+        let pending: { id: string } | undefined;
+        while (!pending) [pending] = await other.list({ grantId: grant.id, states: ['pending'] });
+        await other.approve(pending.id, person('bob'), 'fine');
+        const result = await within(outcome, 5_000, 'the approval on the other replica');
+        assert.deepEqual(result, { decision: 'approved', reviewId: pending.id, by: 'bob', reason: 'fine' });
+      } finally {
+        holder.stop();
+        other.stop();
+      }
+    });
+
+    it('regression: a review whose Warden stopped expires, and nobody can approve a statement that cannot run', async () => {
+      const grant = await activeGrant(fx);
+      const [holder, other, crashed] = [replica(), replica(), replica()];
+      try {
+        // One statement waits in a live process, two in processes that stop (a crash leaves the same).
+        const live = holder.review(submission(grant), new AbortController().signal);
+        void crashed.review(submission(grant), new AbortController().signal);
+        void crashed.review(submission(grant), new AbortController().signal);
+        let ids: string[] = [];
+        while (ids.length < 3)
+          ids = (await other.list({ grantId: grant.id, states: ['pending'] })).map((r) => r.id);
+        crashed.stop();
+        // Past 10 holding intervals: the live holder said it still holds its statement, the others did not.
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        const states = await Promise.all(ids.map((id) => other.get(id)));
+        const held = states.filter((r) => (r.heldAt ?? 0) > Date.now() - 500);
+        assert.equal(held.length, 1, 'only the live process holds its statement');
+        const orphans = states.filter((r) => r.id !== held[0]!.id);
+        // An approval of an orphan is refused, and the review says why.
+        await assert.rejects(other.approve(orphans[0]!.id, person('bob')), codeOf('ERR_STATE_CONFLICT'));
+        // The sweep expires the other one; the live one stays pending.
+        await other.sweep();
+        for (const orphan of orphans) {
+          const review = await other.get(orphan.id);
+          assert.equal(review.state, 'expired');
+          assert.equal(review.decisionReason, 'the Warden process holding the statement stopped');
+        }
+        assert.equal((await other.get(held[0]!.id)).state, 'pending');
+        await other.approve(held[0]!.id, person('bob'));
+        assert.equal((await within(live, 5_000, 'the live approval')).decision, 'approved');
+      } finally {
+        holder.stop();
+        other.stop();
+      }
+    });
+
     it('a review of a grant that is not active is refused', async () => {
       const grant = await activeGrant(fx);
       await fx.app.broker.revoke(grant.id, person('carol'), 'done');
