@@ -1,9 +1,9 @@
 /**
  * Writes one channel's recording to the store while the session runs, in pieces: pieces are
  * written once enough bytes are held (or a little while after the last one), one write at a time,
- * each off the data path and after a turn of the event loop. So no single store
- * write holds the proxy's event loop for long, however big the recording, and a session that ends
- * has only its last piece left to write. When the store falls behind, {@link RecordingSink.full}
+ * each off the data path and after a turn of the event loop. So no single store write holds the
+ * proxy's event loop for long, however big the recording, and a session that ends has only its
+ * last piece left to write. When the store falls behind, {@link RecordingSink.full}
  * tells the session to stop reading output until {@link RecordingSink.onceDrained}: memory stays
  * bounded, and no output reaches the client unrecorded.
  */
