@@ -36,8 +36,9 @@ function positiveNumber(flags: Flags, name: string): number | undefined {
 /**
  * Replays SSH session `id`: plays it through `deps.write`, or prints events (`--format jsonl`), or
  * writes `--export FILE` (0600: recordings hold what people typed). Throws
- * `ERR_SSH_CLI_SESSION_NOT_FOUND`, `ERR_SSH_CLI_SESSION_NOT_SSH`, `ERR_SSH_CLI_NO_RECORDING` (live
- * session or file transfer) or a recording error for a damaged recording.
+ * `ERR_SSH_CLI_SESSION_NOT_FOUND`, `ERR_SSH_CLI_SESSION_NOT_SSH`, `ERR_SSH_CLI_NO_RECORDING` (a file
+ * transfer, or a live session with nothing stored yet) or a recording error for a damaged one. A
+ * live session replays as far as it is stored.
  */
 export async function replaySshSession(
   id: string,
@@ -61,16 +62,18 @@ export async function replaySshSession(
         `session ${id} is a ${session.kind} session, not SSH`,
       );
     }
-    if (session.endedAt === null) {
-      throw new SshCliError('ERR_SSH_CLI_NO_RECORDING', `session ${id} has no recording: it is still live`);
-    }
+    const live = session.endedAt === null;
     const recording = await readStoredRecording(store, session);
     if (recording === null) {
       throw new SshCliError(
         'ERR_SSH_CLI_NO_RECORDING',
-        `session ${id} has no recording: file transfers are not recorded`,
+        live
+          ? `session ${id} is live and has no recording yet (file transfers are never recorded)`
+          : `session ${id} has no recording: file transfers are not recorded`,
       );
     }
+    // A live session's pieces reach the store while it runs, at most about a second late.
+    if (live) io.err(`session ${id} is still live: this is its recording so far`);
     const cast = parseAsciicast(recording);
     if (exportPath) {
       writeFileAtomically(exportPath, recording, 0o600);

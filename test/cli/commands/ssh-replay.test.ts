@@ -7,6 +7,7 @@ import { replaySshSession } from '../../../cli/commands/ssh-replay.ts';
 import { ExitCode } from '../../../cli/output.ts';
 import { schedulePlayback } from '../../../proxy/ssh/recording/asciicast-player.ts';
 import { parseAsciicast } from '../../../proxy/ssh/recording/asciicast-reader.ts';
+import { encodeFrame, encodeHeaderFrame, FrameType } from '../../../proxy/ssh/recording/frames.ts';
 import { waitFor } from '../../helpers/broker-fixture.ts';
 import { captureIo, type SshCliFixture, startSshCliFixture } from '../../helpers/ssh-cli-fixture.ts';
 import { clientOptions, run, writeIdentity } from '../../helpers/ssh-proxy-fixture.ts';
@@ -171,20 +172,60 @@ describe('warden ssh replay', () => {
     );
   });
 
+  it('a live session replays as far as it is stored, and says it is live', async () => {
+    const startedAt = Date.now();
+    await insertSession('slivepieces1', { startedAt, endedAt: null, endReason: null });
+    // What a proxy has stored so far: the header and some output, no end frame yet.
+    await cli.fx.store.appendSshRecording(
+      'slivepieces1',
+      0,
+      encodeHeaderFrame({ width: 80, height: 24 }, startedAt),
+    );
+    await cli.fx.store.appendSshRecording(
+      'slivepieces1',
+      1,
+      encodeFrame(FrameType.Output, startedAt + 10, Buffer.from('$ tail -f app.log\r\n')),
+    );
+    const result = await cli.warden([
+      'ssh',
+      'replay',
+      'slivepieces1',
+      '--format',
+      'jsonl',
+      '--config',
+      cli.configFile,
+    ]);
+    assert.equal(result.code, ExitCode.Ok, result.err);
+    assert.deepEqual(JSON.parse(result.out), { time: 0.01, type: 'o', data: '$ tail -f app.log\r\n' });
+    assert.match(result.err, /session slivepieces1 is still live: this is its recording so far/);
+  });
+
   it('refuses what it cannot replay, with a code', async () => {
     await insertSession('spostgres001', { kind: 'postgres', recording: 'irrelevant' });
     await insertSession('slive0000001', { endedAt: null, endReason: null });
     await insertSession('stransfer001', {});
     await insertSession('sbroken00001', { recording: '{"version":1}\n' });
+    await insertSession('sbrokenframe', {});
+    await cli.fx.store.appendSshRecording(
+      'sbrokenframe',
+      0,
+      encodeFrame(FrameType.Output, 1, Buffer.from('x')),
+    );
     await insertSession('sbackward001', {
       recording: `${HEADER}\n[2,"o","a"]\n[1,"o","b"]\n`,
     });
     const cases: [string, string[], number, RegExp][] = [
       ['an unknown session', ['snosuchthing'], ExitCode.Refused, /\(ERR_SSH_CLI_SESSION_NOT_FOUND\)/],
       ['a Postgres session', ['spostgres001'], ExitCode.Refused, /\(ERR_SSH_CLI_SESSION_NOT_SSH\)/],
-      ['a live session', ['slive0000001'], ExitCode.Refused, /still live \(ERR_SSH_CLI_NO_RECORDING\)/],
+      [
+        'a live session with nothing stored yet',
+        ['slive0000001'],
+        ExitCode.Refused,
+        /no recording yet .*\(ERR_SSH_CLI_NO_RECORDING\)/,
+      ],
       ['a file transfer', ['stransfer001'], ExitCode.Refused, /not recorded \(ERR_SSH_CLI_NO_RECORDING\)/],
       ['a damaged recording', ['sbroken00001'], ExitCode.Refused, /\(ERR_RECORDING_HEADER\)/],
+      ['damaged frames', ['sbrokenframe'], ExitCode.Refused, /no header frame first \(ERR_RECORDING_FRAME\)/],
       ['time going backwards', ['sbackward001'], ExitCode.Refused, /\(ERR_RECORDING_TIME\)/],
       ['no session id', [], ExitCode.Usage, /usage: warden ssh/],
       ['a zero speed', [recorded.id, '--speed', '0'], ExitCode.Usage, /--speed must be a positive number/],
