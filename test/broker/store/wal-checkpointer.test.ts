@@ -53,6 +53,26 @@ describe('WalCheckpointer', () => {
     reopened.close();
   });
 
+  it('leaves a few waiting pages alone (a checkpoint syncs the disk twice) until a thousand wait', async () => {
+    const path = join(dir, 'c.db');
+    const database = openDatabase(path);
+    const checkpointer = new WalCheckpointer(database, path, { intervalMs: 20, maxDelayMs: 60_000 });
+    const seen: CheckpointResult[] = [];
+    checkpointer.onCheckpoint((result) => seen.push(result));
+    try {
+      const insert = database.prepare('insert into t (data) values (?)');
+      for (let i = 0; i < 10; i++) insert.run(Buffer.alloc(1_000, i));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(seen.length, 0, 'checkpointed a handful of pages');
+      for (let i = 0; i < 20; i++) insert.run(Buffer.alloc(256 * 1024, i));
+      while (seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.ok(seen[0]!.checkpointed > 1_000, `${seen[0]!.checkpointed} frames`);
+    } finally {
+      await checkpointer.stop();
+      database.close();
+    }
+  });
+
   it('a worker that cannot open the database reports it and gives the connection its checkpoints back', async () => {
     const path = join(dir, 'b.db');
     const database = openDatabase(path);
