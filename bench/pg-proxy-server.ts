@@ -20,7 +20,7 @@ interface BenchProxySettings {
 }
 
 const settings = JSON.parse(process.env.WARDEN_BENCH_PROXY ?? '{}') as BenchProxySettings;
-const store = openEmbeddedStore(settings.storePath);
+const store = openEmbeddedStore(settings.storePath, { backgroundCheckpoints: true });
 await store.migrate();
 const verifier = formatScramVerifier(createScramVerifier(settings.password));
 const authority: GrantAuthority = {

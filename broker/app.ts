@@ -39,18 +39,28 @@ export interface BrokerAppOptions {
   passive?: boolean;
 }
 
-/** Opens the configured store and migrates it. */
+/**
+ * Opens the configured store and migrates it. A long-running `server` (not a CLI command) gets the
+ * embedded store's WAL checkpoints on a worker thread, and its failures in its log.
+ */
 export async function openConfiguredStore(
   config: Config,
   env: Record<string, string | undefined> = process.env,
-  logger?: Logger,
+  server?: { logger: Logger },
 ): Promise<Store> {
   const settings = config.broker.store;
   const store =
     settings.kind === 'embedded'
-      ? openEmbeddedStore(settings.path, {
-          onCheckpointError: (error) => logger?.warn({ err: error }, 'embedded store: WAL checkpoint failed'),
-        })
+      ? openEmbeddedStore(
+          settings.path,
+          server
+            ? {
+                backgroundCheckpoints: true,
+                onCheckpointError: (error) =>
+                  server.logger.warn({ err: error }, 'embedded store: WAL checkpoint failed'),
+              }
+            : {},
+        )
       : openPostgresStore(resolveSecret(settings.url, 'broker.store.url', env).reveal());
   await store.migrate();
   return store;
@@ -97,7 +107,9 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
   const env = options.env ?? process.env;
   const directory = new FileDirectory(config.people);
   const providers = createProviders(config, env);
-  const store = options.store ?? (await openConfiguredStore(config, env, options.logger));
+  const store =
+    options.store ??
+    (await openConfiguredStore(config, env, options.passive ? undefined : { logger: options.logger }));
   const proxyAuthority = new ProxyAuthority({
     directory,
     getRequest: (id) => store.getRequest(id),

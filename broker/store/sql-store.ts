@@ -1269,14 +1269,17 @@ export class SqlStore implements Store {
 
 /** Options of {@link openEmbeddedStore}. */
 export interface EmbeddedStoreOptions {
-  /** Told when the WAL checkpoints fail on their worker thread (the store then checkpoints inline). */
+  /**
+   * Runs the WAL checkpoints on a worker thread ({@link WalCheckpointer}), for long-running
+   * processes that write a lot (`warden serve`, the proxies). Starting the worker costs tens of
+   * ms at open and close, so short CLI commands keep SQLite's own checkpoints. Default false.
+   */
+  backgroundCheckpoints?: boolean;
+  /** Told when the background checkpoints fail (the store then checkpoints inline). */
   onCheckpointError?(error: unknown): void;
 }
 
-/**
- * Opens the embedded store: a SQLite file (WAL), whose checkpoints a {@link WalCheckpointer} runs
- * off the event loop.
- */
+/** Opens the embedded store: a SQLite file (WAL). */
 export function openEmbeddedStore(path: string, options: EmbeddedStoreOptions = {}): SqlStore {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const database = new Database(path);
@@ -1287,11 +1290,11 @@ export function openEmbeddedStore(path: string, options: EmbeddedStoreOptions = 
   // The WAL file shrinks back to this (bytes) when it restarts, after a burst such as a big recording.
   database.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
   const checkpointer =
-    path === ':memory:'
-      ? undefined
-      : new WalCheckpointer(database, path, {
+    options.backgroundCheckpoints && path !== ':memory:'
+      ? new WalCheckpointer(database, path, {
           ...(options.onCheckpointError ? { onError: options.onCheckpointError } : {}),
-        });
+        })
+      : undefined;
   const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database }) });
   return new SqlStore('embedded', db, checkpointer && (() => checkpointer.stop()));
 }

@@ -144,7 +144,7 @@ export async function startSshProxyFixture(
   const env = { [CA_ENV]: formatOpenSshPrivateKey(ca.privateKey, 'warden-test-ca'), ...options.env };
   const logs = new LogCapture();
   const logger = createLogger({ level: 'debug', destination: logs });
-  const store = openEmbeddedStore(join(dir, 'warden.db'));
+  const store = openEmbeddedStore(join(dir, 'warden.db'), { backgroundCheckpoints: true });
   await store.migrate();
   const app = await createBrokerApp(config, { logger, env, store });
   const events: BrokerEvent[] = [];

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { openEmbeddedStore } from '../../../broker/store/sql-store.ts';
+import { sql } from 'kysely';
+import { openEmbeddedStore, type SqlStore } from '../../../broker/store/sql-store.ts';
 import { type CheckpointResult, WalCheckpointer } from '../../../broker/store/wal-checkpointer.ts';
 
 /** An open WAL database with a table of blobs. */
@@ -94,14 +95,20 @@ describe('WalCheckpointer', () => {
     database.close();
   });
 
-  it('the embedded store stops its checkpointer on close: nothing is left running, data survives', async () => {
+  it('the embedded store checkpoints in the background when asked, and stops the worker on close', async () => {
     const path = join(dir, 'store', 'warden.db');
-    const store = openEmbeddedStore(path);
+    const autocheckpoint = async (store: SqlStore) =>
+      (await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(store.kysely)).rows[0]!
+        .wal_autocheckpoint;
+    const store = openEmbeddedStore(path, { backgroundCheckpoints: true });
     await store.migrate();
+    assert.equal(await autocheckpoint(store), 0, 'the worker checkpoints, not the connection');
     await store.appendSshRecording('s1', 0, Buffer.alloc(1024 * 1024, 1));
     await store.close();
     assert.equal(existsSync(`${path}-wal`), false);
+    // By default (CLI commands), SQLite checkpoints as it always does, and no worker starts.
     const reopened = openEmbeddedStore(path);
+    assert.equal(await autocheckpoint(reopened), 1000);
     const [piece] = await reopened.readSshRecording('s1');
     assert.equal(piece!.length, 1024 * 1024);
     await reopened.close();
