@@ -81,17 +81,8 @@ export interface CredentialFilter {
   states?: readonly CredentialRecord['state'][];
 }
 
-/**
- * Where the broker keeps its state. Two implementations share one SQL code path: the embedded
- * store (SQLite, nothing to install) and PostgreSQL (several replicas). Every state change is a
- * compare-and-set, so two replicas (or two racing clicks) can never both win.
- */
-export interface Store {
-  readonly kind: 'embedded' | 'postgres';
-  migrate(): Promise<void>;
-  close(): Promise<void>;
-  ping(): Promise<void>;
-
+/** Requests and the approvals given on them. */
+export interface RequestStore {
   insertRequest(request: AccessRequest): Promise<void>;
   getRequest(id: string): Promise<AccessRequest | undefined>;
   listRequests(filter: RequestFilter): Promise<AccessRequest[]>;
@@ -116,11 +107,13 @@ export interface Store {
     expiring: AccessRequest[];
     remind: AccessRequest[];
   }>;
-
   /** Records an approval or denial; false when this approver already acted on the request. */
   insertApproval(approval: Approval): Promise<boolean>;
   listApprovals(requestId: string): Promise<Approval[]>;
+}
 
+/** What providers minted, and the leases under which one replica revokes each. */
+export interface CredentialStore {
   insertCredential(credential: CredentialRecord): Promise<void>;
   getCredential(id: string): Promise<CredentialRecord | undefined>;
   listCredentials(filter: CredentialFilter): Promise<CredentialRecord[]>;
@@ -139,13 +132,19 @@ export interface Store {
   ): Promise<CredentialRecord[]>;
   /** Credentials still alive whose grant is over, or whose retry time came. */
   findRevocationsDue(now: number): Promise<CredentialRecord[]>;
+}
 
+/** The hash-chained audit log. */
+export interface AuditStore {
   /** Appends to the hash-chained audit log (serialised across replicas). */
   appendAudit(entry: AuditInput): Promise<AuditEntry>;
   /** Appends several entries in one transaction, in order. */
   appendAuditBatch(entries: readonly AuditInput[]): Promise<AuditEntry[]>;
   readAudit(options: { afterSeq?: number; since?: number; limit?: number }): Promise<AuditEntry[]>;
+}
 
+/** Proxied SSH sessions and their recordings. */
+export interface SshSessionStore {
   /** Records a proxied SSH session when it starts. */
   insertSshSession(session: SshSessionRecord): Promise<void>;
   /** Stores the end of a session: time, reason, recording and final facts. */
@@ -167,7 +166,10 @@ export interface Store {
   readSshRecording(id: string): Promise<Uint8Array[]>;
   /** SSH sessions, newest first, without their recordings. */
   listSshSessions(filter: { requestId?: string; limit?: number }): Promise<SshSessionRecord[]>;
+}
 
+/** Proxied Postgres sessions and their timelines. */
+export interface SessionStore {
   /** Records the start of a proxied Postgres session. */
   insertSession(session: SessionRecord): Promise<void>;
   /** Records how a session ended. */
@@ -181,13 +183,20 @@ export interface Store {
   getSession(id: string): Promise<SessionRecord | undefined>;
   /** A session's timeline in order. */
   listSessionEvents(sessionId: string): Promise<SessionEventRecord[]>;
+}
 
+/** Proxy password verifiers of proxied grants. */
+export interface ProxyVerifierStore {
   /** Stores (or replaces) the proxy password verifier of a proxied grant's user. */
   saveProxyVerifier(record: ProxyVerifierRecord): Promise<void>;
   /** Every stored proxy password verifier, oldest first. */
   listProxyVerifiers(): Promise<ProxyVerifierRecord[]>;
   /** Forgets the verifiers of a grant (it ended); idempotent. */
   deleteProxyVerifiers(grantId: string): Promise<void>;
+}
+
+/** Statements held by the proxy for review. */
+export interface ReviewStore {
   insertReview(review: StatementReview): Promise<void>;
   getReview(id: string): Promise<StatementReview | undefined>;
   /** Reviews, newest first. */
@@ -200,7 +209,34 @@ export interface Store {
   ): Promise<StatementReview | undefined>;
   /** Says the reviews `ids`, still pending, are held by a live process at `at` (no version change). */
   holdReviews(ids: readonly string[], at: number): Promise<void>;
+}
 
+/** One-time keys (replay protection). */
+export interface OnceStore {
   /** Remembers a one-time key (an OIDC `jti`) until `expiresAt`; false if it was already seen. */
   rememberOnce(key: string, expiresAt: number, now: number): Promise<boolean>;
+}
+
+/** Which SQL dialect a store runs on. */
+export type StoreKind = 'embedded' | 'postgres';
+
+/**
+ * Where the broker keeps its state, one interface per aggregate. Two implementations share one
+ * SQL code path (`sql-store.ts`): the embedded store (SQLite, nothing to install) and PostgreSQL
+ * (several replicas). Every state change is a compare-and-set, so two replicas (or two racing
+ * clicks) can never both win.
+ */
+export interface Store
+  extends RequestStore,
+    CredentialStore,
+    AuditStore,
+    SshSessionStore,
+    SessionStore,
+    ProxyVerifierStore,
+    ReviewStore,
+    OnceStore {
+  readonly kind: StoreKind;
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  ping(): Promise<void>;
 }

@@ -1,0 +1,172 @@
+/** The store's tables as Kysely sees them, and the conversions every aggregate shares. */
+import type { Generated, Kysely } from 'kysely';
+
+export interface RequestRow {
+  id: string;
+  kind: string;
+  parent_id: string | null;
+  requester: string;
+  target: string;
+  level: string;
+  duration_ms: number;
+  reason: string;
+  state: string;
+  rule: string;
+  decision: string;
+  break_glass: number;
+  source: string;
+  created_at: number;
+  pending_until: number;
+  decided_at: number | null;
+  activated_at: number | null;
+  expires_at: number | null;
+  ended_at: number | null;
+  end_reason: string | null;
+  ended_by: string | null;
+  reminded_at: number | null;
+  expiring_notified_at: number | null;
+  error: string | null;
+  version: number;
+  meta: string;
+}
+
+export interface ApprovalRow {
+  request_id: string;
+  approver: string;
+  verdict: string;
+  reason: string | null;
+  at: number;
+}
+
+export interface CredentialRow {
+  id: string;
+  request_id: string;
+  target: string;
+  provider: string;
+  handle: string;
+  state: string;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  attempts: number;
+  next_attempt_at: number | null;
+  last_error: string | null;
+  lease_owner: string | null;
+  lease_until: number | null;
+}
+
+export interface AuditRow {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  subject: string;
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface SshSessionRow {
+  id: string;
+  request_id: string;
+  target: string;
+  kind: string;
+  requester: string;
+  login: string;
+  client: string;
+  started_at: number;
+  ended_at: number | null;
+  end_reason: string | null;
+  recording: string | null;
+  meta: string;
+}
+
+export interface PgSessionRow {
+  id: string;
+  protocol: string;
+  grant_id: string;
+  requester: string;
+  target: string;
+  level: string;
+  client_address: string;
+  started_at: number;
+  ended_at: number | null;
+  end_reason: string | null;
+  summary: string;
+}
+
+/** A batch of a session's timeline: one row per write keeps recording cheap at high statement rates. */
+export interface SessionChunkRow {
+  session_id: string;
+  first_seq: number;
+  last_seq: number;
+  at: number;
+  /** JSON array of `[seq, at, kind, data]`. */
+  events: string;
+}
+
+/** A piece of an SSH session's recording as asciicast text (written before migration 7). */
+export interface SshRecordingChunkRow {
+  session_id: string;
+  seq: number;
+  data: string;
+}
+
+/** A piece of an SSH session's recording: binary frames, written while the session runs. */
+export interface SshRecordingFramesRow {
+  session_id: string;
+  seq: number;
+  data: Uint8Array;
+}
+
+export interface ProxyVerifierRow {
+  target: string;
+  user_name: string;
+  grant_id: string;
+  verifier: string;
+  created_at: number;
+}
+
+export interface ReviewRow {
+  id: string;
+  grant_id: string;
+  requester: string;
+  target: string;
+  level: string;
+  session_id: string;
+  statement: string;
+  rule: string;
+  message: string;
+  state: string;
+  created_at: number;
+  deadline: number;
+  decided_at: number | null;
+  decided_by: string | null;
+  decision_reason: string | null;
+  version: number;
+  meta: string;
+  held_at: number | null;
+}
+
+export interface Tables {
+  warden_reviews: ReviewRow;
+  warden_sessions: SshSessionRow;
+  warden_pg_sessions: PgSessionRow;
+  warden_pg_session_chunks: SessionChunkRow;
+  warden_ssh_recording_chunks: SshRecordingChunkRow;
+  warden_ssh_recording_frames: SshRecordingFramesRow;
+  warden_requests: RequestRow;
+  warden_approvals: ApprovalRow;
+  warden_credentials: CredentialRow;
+  warden_audit: AuditRow;
+  warden_once: { key: string; expires_at: number };
+  warden_proxy_verifiers: ProxyVerifierRow;
+  warden_meta: { key: string; value: string };
+  warden_dummy: { id: Generated<number> };
+}
+
+export const num = (v: unknown): number => (v === null || v === undefined ? (v as never) : Number(v));
+
+export const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+export type Db = Kysely<Tables>;
