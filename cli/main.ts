@@ -110,7 +110,13 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
         const stop = () => controller.abort();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
-        return await runServe(flags, io, signal ?? controller.signal);
+        try {
+          return await runServe(flags, io, signal ?? controller.signal);
+        } finally {
+          // Once serve has returned nothing listens to the signal: SIGINT/SIGTERM get their default again.
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        }
       }
       case 'request': {
         // `warden request prod-db 30m fixing invoice 4411`, as in chat.
