@@ -1,4 +1,4 @@
-# Warden: one image for every part (`warden serve`, or `broker`/`bot`/`proxy` alone).
+# Warden: one image; `warden serve` runs every part (broker, bot, proxies) in one process.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 # better-sqlite3 (the embedded store) builds from source when no prebuilt binary is reachable.

@@ -642,7 +642,7 @@ const MIGRATIONS: ((db: Db, kind: SqlStore['kind']) => Promise<void>)[] = [
   },
 ];
 
-/** One SQL store over a Kysely instance; see `openStore` for the two dialects. */
+/** One SQL store over a Kysely instance; `openEmbeddedStore` and `openPostgresStore` open its two dialects. */
 export class SqlStore implements Store {
   readonly kind: 'embedded' | 'postgres';
   readonly #db: Db;
