@@ -18,7 +18,7 @@ import { z } from 'zod';
 import { formatConfigPath } from '../broker/config/load.ts';
 import { secretRefSchema } from '../broker/config/schema.ts';
 import { resolveSecret, type Secret, type SecretRef } from '../broker/config/secrets.ts';
-import { BotError } from './errors.ts';
+import { BotConfigError } from './errors.ts';
 
 const slackSchema = z
   .strictObject({
@@ -68,7 +68,7 @@ export function parseBotConfig(raw: unknown): BotConfig {
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const path = formatConfigPath(['chat', ...issue.path]);
-  throw new BotError('ERR_BOT_CONFIG', `${path}: ${issue.message}`, { details: { path } });
+  throw new BotConfigError(path, issue.message);
 }
 
 /** Slack settings with their secrets resolved. */

@@ -2,36 +2,32 @@
  * Errors raised by the chat bot. Every error carries a stable `code`; the message is for people.
  * Broker errors pass through unchanged and are turned into replies at the edge (`describeError`).
  */
+import { formatConfigMessage, WardenError, type WardenErrorOptions } from '../lib/errors.ts';
 
-export type BotErrorCode =
-  | 'ERR_BOT_CONFIG'
-  | 'ERR_BOT_USAGE'
-  | 'ERR_BOT_INPUT_TOO_LONG'
-  | 'ERR_BOT_USER_UNKNOWN'
-  | 'ERR_BOT_NO_CHANNEL'
-  | 'ERR_BOT_SIGNATURE'
-  | 'ERR_BOT_REPLAY'
-  | 'ERR_BOT_BODY_TOO_LARGE'
-  | 'ERR_BOT_SLACK_NOT_IN_CHANNEL'
-  | 'ERR_BOT_SLACK_API'
-  | 'ERR_BOT_INTERNAL';
+/** Every code a bot error can carry. */
+export const BOT_ERROR_CODES = [
+  'ERR_BOT_CONFIG',
+  'ERR_BOT_USAGE',
+  'ERR_BOT_INPUT_TOO_LONG',
+  'ERR_BOT_USER_UNKNOWN',
+  'ERR_BOT_NO_CHANNEL',
+  'ERR_BOT_SIGNATURE',
+  'ERR_BOT_REPLAY',
+  'ERR_BOT_BODY_TOO_LARGE',
+  'ERR_BOT_SLACK_NOT_IN_CHANNEL',
+  'ERR_BOT_SLACK_API',
+  'ERR_BOT_INTERNAL',
+] as const;
 
-/** What a bot error may carry besides its message: non-secret facts to show, and a cause. */
-export interface BotErrorOptions extends ErrorOptions {
-  details?: Record<string, unknown>;
-}
+export type BotErrorCode = (typeof BOT_ERROR_CODES)[number];
 
 /** Base class of every bot error. */
-export class BotError extends Error {
-  readonly code: BotErrorCode;
-  /** Extra, non-secret facts a reply may show. */
-  readonly details: Record<string, unknown>;
+export class BotError extends WardenError<BotErrorCode> {}
 
-  constructor(code: BotErrorCode, message: string, { details = {}, ...options }: BotErrorOptions = {}) {
-    super(message, options);
-    Object.defineProperty(this, 'name', { value: new.target.name, enumerable: false });
-    this.code = code;
-    this.details = details;
+/** The `chat:` section is invalid (`chat.slack.signing_secret`, ...); the message starts with the key. */
+export class BotConfigError extends BotError {
+  constructor(path: string, message: string) {
+    super('ERR_BOT_CONFIG', formatConfigMessage(path, message), { details: { path }, configPath: path });
   }
 }
 
@@ -70,7 +66,7 @@ export class SlackApiError extends BotError {
   constructor(
     code: 'ERR_BOT_SLACK_API' | 'ERR_BOT_SLACK_NOT_IN_CHANNEL',
     message: string,
-    options: BotErrorOptions = {},
+    options: WardenErrorOptions = {},
   ) {
     super(code, message, options);
   }

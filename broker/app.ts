@@ -62,7 +62,12 @@ export async function openConfiguredStore(
             : {},
         )
       : openPostgresStore(resolveSecret(settings.url, 'broker.store.url', env).reveal());
-  await store.migrate();
+  try {
+    await store.migrate();
+  } catch (error) {
+    await store.close().catch(() => {});
+    throw error;
+  }
   return store;
 }
 
@@ -148,30 +153,31 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
     ...(options.clock ? { clock: options.clock } : {}),
   });
   reviews.follow(events);
-  if (!options.passive) {
-    await broker.start();
-    await reviews.start(config.broker.sweep_interval);
-    const restored = await proxyAuthority.restore();
-    for (const { user, error } of restored.failed)
-      options.logger.error({ err: error, user }, 'cannot restore a proxied grant');
-    if (restored.restored.length > 0 || restored.dropped.length > 0)
-      options.logger.info(
-        { restored: restored.restored.length, dropped: restored.dropped.length },
-        'proxied grants restored',
-      );
-  }
-  return {
-    broker,
-    store,
-    providers,
-    directory,
-    proxyAuthority,
-    reviews,
-    async close() {
-      reviews.stop();
-      await broker.stop();
-      for (const provider of providers.values()) await provider.close();
-      if (!options.store) await store.close();
-    },
+  const close = async () => {
+    reviews.stop();
+    await broker.stop();
+    for (const provider of providers.values()) await provider.close();
+    if (!options.store) await store.close();
   };
+  if (!options.passive) {
+    try {
+      await broker.start();
+      await reviews.start(config.broker.sweep_interval);
+      const restored = await proxyAuthority.restore();
+      for (const { user, error } of restored.failed)
+        options.logger.error({ err: error, user }, 'cannot restore a proxied grant');
+      if (restored.restored.length > 0 || restored.dropped.length > 0)
+        options.logger.info(
+          { restored: restored.restored.length, dropped: restored.dropped.length },
+          'proxied grants restored',
+        );
+    } catch (error) {
+      // A start that fails half-way must not leave the scheduler's timers or the store open.
+      await close().catch((closeError) =>
+        options.logger.error({ err: closeError }, 'cannot close the broker after a failed start'),
+      );
+      throw error;
+    }
+  }
+  return { broker, store, providers, directory, proxyAuthority, reviews, close };
 }

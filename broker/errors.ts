@@ -3,59 +3,52 @@
  * message is for people. Edges (HTTP API, chat replies, CLI exit codes) translate these; the
  * core never formats transport-specific errors.
  */
+import { formatConfigMessage, WardenError } from '../lib/errors.ts';
 
-export type BrokerErrorCode =
-  | 'ERR_CONFIG_INVALID'
-  | 'ERR_CONFIG_SECRET'
-  | 'ERR_DURATION_INVALID'
-  | 'ERR_POLICY_DENIED'
-  | 'ERR_POLICY_NO_APPROVER'
-  | 'ERR_POLICY_OUTSIDE_WINDOW'
-  | 'ERR_REQUEST_INVALID'
-  | 'ERR_REQUEST_REASON'
-  | 'ERR_REQUEST_DURATION'
-  | 'ERR_TARGET_UNKNOWN'
-  | 'ERR_LEVEL_UNKNOWN'
-  | 'ERR_USER_UNKNOWN'
-  | 'ERR_NOT_FOUND'
-  | 'ERR_STATE_CONFLICT'
-  | 'ERR_APPROVAL_SELF'
-  | 'ERR_APPROVAL_NOT_ELIGIBLE'
-  | 'ERR_APPROVAL_DUPLICATE'
-  | 'ERR_FORBIDDEN'
-  | 'ERR_PROVIDER_FAILED'
-  | 'ERR_AUDIT_TAMPERED'
-  | 'ERR_AUTH_REQUIRED'
-  | 'ERR_AUTH_INVALID'
-  | 'ERR_API_BAD_REQUEST'
-  | 'ERR_SSH_GRANT_NOT_SSH'
-  | 'ERR_SSH_KEY_INVALID'
-  | 'ERR_STORE_FAILED';
+/** Every code a broker error can carry. */
+export const BROKER_ERROR_CODES = [
+  'ERR_CONFIG_INVALID',
+  'ERR_CONFIG_SECRET',
+  'ERR_DURATION_INVALID',
+  'ERR_POLICY_DENIED',
+  'ERR_POLICY_NO_APPROVER',
+  'ERR_POLICY_OUTSIDE_WINDOW',
+  'ERR_REQUEST_INVALID',
+  'ERR_REQUEST_REASON',
+  'ERR_REQUEST_DURATION',
+  'ERR_TARGET_UNKNOWN',
+  'ERR_LEVEL_UNKNOWN',
+  'ERR_USER_UNKNOWN',
+  'ERR_NOT_FOUND',
+  'ERR_STATE_CONFLICT',
+  'ERR_APPROVAL_SELF',
+  'ERR_APPROVAL_NOT_ELIGIBLE',
+  'ERR_APPROVAL_DUPLICATE',
+  'ERR_FORBIDDEN',
+  'ERR_PROVIDER_FAILED',
+  'ERR_AUDIT_TAMPERED',
+  'ERR_AUTH_REQUIRED',
+  'ERR_AUTH_INVALID',
+  'ERR_API_BAD_REQUEST',
+  'ERR_SSH_GRANT_NOT_SSH',
+  'ERR_SSH_KEY_INVALID',
+  'ERR_STORE_FAILED',
+] as const;
+
+export type BrokerErrorCode = (typeof BROKER_ERROR_CODES)[number];
 
 /** Base class of every broker error. */
-export class BrokerError extends Error {
-  readonly code: BrokerErrorCode;
-  /** Extra, non-secret facts a caller may show (closest names, a maximum, ...). */
-  readonly details: Record<string, unknown>;
-
-  constructor(
-    code: BrokerErrorCode,
-    message: string,
-    details: Record<string, unknown> = {},
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-    this.details = details;
-  }
-}
+export class BrokerError extends WardenError<BrokerErrorCode> {}
 
 /** The configuration file is invalid; `path` names the offending key (`targets.prod-db.levels.write`). */
 export class ConfigError extends BrokerError {
   readonly path: string;
-  constructor(path: string, message: string) {
-    super('ERR_CONFIG_INVALID', path ? `${path}: ${message}` : message, { path });
+  constructor(path: string, message: string, options: ErrorOptions = {}) {
+    super('ERR_CONFIG_INVALID', formatConfigMessage(path, message), {
+      ...options,
+      details: { path },
+      configPath: path,
+    });
     this.path = path;
   }
 }
@@ -63,7 +56,7 @@ export class ConfigError extends BrokerError {
 /** A secret reference (`env:` or `file:`) could not be resolved. */
 export class SecretError extends BrokerError {
   constructor(path: string, message: string) {
-    super('ERR_CONFIG_SECRET', `${path}: ${message}`, { path });
+    super('ERR_CONFIG_SECRET', formatConfigMessage(path, message), { details: { path }, configPath: path });
   }
 }
 
@@ -76,7 +69,7 @@ export class PolicyDeniedError extends BrokerError {}
 /** The id does not name a request or grant. */
 export class NotFoundError extends BrokerError {
   constructor(what: string, id: string) {
-    super('ERR_NOT_FOUND', `${what} ${id} does not exist`, { id });
+    super('ERR_NOT_FOUND', `${what} ${id} does not exist`, { details: { id } });
   }
 }
 
@@ -87,7 +80,7 @@ export class StateConflictError extends BrokerError {
     details: Record<string, unknown> = {},
     code: 'ERR_STATE_CONFLICT' | 'ERR_APPROVAL_DUPLICATE' = 'ERR_STATE_CONFLICT',
   ) {
-    super(code, message, details);
+    super(code, message, { details });
   }
 }
 
@@ -97,11 +90,14 @@ export class ForbiddenError extends BrokerError {}
 /** A credential provider failed (mint or revoke). The message never holds a secret. */
 export class ProviderError extends BrokerError {
   constructor(message: string, options?: ErrorOptions) {
-    super('ERR_PROVIDER_FAILED', message, {}, options);
+    super('ERR_PROVIDER_FAILED', message, options);
   }
 }
 
-/** Authentication to the broker API failed. The message is fixed and generic on purpose. */
+/**
+ * Authentication to the broker API failed. The message is fixed and generic on purpose: which
+ * token was wrong, or how, is never told to the caller.
+ */
 export class AuthError extends BrokerError {
   constructor(code: 'ERR_AUTH_REQUIRED' | 'ERR_AUTH_INVALID') {
     super(code, code === 'ERR_AUTH_REQUIRED' ? 'authentication required' : 'invalid credentials');

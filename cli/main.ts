@@ -1,7 +1,7 @@
 /** The `warden` command line: parses arguments, runs one command, returns its exit code. */
 import { parseArgs } from 'node:util';
 import { type Config, loadConfig } from '../broker/config/load.ts';
-import { BrokerError } from '../broker/errors.ts';
+import { isConfigurationError, WardenError } from '../lib/errors.ts';
 import { runAuditCommand } from './commands/audit.ts';
 import { runCiCommand } from './commands/ci.ts';
 import { runDoctor } from './commands/doctor.ts';
@@ -13,7 +13,8 @@ import { runReviewsCommand } from './commands/reviews.ts';
 import { runServe } from './commands/serve.ts';
 import { runReplayCommand, runSessionsCommand } from './commands/sessions.ts';
 import { runSshCommand } from './commands/ssh.ts';
-import { ExitCode, type Io, processIo, UsageError } from './output.ts';
+import { UsageError } from './errors.ts';
+import { ExitCode, type Io, processIo } from './output.ts';
 
 const HELP = `warden: just-in-time privileged access
 
@@ -109,7 +110,13 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
         const stop = () => controller.abort();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
-        return await runServe(flags, io, signal ?? controller.signal);
+        try {
+          return await runServe(flags, io, signal ?? controller.signal);
+        } finally {
+          // Once serve has returned nothing listens to the signal: SIGINT/SIGTERM get their default again.
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        }
       }
       case 'request': {
         // `warden request prod-db 30m fixing invoice 4411`, as in chat.
@@ -158,15 +165,28 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
         throw new UsageError(`unknown command "${command}" (try warden help)`);
     }
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.err(`warden: ${(error as Error).message}`);
-      return ExitCode.Usage;
-    }
-    if (error instanceof BrokerError) {
-      io.err(`warden: ${error.message} (${error.code})`);
-      return error.code.startsWith('ERR_CONFIG') ? ExitCode.Config : ExitCode.Refused;
-    }
-    io.err(`warden: ${(error as Error).message}`);
+    return reportError(error, io);
+  }
+}
+
+/**
+ * The edge where errors become exit codes, the same for every family: usage 2, configuration 3
+ * (any {@link isConfigurationError}), audit tampered 4, every other refusal or failure 1. Warden
+ * errors print with their code; usage errors and foreign errors print their message only.
+ */
+export function reportError(error: unknown, io: Pick<Io, 'err'>): ExitCode {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+    io.err(`warden: ${message}`);
+    return ExitCode.Usage;
+  }
+  if (!(error instanceof WardenError)) {
+    io.err(`warden: ${message}`);
     return ExitCode.Refused;
   }
+  io.err(`warden: ${message} (${error.code})`);
+  if (isConfigurationError(error)) return ExitCode.Config;
+  if (error.code === 'ERR_AUDIT_TAMPERED') return ExitCode.Tampered;
+  return ExitCode.Refused;
 }

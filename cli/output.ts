@@ -23,6 +23,3 @@ export enum ExitCode {
   /** The audit log was tampered with. */
   Tampered = 4,
 }
-
-/** A usage error: the message says what to type instead. */
-export class UsageError extends Error {}

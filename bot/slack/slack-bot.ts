@@ -15,7 +15,7 @@ import type { Logger } from '../../broker/log.ts';
 import type { SlackSettings } from '../config.ts';
 import { BotCore, type ChatSurface, type MessageRef } from '../core/bot.ts';
 import type { Reply } from '../core/replies.ts';
-import { BotError, isBotError } from '../errors.ts';
+import { BotConfigError, BotError, isBotError } from '../errors.ts';
 import type { BrokerPort, ReviewPort } from '../port.ts';
 import { renderDenyModal, renderRequestBlocks, renderReviewBlocks, SlackId } from './blocks.ts';
 import { ReplayCache, verifySlackSignature } from './signature.ts';
@@ -77,7 +77,7 @@ export class SlackBot {
     };
     if (settings.mode === 'http') {
       if (!settings.signingSecret) {
-        throw new BotError('ERR_BOT_CONFIG', 'chat.slack.signing_secret: HTTP mode needs a signing secret');
+        throw new BotConfigError('chat.slack.signing_secret', 'HTTP mode needs a signing secret');
       }
       this.#receiver = new HTTPReceiver({
         signingSecret: settings.signingSecret.reveal(),
@@ -93,7 +93,7 @@ export class SlackBot {
       });
     } else {
       if (!settings.appToken) {
-        throw new BotError('ERR_BOT_CONFIG', 'chat.slack.app_token: Socket Mode needs an app-level token');
+        throw new BotConfigError('chat.slack.app_token', 'Socket Mode needs an app-level token');
       }
       this.app = new App({
         token: settings.botToken.reveal(),

@@ -73,7 +73,8 @@ export function createCiRoutes(exchange: CiExchange, logger: Logger): PublicRout
 /** Reads at most {@link MAX_CI_BODY_BYTES}; a larger or non-JSON body becomes a `bodyError`. */
 export function readCappedBody(req: IncomingMessage): Promise<{ body?: unknown; bodyError?: CiError }> {
   return new Promise((resolve) => {
-    const tooLarge = () => new CiRuleError('ERR_CI_BODY_TOO_LARGE', { maxBytes: MAX_CI_BODY_BYTES });
+    const tooLarge = () =>
+      new CiRuleError('ERR_CI_BODY_TOO_LARGE', { details: { maxBytes: MAX_CI_BODY_BYTES } });
     if (Number(req.headers['content-length'] ?? 0) > MAX_CI_BODY_BYTES) {
       req.resume();
       resolve({ bodyError: tooLarge() });

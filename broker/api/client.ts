@@ -10,11 +10,19 @@ export interface BrokerClientOptions {
   timeoutMs?: number;
 }
 
-/** An error answer from the broker, with its code. */
+/**
+ * An error answer from the broker, with its code. A broker that answers with a configuration code
+ * (a secret it cannot resolve) makes this a configuration error too, naming the broker's key.
+ */
 export class BrokerApiError extends BrokerError {
   readonly status: number;
   constructor(status: number, code: string, message: string, details: Record<string, unknown> = {}) {
-    super(code as BrokerErrorCode, message, details);
+    const configPath = code.startsWith('ERR_CONFIG_')
+      ? typeof details.path === 'string'
+        ? details.path
+        : ''
+      : undefined;
+    super(code as BrokerErrorCode, message, { details, ...(configPath !== undefined ? { configPath } : {}) });
     this.status = status;
   }
 }

@@ -83,7 +83,9 @@ function readPublicKey(body: Record<string, unknown>): string {
   } catch (error) {
     if (!isSshCaError(error)) throw error;
     throw new InvalidInputError('ERR_SSH_KEY_INVALID', `"public_key": ${error.message}`, {
-      reason: error.code,
+      details: {
+        reason: error.code,
+      },
     });
   }
   return value;
@@ -111,7 +113,9 @@ export function createSshRoutes(options: SshRouteOptions): Route[] {
         const target = config.targets[grant.target];
         if (grant.kind !== 'access' || target?.kind !== 'ssh') {
           throw new InvalidInputError('ERR_SSH_GRANT_NOT_SSH', `${id} is not a grant on an SSH target`, {
-            target: grant.target,
+            details: {
+              target: grant.target,
+            },
           });
         }
         const level = target.levels[grant.level];

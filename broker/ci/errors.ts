@@ -1,39 +1,44 @@
 /**
  * Errors of the CI OIDC exchange. Every refusal has its own stable `code`; the message is fixed
  * and generic so a caller probing with forged tokens learns nothing it did not send, while
- * `details` carries the facts (claim values, limits) meant for the audit log only.
+ * `details` carries the facts (claim values, limits) meant for the audit log only. So unlike the
+ * other families, a CI error takes no message: its code picks one from a fixed table.
  */
+import { WardenError, type WardenErrorOptions } from '../../lib/errors.ts';
 
 /** Every code a CI refusal can carry. */
-export type CiErrorCode =
-  | 'ERR_CI_TOKEN_TOO_LARGE'
-  | 'ERR_CI_TOKEN_MALFORMED'
-  | 'ERR_CI_ALG_NOT_ALLOWED'
-  | 'ERR_CI_ISSUER_UNKNOWN'
-  | 'ERR_CI_AUDIENCE_MISSING'
-  | 'ERR_CI_AUDIENCE_MISMATCH'
-  | 'ERR_CI_TOKEN_EXPIRED'
-  | 'ERR_CI_TOKEN_NOT_YET_VALID'
-  | 'ERR_CI_TOKEN_TOO_OLD'
-  | 'ERR_CI_CLAIM_MISSING'
-  | 'ERR_CI_SIGNATURE_INVALID'
-  | 'ERR_CI_KEY_UNKNOWN'
-  | 'ERR_CI_JWKS_UNAVAILABLE'
-  | 'ERR_CI_DISCOVERY_INVALID'
-  | 'ERR_CI_TOKEN_REPLAYED'
-  | 'ERR_CI_REPLAY_CACHE_FULL'
-  | 'ERR_CI_NO_RULE'
-  | 'ERR_CI_REF_NOT_ALLOWED'
-  | 'ERR_CI_DURATION_TOO_LONG'
-  | 'ERR_CI_REQUEST_INVALID'
-  | 'ERR_CI_RATE_LIMITED'
-  | 'ERR_CI_TOKEN_MISSING'
-  | 'ERR_CI_BODY_TOO_LARGE'
-  | 'ERR_CI_PENDING_NOT_FOUND'
-  | 'ERR_CI_PENDING_REFUSED'
-  | 'ERR_CI_ALREADY_COLLECTED'
-  | 'ERR_CI_GRANT_FAILED'
-  | 'ERR_CI_UNAVAILABLE';
+export const CI_ERROR_CODES = [
+  'ERR_CI_TOKEN_TOO_LARGE',
+  'ERR_CI_TOKEN_MALFORMED',
+  'ERR_CI_ALG_NOT_ALLOWED',
+  'ERR_CI_ISSUER_UNKNOWN',
+  'ERR_CI_AUDIENCE_MISSING',
+  'ERR_CI_AUDIENCE_MISMATCH',
+  'ERR_CI_TOKEN_EXPIRED',
+  'ERR_CI_TOKEN_NOT_YET_VALID',
+  'ERR_CI_TOKEN_TOO_OLD',
+  'ERR_CI_CLAIM_MISSING',
+  'ERR_CI_SIGNATURE_INVALID',
+  'ERR_CI_KEY_UNKNOWN',
+  'ERR_CI_JWKS_UNAVAILABLE',
+  'ERR_CI_DISCOVERY_INVALID',
+  'ERR_CI_TOKEN_REPLAYED',
+  'ERR_CI_REPLAY_CACHE_FULL',
+  'ERR_CI_NO_RULE',
+  'ERR_CI_REF_NOT_ALLOWED',
+  'ERR_CI_DURATION_TOO_LONG',
+  'ERR_CI_REQUEST_INVALID',
+  'ERR_CI_RATE_LIMITED',
+  'ERR_CI_TOKEN_MISSING',
+  'ERR_CI_BODY_TOO_LARGE',
+  'ERR_CI_PENDING_NOT_FOUND',
+  'ERR_CI_PENDING_REFUSED',
+  'ERR_CI_ALREADY_COLLECTED',
+  'ERR_CI_GRANT_FAILED',
+  'ERR_CI_UNAVAILABLE',
+] as const;
+
+export type CiErrorCode = (typeof CI_ERROR_CODES)[number];
 
 const MESSAGES: Record<CiErrorCode, string> = {
   ERR_CI_TOKEN_TOO_LARGE: 'CI token refused: too large',
@@ -66,17 +71,13 @@ const MESSAGES: Record<CiErrorCode, string> = {
   ERR_CI_UNAVAILABLE: 'CI exchange temporarily unavailable',
 };
 
-/** Base class of every CI refusal. */
-export class CiError extends Error {
-  readonly code: CiErrorCode;
-  /** Facts for the audit log (claim values, limits); never key material, never the token. */
-  readonly details: Readonly<Record<string, unknown>>;
-
-  constructor(code: CiErrorCode, details: Record<string, unknown> = {}, options?: ErrorOptions) {
-    super(MESSAGES[code], options);
-    this.name = new.target.name;
-    this.code = code;
-    this.details = details;
+/**
+ * Base class of every CI refusal. `details` holds facts for the audit log (claim values, limits);
+ * never key material, never the token.
+ */
+export class CiError extends WardenError<CiErrorCode> {
+  constructor(code: CiErrorCode, options?: WardenErrorOptions) {
+    super(code, MESSAGES[code], options);
   }
 }
 
@@ -95,7 +96,7 @@ export class CiExchangeError extends CiError {}
 /** The subject or issuer exceeded its exchange budget; `details.retryAfterMs` says when to retry. */
 export class CiRateLimitError extends CiError {
   constructor(details: { scope: 'subject' | 'issuer'; key: string; retryAfterMs: number }) {
-    super('ERR_CI_RATE_LIMITED', details);
+    super('ERR_CI_RATE_LIMITED', { details });
   }
 }
 

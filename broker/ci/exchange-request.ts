@@ -20,7 +20,8 @@ const BEARER = /^Bearer +([^\s]+)$/i;
 export function parseBearerToken(header: string | undefined): string {
   if (header === undefined || header === '') throw new CiTokenError('ERR_CI_TOKEN_MISSING');
   const match = BEARER.exec(header);
-  if (!match) throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', { reason: 'not a Bearer authorization' });
+  if (!match)
+    throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', { details: { reason: 'not a Bearer authorization' } });
   return match[1]!;
 }
 
@@ -59,13 +60,13 @@ function requireName(fields: Record<string, unknown>, key: 'target' | 'level'): 
 }
 
 function invalid(reason: string): CiRuleError {
-  return new CiRuleError('ERR_CI_REQUEST_INVALID', { reason });
+  return new CiRuleError('ERR_CI_REQUEST_INVALID', { details: { reason } });
 }
 
 /** Parses a raw body (already size-capped by the caller) as JSON; `ERR_CI_REQUEST_INVALID` if it is not. */
 export function parseJsonBody(bytes: Buffer): unknown {
   if (bytes.length > MAX_CI_BODY_BYTES) {
-    throw new CiRuleError('ERR_CI_BODY_TOO_LARGE', { maxBytes: MAX_CI_BODY_BYTES });
+    throw new CiRuleError('ERR_CI_BODY_TOO_LARGE', { details: { maxBytes: MAX_CI_BODY_BYTES } });
   }
   try {
     return JSON.parse(bytes.toString('utf8'));

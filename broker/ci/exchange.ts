@@ -207,9 +207,10 @@ export class CiExchange {
         meta !== undefined &&
         sameText(meta.issuer, verified.issuer) &&
         sameText(meta.subject, verified.subject);
-      if (!owned) throw new CiExchangeError('ERR_CI_PENDING_NOT_FOUND', { id: id.slice(0, 64) });
+      if (!owned) throw new CiExchangeError('ERR_CI_PENDING_NOT_FOUND', { details: { id: id.slice(0, 64) } });
       const rule = this.#config.rules.find((r) => r.name === meta.rule);
-      if (!rule) throw new CiExchangeError('ERR_CI_PENDING_REFUSED', { id, reason: 'rule removed' });
+      if (!rule)
+        throw new CiExchangeError('ERR_CI_PENDING_REFUSED', { details: { id, reason: 'rule removed' } });
       return await this.#settle(stored, rule, meta);
     } catch (error) {
       await this.#refuse('ci.collect.refused', error, verified, { request: id.slice(0, 64) });
@@ -237,14 +238,18 @@ export class CiExchange {
         active = await this.#broker.collectCi(request.id);
       } catch (error) {
         if ((error as BrokerError).code !== 'ERR_STATE_CONFLICT') throw error;
-        throw new CiExchangeError('ERR_CI_ALREADY_COLLECTED', { id: request.id }, { cause: error });
+        throw new CiExchangeError('ERR_CI_ALREADY_COLLECTED', { details: { id: request.id }, cause: error });
       }
       return this.#granted(active, rule, meta, 'ci.exchange.collected');
     }
     if (TERMINAL.has(request.state) && request.meta.collectedAt === undefined) {
-      throw new CiExchangeError('ERR_CI_PENDING_REFUSED', { id: request.id, state: request.state });
+      throw new CiExchangeError('ERR_CI_PENDING_REFUSED', {
+        details: { id: request.id, state: request.state },
+      });
     }
-    throw new CiExchangeError('ERR_CI_ALREADY_COLLECTED', { id: request.id, state: request.state });
+    throw new CiExchangeError('ERR_CI_ALREADY_COLLECTED', {
+      details: { id: request.id, state: request.state },
+    });
   }
 
   /** Waits up to the rule's `wait` for approval, woken by broker events, re-reading the store. */
@@ -288,9 +293,11 @@ export class CiExchange {
     this.#minted.delete(grant.id);
     if (grant.state !== 'active' || !credential) {
       throw new CiExchangeError('ERR_CI_GRANT_FAILED', {
-        id: grant.id,
-        state: grant.state,
-        error: grant.error,
+        details: {
+          id: grant.id,
+          state: grant.state,
+          error: grant.error,
+        },
       });
     }
     const connection = routeCiCredential(credential, rule, this.#proxy);

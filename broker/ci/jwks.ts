@@ -79,12 +79,16 @@ export class RemoteJwks {
         this.#lastAttemptAt !== undefined &&
         nowMs - this.#lastAttemptAt < this.#options.refreshMinIntervalMs
       ) {
-        throw new CiJwksError('ERR_CI_KEY_UNKNOWN', { kid: hint.kid, alg: hint.alg, refetched: false });
+        throw new CiJwksError('ERR_CI_KEY_UNKNOWN', {
+          details: { kid: hint.kid, alg: hint.alg, refetched: false },
+        });
       }
       await this.#refresh(nowMs);
       jwk = selectKey(this.#keys!, hint);
       if (!jwk)
-        throw new CiJwksError('ERR_CI_KEY_UNKNOWN', { kid: hint.kid, alg: hint.alg, refetched: true });
+        throw new CiJwksError('ERR_CI_KEY_UNKNOWN', {
+          details: { kid: hint.kid, alg: hint.alg, refetched: true },
+        });
     }
     return this.#import(jwk, hint);
   }
@@ -96,7 +100,9 @@ export class RemoteJwks {
       nowMs - this.#lastFailureAt < this.#options.refreshMinIntervalMs
     ) {
       // A failing issuer is retried once per interval, not on every token.
-      return Promise.reject(new CiJwksError('ERR_CI_JWKS_UNAVAILABLE', { reason: 'recent failure' }));
+      return Promise.reject(
+        new CiJwksError('ERR_CI_JWKS_UNAVAILABLE', { details: { reason: 'recent failure' } }),
+      );
     }
     this.#lastAttemptAt = nowMs;
     this.#pending = this.#load()
@@ -112,7 +118,10 @@ export class RemoteJwks {
           this.#discoveredUri = undefined;
           throw error instanceof CiJwksError
             ? error
-            : new CiJwksError('ERR_CI_JWKS_UNAVAILABLE', { reason: describe(error) }, { cause: error });
+            : new CiJwksError('ERR_CI_JWKS_UNAVAILABLE', {
+                details: { reason: describe(error) },
+                cause: error,
+              });
         },
       )
       .finally(() => {
@@ -127,7 +136,7 @@ export class RemoteJwks {
     const body = await this.#getJson(uri);
     const keys = (body as { keys?: unknown }).keys;
     if (!Array.isArray(keys) || keys.length > MAX_KEYS) {
-      throw new CiJwksError('ERR_CI_JWKS_UNAVAILABLE', { reason: 'not a JWKS', uri });
+      throw new CiJwksError('ERR_CI_JWKS_UNAVAILABLE', { details: { reason: 'not a JWKS', uri } });
     }
     return keys.filter((k): k is JWK => typeof k === 'object' && k !== null && !Array.isArray(k));
   }
@@ -139,12 +148,14 @@ export class RemoteJwks {
     const doc = (await this.#getJson(url)) as { issuer?: unknown; jwks_uri?: unknown };
     if (doc.issuer !== this.#options.issuer) {
       throw new CiJwksError('ERR_CI_DISCOVERY_INVALID', {
-        reason: 'issuer mismatch',
-        issuer: String(doc.issuer),
+        details: {
+          reason: 'issuer mismatch',
+          issuer: String(doc.issuer),
+        },
       });
     }
     if (typeof doc.jwks_uri !== 'string' || !isAllowedUrl(doc.jwks_uri, this.#options.issuer)) {
-      throw new CiJwksError('ERR_CI_DISCOVERY_INVALID', { reason: 'bad jwks_uri' });
+      throw new CiJwksError('ERR_CI_DISCOVERY_INVALID', { details: { reason: 'bad jwks_uri' } });
     }
     this.#discoveredUri = doc.jwks_uri;
     return doc.jwks_uri;
@@ -158,7 +169,9 @@ export class RemoteJwks {
     });
     if (response.status !== 200) {
       await response.body?.cancel();
-      throw new CiJwksError('ERR_CI_JWKS_UNAVAILABLE', { reason: `HTTP ${response.status}`, url });
+      throw new CiJwksError('ERR_CI_JWKS_UNAVAILABLE', {
+        details: { reason: `HTTP ${response.status}`, url },
+      });
     }
     const text = await readBounded(response, this.#options.maxBytes ?? DEFAULT_MAX_BYTES);
     try {
@@ -167,7 +180,7 @@ export class RemoteJwks {
     } catch {
       // fall through to the error below
     }
-    throw new CiJwksError('ERR_CI_JWKS_UNAVAILABLE', { reason: 'not a JSON object', url });
+    throw new CiJwksError('ERR_CI_JWKS_UNAVAILABLE', { details: { reason: 'not a JSON object', url } });
   }
 
   async #import(jwk: JWK, hint: CiKeyHint): Promise<CryptoKey> {
@@ -179,11 +192,10 @@ export class RemoteJwks {
       this.#imported.set(jwk, key);
       return key;
     } catch (error) {
-      throw new CiJwksError(
-        'ERR_CI_KEY_UNKNOWN',
-        { kid: hint.kid, reason: 'key import failed' },
-        { cause: error },
-      );
+      throw new CiJwksError('ERR_CI_KEY_UNKNOWN', {
+        details: { kid: hint.kid, reason: 'key import failed' },
+        cause: error,
+      });
     }
   }
 }
@@ -211,7 +223,9 @@ export class CiKeyStore implements CiKeyResolver {
   getKey(issuer: CiIssuerConfig, hint: CiKeyHint, nowMs: number): Promise<CryptoKey> {
     const set = this.#sets.get(issuer.name);
     if (!set)
-      return Promise.reject(new CiJwksError('ERR_CI_JWKS_UNAVAILABLE', { reason: 'issuer not configured' }));
+      return Promise.reject(
+        new CiJwksError('ERR_CI_JWKS_UNAVAILABLE', { details: { reason: 'issuer not configured' } }),
+      );
     return set.getKey(hint, nowMs);
   }
 
@@ -276,7 +290,9 @@ async function readBounded(response: Response, maxBytes: number): Promise<string
     size += value.byteLength;
     if (size > maxBytes) {
       await reader.cancel();
-      throw new CiJwksError('ERR_CI_JWKS_UNAVAILABLE', { reason: 'document too large', maxBytes });
+      throw new CiJwksError('ERR_CI_JWKS_UNAVAILABLE', {
+        details: { reason: 'document too large', maxBytes },
+      });
     }
     chunks.push(value);
   }

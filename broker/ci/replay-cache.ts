@@ -41,7 +41,7 @@ export class MemoryReplayCache implements ReplayCache {
     if (seen === undefined && this.#entries.size >= this.#maxEntries) {
       this.#sweep(nowMs);
       if (this.#entries.size >= this.#maxEntries) {
-        throw new CiTokenError('ERR_CI_REPLAY_CACHE_FULL', { maxEntries: this.#maxEntries });
+        throw new CiTokenError('ERR_CI_REPLAY_CACHE_FULL', { details: { maxEntries: this.#maxEntries } });
       }
     }
     this.#entries.set(key, expiresAtMs);

@@ -40,7 +40,9 @@ export function matchCiRule(
 ): CiRuleMatch {
   const { durationMs } = request;
   if (durationMs !== undefined && (!Number.isSafeInteger(durationMs) || durationMs <= 0)) {
-    throw new CiRuleError('ERR_CI_REQUEST_INVALID', { reason: 'duration must be a positive number of ms' });
+    throw new CiRuleError('ERR_CI_REQUEST_INVALID', {
+      details: { reason: 'duration must be a positive number of ms' },
+    });
   }
   const candidates = rules.filter(
     (r) => r.issuer === verified.issuerName && r.target === request.target && r.level === request.level,
@@ -64,18 +66,20 @@ export function matchCiRule(
   if (fitting.length === 0) {
     if (wrongRef.length > 0) {
       throw new CiRuleError('ERR_CI_REF_NOT_ALLOWED', {
-        ...facts,
-        ref: verified.claims.ref,
-        rules: wrongRef,
+        details: {
+          ...facts,
+          ref: verified.claims.ref,
+          rules: wrongRef,
+        },
       });
     }
-    throw new CiRuleError('ERR_CI_NO_RULE', facts);
+    throw new CiRuleError('ERR_CI_NO_RULE', { details: facts });
   }
   if (durationMs === undefined) return { rule: fitting[0]!, durationMs: fitting[0]!.maxDurationMs };
   const rule = fitting.find((r) => r.maxDurationMs >= durationMs);
   if (!rule) {
     const maxDurationMs = Math.max(...fitting.map((r) => r.maxDurationMs));
-    throw new CiRuleError('ERR_CI_DURATION_TOO_LONG', { ...facts, durationMs, maxDurationMs });
+    throw new CiRuleError('ERR_CI_DURATION_TOO_LONG', { details: { ...facts, durationMs, maxDurationMs } });
   }
   return { rule, durationMs };
 }

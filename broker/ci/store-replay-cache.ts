@@ -32,11 +32,10 @@ export class StoreReplayCache implements ReplayCache {
     try {
       return await this.#store.rememberOnce(toStoreReplayKey(key), expiresAtMs, nowMs);
     } catch (error) {
-      throw new CiExchangeError(
-        'ERR_CI_UNAVAILABLE',
-        { reason: 'replay cache unavailable' },
-        { cause: error },
-      );
+      throw new CiExchangeError('ERR_CI_UNAVAILABLE', {
+        details: { reason: 'replay cache unavailable' },
+        cause: error,
+      });
     }
   }
 }

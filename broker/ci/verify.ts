@@ -62,24 +62,28 @@ const SEGMENT = /^[A-Za-z0-9_-]*$/;
 export async function verifyCiToken(jwt: unknown, context: VerifyCiTokenContext): Promise<VerifiedCiToken> {
   const nowMs = typeof context.now === 'number' ? context.now : context.now.getTime();
   const maxBytes = context.maxTokenBytes ?? MAX_CI_TOKEN_BYTES;
-  if (typeof jwt !== 'string') throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', { reason: 'not a string' });
+  if (typeof jwt !== 'string')
+    throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', { details: { reason: 'not a string' } });
   // Characters, not bytes: a valid token is ASCII, and anything else is refused below anyway.
   if (jwt.length > maxBytes)
-    throw new CiTokenError('ERR_CI_TOKEN_TOO_LARGE', { length: jwt.length, maxBytes });
+    throw new CiTokenError('ERR_CI_TOKEN_TOO_LARGE', { details: { length: jwt.length, maxBytes } });
 
   const { header, payload } = decodeUnverified(jwt);
   const alg = header.alg;
   if (typeof alg !== 'string' || alg.toLowerCase() === 'none' || /^HS/i.test(alg)) {
-    throw new CiTokenError('ERR_CI_ALG_NOT_ALLOWED', { alg: String(alg).slice(0, 16) });
+    throw new CiTokenError('ERR_CI_ALG_NOT_ALLOWED', { details: { alg: String(alg).slice(0, 16) } });
   }
   const issuer = context.issuers.find((i) => i.issuer === payload.iss);
-  if (!issuer) throw new CiTokenError('ERR_CI_ISSUER_UNKNOWN', { iss: String(payload.iss).slice(0, 256) });
+  if (!issuer)
+    throw new CiTokenError('ERR_CI_ISSUER_UNKNOWN', { details: { iss: String(payload.iss).slice(0, 256) } });
   if (!(issuer.algorithms as readonly string[]).includes(alg)) {
-    throw new CiTokenError('ERR_CI_ALG_NOT_ALLOWED', { alg: alg.slice(0, 16), issuer: issuer.name });
+    throw new CiTokenError('ERR_CI_ALG_NOT_ALLOWED', {
+      details: { alg: alg.slice(0, 16), issuer: issuer.name },
+    });
   }
   const kid = header.kid;
   if (kid !== undefined && typeof kid !== 'string')
-    throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', { reason: 'kid' });
+    throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', { details: { reason: 'kid' } });
 
   const key = await context.keys.getKey(issuer, { alg: alg as CiAlgorithm, kid }, nowMs);
   await checkSignature(jwt, key, alg);
@@ -93,7 +97,8 @@ export async function verifyCiToken(jwt: unknown, context: VerifyCiTokenContext)
   const acceptableUntil =
     Math.min(times.expiresAtMs, times.issuedAtMs + issuer.maxTokenAgeMs) + issuer.leewayMs;
   const firstUse = await context.replay.markUsed(`${issuer.issuer}\u0000${jti}`, acceptableUntil, nowMs);
-  if (!firstUse) throw new CiTokenError('ERR_CI_TOKEN_REPLAYED', { issuer: issuer.name, sub: subject, jti });
+  if (!firstUse)
+    throw new CiTokenError('ERR_CI_TOKEN_REPLAYED', { details: { issuer: issuer.name, sub: subject, jti } });
 
   return {
     issuer: issuer.issuer,
@@ -118,12 +123,12 @@ interface Decoded {
 function decodeUnverified(jwt: string): Decoded {
   const parts = jwt.split('.');
   if (parts.length !== 3 || !parts.every((p) => SEGMENT.test(p)) || !parts[0] || !parts[1]) {
-    throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', { reason: 'not a compact JWS' });
+    throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', { details: { reason: 'not a compact JWS' } });
   }
   const header = decodeJsonSegment(parts[0], 'header');
   if (header.crit !== undefined || header.b64 !== undefined) {
     // No critical extension is understood here, so RFC 7515 §4.1.11 says refuse.
-    throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', { reason: 'crit' });
+    throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', { details: { reason: 'crit' } });
   }
   return { header, payload: decodeJsonSegment(parts[1], 'payload') };
 }
@@ -136,7 +141,7 @@ function decodeJsonSegment(segment: string, what: string): Record<string, unknow
   } catch {
     // reported below
   }
-  throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', { reason: `${what} is not a JSON object` });
+  throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', { details: { reason: `${what} is not a JSON object` } });
 }
 
 async function checkSignature(jwt: string, key: CryptoKey, alg: string): Promise<void> {
@@ -148,8 +153,7 @@ async function checkSignature(jwt: string, key: CryptoKey, alg: string): Promise
       code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED'
         ? 'ERR_CI_SIGNATURE_INVALID'
         : 'ERR_CI_TOKEN_MALFORMED',
-      { reason: typeof code === 'string' ? code : 'verification failed' },
-      { cause: error },
+      { details: { reason: typeof code === 'string' ? code : 'verification failed' }, cause: error },
     );
   }
 }
@@ -164,16 +168,20 @@ function checkTimes(
   const nbf = numericDate(payload, 'nbf', false);
   const leeway = issuer.leewayMs;
   if (exp + leeway <= nowMs)
-    throw new CiTokenError('ERR_CI_TOKEN_EXPIRED', { exp: exp / 1000, now: nowMs / 1000 });
+    throw new CiTokenError('ERR_CI_TOKEN_EXPIRED', { details: { exp: exp / 1000, now: nowMs / 1000 } });
   if ((nbf !== undefined && nbf > nowMs + leeway) || iat > nowMs + leeway) {
     throw new CiTokenError('ERR_CI_TOKEN_NOT_YET_VALID', {
-      nbf: nbf && nbf / 1000,
-      iat: iat / 1000,
-      now: nowMs / 1000,
+      details: {
+        nbf: nbf && nbf / 1000,
+        iat: iat / 1000,
+        now: nowMs / 1000,
+      },
     });
   }
   if (nowMs - iat > issuer.maxTokenAgeMs + leeway) {
-    throw new CiTokenError('ERR_CI_TOKEN_TOO_OLD', { iat: iat / 1000, maxAgeMs: issuer.maxTokenAgeMs });
+    throw new CiTokenError('ERR_CI_TOKEN_TOO_OLD', {
+      details: { iat: iat / 1000, maxAgeMs: issuer.maxTokenAgeMs },
+    });
   }
   return { issuedAtMs: iat, notBeforeMs: nbf, expiresAtMs: exp };
 }
@@ -181,32 +189,39 @@ function checkTimes(
 function numericDate(payload: Record<string, unknown>, claim: string, required: boolean): number | undefined {
   const value = payload[claim];
   if (value === undefined && !required) return undefined;
-  if (value === undefined) throw new CiTokenError('ERR_CI_CLAIM_MISSING', { claim });
+  if (value === undefined) throw new CiTokenError('ERR_CI_CLAIM_MISSING', { details: { claim } });
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', { reason: `${claim} is not a NumericDate` });
+    throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', {
+      details: { reason: `${claim} is not a NumericDate` },
+    });
   }
   return value * 1000;
 }
 
 function checkAudience(aud: unknown, issuer: CiIssuerConfig): string {
   if (aud === undefined || aud === '' || (Array.isArray(aud) && aud.length === 0)) {
-    throw new CiTokenError('ERR_CI_AUDIENCE_MISSING', { issuer: issuer.name });
+    throw new CiTokenError('ERR_CI_AUDIENCE_MISSING', { details: { issuer: issuer.name } });
   }
   const list = Array.isArray(aud) ? aud : [aud];
   if (!list.every((a) => typeof a === 'string'))
-    throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', { reason: 'aud' });
+    throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', { details: { reason: 'aud' } });
   if (!list.includes(issuer.audience)) {
-    throw new CiTokenError('ERR_CI_AUDIENCE_MISMATCH', { aud: list.slice(0, 8), expected: issuer.audience });
+    throw new CiTokenError('ERR_CI_AUDIENCE_MISMATCH', {
+      details: { aud: list.slice(0, 8), expected: issuer.audience },
+    });
   }
   return issuer.audience;
 }
 
 function requireString(payload: Record<string, unknown>, claim: string, maxLength: number): string {
   const value = payload[claim];
-  if (value === undefined || value === '') throw new CiTokenError('ERR_CI_CLAIM_MISSING', { claim });
+  if (value === undefined || value === '')
+    throw new CiTokenError('ERR_CI_CLAIM_MISSING', { details: { claim } });
   if (typeof value !== 'string' || value.length > maxLength) {
     throw new CiTokenError('ERR_CI_TOKEN_MALFORMED', {
-      reason: `${claim} is not a string of at most ${maxLength}`,
+      details: {
+        reason: `${claim} is not a string of at most ${maxLength}`,
+      },
     });
   }
   return value;

@@ -20,7 +20,7 @@ export function parseDuration(text: string): number {
     throw new InvalidInputError(
       'ERR_DURATION_INVALID',
       `"${text.slice(0, 32)}" is not a duration: use a number and a unit, like 30m, 2h or 1h30m`,
-      { input: text.slice(0, 32) },
+      { details: { input: text.slice(0, 32) } },
     );
   }
   let total = 0;
@@ -29,7 +29,9 @@ export function parseDuration(text: string): number {
   }
   if (total <= 0) {
     throw new InvalidInputError('ERR_DURATION_INVALID', 'a duration must be longer than zero', {
-      input: text,
+      details: {
+        input: text,
+      },
     });
   }
   return total;

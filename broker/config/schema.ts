@@ -170,7 +170,7 @@ const postgresTargetSchema = z
       .default('warden_'),
     revocation_statements: z.array(z.string().min(1)).optional(),
     approval_channel: z.string().optional(),
-    /** Put Warden's recording proxy in the data path (see `docs-pg-proxy.md`). */
+    /** Put Warden's recording proxy in the data path (see the README, "The Postgres recording proxy"). */
     proxy: pgProxySchema.optional(),
   })
   .refine((t) => !(t.admin.ssl && t.tls), {

@@ -144,12 +144,16 @@ export function pickDefaultLevel(levels: readonly string[]): string {
 function checkReason(rule: RuleConfig, reason: string): void {
   const hint = rule.reason.hint ? ` (${rule.reason.hint})` : '';
   if (rule.reason.required && reason === '') {
-    throw new InvalidInputError('ERR_REQUEST_REASON', `a reason is required${hint}`, { rule: rule.name });
+    throw new InvalidInputError('ERR_REQUEST_REASON', `a reason is required${hint}`, {
+      details: { rule: rule.name },
+    });
   }
   if (rule.reason.pattern && !new RegExp(rule.reason.pattern).test(reason)) {
     throw new InvalidInputError('ERR_REQUEST_REASON', `the reason must match ${rule.reason.pattern}${hint}`, {
-      rule: rule.name,
-      pattern: rule.reason.pattern,
+      details: {
+        rule: rule.name,
+        pattern: rule.reason.pattern,
+      },
     });
   }
 }
@@ -187,7 +191,9 @@ export function evaluatePolicy(
       'ERR_TARGET_UNKNOWN',
       `unknown target "${input.target.slice(0, 64)}"${hint}`,
       {
-        closest,
+        details: {
+          closest,
+        },
       },
     );
   }
@@ -197,7 +203,7 @@ export function evaluatePolicy(
     throw new InvalidInputError(
       'ERR_LEVEL_UNKNOWN',
       `target ${input.target} has no level "${level.slice(0, 32)}" (levels: ${levels.join(', ')})`,
-      { levels },
+      { details: { levels } },
     );
   }
   const found = findRule(config, input.requester, input.target, level);
@@ -209,7 +215,7 @@ export function evaluatePolicy(
     throw new InvalidInputError(
       'ERR_REQUEST_DURATION',
       `${formatDuration(durationMs)} is longer than the ${formatDuration(rule.duration.max)} maximum of rule ${rule.name}`,
-      { maxMs: rule.duration.max, rule: rule.name },
+      { details: { maxMs: rule.duration.max, rule: rule.name } },
     );
   }
   // `reason: undefined` skips the reason checks (policy explain); requests always pass a string.
@@ -238,7 +244,9 @@ export function evaluatePolicy(
         'ERR_POLICY_DENIED',
         `rule ${rule.name} does not let ${input.requester.id} break glass`,
         {
-          rule: rule.name,
+          details: {
+            rule: rule.name,
+          },
         },
       );
     }
@@ -248,7 +256,7 @@ export function evaluatePolicy(
     throw new PolicyDeniedError(
       'ERR_POLICY_OUTSIDE_WINDOW',
       `rule ${rule.name} allows access only ${describeWindow(rule.window)}`,
-      { rule: rule.name },
+      { details: { rule: rule.name } },
     );
   }
   if (inList(rule.auto_approve, input.requester)) {
@@ -258,7 +266,7 @@ export function evaluatePolicy(
     throw new PolicyDeniedError(
       'ERR_POLICY_NO_APPROVER',
       `rule ${rule.name} needs ${describeRequirement(approval)}, and not enough people other than ${input.requester.id} can approve`,
-      { rule: rule.name },
+      { details: { rule: rule.name } },
     );
   }
   return { ...base, outcome: 'needs_approval', summary: describeRequirement(approval) };

@@ -455,7 +455,7 @@ export class Broker {
       throw new InvalidInputError(
         'ERR_REQUEST_DURATION',
         `extending by ${formatDuration(byMs)} would exceed the ${formatDuration(max)} maximum of rule ${grant.rule} (at most ${formatDuration(left)} more)`,
-        { maxMs: max, leftMs: left },
+        { details: { maxMs: max, leftMs: left } },
       );
     }
     if (rule?.extend.needs_approval) {

@@ -3,7 +3,8 @@
 import { openConfiguredStore } from '../../broker/app.ts';
 import { GENESIS_HASH, verifyAuditChain } from '../../broker/audit/chain.ts';
 import type { Config } from '../../broker/config/load.ts';
-import { ExitCode, type Io, UsageError } from '../output.ts';
+import { UsageError } from '../errors.ts';
+import { ExitCode, type Io } from '../output.ts';
 
 export async function runAuditCommand(
   verb: string | undefined,

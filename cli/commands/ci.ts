@@ -8,7 +8,8 @@ import { BrokerApiError, BrokerClient } from '../../broker/api/client.ts';
 import { CiCliError } from '../ci/errors.ts';
 import { type CiCredential, type CiOutputFormat, parseOutputFormat, renderCredential } from '../ci/format.ts';
 import { readCiToken } from '../ci/token-source.ts';
-import { type Io, UsageError } from '../output.ts';
+import { UsageError } from '../errors.ts';
+import type { Io } from '../output.ts';
 
 type Flags = Record<string, string | boolean | undefined>;
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { BrokerClient } from '../../broker/api/client.ts';
+import { UsageError } from '../errors.ts';
 import type { Io } from '../output.ts';
-import { UsageError } from '../output.ts';
 
 /** The broker client from `--url`/`--token-file` or `WARDEN_URL`/`WARDEN_TOKEN`/`WARDEN_TOKEN_FILE`. */
 export function createClientFromFlags(

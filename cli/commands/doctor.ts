@@ -1,13 +1,17 @@
 /**
  * `warden doctor`: checks a configuration against the world it describes — the store, each
- * target's admin login (can it create roles?), Slack's auth.test, the SSH CA key, the OIDC
- * issuers — and says what is wrong and how to fix it.
+ * target's admin login (can it create roles?), the proxies' settings, Slack's auth.test, the SSH
+ * CA key, the OIDC issuers — and says what is wrong and how to fix it. Exits 3 when a failure is
+ * in the configuration (or its secrets), 1 when only the world is wrong.
  */
 
 import { parseBotConfig, resolveSlackSettings } from '../../bot/config.ts';
 import { createProviders, loadSshCa, openConfiguredStore } from '../../broker/app.ts';
 import { type Config, loadConfig } from '../../broker/config/load.ts';
 import { formatCaPublicKeyLine } from '../../broker/providers/ssh-ca/keys.ts';
+import { isConfigurationError } from '../../lib/errors.ts';
+import { compilePgProxies } from '../../proxy/pg/start.ts';
+import { resolveSshProxySettings } from '../../proxy/ssh/start.ts';
 import { ExitCode, type Io } from '../output.ts';
 
 export interface DoctorCheck {
@@ -16,6 +20,8 @@ export interface DoctorCheck {
   detail: string;
   /** What to do about a failure. */
   fix?: string;
+  /** The failure is a configuration error: the fix is in `warden.yaml` or the secrets it names. */
+  configuration?: boolean;
 }
 
 export interface DoctorDeps {
@@ -32,6 +38,7 @@ async function check(name: string, run: () => Promise<string>, fix: string): Pro
       ok: false,
       detail: (error as Error).message.split('\n')[0]!.slice(0, 300),
       fix: secretMissing ? 'set the environment variable or file it names' : fix,
+      ...(isConfigurationError(error) ? { configuration: true } : {}),
     };
   }
 }
@@ -70,6 +77,7 @@ export async function runDoctorChecks(
       ok: false,
       detail: (error as Error).message,
       fix: 'set the environment variable or file it names',
+      ...(isConfigurationError(error) ? { configuration: true } : {}),
     });
   }
   for (const [name, provider] of providers ?? []) {
@@ -84,6 +92,33 @@ export async function runDoctorChecks(
       ),
     );
     await provider.close().catch(() => {});
+  }
+  const proxied = Object.fromEntries(
+    Object.entries(config.targets).flatMap(([name, target]) =>
+      target.kind === 'postgres' && target.proxy ? [[name, target]] : [],
+    ),
+  );
+  if (Object.keys(proxied).length > 0) {
+    checks.push(
+      await check(
+        'Postgres proxy settings',
+        async () =>
+          `${compilePgProxies(proxied, env).length} proxied targets: TLS, guardrails and masking compile`,
+        'correct the key named above (see the README, "The Postgres recording proxy")',
+      ),
+    );
+  }
+  if (config.ssh?.proxy) {
+    checks.push(
+      await check(
+        'SSH proxy settings',
+        async () => {
+          resolveSshProxySettings(config, env);
+          return 'keys, guardrails, masking and host key pins check out';
+        },
+        'correct the key named above (see the README, "Starting the proxy")',
+      ),
+    );
   }
   if (config.ssh) {
     checks.push(
@@ -103,6 +138,7 @@ export async function runDoctorChecks(
         ok: false,
         detail: (error as Error).message,
         fix: 'fix the chat: section',
+        ...(isConfigurationError(error) ? { configuration: true } : {}),
       });
       return undefined;
     }
@@ -181,5 +217,6 @@ export async function runDoctor(
   }
   const failed = checks.filter((c) => !c.ok).length;
   io.out(failed === 0 ? 'everything checks out' : `${failed} problem${failed === 1 ? '' : 's'} found`);
-  return failed === 0 ? ExitCode.Ok : ExitCode.Refused;
+  if (failed === 0) return ExitCode.Ok;
+  return checks.some((c) => !c.ok && c.configuration) ? ExitCode.Config : ExitCode.Refused;
 }

@@ -1,6 +1,7 @@
 /** `warden init`: writes a commented warden.yaml to start a real deployment from. */
 import { existsSync, writeFileSync } from 'node:fs';
-import { ExitCode, type Io, UsageError } from '../output.ts';
+import { UsageError } from '../errors.ts';
+import { ExitCode, type Io } from '../output.ts';
 
 export const INIT_TEMPLATE = `# warden.yaml: Warden's configuration. \`warden doctor\` checks it against the real world;
 # \`warden policy explain\` and \`warden policy test\` check the rules. Secrets are never written

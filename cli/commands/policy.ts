@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../../broker/config/load.ts';
 import { FileDirectory } from '../../broker/directory/directory.ts';
 import { explainPolicy, runPolicyCases } from '../../broker/policy/explain.ts';
-import { ExitCode, type Io, UsageError } from '../output.ts';
+import { UsageError } from '../errors.ts';
+import { ExitCode, type Io } from '../output.ts';
 
 export function runPolicyCommand(
   verb: string | undefined,

@@ -1,7 +1,8 @@
 /** `warden request | approve | deny | cancel | revoke | extend | grants | show`: through the broker API. */
 import type { ApiRequest } from '../../broker/api/types.ts';
+import { UsageError } from '../errors.ts';
 import type { Io } from '../output.ts';
-import { ExitCode, UsageError } from '../output.ts';
+import { ExitCode } from '../output.ts';
 import { createClientFromFlags } from './client.ts';
 
 type Flags = Record<string, string | boolean | undefined>;

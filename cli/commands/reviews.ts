@@ -4,8 +4,9 @@
  * approver; the broker checks they may decide.
  */
 import type { ApiReview } from '../../broker/api/review-routes.ts';
+import { UsageError } from '../errors.ts';
 import type { Io } from '../output.ts';
-import { ExitCode, UsageError } from '../output.ts';
+import { ExitCode } from '../output.ts';
 import { createClientFromFlags } from './client.ts';
 
 type Flags = Record<string, string | boolean | undefined>;

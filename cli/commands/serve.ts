@@ -12,9 +12,11 @@ import { createBrokerApp, loadSshCa } from '../../broker/app.ts';
 import { CiExchange } from '../../broker/ci/exchange.ts';
 import { type Config, loadConfig } from '../../broker/config/load.ts';
 import { resolveSecret } from '../../broker/config/secrets.ts';
+import type { Logger } from '../../broker/log.ts';
 import { createLogger } from '../../broker/log.ts';
-import { startPgProxies } from '../../proxy/pg/start.ts';
-import { startSshProxy } from '../../proxy/ssh/start.ts';
+import { ShutdownStack } from '../../lib/shutdown-stack.ts';
+import { compilePgProxies, listenPgProxies } from '../../proxy/pg/start.ts';
+import { resolveSshProxySettings, startSshProxy } from '../../proxy/ssh/start.ts';
 import { type DemoEnvironment, startDemoEnvironment } from '../demo/demo.ts';
 import { DemoError } from '../demo/errors.ts';
 import { ExitCode, type Io } from '../output.ts';
@@ -38,41 +40,55 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     }
   }
   const env = io.env;
+  // What has started, stopped in reverse order on the way out, whether serve ends normally or a
+  // start-up step fails (a bad proxy section must not leave the broker's timers and store running).
+  const started = new ShutdownStack();
+  let logger: Logger | undefined;
   try {
     const config: Config = demo
       ? loadConfig(demo.configFile)
       : loadConfig(typeof flags.config === 'string' ? flags.config : (io.env.WARDEN_CONFIG ?? 'warden.yaml'));
     // With the console on the terminal, logs go to stderr and only warnings unless asked.
     const consoleMode = flags.console === true || demo !== undefined;
-    const logger = createLogger({
+    logger = createLogger({
       level:
         typeof flags['log-level'] === 'string'
           ? flags['log-level']
           : (io.env.WARDEN_LOG_LEVEL ?? (consoleMode ? 'warn' : 'info')),
       ...(consoleMode ? { destination: pino.destination(2) } : {}),
     });
+    const log = logger;
+    // Sections only the front ends and proxies read are checked before the broker starts (and
+    // reconciles its targets), so a bad one changes nothing; what fails later is stopped below.
     const chat = parseBotConfig(config.chat);
-    const app = await createBrokerApp(config, { logger, env });
+    const pgProxies = compilePgProxies(
+      Object.fromEntries(
+        Object.entries(config.targets).flatMap(([name, target]) =>
+          target.kind === 'postgres' ? [[name, target]] : [],
+        ),
+      ),
+      env,
+    );
+    const sshProxySettings = resolveSshProxySettings(config, env);
+    const slackSettings = chat.slack ? resolveSlackSettings(chat.slack, env) : undefined;
     const tokens = config.broker.tokens.map((t, i) => ({
       name: t.name,
       role: t.role,
       secret: resolveSecret(t.secret, `broker.tokens[${i}].secret`, env),
     }));
+    const app = await createBrokerApp(config, { logger, env });
+    started.push('broker', () => app.close());
     const ci = config.ci
       ? new CiExchange({ config: config.ci, broker: app.broker, store: app.store, logger })
       : undefined;
-    const pgTargets = Object.fromEntries(
-      Object.entries(config.targets).flatMap(([name, target]) =>
-        target.kind === 'postgres' ? [[name, target]] : [],
-      ),
-    );
-    const proxies = await startPgProxies(pgTargets, {
+    if (ci) started.push('CI exchange', () => ci.close());
+    const proxies = await listenPgProxies(pgProxies, {
       authority: app.proxyAuthority,
       sink: app.store,
       reviewer: app.reviews,
-      env,
-      log: (level, fields, message) => logger[level](fields, message),
+      log: (level, fields, message) => log[level](fields, message),
     });
+    started.push('postgres proxies', () => Promise.all(proxies.map((p) => p.server.close())));
     for (const proxy of proxies) {
       logger.info({ target: proxy.target, listen: proxy.address }, 'postgres proxy listening');
     }
@@ -88,8 +104,10 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       ],
     });
     const [host, port] = config.broker.listen.split(':');
+    started.push('API', () => api.close());
     const address = await api.listen(Number(port), host);
-    const sshProxy = await startSshProxy(config, app, logger, env);
+    const sshProxy = await startSshProxy(config, app, logger, env, sshProxySettings);
+    if (sshProxy) started.push('SSH proxy', () => sshProxy.close());
     logger.info(
       {
         listen: `${address.address}:${address.port}`,
@@ -98,18 +116,17 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       },
       'warden is serving',
     );
-    const slack = chat.slack
-      ? new SlackBot({
-          broker: app.broker,
-          settings: resolveSlackSettings(chat.slack, env),
-          logger,
-          defaultChannel: chat.default_channel,
-          reviews: app.reviews,
-        })
-      : undefined;
-    if (slack) {
-      const started = await slack.start();
-      logger.info({ mode: chat.slack!.mode, port: started.port }, 'Slack bot started');
+    if (slackSettings) {
+      const slack = new SlackBot({
+        broker: app.broker,
+        settings: slackSettings,
+        logger,
+        defaultChannel: chat.default_channel,
+        reviews: app.reviews,
+      });
+      started.push('Slack bot', () => slack.stop());
+      const running = await slack.start();
+      logger.info({ mode: slackSettings.mode, port: running.port }, 'Slack bot started');
     }
     if (demo) {
       for (const line of demo.instructions(`http://${address.address}:${address.port}`)) io.out(line);
@@ -137,14 +154,9 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       await stopped;
     }
     logger.info('shutting down');
-    await slack?.stop();
-    await api.close();
-    await sshProxy?.close();
-    ci?.close();
-    await Promise.all(proxies.map((p) => p.server.close()));
-    await app.close();
     return ExitCode.Ok;
   } finally {
+    await started.stopAll((part, error) => logger?.error({ err: error, part }, 'cannot stop cleanly'));
     await demo?.close();
   }
 }

@@ -6,7 +6,8 @@
 import { openConfiguredStore } from '../../broker/app.ts';
 import type { Config } from '../../broker/config/load.ts';
 import type { SessionEventRecord, SessionRecord } from '../../broker/store/store.ts';
-import { ExitCode, type Io, UsageError } from '../output.ts';
+import { UsageError } from '../errors.ts';
+import { ExitCode, type Io } from '../output.ts';
 import { replaySshSession } from './ssh-replay.ts';
 
 type Flags = Record<string, string | boolean | undefined>;

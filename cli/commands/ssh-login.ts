@@ -13,7 +13,8 @@ import {
   generateSubjectKey,
   parsePublicKeyLine,
 } from '../../broker/providers/ssh-ca/keys.ts';
-import { ExitCode, type Io, UsageError } from '../output.ts';
+import { UsageError } from '../errors.ts';
+import { ExitCode, type Io } from '../output.ts';
 import { SshCliError } from '../ssh/errors.ts';
 import { writeFileAtomically } from '../ssh/write-file.ts';
 import { createClientFromFlags } from './client.ts';

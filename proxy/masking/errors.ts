@@ -2,24 +2,20 @@
  * Errors raised by the masking core. Every error carries a stable `code` that callers branch on;
  * the message is for people and never holds a value that was being masked.
  */
+import { formatConfigMessage, WardenError } from '../../lib/errors.ts';
 
 /** Every code a masking error may carry. */
-export type MaskingErrorCode =
-  | 'ERR_MASKING_CONFIG'
-  | 'ERR_MASKING_PATTERN'
-  | 'ERR_MASKING_KEY'
-  | 'ERR_MASKING_INPUT';
+export const MASKING_ERROR_CODES = [
+  'ERR_MASKING_CONFIG',
+  'ERR_MASKING_PATTERN',
+  'ERR_MASKING_KEY',
+  'ERR_MASKING_INPUT',
+] as const;
+
+export type MaskingErrorCode = (typeof MASKING_ERROR_CODES)[number];
 
 /** Base class of every masking error. */
-export class MaskingError extends Error {
-  readonly code: MaskingErrorCode;
-
-  constructor(code: MaskingErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+export class MaskingError extends WardenError<MaskingErrorCode> {}
 
 /**
  * The masking configuration is invalid. `path` names the offending key
@@ -33,7 +29,7 @@ export class MaskingConfigError extends MaskingError {
     message: string,
     code: 'ERR_MASKING_CONFIG' | 'ERR_MASKING_PATTERN' | 'ERR_MASKING_KEY' = 'ERR_MASKING_CONFIG',
   ) {
-    super(code, `${path}: ${message}`);
+    super(code, formatConfigMessage(path, message), { configPath: path });
     this.path = path;
   }
 }

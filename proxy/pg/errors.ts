@@ -3,25 +3,30 @@
  * at the edge into an ErrorResponse with a SQLSTATE (see {@link PgProxyError.sqlState}). Messages
  * shown to clients never carry upstream credentials or unmasked data.
  */
+import { formatConfigMessage, WardenError } from '../../lib/errors.ts';
 
-export type PgProxyErrorCode =
-  | 'ERR_PGPROXY_CONFIG'
-  | 'ERR_PGPROXY_TLS_REQUIRED'
-  | 'ERR_PGPROXY_AUTH_FAILED'
-  | 'ERR_PGPROXY_HANDSHAKE_TIMEOUT'
-  | 'ERR_PGPROXY_DATABASE'
-  | 'ERR_PGPROXY_UPSTREAM'
-  | 'ERR_PGPROXY_UPSTREAM_TLS_REFUSED'
-  | 'ERR_PGPROXY_UPSTREAM_TLS_UNTRUSTED'
-  | 'ERR_PGPROXY_UPSTREAM_TLS_HOSTNAME'
-  | 'ERR_PGPROXY_UPSTREAM_TLS'
-  | 'ERR_PGPROXY_PROTOCOL'
-  | 'ERR_PGPROXY_UNSUPPORTED'
-  | 'ERR_PGPROXY_GRANT_ENDED'
-  | 'ERR_PGPROXY_TOO_MANY_CONNECTIONS'
-  | 'ERR_PGPROXY_UNMASKABLE'
-  | 'ERR_PGPROXY_STARTUP_PARAMETER'
-  | 'ERR_PGPROXY_HELD_INPUT';
+/** Every code a Postgres proxy error can carry. */
+export const PG_PROXY_ERROR_CODES = [
+  'ERR_PGPROXY_CONFIG',
+  'ERR_PGPROXY_TLS_REQUIRED',
+  'ERR_PGPROXY_AUTH_FAILED',
+  'ERR_PGPROXY_HANDSHAKE_TIMEOUT',
+  'ERR_PGPROXY_DATABASE',
+  'ERR_PGPROXY_UPSTREAM',
+  'ERR_PGPROXY_UPSTREAM_TLS_REFUSED',
+  'ERR_PGPROXY_UPSTREAM_TLS_UNTRUSTED',
+  'ERR_PGPROXY_UPSTREAM_TLS_HOSTNAME',
+  'ERR_PGPROXY_UPSTREAM_TLS',
+  'ERR_PGPROXY_PROTOCOL',
+  'ERR_PGPROXY_UNSUPPORTED',
+  'ERR_PGPROXY_GRANT_ENDED',
+  'ERR_PGPROXY_TOO_MANY_CONNECTIONS',
+  'ERR_PGPROXY_UNMASKABLE',
+  'ERR_PGPROXY_STARTUP_PARAMETER',
+  'ERR_PGPROXY_HELD_INPUT',
+] as const;
+
+export type PgProxyErrorCode = (typeof PG_PROXY_ERROR_CODES)[number];
 
 const SQLSTATE: Record<PgProxyErrorCode, string> = {
   ERR_PGPROXY_CONFIG: '58000',
@@ -44,15 +49,7 @@ const SQLSTATE: Record<PgProxyErrorCode, string> = {
 };
 
 /** Base class of every proxy error. */
-export class PgProxyError extends Error {
-  readonly code: PgProxyErrorCode;
-
-  constructor(code: PgProxyErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-
+export class PgProxyError extends WardenError<PgProxyErrorCode> {
   /** The SQLSTATE a client sees for this error. */
   get sqlState(): string {
     return SQLSTATE[this.code];
@@ -61,8 +58,8 @@ export class PgProxyError extends Error {
 
 /** The proxy configuration of a target is invalid; the message names the config path. */
 export class PgProxyConfigError extends PgProxyError {
-  constructor(path: string, message: string, options?: ErrorOptions) {
-    super('ERR_PGPROXY_CONFIG', `${path}: ${message}`, options);
+  constructor(path: string, message: string, options: ErrorOptions = {}) {
+    super('ERR_PGPROXY_CONFIG', formatConfigMessage(path, message), { ...options, configPath: path });
   }
 }
 

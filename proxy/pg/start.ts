@@ -1,10 +1,11 @@
 /**
  * Starts one Postgres proxy listener per target that has `proxy:` settings: what `warden serve`
- * calls. Settings are compiled first, so a bad one fails start-up before anything listens.
+ * calls. Settings are compiled first ({@link compilePgProxies}), before the broker starts, so a
+ * bad one fails start-up before anything runs; then {@link listenPgProxies} opens the listeners.
  */
 import type { GrantAuthority } from '../grant-authority.ts';
 import type { StatementReviewer } from '../statement-reviewer.ts';
-import { compilePgProxyTarget, type PgProxyTargetConfig } from './config.ts';
+import { compilePgProxyTarget, type PgProxyTarget, type PgProxyTargetConfig } from './config.ts';
 import type { SessionSink } from './recorder.ts';
 import { PgProxyServer, type ProxyLog } from './server.ts';
 
@@ -18,32 +19,42 @@ export interface RunningPgProxy {
   address: string;
 }
 
+/** One target's compiled proxy settings and where its listener goes. */
+export interface CompiledPgProxy {
+  name: string;
+  listen: string;
+  settings: PgProxyTarget;
+}
+
+/** What every listener shares. */
+export interface PgProxiesOptions {
+  authority: GrantAuthority;
+  sink: SessionSink;
+  /** Decides on statements held by `review` guardrail rules. */
+  reviewer?: StatementReviewer;
+  log?: ProxyLog;
+}
+
 /**
- * Compiles every target's proxy settings, then listens on each `proxy.listen`.
+ * Compiles every target's proxy settings; touches no socket, so it can run before anything starts.
  * @throws PgProxyConfigError, SqlGuardConfigError or MaskingConfigError naming the config path.
  */
-export async function startPgProxies(
+export function compilePgProxies(
   targets: ProxiedTargets,
-  options: {
-    authority: GrantAuthority;
-    sink: SessionSink;
-    /** Decides on statements held by `review` guardrail rules. */
-    reviewer?: StatementReviewer;
-    env: Record<string, string | undefined>;
-    log?: ProxyLog;
-  },
-): Promise<RunningPgProxy[]> {
-  const compiled = Object.entries(targets).flatMap(([name, target]) =>
+  env: Record<string, string | undefined>,
+): CompiledPgProxy[] {
+  return Object.entries(targets).flatMap(([name, target]) =>
     target.proxy
-      ? [
-          {
-            name,
-            listen: target.proxy.listen,
-            settings: compilePgProxyTarget(name, target.proxy, { env: options.env }),
-          },
-        ]
+      ? [{ name, listen: target.proxy.listen, settings: compilePgProxyTarget(name, target.proxy, { env }) }]
       : [],
   );
+}
+
+/** Listens on each compiled target's `proxy.listen`; a listener that fails closes those already open. */
+export async function listenPgProxies(
+  compiled: readonly CompiledPgProxy[],
+  options: PgProxiesOptions,
+): Promise<RunningPgProxy[]> {
   const running: RunningPgProxy[] = [];
   try {
     for (const { name, listen, settings } of compiled) {

@@ -70,7 +70,7 @@ export interface ProxyIdentity {
 const CERT_ED25519 = 'ssh-ed25519-cert-v01@openssh.com';
 
 function fail(code: SshProxyError['code'], message: string, details: Record<string, unknown> = {}) {
-  return new SshProxyError(code, message, details);
+  return new SshProxyError(code, message, { details });
 }
 
 /** Reads an Ed25519 signature: the SSH encoding (`string "ssh-ed25519"`, `string sig`) or 64 raw bytes. */

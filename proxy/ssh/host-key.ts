@@ -5,7 +5,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { SshTargetConfig } from '../../broker/config/schema.ts';
-import { SshProxyError } from './errors.ts';
+import { SshProxyConfigError } from './errors.ts';
 
 const KEY_TYPE =
   /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
@@ -59,7 +59,7 @@ export function findKnownHostKeys(text: string, host: string, port: number): Buf
  * The host key policy of one target, at start-up. Without `host_key` or `known_hosts` the target
  * is refused unless `insecure_skip_host_key_check: true`.
  *
- * @throws SshProxyError `ERR_SSH_PROXY_CONFIG`, naming the config path.
+ * @throws SshProxyConfigError (`ERR_SSH_PROXY_CONFIG`), naming the config path.
  */
 export function resolveHostKeyPolicy(
   name: string,
@@ -67,8 +67,7 @@ export function resolveHostKeyPolicy(
   readFile: (path: string) => string,
 ): HostKeyPolicy {
   const path = `targets.${name}`;
-  const fail = (message: string) =>
-    new SshProxyError('ERR_SSH_PROXY_CONFIG', `${path}: ${message}`, { path });
+  const fail = (message: string) => new SshProxyConfigError(path, message);
   const keys: Buffer[] = [];
   if (target.host_key !== undefined) {
     const blob = parsePublicKeyBlob(target.host_key);

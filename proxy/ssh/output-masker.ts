@@ -10,7 +10,7 @@ import type { TargetConfig } from '../../broker/config/schema.ts';
 import type { SecretRef } from '../../broker/config/secrets.ts';
 import { resolveSecret } from '../../broker/config/secrets.ts';
 import { compileMasking, createMasker, type Masker, type StreamMasker } from '../masking/index.ts';
-import { SshProxyError } from './errors.ts';
+import { SshProxyConfigError } from './errors.ts';
 
 /** Idle time (ms) after which held-back output is released. */
 export const IDLE_FLUSH_MS = 30;
@@ -69,11 +69,7 @@ export class CoreOutputMasker implements OutputMasker {
 function parseKeyRef(value: string, path: string): SecretRef {
   const match = /^(env|file):(.+)$/.exec(value);
   if (!match) {
-    throw new SshProxyError(
-      'ERR_SSH_PROXY_CONFIG',
-      `${path}: the masking key is a secret reference, env:NAME or file:/path`,
-      { path },
-    );
+    throw new SshProxyConfigError(path, 'the masking key is a secret reference, env:NAME or file:/path');
   }
   return match[1] === 'env' ? { env: match[2]! } : { file: match[2]! };
 }
@@ -82,7 +78,7 @@ function parseKeyRef(value: string, path: string): SecretRef {
  * Compiles the `masking:` section of every SSH target at start-up and returns the factory the
  * proxy uses. Fails with the config path on a bad section or an unresolvable key.
  *
- * @throws SshProxyError `ERR_SSH_PROXY_CONFIG` (key reference), SecretError (key not set),
+ * @throws SshProxyConfigError `ERR_SSH_PROXY_CONFIG` (key reference), SecretError (key not set),
  *   MaskingConfigError (`ERR_MASKING_*`: the section itself).
  */
 export function createMaskerFactory(

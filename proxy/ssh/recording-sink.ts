@@ -139,7 +139,7 @@ export class RecordingSink {
             new SshProxyError(
               'ERR_SSH_PROXY_RECORDING_TIMEOUT',
               `recording piece ${seq} not stored within ${timeoutMs} ms`,
-              { seq },
+              { details: { seq } },
             ),
           ),
         timeoutMs,

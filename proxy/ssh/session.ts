@@ -158,7 +158,7 @@ export class ProxyConnection {
           return;
         }
         this.#ctx.logger.warn({ err: error, target: this.#identity.targetName }, 'upstream SSH error');
-        reject(new SshProxyError('ERR_SSH_PROXY_UPSTREAM', 'cannot reach the target', {}, { cause: error }));
+        reject(new SshProxyError('ERR_SSH_PROXY_UPSTREAM', 'cannot reach the target', { cause: error }));
       });
       upstream.on('close', () => {
         if (!this.#ended) this.end('warden: the target closed the connection.');

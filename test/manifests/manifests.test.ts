@@ -1,7 +1,10 @@
-/** The shipped examples stay true: they parse with the real schema, and the Dockerfile copies what exists. */
+/**
+ * The shipped examples stay true: they parse with the real schema, and the Dockerfile copies what
+ * exists and every folder the CLI imports.
+ */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { parseBotConfig } from '../../bot/config.ts';
@@ -34,6 +37,29 @@ describe('manifests', () => {
     const container = deployment.spec.template.spec.containers[0];
     assert.equal(container.readinessProbe.httpGet.path, '/v1/health');
     assert.deepEqual(container.args.slice(0, 1), ['serve']);
+  });
+
+  it('the Dockerfile copies every folder the CLI imports (lib/ came after the COPY lines)', () => {
+    const copied = new Set(
+      readFileSync(join(root, 'Dockerfile'), 'utf8')
+        .split('\n')
+        .filter((l) => /^COPY (?!--from)/.test(l))
+        .flatMap((l) => l.split(/\s+/).slice(1, -1)),
+    );
+    const seen = new Set<string>();
+    const folders = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      folders.add(relative(root, file).split('/')[0]!);
+      const text = readFileSync(file, 'utf8');
+      for (const [, spec] of text.matchAll(/(?:from|import\()\s*'(\.{1,2}\/[^']+)'/g)) {
+        visit(resolve(dirname(file), spec!));
+      }
+    };
+    visit(join(root, 'cli/warden.js'));
+    assert.ok(folders.has('lib') && folders.has('broker'), [...folders].join(', '));
+    for (const folder of folders) assert.ok(copied.has(folder), `the Dockerfile does not copy ${folder}/`);
   });
 
   it('the Dockerfile copies only what exists and starts the CLI', () => {

@@ -133,7 +133,7 @@ const EXTENSION_NAMES: readonly [keyof CertificateExtensions, string][] = [
 ];
 
 const inputError = (message: string, details: Record<string, unknown> = {}) =>
-  new SshCertificateInputError('ERR_SSH_CA_INPUT_INVALID', message, details);
+  new SshCertificateInputError('ERR_SSH_CA_INPUT_INVALID', message, { details });
 
 /**
  * Builds the key id Warden writes into certificates: `warden:grant=<grantId>:user=<email>`, so
@@ -163,7 +163,7 @@ function checkPrincipals(principals: readonly string[]): void {
       throw new SshCertificateInputError(
         'ERR_SSH_CA_PRINCIPAL_INVALID',
         'a principal may hold letters, digits and . _ @ - only, and not start with . @ or -',
-        { principal: String(principal).slice(0, 64) },
+        { details: { principal: String(principal).slice(0, 64) } },
       );
     }
   }
@@ -246,8 +246,10 @@ export function mintUserCertificate(input: MintUserCertificateInput): MintedUser
       'ERR_SSH_CA_VALIDITY_INVERTED',
       'validBefore must be later than validAfter',
       {
-        validAfter: input.validAfter.toISOString(),
-        validBefore: input.validBefore.toISOString(),
+        details: {
+          validAfter: input.validAfter.toISOString(),
+          validBefore: input.validBefore.toISOString(),
+        },
       },
     );
   }
@@ -402,7 +404,9 @@ function decodeCriticalOptions(options: { name: string; data: Buffer }[]): Criti
         'ERR_SSH_CA_CERT_CRITICAL_OPTION',
         'certificate has an unknown critical option',
         {
-          option: name.slice(0, 64),
+          details: {
+            option: name.slice(0, 64),
+          },
         },
       );
     }
@@ -415,7 +419,7 @@ function rejected(
   message: string,
   details = {},
 ) {
-  return new SshCertificateRejectedError(code, message, details);
+  return new SshCertificateRejectedError(code, message, { details });
 }
 
 /**

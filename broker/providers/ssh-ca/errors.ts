@@ -3,43 +3,36 @@
  * verifying them and building revocation lists. Every error carries a stable `code`; callers
  * branch on the code, the message is for people and never holds key material.
  */
+import { WardenError } from '../../../lib/errors.ts';
 
-export type SshCaErrorCode =
-  | 'ERR_SSH_CA_KEY_INVALID'
-  | 'ERR_SSH_CA_KEY_TYPE'
-  | 'ERR_SSH_CA_KEY_ENCRYPTED'
-  | 'ERR_SSH_CA_PRINCIPAL_INVALID'
-  | 'ERR_SSH_CA_VALIDITY_INVERTED'
-  | 'ERR_SSH_CA_INPUT_INVALID'
-  | 'ERR_SSH_CA_CERT_MALFORMED'
-  | 'ERR_SSH_CA_CERT_TYPE'
-  | 'ERR_SSH_CA_CERT_FOREIGN_CA'
-  | 'ERR_SSH_CA_CERT_SIGNATURE'
-  | 'ERR_SSH_CA_CERT_EXPIRED'
-  | 'ERR_SSH_CA_CERT_NOT_YET_VALID'
-  | 'ERR_SSH_CA_CERT_WRONG_PRINCIPAL'
-  | 'ERR_SSH_CA_CERT_CRITICAL_OPTION'
-  | 'ERR_SSH_CA_CERT_REVOKED'
-  | 'ERR_SSH_CA_KRL_INVALID';
+/** Every code an SSH CA error can carry. */
+export const SSH_CA_ERROR_CODES = [
+  'ERR_SSH_CA_KEY_INVALID',
+  'ERR_SSH_CA_KEY_TYPE',
+  'ERR_SSH_CA_KEY_ENCRYPTED',
+  'ERR_SSH_CA_PRINCIPAL_INVALID',
+  'ERR_SSH_CA_VALIDITY_INVERTED',
+  'ERR_SSH_CA_INPUT_INVALID',
+  'ERR_SSH_CA_CERT_MALFORMED',
+  'ERR_SSH_CA_CERT_TYPE',
+  'ERR_SSH_CA_CERT_FOREIGN_CA',
+  'ERR_SSH_CA_CERT_SIGNATURE',
+  'ERR_SSH_CA_CERT_EXPIRED',
+  'ERR_SSH_CA_CERT_NOT_YET_VALID',
+  'ERR_SSH_CA_CERT_WRONG_PRINCIPAL',
+  'ERR_SSH_CA_CERT_CRITICAL_OPTION',
+  'ERR_SSH_CA_CERT_REVOKED',
+  'ERR_SSH_CA_KRL_INVALID',
+] as const;
 
-/** Base class of every SSH CA error. */
-export class SshCaError extends Error {
-  readonly code: SshCaErrorCode;
-  /** Extra, non-secret facts a caller may show or log (a principal, a limit, ...). */
-  readonly details: Record<string, unknown>;
+export type SshCaErrorCode = (typeof SSH_CA_ERROR_CODES)[number];
 
-  constructor(
-    code: SshCaErrorCode,
-    message: string,
-    details: Record<string, unknown> = {},
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-    this.details = details;
-  }
-}
+/**
+ * Base class of every SSH CA error. `details` holds non-secret facts a caller may show or log
+ * (a principal, a limit, ...). A CA key named by `ssh.ca_key` that cannot be used reaches the
+ * CLI as the broker's `ConfigError` naming that key.
+ */
+export class SshCaError extends WardenError<SshCaErrorCode> {}
 
 /** A key (CA private key, subject public key, CA public key line) cannot be used. */
 export class SshKeyError extends SshCaError {}

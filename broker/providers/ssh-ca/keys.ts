@@ -97,12 +97,7 @@ function ed25519FromSeed(seed: Uint8Array, rawPublic: Uint8Array): KeyObject {
       format: 'jwk',
     });
   } catch (cause) {
-    throw new SshKeyError(
-      'ERR_SSH_CA_KEY_INVALID',
-      'invalid SSH key: bad Ed25519 private key',
-      {},
-      { cause },
-    );
+    throw new SshKeyError('ERR_SSH_CA_KEY_INVALID', 'invalid SSH key: bad Ed25519 private key', { cause });
   }
 }
 
@@ -111,7 +106,7 @@ function caFromKeyObject(privateKey: KeyObject, comment: string): SshCa {
     throw new SshKeyError(
       'ERR_SSH_CA_KEY_TYPE',
       `the SSH CA key must be Ed25519, not ${privateKey.asymmetricKeyType ?? 'unknown'}`,
-      { type: privateKey.asymmetricKeyType },
+      { details: { type: privateKey.asymmetricKeyType } },
     );
   }
   const publicKeyBlob = ed25519Blob(rawEd25519Public(privateKey));
@@ -149,12 +144,7 @@ export function loadCa(text: string, comment?: string): SshCa {
   try {
     privateKey = createPrivateKey({ key: text, format: 'pem' });
   } catch (cause) {
-    throw new SshKeyError(
-      'ERR_SSH_CA_KEY_INVALID',
-      'invalid SSH key: unreadable PEM private key',
-      {},
-      { cause },
-    );
+    throw new SshKeyError('ERR_SSH_CA_KEY_INVALID', 'invalid SSH key: unreadable PEM private key', { cause });
   }
   return caFromKeyObject(privateKey, comment ?? 'warden-ca');
 }
@@ -184,7 +174,9 @@ function parseOpenSshPrivateKey(base64Body: string): { privateKey: KeyObject; co
   const type = section.text('key type');
   if (type !== SshKeyType.Ed25519) {
     throw new SshKeyError('ERR_SSH_CA_KEY_TYPE', `the SSH CA key must be Ed25519, not ${type.slice(0, 40)}`, {
-      type: type.slice(0, 40),
+      details: {
+        type: type.slice(0, 40),
+      },
     });
   }
   const rawPublic = section.string('public key');
@@ -262,7 +254,9 @@ export function parsePublicKeyLine(
   const fields = allowed.get(type!);
   if (fields === undefined) {
     throw new SshKeyError('ERR_SSH_CA_KEY_TYPE', `unsupported SSH key type ${type!.slice(0, 40)}`, {
-      type: type!.slice(0, 40),
+      details: {
+        type: type!.slice(0, 40),
+      },
     });
   }
   const blob = Buffer.from(body!, 'base64');

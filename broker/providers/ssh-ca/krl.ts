@@ -59,7 +59,7 @@ export interface BuildKrlInput {
 }
 
 const krlInput = (message: string, details: Record<string, unknown> = {}) =>
-  new SshCertificateInputError('ERR_SSH_CA_KRL_INVALID', message, details);
+  new SshCertificateInputError('ERR_SSH_CA_KRL_INVALID', message, { details });
 
 function toSerial(value: bigint | number): bigint {
   const serial = typeof value === 'number' && Number.isSafeInteger(value) ? BigInt(value) : value;

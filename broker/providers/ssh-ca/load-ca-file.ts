@@ -12,12 +12,10 @@ export async function loadCaFile(path: string, comment?: string): Promise<SshCa>
   try {
     text = await readFile(path, 'utf8');
   } catch (cause) {
-    throw new SshKeyError(
-      'ERR_SSH_CA_KEY_INVALID',
-      `cannot read the SSH CA key file ${path}`,
-      { path },
-      { cause },
-    );
+    throw new SshKeyError('ERR_SSH_CA_KEY_INVALID', `cannot read the SSH CA key file ${path}`, {
+      details: { path },
+      cause,
+    });
   }
   return loadCa(text, comment);
 }

@@ -2,25 +2,21 @@
  * Errors raised by the SQL guardrails. Untrusted SQL never raises: it yields a blocking verdict.
  * Only misconfiguration (at start-up) and misuse by the caller raise, each with a stable `code`.
  */
+import { formatConfigMessage, WardenError } from '../../../lib/errors.ts';
 
-export type SqlGuardErrorCode = 'ERR_SQLGUARD_CONFIG_INVALID' | 'ERR_SQLGUARD_UNPARSEABLE';
+/** Every code a SQL guardrails error can carry. */
+export const SQL_GUARD_ERROR_CODES = ['ERR_SQLGUARD_CONFIG_INVALID', 'ERR_SQLGUARD_UNPARSEABLE'] as const;
+
+export type SqlGuardErrorCode = (typeof SQL_GUARD_ERROR_CODES)[number];
 
 /** Base class of every SQL guardrails error. */
-export class SqlGuardError extends Error {
-  readonly code: SqlGuardErrorCode;
-
-  constructor(code: SqlGuardErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+export class SqlGuardError extends WardenError<SqlGuardErrorCode> {}
 
 /** The guardrails configuration is invalid; `path` names the offending key (`guardrails.rules.0.action`). */
 export class SqlGuardConfigError extends SqlGuardError {
   readonly path: string;
   constructor(path: string, message: string) {
-    super('ERR_SQLGUARD_CONFIG_INVALID', path ? `${path}: ${message}` : message);
+    super('ERR_SQLGUARD_CONFIG_INVALID', formatConfigMessage(path, message), { configPath: path });
     this.path = path;
   }
 }

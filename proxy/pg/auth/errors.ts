@@ -3,35 +3,32 @@
  * stable `code`. Proof failures get a fixed, generic message; the socket layer answers them with
  * SQLSTATE 28P01 and the rest (malformed exchanges) with 08P01.
  */
+import { WardenError } from '../../../lib/errors.ts';
 
-export type PgAuthErrorCode =
-  | 'ERR_PG_AUTH_MALFORMED'
-  | 'ERR_PG_AUTH_CHANNEL_BINDING'
-  | 'ERR_PG_AUTH_NONCE'
-  | 'ERR_PG_AUTH_ITERATIONS'
-  | 'ERR_PG_AUTH_FAILED'
-  | 'ERR_PG_AUTH_SERVER_SIGNATURE'
-  | 'ERR_PG_AUTH_STATE'
-  | 'ERR_PG_AUTH_VERIFIER_INVALID';
+/** Every code an authentication-core error can carry. */
+export const PG_AUTH_ERROR_CODES = [
+  'ERR_PG_AUTH_MALFORMED',
+  'ERR_PG_AUTH_CHANNEL_BINDING',
+  'ERR_PG_AUTH_NONCE',
+  'ERR_PG_AUTH_ITERATIONS',
+  'ERR_PG_AUTH_FAILED',
+  'ERR_PG_AUTH_SERVER_SIGNATURE',
+  'ERR_PG_AUTH_STATE',
+  'ERR_PG_AUTH_VERIFIER_INVALID',
+] as const;
 
-/** Base class of every authentication-core error. */
-export class PgAuthError extends Error {
-  readonly code: PgAuthErrorCode;
-  /** Non-secret facts (attribute names, limits). Never a password, key, proof or nonce. */
-  readonly details: Record<string, unknown>;
+export type PgAuthErrorCode = (typeof PG_AUTH_ERROR_CODES)[number];
 
-  constructor(code: PgAuthErrorCode, message: string, details: Record<string, unknown> = {}) {
-    super(message);
-    this.name = new.target.name;
-    this.code = code;
-    this.details = details;
-  }
-}
+/**
+ * Base class of every authentication-core error. `details` holds non-secret facts (attribute
+ * names, limits); never a password, key, proof or nonce.
+ */
+export class PgAuthError extends WardenError<PgAuthErrorCode> {}
 
 /** A SCRAM message does not follow RFC 5802's grammar or PostgreSQL's restrictions on it. */
 export class ScramMalformedError extends PgAuthError {
   constructor(message: string, details: Record<string, unknown> = {}) {
-    super('ERR_PG_AUTH_MALFORMED', message, details);
+    super('ERR_PG_AUTH_MALFORMED', message, { details });
   }
 }
 

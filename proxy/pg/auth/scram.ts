@@ -75,7 +75,9 @@ export function createScramVerifier(
 ): ScramVerifier {
   const iterations = options.iterations ?? SCRAM_DEFAULTS.iterations;
   if (!Number.isInteger(iterations) || iterations < 1) {
-    throw new PgAuthError('ERR_PG_AUTH_ITERATIONS', 'iterations must be a positive integer', { iterations });
+    throw new PgAuthError('ERR_PG_AUTH_ITERATIONS', 'iterations must be a positive integer', {
+      details: { iterations },
+    });
   }
   const salt = options.salt ?? (options.randomBytes ?? cryptoRandomBytes)(SCRAM_DEFAULTS.saltLength);
   const { storedKey, serverKey } = deriveKeys(saltPassword(password, salt, iterations));
@@ -347,7 +349,9 @@ export class ScramClientSession {
     const iterations = /^[1-9][0-9]{0,9}$/.test(iterationText) ? Number(iterationText) : 0;
     if (iterations < 1 || iterations > this.maxIterations) {
       throw new PgAuthError('ERR_PG_AUTH_ITERATIONS', 'iteration count out of range', {
-        maxIterations: this.maxIterations,
+        details: {
+          maxIterations: this.maxIterations,
+        },
       });
     }
     const { clientKey, storedKey, serverKey } = deriveKeys(saltPassword(this.#password, salt, iterations));
@@ -366,7 +370,9 @@ export class ScramClientSession {
     const text = asText(message, 'server-final message');
     if (text.startsWith('e=')) {
       throw new PgAuthError('ERR_PG_AUTH_FAILED', 'server refused the authentication', {
-        reason: text.slice(2, 64),
+        details: {
+          reason: text.slice(2, 64),
+        },
       });
     }
     const signature = decodeBase64(

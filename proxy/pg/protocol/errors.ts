@@ -3,34 +3,27 @@
  * socket layer translates them at the edge (an ErrorResponse with SQLSTATE 08P01, then close).
  * Messages never quote message contents, only lengths, tags and offsets.
  */
+import { WardenError } from '../../../lib/errors.ts';
 
-export type ProtocolErrorCode =
-  | 'ERR_PG_PROTOCOL_TOO_LONG'
-  | 'ERR_PG_PROTOCOL_MALFORMED'
-  | 'ERR_PG_PROTOCOL_UNKNOWN_MESSAGE'
-  | 'ERR_PG_PROTOCOL_UNSUPPORTED_VERSION'
-  | 'ERR_PG_PROTOCOL_UNEXPECTED_DATA';
+/** Every code a wire-protocol error can carry. */
+export const PROTOCOL_ERROR_CODES = [
+  'ERR_PG_PROTOCOL_TOO_LONG',
+  'ERR_PG_PROTOCOL_MALFORMED',
+  'ERR_PG_PROTOCOL_UNKNOWN_MESSAGE',
+  'ERR_PG_PROTOCOL_UNSUPPORTED_VERSION',
+  'ERR_PG_PROTOCOL_UNEXPECTED_DATA',
+] as const;
 
-/** Base class of every wire-protocol error. */
-export class ProtocolError extends Error {
-  readonly code: ProtocolErrorCode;
-  /** Non-secret facts about the failure (tag, length, limit, offset). */
-  readonly details: Record<string, unknown>;
+export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];
 
-  constructor(code: ProtocolErrorCode, message: string, details: Record<string, unknown> = {}) {
-    super(message);
-    this.name = new.target.name;
-    this.code = code;
-    this.details = details;
-  }
-}
+/** Base class of every wire-protocol error. `details` holds non-secret facts (tag, length, limit, offset). */
+export class ProtocolError extends WardenError<ProtocolErrorCode> {}
 
 /** A length field exceeds the configured limit; raised before any of the body is buffered. */
 export class MessageTooLongError extends ProtocolError {
   constructor(what: string, length: number, limit: number) {
     super('ERR_PG_PROTOCOL_TOO_LONG', `${what} of ${length} bytes exceeds the limit of ${limit} bytes`, {
-      length,
-      limit,
+      details: { length, limit },
     });
   }
 }
@@ -38,14 +31,14 @@ export class MessageTooLongError extends ProtocolError {
 /** The bytes do not form a valid message: bad length, overrun, missing terminator, bad count. */
 export class MalformedMessageError extends ProtocolError {
   constructor(message: string, details: Record<string, unknown> = {}) {
-    super('ERR_PG_PROTOCOL_MALFORMED', message, details);
+    super('ERR_PG_PROTOCOL_MALFORMED', message, { details });
   }
 }
 
 /** The message tag (or startup request code) is not one this side of the protocol may send. */
 export class UnknownMessageError extends ProtocolError {
   constructor(message: string, details: Record<string, unknown> = {}) {
-    super('ERR_PG_PROTOCOL_UNKNOWN_MESSAGE', message, details);
+    super('ERR_PG_PROTOCOL_UNKNOWN_MESSAGE', message, { details });
   }
 }
 
@@ -53,8 +46,7 @@ export class UnknownMessageError extends ProtocolError {
 export class UnsupportedVersionError extends ProtocolError {
   constructor(major: number, minor: number) {
     super('ERR_PG_PROTOCOL_UNSUPPORTED_VERSION', `unsupported frontend protocol ${major}.${minor}`, {
-      major,
-      minor,
+      details: { major, minor },
     });
   }
 }
@@ -65,7 +57,7 @@ export class UnsupportedVersionError extends ProtocolError {
  */
 export class UnexpectedDataError extends ProtocolError {
   constructor(message: string, details: Record<string, unknown> = {}) {
-    super('ERR_PG_PROTOCOL_UNEXPECTED_DATA', message, details);
+    super('ERR_PG_PROTOCOL_UNEXPECTED_DATA', message, { details });
   }
 }
 

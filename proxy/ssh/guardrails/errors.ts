@@ -1,24 +1,21 @@
 /** Errors of the SSH command guardrails. Each has a stable `code`. */
+import { formatConfigMessage, WardenError } from '../../../lib/errors.ts';
 
-export type GuardrailErrorCode = 'ERR_GUARDRAIL_CONFIG';
+/** Every code a guardrail error can carry. */
+export const GUARDRAIL_ERROR_CODES = ['ERR_GUARDRAIL_CONFIG'] as const;
+
+export type GuardrailErrorCode = (typeof GUARDRAIL_ERROR_CODES)[number];
 
 /** Base class of every guardrail error. */
-export class GuardrailError extends Error {
-  readonly code: GuardrailErrorCode;
-  readonly details: Record<string, unknown>;
-
-  constructor(code: GuardrailErrorCode, message: string, details: Record<string, unknown> = {}) {
-    super(message);
-    this.name = new.target.name;
-    this.code = code;
-    this.details = details;
-  }
-}
+export class GuardrailError extends WardenError<GuardrailErrorCode> {}
 
 /** The guardrail configuration is invalid; `details.path` names the offending key. */
 export class GuardrailConfigError extends GuardrailError {
   constructor(path: string, message: string) {
-    super('ERR_GUARDRAIL_CONFIG', path ? `${path}: ${message}` : message, { path });
+    super('ERR_GUARDRAIL_CONFIG', formatConfigMessage(path, message), {
+      details: { path },
+      configPath: path,
+    });
   }
 }
 

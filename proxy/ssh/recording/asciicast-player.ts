@@ -33,11 +33,15 @@ export function schedulePlayback(cast: Asciicast, options: PlaybackOptions = {})
   const speed = options.speed ?? 1;
   const idle = options.idleTimeLimit ?? cast.header.idle_time_limit ?? Number.POSITIVE_INFINITY;
   if (!(typeof speed === 'number' && Number.isFinite(speed) && speed > 0)) {
-    throw new RecordingError('ERR_RECORDING_PLAYBACK', 'speed must be a positive number', { speed });
+    throw new RecordingError('ERR_RECORDING_PLAYBACK', 'speed must be a positive number', {
+      details: { speed },
+    });
   }
   if (!(typeof idle === 'number' && idle > 0)) {
     throw new RecordingError('ERR_RECORDING_PLAYBACK', 'idleTimeLimit must be a positive number of seconds', {
-      idle,
+      details: {
+        idle,
+      },
     });
   }
   const steps: PlaybackStep[] = [];

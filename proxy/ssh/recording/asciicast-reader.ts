@@ -27,14 +27,14 @@ function parseJson(
   try {
     return JSON.parse(line);
   } catch {
-    throw new RecordingError(code, `line ${lineNumber} is not JSON`, { line: lineNumber });
+    throw new RecordingError(code, `line ${lineNumber} is not JSON`, { details: { line: lineNumber } });
   }
 }
 
 function readHeader(line: string): AsciicastHeader {
   const value = parseJson(line, 1, 'ERR_RECORDING_HEADER') as Record<string, unknown> | null;
   const fail = (why: string) =>
-    new RecordingError('ERR_RECORDING_HEADER', `bad asciicast header: ${why}`, { line: 1 });
+    new RecordingError('ERR_RECORDING_HEADER', `bad asciicast header: ${why}`, { details: { line: 1 } });
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail('not an object');
   if (value.version !== 2) throw fail('version must be 2');
   if (!isDimension(value.width) || !isDimension(value.height))
@@ -68,7 +68,9 @@ function readEvent(line: string, lineNumber: number, previous: number): Asciicas
   const value = parseJson(line, lineNumber, 'ERR_RECORDING_EVENT');
   const fail = (why: string) =>
     new RecordingError('ERR_RECORDING_EVENT', `bad event on line ${lineNumber}: ${why}`, {
-      line: lineNumber,
+      details: {
+        line: lineNumber,
+      },
     });
   if (!Array.isArray(value) || value.length !== 3) throw fail('expected [time, type, data]');
   const [time, type, data] = value as unknown[];
@@ -83,7 +85,9 @@ function readEvent(line: string, lineNumber: number, previous: number): Asciicas
   }
   if (time < previous) {
     throw new RecordingError('ERR_RECORDING_TIME', `event on line ${lineNumber} goes back in time`, {
-      line: lineNumber,
+      details: {
+        line: lineNumber,
+      },
     });
   }
   return [time, type as AsciicastEvent[1], data];
@@ -109,8 +113,10 @@ export function parseAsciicast(text: string, options: ParseAsciicastOptions = {}
         'ERR_RECORDING_LINE_TOO_LONG',
         `line ${lineNumber} is longer than ${maxLineLength}`,
         {
-          line: lineNumber,
-          max: maxLineLength,
+          details: {
+            line: lineNumber,
+            max: maxLineLength,
+          },
         },
       );
     }
@@ -118,13 +124,15 @@ export function parseAsciicast(text: string, options: ParseAsciicastOptions = {}
     start = end + 1;
     if (header === undefined) {
       if (line.trim() === '')
-        throw new RecordingError('ERR_RECORDING_HEADER', 'the recording is empty', { line: 1 });
+        throw new RecordingError('ERR_RECORDING_HEADER', 'the recording is empty', { details: { line: 1 } });
       header = readHeader(line);
       continue;
     }
     if (line.trim() === '') continue;
     if (events.length >= maxEvents) {
-      throw new RecordingError('ERR_RECORDING_EVENT', `more than ${maxEvents} events`, { line: lineNumber });
+      throw new RecordingError('ERR_RECORDING_EVENT', `more than ${maxEvents} events`, {
+        details: { line: lineNumber },
+      });
     }
     const event = readEvent(line, lineNumber, previous);
     previous = event[0];

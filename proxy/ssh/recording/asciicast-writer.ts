@@ -43,8 +43,10 @@ function checkSize(width: number, height: number): void {
   for (const value of [width, height]) {
     if (!Number.isInteger(value) || value < 1 || value > MAX_TERMINAL_SIZE) {
       throw new RecordingError('ERR_RECORDING_INPUT', `terminal size must be 1 to ${MAX_TERMINAL_SIZE}`, {
-        width,
-        height,
+        details: {
+          width,
+          height,
+        },
       });
     }
   }

@@ -77,8 +77,10 @@ export function encodeResizeFrame(width: number, height: number, at: number): Bu
 
 function frameError(message: string, piece: number, offset: number): RecordingError {
   return new RecordingError('ERR_RECORDING_FRAME', `stored recording is damaged: ${message}`, {
-    piece,
-    offset,
+    details: {
+      piece,
+      offset,
+    },
   });
 }
 
