@@ -106,16 +106,58 @@ export function resolveStatements(
       scope,
     });
     // What this statement changes, the next one sees.
-    if (report.prepares) prepared.set(report.prepares.name, report.prepares.statement);
-    if (report.discardsTemp) temp.clear();
-    for (const t of report.tempCreated ?? []) temp.add(t.name);
-    for (const index of report.indexesCreated ?? []) if (isSessionTemp(index.on, scope)) temp.add(index.name);
-    if (report.searchPath) {
-      const value = report.searchPath.value;
-      searchPath = value === 'default' ? (session.defaultSearchPath ?? DEFAULT_SEARCH_PATH) : value;
-    }
+    searchPath = applyStatement(report, scope, session, prepared, temp) ?? searchPath;
   }
   return out;
+}
+
+/**
+ * Applies what `report` changes in the session to `prepared` and `temp`; returns the new
+ * search_path when it changes one.
+ */
+function applyStatement(
+  report: StatementReport,
+  scope: NameScope,
+  session: SessionState,
+  prepared: Map<string, StatementReport>,
+  temp: Set<string>,
+): SearchPath | undefined {
+  if (report.prepares) prepared.set(report.prepares.name, report.prepares.statement);
+  if (report.discardsTemp) temp.clear();
+  for (const t of report.tempCreated ?? []) temp.add(t.name);
+  for (const index of report.indexesCreated ?? []) if (isSessionTemp(index.on, scope)) temp.add(index.name);
+  if (!report.searchPath) return undefined;
+  const value = report.searchPath.value;
+  return value === 'default' ? (session.defaultSearchPath ?? DEFAULT_SEARCH_PATH) : value;
+}
+
+/** The session state the relay keeps between checks (see {@link advanceSession}). */
+export interface TrackedSession {
+  readonly searchPath: SearchPath;
+  readonly tempRelations: ReadonlySet<string>;
+  readonly prepared: ReadonlyMap<string, StatementReport>;
+}
+
+/**
+ * The session after `reports` ran (a text the relay let through and the server executed):
+ * prepared statements, temporary relations and search_path as they changed. The relay (phase B)
+ * calls it once the server has executed the statements (on CommandComplete), keeps the
+ * search_path of `SET LOCAL` / `set_config(..., true)` only until the transaction ends, and forgets
+ * prepared statements on DEALLOCATE and DISCARD.
+ */
+export function advanceSession(session: SessionState, reports: readonly StatementReport[]): TrackedSession {
+  let searchPath: SearchPath = session.searchPath ?? DEFAULT_SEARCH_PATH;
+  const temp = new Set(session.tempRelations ?? []);
+  const prepared = new Map(session.prepared ?? []);
+  for (const report of reports) {
+    const scope: NameScope = {
+      searchPath,
+      ...(session.user !== undefined ? { user: session.user } : {}),
+      tempRelations: temp,
+    };
+    searchPath = applyStatement(report, scope, session, prepared, temp) ?? searchPath;
+  }
+  return { searchPath, tempRelations: temp, prepared };
 }
 
 function withEffects(op: Operation, effects: readonly SqlEffect[]): Operation {
