@@ -486,21 +486,31 @@ function isRootPath(path: string): boolean {
   return /^\/[^/]*[*?[][^/]*$/.test(normal);
 }
 
-/** The paths a relative target may designate, given the directories the shell may be in. */
-function resolveTargets(target: string, cwds: ReadonlySet<string>): string[] | 'unknown' {
-  if (target.startsWith('/')) return [target];
-  const out: string[] = [];
+/**
+ * The paths a relative target may designate, given the directories the shell may be in; `unknown`
+ * is set when one of those directories is not known (or is the login directory and the target
+ * climbs out of it: `..` from /root is `/`).
+ */
+function resolveTargets(target: string, cwds: ReadonlySet<string>): { paths: string[]; unknown: boolean } {
+  if (target.startsWith('/')) return { paths: [target], unknown: false };
+  const paths: string[] = [];
+  let unknown = false;
   for (const cwd of cwds) {
-    if (cwd === 'unknown') return 'unknown';
-    if (cwd === 'home') {
-      // The login directory is not `/`, but climbing out of it may reach it (`..` from /root).
-      const normal = posix.normalize(target);
-      if (/^\.\.(\/\.\.)*(\/[*?.[\]!]*)?\/?$/.test(normal)) return 'unknown';
-      continue;
-    }
-    out.push(posix.join(cwd, target));
+    if (cwd === 'unknown') unknown = true;
+    else if (cwd === 'home') {
+      if (onlyDotsAndGlobs(target) && posix.normalize(target).split('/').includes('..')) unknown = true;
+    } else paths.push(posix.join(cwd, target));
   }
-  return out;
+  return { paths, unknown };
+}
+
+/** True when every segment of `target` is `.`, `..` or glob-only: it may name the directory itself or one above. */
+function onlyDotsAndGlobs(target: string): boolean {
+  return posix
+    .normalize(target)
+    .split('/')
+    .filter((segment) => segment !== '')
+    .every((segment) => segment === '.' || segment === '..' || /^[*?[\]!.]+$/.test(segment));
 }
 
 interface Judgement {
@@ -929,11 +939,10 @@ class Checker {
       return;
     }
     const next = resolveTargets(target.value, this.state.cwds);
-    if (next === 'unknown') this.state.cwds.add('unknown');
-    else if (target.value.startsWith('/')) this.state.cwds.add(posix.normalize(target.value));
-    else for (const path of next) this.state.cwds.add(posix.normalize(path));
-    if (!target.value.startsWith('/') && [...this.state.cwds].some((c) => c === 'home'))
-      this.state.cwds.add('unknown');
+    if (next.unknown) this.state.cwds.add('unknown');
+    for (const path of next.paths) this.state.cwds.add(posix.normalize(path));
+    // A relative cd from the login directory lands somewhere the checker cannot name.
+    if (!target.value.startsWith('/') && this.state.cwds.has('home')) this.state.cwds.add('unknown');
   }
 
   /** `find PATH... EXPR`: `-delete` is a recursive delete of PATH; `-exec CMD {} ;` runs CMD. */
@@ -993,9 +1002,10 @@ class Checker {
         continue;
       }
       const resolved = resolveTargets(target.value, this.state.cwds);
-      if (resolved === 'unknown')
+      if ([target.value, ...resolved.paths].some(isRootPath)) return refuse;
+      if (resolved.unknown && onlyDotsAndGlobs(target.value)) {
         return this.dynamic(`"${target.value}" is relative to a directory the checker cannot know`, shown);
-      if ([target.value, ...resolved].some(isRootPath)) return refuse;
+      }
     }
     return undefined;
   }
@@ -1135,7 +1145,7 @@ function patternVerdict(
   for (const script of scripts) {
     for (const command of parseShell(script).commands) {
       texts.push(command.words.map((w) => w.value.replaceAll(UNKNOWN, '')).join(' '));
-      const word = command.words.find((w) => !w.static);
+      const word = command.words.find((w) => !w.static || w.glob);
       if (word) computed.push(word.raw);
     }
   }

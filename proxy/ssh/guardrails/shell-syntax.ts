@@ -205,9 +205,9 @@ class Reader {
         return;
       case 'pipeline': {
         const stages = node.namedChildren.filter((c): c is Node => c !== null && c.type !== 'comment');
-        stages.forEach((stage, i) =>
-          this.statement(stage, piped || i > 0, fn, depth + 1, i === stages.length - 1 ? redirects : []),
-        );
+        for (const [i, stage] of stages.entries()) {
+          this.statement(stage, piped || i > 0, fn, depth + 1, i === stages.length - 1 ? redirects : []);
+        }
         return;
       }
       case 'redirected_statement': {
