@@ -255,6 +255,15 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
   const byText = new LruCache<string, readonly StatementReport[]>(cacheSize);
   const routineCache = new LruCache<string, StatementReport | null>(ROUTINE_CACHE_SIZE);
   const rulesBySubject = new Map<string, readonly CompiledRule[]>();
+  // Texts to EXPLAIN, by statement text: writes repeat as much as reads do.
+  const estimateTexts = new LruCache<string, string[]>(cacheSize);
+  const textsOf = (sql: string): string[] => {
+    const hit = sql.length <= MAX_CACHED_SQL_LENGTH ? estimateTexts.get(sql) : undefined;
+    if (hit) return hit;
+    const texts = estimableTexts(sql);
+    if (sql.length <= MAX_CACHED_SQL_LENGTH) estimateTexts.set(sql, texts);
+    return texts;
+  };
 
   const analyse = (sql: string): readonly StatementReport[] => {
     const cacheable = sql.length <= MAX_CACHED_SQL_LENGTH;
@@ -381,7 +390,7 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
       const source = w.operation.estimate;
       let text: string;
       if (source === 'statement') {
-        texts ??= estimableTexts(sql);
+        texts ??= textsOf(sql);
         text = texts[w.statement] ?? sql;
       } else {
         text = (source as { sql: string }).sql;
@@ -435,7 +444,8 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
   /**
    * Verdicts by analysis and session: the cached analyses are shared arrays, so a session's
    * verdict on one is computed once per session state (not for EXECUTE, whose prepared statements
-   * change, nor with a routine resolver, whose answers may, nor while estimates are pending).
+   * change, nor with a routine resolver, whose answers may). A verdict waiting for estimates is
+   * kept too: `applyEstimates` settles it anew with each call's estimates.
    */
   const verdicts = new WeakMap<readonly StatementReport[], WeakMap<CheckContext, Map<string, Verdict>>>();
 
@@ -462,7 +472,7 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
       if (!(error instanceof SqlUnparseableError)) throw error;
       return { action: 'block', rule: 'unparseable', message: error.message, statements: [] };
     }
-    if (memo && !verdict.pendingEstimates) {
+    if (memo) {
       let sessions = verdicts.get(reports);
       if (!sessions) {
         sessions = new WeakMap();
