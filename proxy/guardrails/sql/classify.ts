@@ -14,8 +14,8 @@
  * analysis `literalSensitive`, which tells the cache that a statement of the same shape with other
  * literals may not reuse this result.
  *
- * Over 600 lines: one walker over one tree, whose cases share its state; the PL/pgSQL part is in
- * plpgsql-walk.ts.
+ * Over 600 lines: one walker over one tree, whose cases share its state. The report's types are
+ * in report.ts, node-type tables and part readers in statement-parts.ts, PL/pgSQL in plpgsql-walk.ts.
  */
 
 import { constantString, findOption, isObject, stringList, unwrap } from './ast.ts';
@@ -26,210 +26,55 @@ import { analyseFilter, combineFilters, type FilterVerdict, referenceNames, targ
 import { formatName, parseQualifiedName, parseSearchPathValue, type QualifiedName } from './names.ts';
 import { type AstNode, parseStatements, type RawStatement } from './parser.ts';
 import { walkPlpgsqlBody } from './plpgsql-walk.ts';
+import type {
+  CopyDescription,
+  EstimateSource,
+  Operation,
+  OperationOrigin,
+  SearchPathChange,
+  SqlAnalysis,
+  StatementReport,
+} from './report.ts';
 import { SQL_TEXT_FUNCTIONS, type SqlTextUse } from './sql-functions.ts';
+import {
+  copyOptionValue,
+  DDL_PREFIX,
+  DESTRUCTIVE_ALTER,
+  firstConstant,
+  IDENTITY_SETTINGS,
+  isSecurityDefiner,
+  isSettingsName,
+  kindOf,
+  MAINTENANCE_STATEMENTS,
+  MERGE_COMMANDS,
+  PERSISTENT_STATEMENTS,
+  PRIVILEGE_STATEMENTS,
+  pinnedSettingName,
+  qualified,
+  ROLE_STATEMENTS,
+  relationName,
+  SESSION_STATEMENTS,
+  stringOrBool,
+  TRUE_VALUES,
+  unfilteredEffect,
+} from './statement-parts.ts';
 
-/** Where an operation sits in the statement. */
-export type OperationOrigin =
-  | 'statement'
-  | 'cte'
-  | 'merge-action'
-  | 'explain-analyze'
-  | 'copy'
-  | 'prepare'
-  | 'routine'
-  | 'routine-definition'
-  | 'sql-function'
-  | 'function-body';
-
-/** How the planner's estimate of an operation's rows can be taken (see estimates.ts). */
-export type EstimateSource =
-  /** `EXPLAIN` the top-level statement (or the query an `EXPLAIN ANALYZE` / `COPY` wraps). */
-  | 'statement'
-  /** `EXPLAIN` this text (a statement of a `DO` body, SQL given to a function). */
-  | { readonly sql: string }
-  /** Not now: the operation runs later (a `PREPARE` or routine body being defined). */
-  | 'none';
-
-/** One statement the query would execute. */
-export interface Operation {
-  readonly kind: StatementKind;
-  readonly origin: OperationOrigin;
-  /** Every effect of this operation, most consequential first. */
-  readonly effects: readonly SqlEffect[];
-  /** Relations it reads (as written; `*` names: every relation of a schema / the database). */
-  readonly reads: readonly QualifiedName[];
-  /** Relations it writes or changes: DML targets, truncated, altered or dropped relations. */
-  readonly writes: readonly QualifiedName[];
-  /** Functions it calls, as written. */
-  readonly functions: readonly QualifiedName[];
-  /** DELETE, UPDATE and MERGE actions: what the filter does to the written relation's rows. */
-  readonly filter?: FilterVerdict;
-  /** Effects that do not apply when every written relation is one of the session's temporary ones. */
-  readonly tempExempt?: readonly SqlEffect[];
-  readonly estimate: EstimateSource;
-}
-
-/** A change of the session's `search_path` made by a statement. */
-export interface SearchPathChange {
-  /** The new path; `default` after RESET / SET ... TO DEFAULT; `unknown` when not a constant. */
-  readonly value: readonly string[] | 'default' | 'unknown';
-  /** `SET LOCAL` / `set_config(..., true)`: until the end of the transaction. */
-  readonly local: boolean;
-}
-
-/** What one statement is and does. */
-export interface StatementReport {
-  /** The top-level statement's kind. */
-  readonly kind: StatementKind;
-  /** Every effect found anywhere inside, most consequential first. */
-  readonly effects: readonly SqlEffect[];
-  /** The most consequential effect (the statement's classification), if any. */
-  readonly primaryEffect: SqlEffect | undefined;
-  /** Relations named anywhere inside, as PostgreSQL folds them (`public.customers`, `t`). */
-  readonly relations: readonly string[];
-  /** Functions called anywhere inside, folded and qualified as written (`pg_catalog.pg_sleep`). */
-  readonly functions: readonly string[];
-  /** Every operation the statement executes; the first is the statement itself. */
-  readonly operations: readonly Operation[];
-  /** For `PREPARE name AS ...`: the name and the report of the prepared statement. */
-  readonly prepares?: { readonly name: string; readonly statement: StatementReport };
-  /** For `EXECUTE name`: the prepared statement's name, resolved by the caller's session map. */
-  readonly executes?: string;
-  /** For `COPY`: what it copies, where, and its options as written. */
-  readonly copy?: CopyDescription;
-  /** When the statement changes `search_path` (the last change it makes). */
-  readonly searchPath?: SearchPathChange;
-  /** Temporary relations it creates (tables, views, sequences; as written). */
-  readonly tempCreated?: readonly QualifiedName[];
-  /** Indexes it creates, with their table: temporary when the table is. */
-  readonly indexesCreated?: readonly { readonly name: string; readonly on: QualifiedName }[];
-  /** True for `DISCARD ALL` / `DISCARD TEMP`: the session's temporary objects are gone. */
-  readonly discardsTemp?: boolean;
-}
-
-/**
- * A `COPY` statement's target and options, read from the parse tree. Option values are
- * `true`/`false` for booleans, a string for words and strings, `'*'` or a column list for
- * `FORCE_QUOTE`-like options, `undefined` for a bare option (`HEADER`) and `null` when unreadable.
- */
-export interface CopyDescription {
-  /** The table form's relation; undefined for `COPY (query)`. */
-  readonly relation?: { readonly schema?: string; readonly table: string };
-  /** The column list as written (folded), if any. */
-  readonly columns?: readonly string[];
-  /** `COPY ... FROM` (true) or `COPY ... TO` (false). */
-  readonly from: boolean;
-  /** True for `STDIN`/`STDOUT` (not a server file or program). */
-  readonly client: boolean;
-  readonly options: readonly (readonly [string, CopyOptionValue])[];
-}
-
-/** The value of one `COPY` option (see {@link CopyDescription}). */
-export type CopyOptionValue = string | boolean | readonly string[] | undefined | null;
-
-/** Result of {@link analyseSql}. */
-export interface SqlAnalysis {
-  readonly statements: readonly StatementReport[];
-  /** True when a literal's value influenced the result (the cache must compare literals). */
-  readonly literalSensitive: boolean;
-}
+export type {
+  CopyDescription,
+  CopyOptionValue,
+  EstimateSource,
+  Operation,
+  OperationOrigin,
+  SearchPathChange,
+  SqlAnalysis,
+  StatementReport,
+} from './report.ts';
+export { kindOf } from './statement-parts.ts';
 
 /** Deepest AST nesting walked; deeper trees are refused as unparseable. */
 const MAX_NODE_DEPTH = 1_000;
 /** Deepest nesting of bodies in bodies (`DO` running `EXECUTE 'DO ...'`, query_to_xml in query_to_xml). */
 export const MAX_BODY_DEPTH = 8;
-
-const ROLE_STATEMENTS = new Set(['CreateRoleStmt', 'AlterRoleStmt', 'DropRoleStmt', 'AlterRoleSetStmt']);
-const PRIVILEGE_STATEMENTS = new Set([
-  'GrantStmt',
-  'GrantRoleStmt',
-  'AlterDefaultPrivilegesStmt',
-  'ReassignOwnedStmt',
-  'DropOwnedStmt',
-  'AlterOwnerStmt',
-]);
-/**
- * Objects that act after the grant ends, for other sessions or with the creator's rights (SECURITY
- * DEFINER functions are found from their options).
- */
-const PERSISTENT_STATEMENTS = new Set([
-  'CreateTrigStmt',
-  'CreateEventTrigStmt',
-  'AlterEventTrigStmt',
-  'RuleStmt',
-  'CreatePublicationStmt',
-  'AlterPublicationStmt',
-  'CreateSubscriptionStmt',
-  'AlterSubscriptionStmt',
-  'CreateForeignServerStmt',
-  'AlterForeignServerStmt',
-  'CreateFdwStmt',
-  'AlterFdwStmt',
-  'CreateUserMappingStmt',
-  'AlterUserMappingStmt',
-  'AlterDefaultPrivilegesStmt',
-]);
-const SESSION_STATEMENTS = new Set([
-  'VariableSetStmt',
-  'VariableShowStmt',
-  'DiscardStmt',
-  'DeallocateStmt',
-  'ListenStmt',
-  'UnlistenStmt',
-  'NotifyStmt',
-  'FetchStmt',
-  'ClosePortalStmt',
-  'DeclareCursorStmt',
-]);
-const MAINTENANCE_STATEMENTS = new Set(['VacuumStmt', 'ClusterStmt', 'ReindexStmt', 'CheckPointStmt']);
-const DDL_PREFIX =
-  /^(Create|Alter|Define|Drop|Rename|Comment|Composite|SecLabel|Import|Refresh|View|Index|Rule)/;
-const DESTRUCTIVE_ALTER = new Set(['AT_DropColumn', 'AT_DropConstraint']);
-
-const SIMPLE_KINDS: Record<string, StatementKind> = {
-  SelectStmt: 'select',
-  InsertStmt: 'insert',
-  UpdateStmt: 'update',
-  DeleteStmt: 'delete',
-  MergeStmt: 'merge',
-  TruncateStmt: 'truncate',
-  CopyStmt: 'copy',
-  TransactionStmt: 'transaction',
-  ExplainStmt: 'explain',
-  PrepareStmt: 'prepare',
-  ExecuteStmt: 'execute',
-  DoStmt: 'procedural',
-  CallStmt: 'procedural',
-  LockStmt: 'utility',
-  LoadStmt: 'utility',
-  AlterSystemStmt: 'ddl',
-  DropdbStmt: 'ddl',
-};
-
-const MERGE_COMMANDS: Record<string, StatementKind> = {
-  CMD_UPDATE: 'update',
-  CMD_DELETE: 'delete',
-  CMD_INSERT: 'insert',
-};
-
-/** The kind of a statement node type. */
-export function kindOf(type: string): StatementKind {
-  const simple = SIMPLE_KINDS[type];
-  if (simple) return simple;
-  if (ROLE_STATEMENTS.has(type)) return 'role';
-  if (PRIVILEGE_STATEMENTS.has(type)) return 'privilege';
-  if (SESSION_STATEMENTS.has(type)) return 'session';
-  if (MAINTENANCE_STATEMENTS.has(type)) return 'maintenance';
-  if (DDL_PREFIX.test(type)) return 'ddl';
-  return 'utility';
-}
-
-const TRUE_VALUES = new Set(['on', 'true', 'yes', '1']);
-/**
- * Settings that change who the session acts as, by `SET` or `set_config`. (Other settings that
- * widen privileges, such as `session_replication_role`, are superuser-only.)
- */
-const IDENTITY_SETTINGS = new Set(['role', 'session_authorization']);
 
 /** Shared across every statement of one analysis. */
 export interface AnalysisState {
@@ -943,96 +788,6 @@ export class StatementWalker {
       this.position = saved;
     }
   }
-}
-
-/** The effect of a DELETE/UPDATE with this filter (conditional filters are decided per session). */
-function unfilteredEffect(kind: StatementKind, filter: FilterVerdict): SqlEffect {
-  if (filter.kind !== 'unfiltered') return 'write';
-  return kind === 'update' ? 'update-unfiltered' : 'delete-unfiltered';
-}
-
-function isSecurityDefiner(options: unknown): boolean {
-  const security = findOption(options, 'security');
-  const arg = unwrap(security?.arg);
-  return arg?.[0] === 'Boolean' && arg[1].boolval === true;
-}
-
-function relationName(relation: unknown): QualifiedName {
-  const r = isObject(relation) ? relation : {};
-  return {
-    ...(typeof r.schemaname === 'string' ? { schema: r.schemaname } : {}),
-    name: String(r.relname ?? ''),
-  };
-}
-
-/** `[schema, name]` or `[name]` (or `[db, schema, name]`) as a qualified name. */
-function qualified(parts: readonly string[]): QualifiedName | undefined {
-  if (parts.length === 0) return undefined;
-  const name = parts.at(-1)!;
-  return parts.length === 1 ? { name } : { schema: parts.at(-2)!, name };
-}
-
-function stringOrBool(node: unknown): boolean | undefined {
-  const text = constantString(node);
-  if (text !== undefined) return TRUE_VALUES.has(text.toLowerCase());
-  const u = unwrap(node);
-  const boolval = u?.[1].boolval;
-  return isObject(boolval) ? boolval.boolval === true : undefined;
-}
-
-/** A `COPY` option's argument as {@link CopyOptionValue}. */
-function copyOptionValue(arg: unknown): CopyOptionValue {
-  if (arg === undefined) return undefined;
-  const u = unwrap(arg);
-  if (!u) return null;
-  const [type, value] = u;
-  if (type === 'String') return typeof value.sval === 'string' ? value.sval : null;
-  if (type === 'Boolean') return value.boolval === true;
-  if (type === 'Integer') return value.ival === undefined ? false : value.ival === 1 ? true : null;
-  if (type === 'A_Star') return '*';
-  if (type === 'List') return stringList(value.items);
-  return null;
-}
-
-/** True for the column reference `name` or `pg_settings.name`. */
-function isSettingsName(node: unknown): boolean {
-  const u = unwrap(node);
-  if (u?.[0] !== 'ColumnRef' || !Array.isArray(u[1].fields)) return false;
-  const names = stringList(u[1].fields);
-  if (names.length !== u[1].fields.length) return false;
-  return names.length === 1
-    ? names[0] === 'name'
-    : names.length === 2 && names.join('.') === 'pg_settings.name';
-}
-
-/** The constant `c` of a filter `name = 'c'` (alone or in an AND), if there is one. */
-function pinnedSettingName(where: unknown): string | undefined {
-  const u = unwrap(where);
-  if (u?.[0] === 'BoolExpr' && u[1].boolop === 'AND_EXPR' && Array.isArray(u[1].args)) {
-    for (const arg of u[1].args) {
-      const pinned = pinnedSettingName(arg);
-      if (pinned !== undefined) return pinned;
-    }
-    return undefined;
-  }
-  if (u?.[0] !== 'A_Expr' || u[1].kind !== 'AEXPR_OP') return undefined;
-  const operator = stringList(u[1].name).join('.');
-  if (operator !== '=' && operator !== 'pg_catalog.=') return undefined;
-  if (isSettingsName(u[1].lexpr)) return constantString(u[1].rexpr);
-  if (isSettingsName(u[1].rexpr)) return constantString(u[1].lexpr);
-  return undefined;
-}
-
-/** The first argument of a `SET` as text (string or number constant). */
-function firstConstant(args: unknown): string | undefined {
-  if (!Array.isArray(args) || args.length === 0) return undefined;
-  const text = constantString(args[0]);
-  if (text !== undefined) return text;
-  const u = unwrap(args[0]);
-  if (u?.[0] !== 'A_Const') return undefined;
-  const number = u[1].ival ?? u[1].fval;
-  if (isObject(number)) return String(number.ival ?? number.fval ?? 0);
-  return undefined;
 }
 
 /** Analyses one raw statement (`bodyDepth`: how deep in nested bodies it sits). */

@@ -34,6 +34,8 @@ export interface ShellWord {
   readonly glob: boolean;
   /** Names of the variables it expands. */
   readonly variables: readonly string[];
+  /** Kinds of the parts computed at run time. */
+  readonly computed: readonly ('variable' | 'command' | 'arithmetic' | 'brace')[];
   /** Contains an unquoted `!` history designator (interactive shells expand it). */
   readonly history: boolean;
   /** The source text. */
@@ -176,6 +178,7 @@ interface WordBuilder {
   glob: boolean;
   history: boolean;
   variables: string[];
+  computed: ShellWord['computed'][number][];
 }
 
 class Reader {
@@ -365,7 +368,14 @@ class Reader {
       let input: ShellWord = staticWord('');
       if (bodyNode) {
         // With a quoted delimiter the body is literal; else it expands like a double-quoted string.
-        const b: WordBuilder = { value: '', static: true, glob: false, history: false, variables: [] };
+        const b: WordBuilder = {
+          value: '',
+          static: true,
+          glob: false,
+          history: false,
+          variables: [],
+          computed: [],
+        };
         if (quoted) b.value = bodyNode.text;
         else this.parts(bodyNode, b, fn, depth + 1, true);
         input = finish(b, bodyNode.text);
@@ -386,7 +396,14 @@ class Reader {
 
   /** Computes a word's value; substitutions inside are read as commands of their own. */
   word(node: Node, fn: string | undefined, depth: number): ShellWord {
-    const b: WordBuilder = { value: '', static: true, glob: false, history: false, variables: [] };
+    const b: WordBuilder = {
+      value: '',
+      static: true,
+      glob: false,
+      history: false,
+      variables: [],
+      computed: [],
+    };
     this.parts(node, b, fn, depth, false);
     return finish(b, node.text);
   }
@@ -402,6 +419,13 @@ class Reader {
       case 'number':
       case 'variable_name':
       case 'special_variable_name':
+        if (!quoted && isBraceExpansion(node.text)) {
+          // Brace expansion (`sha{d,}ow`, `{1..3}`): one word becomes several.
+          b.static = false;
+          b.computed.push('brace');
+          b.value += UNKNOWN;
+          return;
+        }
         if (!quoted) {
           if (/(^|[^\\])[*?[]/.test(node.text)) b.glob = true;
           if (/(^|[^\\])!(?=[^\s=(])/.test(node.text)) b.history = true;
@@ -436,12 +460,19 @@ class Reader {
         return;
       }
       case 'concatenation':
+        if (!quoted && isBraceExpansion(node.text)) {
+          b.static = false;
+          b.computed.push('brace');
+          b.value += UNKNOWN;
+          return;
+        }
         for (const child of node.children) if (child) this.parts(child, b, fn, depth + 1, quoted);
         return;
       case 'simple_expansion':
       case 'expansion': {
         b.static = false;
         b.value += UNKNOWN;
+        b.computed.push('variable');
         const name = node.descendantsOfType(['variable_name', 'special_variable_name'])[0];
         if (name) b.variables.push(name.text);
         // ${x:-$(cmd)} and friends: substitutions inside still run.
@@ -454,12 +485,14 @@ class Reader {
       case 'process_substitution':
         b.static = false;
         b.value += UNKNOWN;
+        b.computed.push('command');
         for (const child of node.namedChildren) if (child) this.statement(child, false, fn, depth + 1);
         return;
       case 'arithmetic_expansion':
       case 'brace_expression':
         b.static = false;
         b.value += UNKNOWN;
+        b.computed.push(node.type === 'brace_expression' ? 'brace' : 'arithmetic');
         for (const child of node.descendantsOfType([
           'command_substitution',
           'simple_expansion',
@@ -520,11 +553,24 @@ function isWordNode(type: string): boolean {
   ].includes(type);
 }
 
+/** Unquoted `{a,b}` / `{1..3}` (brace expansion: one word becomes several). */
+function isBraceExpansion(text: string): boolean {
+  return /(^|[^\\$])\{[^{}\s'"]*(,|\.\.)[^{}\s'"]*\}/.test(text);
+}
+
 function finish(b: WordBuilder, raw: string): ShellWord {
-  return { value: b.value, static: b.static, glob: b.glob, variables: b.variables, history: b.history, raw };
+  return {
+    value: b.value,
+    static: b.static,
+    glob: b.glob,
+    variables: b.variables,
+    computed: b.computed,
+    history: b.history,
+    raw,
+  };
 }
 
 /** A word with a known value. */
 export function staticWord(value: string): ShellWord {
-  return { value, static: true, glob: false, variables: [], history: false, raw: value };
+  return { value, static: true, glob: false, variables: [], computed: [], history: false, raw: value };
 }

@@ -98,9 +98,14 @@ describe('issue 16 SSH corpus: ordinary commands pass', () => {
     it(`${command} (typed)`, () =>
       assert.deepEqual(typeKeys(`${command}\r`, undefined, plain), { allowed: true }));
   }
-  it('with command patterns, computed words and globs are refused (dynamic-command)', () => {
+  it('with command patterns, words a pattern cannot read are refused (dynamic-command)', () => {
     const verdict = checkCommand('ls /var/log/*.log', guardrails);
     assert.equal(!verdict.allowed && verdict.ruleId, 'dynamic-command');
+  });
+  it('with command patterns, arithmetic and variables the shell sets still pass', () => {
+    for (const command of ['echo "one $((40+2))"', 'ls "$HOME"', 'echo $? $$', 'cd "$OLDPWD"']) {
+      assert.deepEqual(checkCommand(command, guardrails), { allowed: true }, command);
+    }
   });
 });
 

@@ -61,6 +61,9 @@ export const EXEC_EVASIONS: readonly (readonly [string, string])[] = [
   ['{ cat /dev/urandom; } > /dev/sdb', 'device-write'],
   ['cat /etc/shadow', 'no-shadow'],
   ['cat /etc/sha*', 'dynamic-command'],
+  ["cat $(printf '/etc/sha%sow' d)", 'dynamic-command'],
+  ['cat /etc/sha{d,}ow', 'dynamic-command'],
+  ['cat "$LC_FILE"', 'dynamic-command'],
 ];
 
 /** Interactive keystrokes (what the client sends) that must be refused: [label, keys, rule]. */
