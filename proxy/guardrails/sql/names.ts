@@ -33,8 +33,8 @@ export interface RelationCatalog {
   /** True when `schema.name` is a relation (table, view, ...) the session can see. */
   hasRelation?(schema: string, name: string): boolean;
   /**
-   * The columns of `schema.name` declared NOT NULL, or undefined when unknown. Used to read
-   * `WHERE col IS NOT NULL` as a filter that keeps every row.
+   * The columns of `schema.name` declared NOT NULL (an empty set for none), or undefined when
+   * there is no such relation. Used to read `WHERE col IS NOT NULL` as a filter that keeps every row.
    */
   notNullColumns?(schema: string, name: string): ReadonlySet<string> | undefined;
 }

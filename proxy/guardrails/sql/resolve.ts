@@ -180,16 +180,13 @@ function isNotNull(op: Operation, columns: readonly string[], scope: NameScope):
   const lookup = scope.catalog?.notNullColumns;
   const written = op.writes[0];
   if (!lookup || !written) return false;
-  const schemas = candidateSchemas(written, 'relation', scope);
-  // Every schema the name may resolve to must declare the columns NOT NULL.
-  return (
-    schemas.length > 0 &&
-    schemas.every((schema) => {
-      if (schema === '*') return false;
-      const notNull = lookup.call(scope.catalog, schema, written.name);
-      return notNull !== undefined && columns.every((c) => notNull.has(c));
-    })
-  );
+  // PostgreSQL uses the first schema of the path that has the relation.
+  for (const schema of candidateSchemas(written, 'relation', scope)) {
+    if (schema === '*') return false;
+    const notNull = lookup.call(scope.catalog, schema, written.name);
+    if (notNull !== undefined) return columns.every((c) => notNull.has(c));
+  }
+  return false;
 }
 
 /** The operations of the bodies of the functions `operations` call, transitively. */
