@@ -154,6 +154,22 @@ function stateKey(ctx: CheckContext): string {
 }
 
 /**
+ * What the EXECUTEs of `reports` run, for memo keys: the identity of each prepared report taken
+ * from the session (those prepared earlier in the same text are part of the text).
+ */
+function preparedKey(reports: readonly StatementReport[], ctx: CheckContext): string {
+  let key = '';
+  const local = new Set<string>();
+  for (const report of reports) {
+    if (report.executes !== undefined && !local.has(report.executes)) {
+      key += `\u0002${idOf(ctx.prepared?.get(report.executes))}`;
+    }
+    if (report.prepares) local.add(report.prepares.name);
+  }
+  return key;
+}
+
+/**
  * The texts to EXPLAIN for each statement of `sql`: the statement itself, or the query that
  * `EXPLAIN ANALYZE` / `COPY (...)` wraps (re-parsed here: cached reports hold no text).
  */
@@ -273,7 +289,10 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
     // Texts the shape lexer does not model are keyed on their exact text (prefix cannot be a token).
     const key = shape ? shape.key : `\u0001${sql}`;
     const literals = shape ? shape.literals : [];
-    const hit = cacheable ? cache.get(key) : undefined;
+    let hit = cacheable ? cache.get(key) : undefined;
+    // A shape whose analysis reads literals (DO bodies, SET values) is kept per literal texts:
+    // statements of one shape that alternate (`DO $$...$$` blocks) must not evict each other.
+    if (hit?.literals !== undefined) hit = cache.get(`${key}\u0003${literals.join('\u0004')}`);
     // Only texts without literals go to the exact-text cache: texts with inline literals rarely
     // repeat (pgbench -S sends a new aid each time) and would only churn it.
     const repeatable = cacheable && literals.length === 0;
@@ -284,10 +303,15 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
     const analysis = analyseSql(sql);
     if (repeatable) byText.set(sql, analysis.statements);
     if (cacheable) {
-      cache.set(key, {
+      const entry = {
         statements: analysis.statements,
         literals: analysis.literalSensitive ? literals : undefined,
-      });
+      };
+      if (entry.literals === undefined) cache.set(key, entry);
+      else {
+        cache.set(key, { statements: [], literals: [] });
+        cache.set(`${key}\u0003${literals.join('\u0004')}`, entry);
+      }
     }
     return analysis.statements;
   };
@@ -443,9 +467,9 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
 
   /**
    * Verdicts by analysis and session: the cached analyses are shared arrays, so a session's
-   * verdict on one is computed once per session state (not for EXECUTE, whose prepared statements
-   * change, nor with a routine resolver, whose answers may). A verdict waiting for estimates is
-   * kept too: `applyEstimates` settles it anew with each call's estimates.
+   * verdict on one is computed once per session state and prepared statement executed (not with
+   * a routine resolver, whose answers may change). A verdict waiting for estimates is kept too:
+   * `applyEstimates` settles it anew with each call's estimates.
    */
   const verdicts = new WeakMap<readonly StatementReport[], WeakMap<CheckContext, Map<string, Verdict>>>();
 
@@ -460,8 +484,8 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
         ? { action: 'allow', statements: [] }
         : { action: 'block', rule: 'unparseable', message: error.message, statements: [] };
     }
-    const memo = !ctx.routines && !reports.some((r) => r.executes !== undefined);
-    const key = memo ? stateKey(ctx) : '';
+    const memo = !ctx.routines;
+    const key = memo ? stateKey(ctx) + preparedKey(reports, ctx) : '';
     const bySession = memo ? verdicts.get(reports)?.get(ctx) : undefined;
     const known = bySession?.get(key);
     if (known) return known;
