@@ -122,6 +122,17 @@ export class LineEditor {
     return this.#exact;
   }
 
+  /**
+   * Forgets the current and pending line, as the shell does on Ctrl-C: for a caller that refused a
+   * line and sent the shell Ctrl-C (which drops a pending continuation too, unlike Ctrl-U).
+   */
+  cancel(): void {
+    this.#pending = '';
+    this.#pasteLines = [];
+    this.#pasting = false;
+    this.#reset();
+  }
+
   /** Feeds output the shell sent to the terminal: tells whether it enabled bracketed paste. */
   observeOutput(data: Uint8Array | string): void {
     const text = this.#outputTail + (typeof data === 'string' ? data : Buffer.from(data).toString('latin1'));

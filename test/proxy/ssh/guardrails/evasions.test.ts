@@ -86,6 +86,15 @@ describe('issue 16 SSH corpus: interactive tricks are refused', () => {
       true,
     );
   });
+  it('cancel() forgets a pending line, as the shell does on Ctrl-C', () => {
+    const editor = new LineEditor();
+    editor.feed('re\\\r');
+    editor.cancel();
+    assert.deepEqual(
+      editor.feed('boot\r').map((e) => e.type === 'line' && e.line),
+      ['boot'],
+    );
+  });
   it('Ctrl-C drops a pending continuation', () => {
     assert.equal(typeKeys('re\\\r\x03boot\r', undefined, compileGuardrails({})).allowed, true);
   });
