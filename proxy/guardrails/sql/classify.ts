@@ -1,210 +1,240 @@
 /**
- * Classifies SQL text into one report per statement by walking PostgreSQL's own parse tree:
- * every subquery, CTE, `EXPLAIN ANALYZE` target, `PREPARE` body, SQL and PL/pgSQL routine body
- * (`DO`, `CREATE FUNCTION/PROCEDURE`) and function call found anywhere adds its effects.
+ * Classifies SQL text into one report per statement by walking PostgreSQL's own parse tree. A
+ * report lists every operation the statement would execute, wherever it is nested: the statement
+ * itself, writable CTEs, each MERGE action, the target of `EXPLAIN ANALYZE`, the query of
+ * `COPY (...)`, `PREPARE` bodies, `DO` bodies (PL/pgSQL, statement by statement), routine bodies
+ * being defined, and the SQL text run by SQL-executing functions (`query_to_xml`, dblink, ...).
+ * Each operation carries its own kind, effects, the relations it reads and writes, the functions
+ * it calls and, for DELETE/UPDATE/MERGE actions, what its filter does (see filters.ts).
  *
- * Literal values are read in few places (routine bodies, `SET` values, `set_config` names); each
- * read marks the analysis `literalSensitive`, which tells the verdict cache that a statement of
- * the same shape with other literals may not reuse this result.
+ * The report is independent of the session: names are kept as written and resolved later against
+ * the session's search_path, temporary objects and catalog (see resolve.ts), so one analysis
+ * serves every session from the verdict cache. Literal values are read in few places (routine
+ * bodies, `SET` values, `set_config` names, SQL text given to functions); each read marks the
+ * analysis `literalSensitive`, which tells the cache that a statement of the same shape with other
+ * literals may not reuse this result.
+ *
+ * Over 600 lines: one walker over one tree, whose cases share its state. The report's types are
+ * in report.ts, node-type tables and part readers in statement-parts.ts, PL/pgSQL in plpgsql-walk.ts.
  */
 
+import { constantString, findOption, isObject, stringList, unwrap } from './ast.ts';
 import { isDangerousFunction, type SqlEffect, type StatementKind, sortEffects } from './effects.ts';
 import { isAsciiSafeEncoding } from './encodings.ts';
 import { SqlUnparseableError } from './errors.ts';
-import { type AstNode, parsePlpgsql, parseStatements, type RawStatement } from './parser.ts';
+import { analyseFilter, combineFilters, type FilterVerdict, referenceNames, targetName } from './filters.ts';
+import { formatName, parseQualifiedName, parseSearchPathValue, type QualifiedName } from './names.ts';
+import { type AstNode, parseStatements, type RawStatement } from './parser.ts';
+import { walkPlpgsqlBody } from './plpgsql-walk.ts';
+import type {
+  CopyDescription,
+  EstimateSource,
+  Operation,
+  OperationOrigin,
+  SearchPathChange,
+  SqlAnalysis,
+  StatementReport,
+} from './report.ts';
+import { SQL_TEXT_FUNCTIONS, type SqlTextUse } from './sql-functions.ts';
+import {
+  copyOptionValue,
+  DDL_PREFIX,
+  DESTRUCTIVE_ALTER,
+  firstConstant,
+  IDENTITY_SETTINGS,
+  isSecurityDefiner,
+  isSettingsName,
+  kindOf,
+  MAINTENANCE_STATEMENTS,
+  MERGE_COMMANDS,
+  PERSISTENT_STATEMENTS,
+  PRIVILEGE_STATEMENTS,
+  pinnedSettingName,
+  qualified,
+  ROLE_STATEMENTS,
+  relationName,
+  SESSION_STATEMENTS,
+  stringOrBool,
+  TRUE_VALUES,
+  unfilteredEffect,
+} from './statement-parts.ts';
 
-/** What one statement is and does. */
-export interface StatementReport {
-  /** The top-level statement's kind. */
-  readonly kind: StatementKind;
-  /** Every effect found anywhere inside, most consequential first. */
-  readonly effects: readonly SqlEffect[];
-  /** The most consequential effect (the statement's classification), if any. */
-  readonly primaryEffect: SqlEffect | undefined;
-  /** Relations named anywhere inside, as PostgreSQL folds them (`public.customers`, `t`). */
-  readonly relations: readonly string[];
-  /** Functions called anywhere inside, folded and qualified as written (`pg_catalog.pg_sleep`). */
-  readonly functions: readonly string[];
-  /** For `PREPARE name AS ...`: the name and the report of the prepared statement. */
-  readonly prepares?: { readonly name: string; readonly statement: StatementReport };
-  /** For `EXECUTE name`: the prepared statement's name, resolved by the caller's session map. */
-  readonly executes?: string;
-  /** For `COPY`: what it copies, where, and its options as written. */
-  readonly copy?: CopyDescription;
-}
-
-/**
- * A `COPY` statement's target and options, read from the parse tree. Option values are
- * `true`/`false` for booleans, a string for words and strings, `'*'` or a column list for
- * `FORCE_QUOTE`-like options, `undefined` for a bare option (`HEADER`) and `null` when unreadable.
- */
-export interface CopyDescription {
-  /** The table form's relation; undefined for `COPY (query)`. */
-  readonly relation?: { readonly schema?: string; readonly table: string };
-  /** The column list as written (folded), if any. */
-  readonly columns?: readonly string[];
-  /** `COPY ... FROM` (true) or `COPY ... TO` (false). */
-  readonly from: boolean;
-  /** True for `STDIN`/`STDOUT` (not a server file or program). */
-  readonly client: boolean;
-  readonly options: readonly (readonly [string, CopyOptionValue])[];
-}
-
-/** The value of one `COPY` option (see {@link CopyDescription}). */
-export type CopyOptionValue = string | boolean | readonly string[] | undefined | null;
-
-/** Result of {@link analyseSql}. */
-export interface SqlAnalysis {
-  readonly statements: readonly StatementReport[];
-  /** True when a literal's value influenced the result (the cache must compare literals). */
-  readonly literalSensitive: boolean;
-}
+export type {
+  CopyDescription,
+  CopyOptionValue,
+  EstimateSource,
+  Operation,
+  OperationOrigin,
+  SearchPathChange,
+  SqlAnalysis,
+  StatementReport,
+} from './report.ts';
+export { kindOf } from './statement-parts.ts';
 
 /** Deepest AST nesting walked; deeper trees are refused as unparseable. */
 const MAX_NODE_DEPTH = 1_000;
-/** Deepest nesting of routine bodies in routine bodies (`DO` running `EXECUTE 'DO ...'`). */
-const MAX_BODY_DEPTH = 8;
-
-const ROLE_STATEMENTS = new Set(['CreateRoleStmt', 'AlterRoleStmt', 'DropRoleStmt', 'AlterRoleSetStmt']);
-const PRIVILEGE_STATEMENTS = new Set([
-  'GrantStmt',
-  'GrantRoleStmt',
-  'AlterDefaultPrivilegesStmt',
-  'ReassignOwnedStmt',
-  'DropOwnedStmt',
-  'AlterOwnerStmt',
-]);
-const SESSION_STATEMENTS = new Set([
-  'VariableSetStmt',
-  'VariableShowStmt',
-  'DiscardStmt',
-  'DeallocateStmt',
-  'ListenStmt',
-  'UnlistenStmt',
-  'NotifyStmt',
-  'FetchStmt',
-  'ClosePortalStmt',
-  'DeclareCursorStmt',
-]);
-const MAINTENANCE_STATEMENTS = new Set(['VacuumStmt', 'ClusterStmt', 'ReindexStmt', 'CheckPointStmt']);
-const DDL_PREFIX =
-  /^(Create|Alter|Define|Drop|Rename|Comment|Composite|SecLabel|Import|Refresh|View|Index|Rule)/;
-
-const SIMPLE_KINDS: Record<string, StatementKind> = {
-  SelectStmt: 'select',
-  InsertStmt: 'insert',
-  UpdateStmt: 'update',
-  DeleteStmt: 'delete',
-  MergeStmt: 'merge',
-  TruncateStmt: 'truncate',
-  CopyStmt: 'copy',
-  TransactionStmt: 'transaction',
-  ExplainStmt: 'explain',
-  PrepareStmt: 'prepare',
-  ExecuteStmt: 'execute',
-  DoStmt: 'procedural',
-  CallStmt: 'procedural',
-  LockStmt: 'utility',
-  LoadStmt: 'utility',
-  AlterSystemStmt: 'ddl',
-  DropdbStmt: 'ddl',
-};
-
-function kindOf(type: string): StatementKind {
-  const simple = SIMPLE_KINDS[type];
-  if (simple) return simple;
-  if (ROLE_STATEMENTS.has(type)) return 'role';
-  if (PRIVILEGE_STATEMENTS.has(type)) return 'privilege';
-  if (SESSION_STATEMENTS.has(type)) return 'session';
-  if (MAINTENANCE_STATEMENTS.has(type)) return 'maintenance';
-  if (DDL_PREFIX.test(type)) return 'ddl';
-  return 'utility';
-}
-
-function isObject(value: unknown): value is AstNode {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The single `{ Type: fields }` entry of a node, if it is one. */
-function unwrap(node: unknown): [string, AstNode] | undefined {
-  if (!isObject(node)) return undefined;
-  const keys = Object.keys(node);
-  if (keys.length !== 1) return undefined;
-  const inner = node[keys[0]!];
-  return isObject(inner) ? [keys[0]!, inner] : undefined;
-}
-
-/** Names from a list of `{ String: { sval } }` nodes. */
-function stringList(list: unknown): string[] {
-  if (!Array.isArray(list)) return [];
-  return list.flatMap((item) => {
-    const u = unwrap(item);
-    return u && u[0] === 'String' && typeof u[1].sval === 'string' ? [u[1].sval] : [];
-  });
-}
-
-/** Deep search for any of the given node types. */
-function containsNode(value: unknown, types: ReadonlySet<string>): boolean {
-  if (Array.isArray(value)) return value.some((v) => containsNode(v, types));
-  if (!isObject(value)) return false;
-  for (const [key, child] of Object.entries(value)) {
-    if (types.has(key) || containsNode(child, types)) return true;
-  }
-  return false;
-}
-
-const ROW_DEPENDENT = new Set(['ColumnRef', 'SubLink', 'CurrentOfExpr']);
-const TRUE_VALUES = new Set(['on', 'true', 'yes', '1']);
-/**
- * Settings that change who the session acts as, by `SET` or `set_config`. (Other settings that
- * widen privileges, such as `session_replication_role`, are superuser-only.)
- */
-const IDENTITY_SETTINGS = new Set(['role', 'session_authorization']);
+/** Deepest nesting of bodies in bodies (`DO` running `EXECUTE 'DO ...'`, query_to_xml in query_to_xml). */
+export const MAX_BODY_DEPTH = 8;
 
 /** Shared across every statement of one analysis. */
-interface AnalysisState {
+export interface AnalysisState {
   literalSensitive: boolean;
 }
 
-/** Accumulates one statement's facts while walking its tree. */
-class StatementWalker {
+/** Accumulates one operation's facts. */
+class OperationBuilder {
   readonly effects = new Set<SqlEffect>();
-  readonly relations = new Set<string>();
-  readonly functions = new Set<string>();
+  readonly reads = new Map<string, QualifiedName>();
+  readonly writes = new Map<string, QualifiedName>();
+  readonly functions = new Map<string, QualifiedName>();
+  filter: FilterVerdict | undefined;
+  readonly tempExempt = new Set<SqlEffect>();
+
+  constructor(
+    readonly kind: StatementKind,
+    readonly origin: OperationOrigin,
+    public estimate: EstimateSource,
+    /** The node this operation is (so the walker does not open it twice). */
+    readonly node: AstNode | undefined,
+  ) {}
+
+  build(): Operation {
+    const list = (m: Map<string, QualifiedName>) => [...m.keys()].sort().map((k) => m.get(k)!);
+    return {
+      kind: this.kind,
+      origin: this.origin,
+      effects: sortEffects(this.effects),
+      reads: list(this.reads),
+      writes: list(this.writes),
+      functions: list(this.functions),
+      ...(this.filter ? { filter: this.filter } : {}),
+      ...(this.tempExempt.size > 0 ? { tempExempt: sortEffects(this.tempExempt) } : {}),
+      estimate: this.estimate,
+    };
+  }
+}
+
+const add = (map: Map<string, QualifiedName>, name: QualifiedName) => map.set(formatName(name), name);
+
+/** Where a walk is: what new operations inherit. */
+interface Position {
+  readonly origin: OperationOrigin;
+  /** The body runs later (PREPARE, routine definitions): no estimate now. */
+  readonly deferred: boolean;
+}
+
+/** Accumulates one statement's facts while walking its tree. */
+export class StatementWalker {
+  readonly operations: OperationBuilder[] = [];
+  current: OperationBuilder;
   prepares: { name: string; statement: StatementReport } | undefined;
   executes: string | undefined;
   copy: CopyDescription | undefined;
+  searchPath: SearchPathChange | undefined;
+  readonly tempCreated = new Map<string, QualifiedName>();
+  readonly indexesCreated: { name: string; on: QualifiedName }[] = [];
+  discardsTemp = false;
+  /** RangeVars that are the relation written by their statement. */
+  private readonly targets = new WeakSet<object>();
+  private position: Position = { origin: 'statement', deferred: false };
 
   constructor(
-    private readonly state: AnalysisState,
-    private readonly bodyDepth: number,
-  ) {}
+    readonly state: AnalysisState,
+    readonly bodyDepth: number,
+    root: AstNode,
+  ) {
+    const type = unwrap(root)?.[0] ?? '';
+    this.current = new OperationBuilder(kindOf(type), 'statement', 'statement', unwrap(root)?.[1]);
+    this.operations.push(this.current);
+  }
 
   /** Reads a literal's value: from now on the analysis depends on literal values. */
-  private readLiteral<T>(value: T): T {
+  readLiteral<T>(value: T): T {
     this.state.literalSensitive = true;
     return value;
   }
 
-  /** Merges another walker's or report's facts into this one. */
-  merge(report: Pick<StatementReport, 'effects' | 'relations' | 'functions'>): void {
-    for (const e of report.effects) this.effects.add(e);
-    for (const r of report.relations) this.relations.add(r);
-    for (const f of report.functions) this.functions.add(f);
+  /** Adds an effect to the current operation. */
+  effect(effect: SqlEffect): void {
+    this.current.effects.add(effect);
   }
 
-  report(kind: StatementKind): StatementReport {
-    const effects = sortEffects(this.effects);
+  report(): StatementReport {
+    const operations = this.operations.map((op) => op.build());
+    const effects = sortEffects(new Set(operations.flatMap((op) => op.effects)));
+    const relations = new Set<string>();
+    const functions = new Set<string>();
+    for (const op of operations) {
+      for (const r of [...op.reads, ...op.writes]) relations.add(formatName(r));
+      for (const f of op.functions) functions.add(formatName(f));
+    }
     return {
-      kind,
+      kind: operations[0]!.kind,
       effects,
       primaryEffect: effects[0],
-      relations: [...this.relations].sort(),
-      functions: [...this.functions].sort(),
+      relations: [...relations].sort(),
+      functions: [...functions].sort(),
+      operations,
       ...(this.prepares ? { prepares: this.prepares } : {}),
       ...(this.executes !== undefined ? { executes: this.executes } : {}),
       ...(this.copy ? { copy: this.copy } : {}),
+      ...(this.searchPath ? { searchPath: this.searchPath } : {}),
+      ...(this.tempCreated.size > 0 ? { tempCreated: [...this.tempCreated.values()] } : {}),
+      ...(this.indexesCreated.length > 0 ? { indexesCreated: this.indexesCreated } : {}),
+      ...(this.discardsTemp ? { discardsTemp: true } : {}),
     };
+  }
+
+  /** Runs `fn` inside a new operation of `kind` (or the current one if it is `node` itself). */
+  private within(kind: StatementKind, node: AstNode, fn: (op: OperationBuilder) => void): void {
+    if (this.current.node === node) {
+      fn(this.current);
+      return;
+    }
+    const { origin, deferred } = this.position;
+    const op = new OperationBuilder(kind, origin, deferred ? 'none' : 'statement', node);
+    this.operations.push(op);
+    const saved = this.current;
+    this.current = op;
+    try {
+      fn(op);
+    } finally {
+      this.current = saved;
+    }
+  }
+
+  /** Walks `value` with new operations opened at `position`. */
+  walkAt(value: unknown, depth: number, position: Partial<Position>): void {
+    const saved = this.position;
+    this.position = { ...saved, ...position, deferred: saved.deferred || position.deferred === true };
+    try {
+      this.walk(value, depth);
+    } finally {
+      this.position = saved;
+    }
+  }
+
+  /** Merges the operations of a nested statement (a body, a function's SQL) into this one. */
+  mergeNested(report: StatementReport, estimate: EstimateSource | undefined): void {
+    const deferred = this.position.deferred;
+    for (const op of [...report.operations, ...(report.prepares?.statement.operations ?? [])]) {
+      const builder = new OperationBuilder(op.kind, this.position.origin, 'none', undefined);
+      for (const e of op.effects) builder.effects.add(e);
+      for (const r of op.reads) add(builder.reads, r);
+      for (const w of op.writes) add(builder.writes, w);
+      for (const f of op.functions) add(builder.functions, f);
+      for (const e of op.tempExempt ?? []) builder.tempExempt.add(e);
+      builder.filter = op.filter;
+      builder.estimate =
+        deferred || estimate === undefined ? 'none' : op.estimate === 'statement' ? estimate : op.estimate;
+      this.operations.push(builder);
+    }
+    // What a body defined for later does to the session happens later, not now.
+    if (deferred) return;
+    if (report.searchPath) this.searchPath = report.searchPath;
+    for (const t of report.tempCreated ?? []) this.tempCreated.set(formatName(t), t);
+    this.indexesCreated.push(...(report.indexesCreated ?? []));
+    if (report.discardsTemp) this.discardsTemp = true;
   }
 
   walk(value: unknown, depth: number): void {
@@ -216,67 +246,130 @@ class StatementWalker {
     if (!isObject(value)) return;
     // RangeVar appears both wrapped and bare (in typed fields such as `relation`).
     if (typeof value.relname === 'string') {
-      const schema = typeof value.schemaname === 'string' ? `${value.schemaname}.` : '';
-      this.relations.add(schema + value.relname);
+      const name: QualifiedName = {
+        ...(typeof value.schemaname === 'string' ? { schema: value.schemaname } : {}),
+        name: value.relname,
+      };
+      add(this.targets.has(value) ? this.current.writes : this.current.reads, name);
+      if (value.relpersistence === 't' && this.position.origin !== 'routine-definition') {
+        // Only a created relation carries `t` (CREATE TEMP ..., SELECT INTO TEMP).
+        this.tempCreated.set(name.name, { name: name.name });
+      }
     }
     for (const [key, child] of Object.entries(value)) {
       if (isObject(child) && /^[A-Z]/.test(key)) this.visitNode(key, child, depth + 1);
+      else if (key === 'withClause' && isObject(child)) this.walkAt(child, depth + 1, { origin: 'cte' });
       else this.walk(child, depth + 1);
     }
+  }
+
+  private target(relation: unknown): void {
+    if (isObject(relation)) this.targets.add(relation);
   }
 
   /** Handles one typed node, then walks its children unless the handler already did. */
   private visitNode(type: string, node: AstNode, depth: number): void {
     switch (type) {
       case 'SelectStmt':
-        this.effects.add('read');
-        if (node.intoClause) this.effects.add('ddl');
+        this.effect('read');
+        if (node.intoClause) this.effect('ddl');
         this.resolveSettingNames(node);
         break;
       case 'InsertStmt':
-      case 'MergeStmt':
-        this.effects.add('write');
-        break;
+        this.within('insert', node, () => {
+          this.effect('write');
+          this.target(node.relation);
+          this.walk(node, depth);
+        });
+        return;
       case 'UpdateStmt':
-      case 'DeleteStmt': {
-        const filtered = node.whereClause !== undefined && containsNode(node.whereClause, ROW_DEPENDENT);
-        this.effects.add(
-          filtered ? 'write' : type === 'UpdateStmt' ? 'update-unfiltered' : 'delete-unfiltered',
-        );
-        break;
-      }
+      case 'DeleteStmt':
+        this.within(type === 'UpdateStmt' ? 'update' : 'delete', node, (op) => {
+          const others = new Set<string>();
+          const from = type === 'UpdateStmt' ? node.fromClause : node.usingClause;
+          if (Array.isArray(from)) for (const item of from) referenceNames(item, others);
+          op.filter = analyseFilter(node.whereClause, { target: targetName(node.relation), others });
+          this.effect(unfilteredEffect(op.kind, op.filter));
+          this.target(node.relation);
+          this.walk(node, depth);
+        });
+        return;
+      case 'MergeStmt':
+        this.visitMerge(node, depth);
+        return;
       case 'TruncateStmt':
-        this.effects.add('truncate');
+        this.effect('truncate');
+        if (Array.isArray(node.relations)) for (const r of node.relations) this.target(unwrap(r)?.[1]);
         break;
       case 'DropStmt':
         this.visitDrop(node);
         break;
       case 'DropdbStmt':
-        this.effects.add('drop-database');
+        this.effect('drop-database');
         break;
       case 'AlterSystemStmt':
-        this.effects.add('alter-system');
+        this.effect('alter-system');
         break;
       case 'LoadStmt':
-        this.effects.add('load-library');
+        this.effect('load-library');
         break;
       case 'LockStmt':
-        this.effects.add('lock');
+        this.effect('lock');
         break;
       case 'CopyStmt':
-        if (node.is_program) this.effects.add('copy-program');
-        else if (node.filename !== undefined) this.effects.add('copy-server-file');
-        this.effects.add(node.is_from ? 'write' : 'read');
+        if (node.is_program) this.effect('copy-program');
+        else if (node.filename !== undefined) this.effect('copy-server-file');
+        this.effect(node.is_from ? 'write' : 'read');
+        if (node.is_from) this.target(node.relation);
         this.copy = this.describeCopy(node);
+        if (node.query !== undefined) {
+          const { query, ...rest } = node;
+          this.walk(rest, depth);
+          this.walkAt(query, depth, { origin: 'copy' });
+          return;
+        }
+        break;
+      case 'AlterTableStmt':
+        this.target(node.relation);
         break;
       case 'AlterTableCmd':
-        this.effects.add(node.subtype === 'AT_ChangeOwner' ? 'privilege-change' : 'ddl');
+        this.visitAlterTableCmd(node);
+        break;
+      case 'AlterDomainStmt':
+        this.effect(node.subtype === 'X' ? 'destructive-ddl' : 'ddl');
         break;
       case 'RenameStmt':
-        this.effects.add(node.renameType === 'OBJECT_ROLE' ? 'role-change' : 'ddl');
+        this.effect(node.renameType === 'OBJECT_ROLE' ? 'role-change' : 'ddl');
+        this.target(node.relation);
+        break;
+      case 'CreateStmt':
+      case 'CreateSeqStmt':
+      case 'ViewStmt':
+        this.effect('ddl');
+        this.target(node.relation ?? node.sequence ?? node.view);
+        this.noteTempSchema(node.relation ?? node.sequence ?? node.view);
+        break;
+      case 'IndexStmt':
+        this.effect('ddl');
+        this.target(node.relation);
+        if (typeof node.idxname === 'string' && isObject(node.relation)) {
+          const on = node.relation;
+          this.indexesCreated.push({
+            name: node.idxname,
+            on: {
+              ...(typeof on.schemaname === 'string' ? { schema: on.schemaname } : {}),
+              name: String(on.relname),
+            },
+          });
+        }
         break;
       case 'VariableSetStmt':
         this.visitSet(node);
+        break;
+      case 'DiscardStmt':
+        this.effect('session');
+        if (node.target === 'DISCARD_ALL' || node.target === 'DISCARD_TEMP') this.discardsTemp = true;
+        if (node.target === 'DISCARD_ALL') this.searchPath = { value: 'default', local: false };
         break;
       case 'FuncCall':
         this.visitFunctionCall(node);
@@ -285,9 +378,24 @@ class StatementWalker {
         if (isObject(node.funccall)) this.visitFunctionCall(node.funccall);
         break;
       case 'CreateTrigStmt':
+      case 'RuleStmt':
+        this.recordFunction(stringList(node.funcname));
+        this.effect('ddl');
+        this.effect('persistent-object');
+        // A trigger or rule on the session's own temporary table dies with it.
+        this.current.tempExempt.add('persistent-object');
+        this.target(node.relation);
+        if (type === 'RuleStmt') {
+          const { actions, ...rest } = node;
+          this.walk(rest, depth);
+          this.walkAt(actions, depth, { origin: 'routine-definition', deferred: true });
+          return;
+        }
+        break;
       case 'CreateEventTrigStmt':
         this.recordFunction(stringList(node.funcname));
-        this.effects.add('ddl');
+        this.effect('ddl');
+        this.effect('persistent-object');
         break;
       case 'ExplainStmt':
         this.visitExplain(node, depth);
@@ -297,14 +405,20 @@ class StatementWalker {
         return;
       case 'ExecuteStmt':
         this.executes = String(node.name ?? '');
-        this.effects.add('execute-prepared');
+        this.effect('execute-prepared');
         break;
       case 'DoStmt':
         this.visitRoutine(node.args, 'DO');
         break;
       case 'CreateFunctionStmt':
-        this.effects.add('ddl');
+        this.effect('ddl');
+        if (isSecurityDefiner(node.options)) this.effect('persistent-object');
         this.visitRoutine(node.options, 'FUNCTION');
+        this.walkAt(node, depth, { origin: 'routine-definition', deferred: true });
+        return;
+      case 'AlterFunctionStmt':
+        this.effect('ddl');
+        if (isSecurityDefiner(node.actions)) this.effect('persistent-object');
         break;
       default:
         this.classifyByType(type);
@@ -313,30 +427,109 @@ class StatementWalker {
   }
 
   private classifyByType(type: string): void {
-    if (ROLE_STATEMENTS.has(type)) this.effects.add('role-change');
-    else if (PRIVILEGE_STATEMENTS.has(type)) this.effects.add('privilege-change');
-    else if (MAINTENANCE_STATEMENTS.has(type)) this.effects.add('maintenance');
-    else if (type === 'TransactionStmt') this.effects.add('transaction');
-    else if (SESSION_STATEMENTS.has(type)) this.effects.add('session');
-    else if (type.endsWith('Stmt') && DDL_PREFIX.test(type)) this.effects.add('ddl');
+    if (PERSISTENT_STATEMENTS.has(type)) this.effect('persistent-object');
+    if (ROLE_STATEMENTS.has(type)) this.effect('role-change');
+    else if (PRIVILEGE_STATEMENTS.has(type)) this.effect('privilege-change');
+    else if (MAINTENANCE_STATEMENTS.has(type)) this.effect('maintenance');
+    else if (type === 'TransactionStmt') this.effect('transaction');
+    else if (SESSION_STATEMENTS.has(type)) this.effect('session');
+    else if (type.endsWith('Stmt') && DDL_PREFIX.test(type)) this.effect('ddl');
+  }
+
+  /** `CREATE TABLE pg_temp.x`: a temporary relation without the TEMP keyword. */
+  private noteTempSchema(relation: unknown): void {
+    if (isObject(relation) && relation.schemaname === 'pg_temp' && typeof relation.relname === 'string') {
+      this.tempCreated.set(relation.relname, { name: relation.relname });
+    }
+  }
+
+  private visitMerge(node: AstNode, depth: number): void {
+    this.within('merge', node, () => {
+      this.effect('write');
+      this.target(node.relation);
+      const target = targetName(node.relation);
+      const others = new Set<string>();
+      referenceNames(node.sourceRelation, others);
+      const on = analyseFilter(node.joinCondition, { target, others });
+      const { mergeWhenClauses, ...rest } = node;
+      this.walk(rest, depth);
+      for (const clause of Array.isArray(mergeWhenClauses) ? mergeWhenClauses : []) {
+        const when = unwrap(clause)?.[1];
+        const kind = when ? MERGE_COMMANDS[String(when.commandType)] : undefined;
+        if (!when || !kind) {
+          this.walk(clause, depth);
+          continue;
+        }
+        const saved = this.position;
+        this.position = { ...saved, origin: 'merge-action' };
+        try {
+          this.within(kind, when, (op) => {
+            add(op.writes, relationName(node.relation));
+            this.effect('write');
+            if (kind !== 'insert') {
+              const own =
+                when.condition === undefined ? undefined : analyseFilter(when.condition, { target, others });
+              op.filter =
+                when.matchKind === 'MERGE_WHEN_MATCHED'
+                  ? combineFilters(on, own)
+                  : // NOT MATCHED BY SOURCE acts on every target row without a source row.
+                    (own ?? { kind: 'unfiltered', reason: 'WHEN NOT MATCHED BY SOURCE without a condition' });
+              this.effect(unfilteredEffect(kind, op.filter));
+            }
+            this.walk(when, depth);
+          });
+        } finally {
+          this.position = saved;
+        }
+      }
+    });
+  }
+
+  private visitAlterTableCmd(node: AstNode): void {
+    const subtype = String(node.subtype);
+    if (subtype === 'AT_ChangeOwner') {
+      this.effect('privilege-change');
+      return;
+    }
+    this.effect('ddl');
+    const def = unwrap(node.def);
+    const using =
+      subtype === 'AT_AlterColumnType' && def?.[0] === 'ColumnDef' && def[1].raw_default !== undefined;
+    if (DESTRUCTIVE_ALTER.has(subtype) || using) {
+      this.effect('destructive-ddl');
+      this.current.tempExempt.add('destructive-ddl');
+    }
   }
 
   private visitDrop(node: AstNode): void {
     const removeType = node.removeType;
+    const objects = Array.isArray(node.objects) ? node.objects : [];
+    const names = objects.flatMap((object) => {
+      const u = unwrap(object);
+      const parsed = u?.[0] === 'List' ? qualified(stringList(u[1].items)) : undefined;
+      return parsed ? [parsed] : [];
+    });
     if (removeType === 'OBJECT_TABLE' || removeType === 'OBJECT_FOREIGN_TABLE') {
-      this.effects.add('drop-table');
-      if (Array.isArray(node.objects)) {
-        for (const object of node.objects) {
-          const u = unwrap(object);
-          if (u && u[0] === 'List') this.relations.add(stringList(u[1].items).join('.'));
-        }
-      }
+      this.effect('drop-table');
+      this.current.tempExempt.add('drop-table');
+      for (const name of names) add(this.current.writes, name);
+    } else if (removeType === 'OBJECT_INDEX') {
+      this.effect('destructive-ddl');
+      this.current.tempExempt.add('destructive-ddl');
+      for (const name of names) add(this.current.writes, name);
     } else if (removeType === 'OBJECT_SCHEMA') {
-      this.effects.add('drop-schema');
+      this.effect('drop-schema');
     } else {
-      this.effects.add('drop');
+      this.effect('drop');
+      if (
+        removeType === 'OBJECT_VIEW' ||
+        removeType === 'OBJECT_SEQUENCE' ||
+        removeType === 'OBJECT_MATVIEW'
+      ) {
+        for (const name of names) add(this.current.writes, name);
+      }
     }
-    this.effects.add('ddl');
+    this.effect('ddl');
   }
 
   private visitSet(node: AstNode): void {
@@ -344,20 +537,35 @@ class StatementWalker {
     const name = typeof node.name === 'string' ? node.name.toLowerCase() : '';
     const setsValue = node.kind === 'VAR_SET_VALUE';
     const value = setsValue ? this.readLiteral(firstConstant(node.args)) : undefined;
+    if (node.kind === 'VAR_RESET_ALL') this.searchPath = { value: 'default', local: false };
     if (IDENTITY_SETTINGS.has(name)) {
       const resets = !setsValue || (name === 'role' && value?.toLowerCase() === 'none');
-      this.effects.add(resets ? 'session' : 'session-identity');
+      this.effect(resets ? 'session' : 'session-identity');
     } else if (name === 'standard_conforming_strings') {
       // libpg_query lexes as if this were on; off would let the server see other statements.
-      this.effects.add(
-        setsValue && TRUE_VALUES.has(value?.toLowerCase() ?? '') ? 'session' : 'unsafe-setting',
-      );
+      this.effect(setsValue && TRUE_VALUES.has(value?.toLowerCase() ?? '') ? 'session' : 'unsafe-setting');
     } else if (name === 'client_encoding') {
-      this.effects.add(setsValue && isAsciiSafeEncoding(value ?? '') ? 'session' : 'unsafe-setting');
+      this.effect(setsValue && isAsciiSafeEncoding(value ?? '') ? 'session' : 'unsafe-setting');
     } else {
-      this.effects.add(
+      if (name === 'search_path') this.visitSearchPathSet(node);
+      this.effect(
         node.kind === 'VAR_SET_MULTI' && name.startsWith('TRANSACTION') ? 'transaction' : 'session',
       );
+    }
+  }
+
+  private visitSearchPathSet(node: AstNode): void {
+    const local = node.is_local === true;
+    if (node.kind === 'VAR_SET_DEFAULT' || node.kind === 'VAR_RESET') {
+      this.searchPath = { value: 'default', local };
+    } else if (node.kind === 'VAR_SET_VALUE') {
+      const args = Array.isArray(node.args) ? node.args : [];
+      const values = this.readLiteral(args.map((a) => constantString(a)));
+      // Each item is one schema name, even with commas inside (SET search_path = 'a, b' is one).
+      this.searchPath = {
+        value: values.every((v) => v !== undefined) ? (values as string[]) : 'unknown',
+        local,
+      };
     }
   }
 
@@ -389,8 +597,9 @@ class StatementWalker {
   private recordFunction(names: string[]): string | undefined {
     const own = names.at(-1);
     if (own === undefined) return undefined;
-    this.functions.add(names.join('.'));
-    if (isDangerousFunction(own)) this.effects.add('dangerous-function');
+    const name = qualified(names);
+    if (name) add(this.current.functions, name);
+    if (isDangerousFunction(own)) this.effect('dangerous-function');
     return own;
   }
 
@@ -434,40 +643,87 @@ class StatementWalker {
 
   private visitFunctionCall(node: AstNode): void {
     const own = this.recordFunction(stringList(node.funcname));
+    if (own === undefined) return;
+    const use = SQL_TEXT_FUNCTIONS.get(own);
+    if (use) this.visitSqlTextFunction(use, Array.isArray(node.args) ? node.args : []);
     if (own !== 'set_config') return;
+    const args = Array.isArray(node.args) ? node.args : [];
     // set_config('role', ...) is SET ROLE; an unknown setting name is treated as the worst case.
-    const setting = (
-      this.settingNames.get(node) ??
-      this.readLiteral(Array.isArray(node.args) ? constantString(node.args[0]) : undefined)
-    )?.toLowerCase();
+    const setting = (this.settingNames.get(node) ?? this.readLiteral(constantString(args[0])))?.toLowerCase();
     if (setting === undefined || IDENTITY_SETTINGS.has(setting)) {
-      this.effects.add('session-identity');
+      this.effect('session-identity');
     } else if (setting === 'standard_conforming_strings' || setting === 'client_encoding') {
-      this.effects.add('unsafe-setting');
+      this.effect('unsafe-setting');
     } else {
-      this.effects.add('session');
+      this.effect('session');
+    }
+    if (setting === undefined || setting === 'search_path') {
+      const text = this.readLiteral(constantString(args[1]));
+      const value = text === undefined || setting === undefined ? undefined : parseSearchPathValue(text);
+      const local = this.readLiteral(unwrap(args[2])?.[0] === 'A_Const' ? stringOrBool(args[2]) : undefined);
+      this.searchPath = { value: value ?? 'unknown', local: local === true };
+    }
+  }
+
+  /** query_to_xml('SELECT ...'), table_to_xml('t', ...), dblink(..., 'SQL'), ... */
+  private visitSqlTextFunction(use: SqlTextUse, args: unknown[]): void {
+    const text = (i: number) => this.readLiteral(constantString(args[i]));
+    switch (use.kind) {
+      case 'query': {
+        for (const i of use.args(args.length, (k) => constantString(args[k]) !== undefined)) {
+          const sql = text(i);
+          if (sql === undefined) {
+            this.effect('dynamic-sql');
+            continue;
+          }
+          this.mergeSql(sql, 'sql-function');
+        }
+        return;
+      }
+      case 'relation': {
+        const name = text(use.arg);
+        const parsed = name === undefined ? undefined : parseQualifiedName(name);
+        if (parsed) add(this.current.reads, parsed);
+        else this.effect('dynamic-sql');
+        this.effect('read');
+        return;
+      }
+      case 'schema': {
+        const schema = text(use.arg);
+        const parts = schema === undefined ? undefined : parseQualifiedName(schema);
+        if (parts && parts.schema === undefined) add(this.current.reads, { schema: parts.name, name: '*' });
+        else this.effect('dynamic-sql');
+        this.effect('read');
+        return;
+      }
+      case 'database':
+        add(this.current.reads, { schema: '*', name: '*' });
+        this.effect('read');
+        return;
+      case 'cursor':
+        this.effect('read');
+        return;
     }
   }
 
   private visitExplain(node: AstNode, depth: number): void {
-    const analyze =
-      Array.isArray(node.options) &&
-      node.options.some((o) => {
-        const u = unwrap(o);
-        return u?.[0] === 'DefElem' && u[1].defname === 'analyze';
-      });
-    this.effects.add('read');
+    this.effect('read');
     // Plain EXPLAIN plans without executing; any ANALYZE option (even `ANALYZE false`) counts as running.
-    if (analyze) this.walk(node.query, depth);
+    if (findOption(node.options, 'analyze')) this.walkAt(node.query, depth, { origin: 'explain-analyze' });
   }
 
   private visitPrepare(node: AstNode, depth: number): void {
-    const inner = new StatementWalker(this.state, this.bodyDepth);
+    const inner = new StatementWalker(this.state, this.bodyDepth, node.query as AstNode);
     inner.walk(node.query, depth);
-    const type = unwrap(node.query)?.[0] ?? '';
-    const statement = inner.report(kindOf(type));
+    const statement = inner.report();
     // Refuse at PREPARE time what EXECUTE would run, and remember it for EXECUTE.
-    this.merge(statement);
+    const saved = this.position;
+    this.position = { origin: 'prepare', deferred: true };
+    try {
+      this.mergeNested(statement, undefined);
+    } finally {
+      this.position = saved;
+    }
     this.prepares = { name: String(node.name ?? ''), statement };
   }
 
@@ -491,161 +747,58 @@ class StatementWalker {
       }
     }
     if (!hasBody) return; // new-style SQL bodies (BEGIN ATOMIC / RETURN) are walked as nodes
+    const position: Position =
+      what === 'DO'
+        ? { origin: 'routine', deferred: false }
+        : { origin: 'routine-definition', deferred: true };
+    const saved = this.position;
+    this.position = { origin: position.origin, deferred: saved.deferred || position.deferred };
+    try {
+      this.analyseBody(language, bodies, what);
+    } finally {
+      this.position = saved;
+    }
+  }
+
+  /** Analyses a routine body in `language` into this statement; unreadable languages are opaque. */
+  analyseBody(language: string, bodies: readonly string[], what: 'DO' | 'FUNCTION'): void {
     if (this.bodyDepth >= MAX_BODY_DEPTH) throw new SqlUnparseableError('routine bodies are nested too deep');
     if (language === 'sql') {
-      for (const body of bodies) this.mergeSql(body);
+      for (const body of bodies) this.mergeSql(body, this.position.origin);
     } else if (language === 'plpgsql') {
-      this.visitPlpgsql(bodies[0] ?? '', what);
+      walkPlpgsqlBody(this, bodies[0] ?? '', what);
     } else {
       // C, internal, plpython3u, plperlu, ...: nothing we can read.
-      this.effects.add('opaque-code');
+      this.effect('opaque-code');
     }
   }
 
-  /** Classifies nested SQL text (a routine body, a literal EXECUTE) into this statement. */
-  private mergeSql(sql: string): void {
+  /** Classifies nested SQL text (a routine body, a literal EXECUTE, a function's SQL) into this statement. */
+  mergeSql(sql: string, origin: OperationOrigin): void {
     if (sql.trim() === '') return;
-    for (const report of analyseStatements(parseStatements(sql), this.state, this.bodyDepth + 1)) {
-      this.merge(report);
-      if (report.prepares) this.merge(report.prepares.statement);
-    }
-  }
-
-  private visitPlpgsql(body: string, what: 'DO' | 'FUNCTION'): void {
-    let tag = '$warden$';
-    for (let n = 0; body.includes(tag); n++) tag = `$warden${n}$`;
-    const text =
-      what === 'DO'
-        ? `DO ${tag}${body}${tag}`
-        : `CREATE FUNCTION warden_probe() RETURNS SETOF record LANGUAGE plpgsql AS ${tag}${body}${tag}`;
-    this.walkPlpgsql(parsePlpgsql(text), false, 0);
-  }
-
-  /** Walks a PL/pgSQL tree: each embedded SQL expression is parsed and classified. */
-  private walkPlpgsql(value: unknown, dynamic: boolean, depth: number): void {
-    if (depth > MAX_NODE_DEPTH) throw new SqlUnparseableError('routine nesting is too deep to analyse');
-    if (Array.isArray(value)) {
-      for (const item of value) this.walkPlpgsql(item, dynamic, depth + 1);
-      return;
-    }
-    if (!isObject(value)) return;
-    const expr = isObject(value.PLpgSQL_expr) ? value.PLpgSQL_expr : undefined;
-    if (expr && typeof expr.query === 'string') {
-      this.visitPlpgsqlExpression(expr.query, Number(expr.parseMode ?? 0), dynamic);
-      return;
-    }
-    for (const [key, child] of Object.entries(value)) {
-      if ((key === 'PLpgSQL_stmt_dynexecute' || key === 'PLpgSQL_stmt_dynfors') && isObject(child)) {
-        // The `query` of EXECUTE / FOR ... IN EXECUTE is the dynamic text; USING params are static.
-        for (const [field, v] of Object.entries(child)) this.walkPlpgsql(v, field === 'query', depth + 1);
-      } else {
-        this.walkPlpgsql(child, key === 'dynquery', depth + 1);
+    if (this.bodyDepth >= MAX_BODY_DEPTH) throw new SqlUnparseableError('nested SQL is nested too deep');
+    const saved = this.position;
+    this.position = { ...saved, origin: saved.origin === 'routine-definition' ? saved.origin : origin };
+    try {
+      for (const raw of parseStatements(sql)) {
+        const report = analyseStatement(raw, this.state, this.bodyDepth + 1);
+        this.mergeNested(report, { sql: raw.text });
       }
-    }
-  }
-
-  private visitPlpgsqlExpression(query: string, parseMode: number, dynamic: boolean): void {
-    // parseMode 0: a whole statement; 2: an expression; 3-5: an assignment `target := expr`.
-    let sql = query;
-    if (parseMode === 2) sql = `SELECT ${query}`;
-    else if (parseMode >= 3) {
-      const at = query.search(/:=|=/);
-      sql = `SELECT ${at < 0 ? query : query.slice(at + (query[at] === ':' ? 2 : 1))}`;
-    }
-    if (!dynamic) {
-      this.mergeSql(sql);
-      return;
-    }
-    // EXECUTE of a string constant is analysed like static SQL; anything computed is dynamic SQL.
-    const statements = parseStatements(sql);
-    const only = statements.length === 1 ? unwrap(statements[0]!.stmt) : undefined;
-    const targets = only?.[0] === 'SelectStmt' ? only[1].targetList : undefined;
-    const literal =
-      Array.isArray(targets) && targets.length === 1
-        ? constantString(unwrap(targets[0])?.[1].val)
-        : undefined;
-    if (literal !== undefined) {
-      this.mergeSql(literal);
-    } else {
-      this.effects.add('dynamic-sql');
-      this.mergeSql(sql);
+    } finally {
+      this.position = saved;
     }
   }
 }
 
-/** The string value of an `A_Const` string node, if that is what `node` is. */
-function constantString(node: unknown): string | undefined {
-  const u = unwrap(node);
-  if (u?.[0] !== 'A_Const') return undefined;
-  const sval = u[1].sval;
-  return isObject(sval) && typeof sval.sval === 'string' ? sval.sval : undefined;
-}
-
-/** A `COPY` option's argument as {@link CopyOptionValue}. */
-function copyOptionValue(arg: unknown): CopyOptionValue {
-  if (arg === undefined) return undefined;
-  const u = unwrap(arg);
-  if (!u) return null;
-  const [type, value] = u;
-  if (type === 'String') return typeof value.sval === 'string' ? value.sval : null;
-  if (type === 'Boolean') return value.boolval === true;
-  if (type === 'Integer') return value.ival === undefined ? false : value.ival === 1 ? true : null;
-  if (type === 'A_Star') return '*';
-  if (type === 'List') return stringList(value.items);
-  return null;
-}
-
-/** True for the column reference `name` or `pg_settings.name`. */
-function isSettingsName(node: unknown): boolean {
-  const u = unwrap(node);
-  if (u?.[0] !== 'ColumnRef' || !Array.isArray(u[1].fields)) return false;
-  const names = stringList(u[1].fields);
-  if (names.length !== u[1].fields.length) return false;
-  return names.length === 1
-    ? names[0] === 'name'
-    : names.length === 2 && names.join('.') === 'pg_settings.name';
-}
-
-/** The constant `c` of a filter `name = 'c'` (alone or in an AND), if there is one. */
-function pinnedSettingName(where: unknown): string | undefined {
-  const u = unwrap(where);
-  if (u?.[0] === 'BoolExpr' && u[1].boolop === 'AND_EXPR' && Array.isArray(u[1].args)) {
-    for (const arg of u[1].args) {
-      const pinned = pinnedSettingName(arg);
-      if (pinned !== undefined) return pinned;
-    }
-    return undefined;
-  }
-  if (u?.[0] !== 'A_Expr' || u[1].kind !== 'AEXPR_OP') return undefined;
-  const operator = stringList(u[1].name).join('.');
-  if (operator !== '=' && operator !== 'pg_catalog.=') return undefined;
-  if (isSettingsName(u[1].lexpr)) return constantString(u[1].rexpr);
-  if (isSettingsName(u[1].rexpr)) return constantString(u[1].lexpr);
-  return undefined;
-}
-
-/** The first argument of a `SET` as text (string or number constant). */
-function firstConstant(args: unknown): string | undefined {
-  if (!Array.isArray(args) || args.length === 0) return undefined;
-  const text = constantString(args[0]);
-  if (text !== undefined) return text;
-  const u = unwrap(args[0]);
-  if (u?.[0] !== 'A_Const') return undefined;
-  const number = u[1].ival ?? u[1].fval;
-  if (isObject(number)) return String(number.ival ?? number.fval ?? 0);
-  return undefined;
-}
-
-function analyseStatements(
-  statements: readonly RawStatement[],
+/** Analyses one raw statement (`bodyDepth`: how deep in nested bodies it sits). */
+export function analyseStatement(
+  raw: RawStatement,
   state: AnalysisState,
   bodyDepth: number,
-): StatementReport[] {
-  return statements.map((raw) => {
-    const walker = new StatementWalker(state, bodyDepth);
-    walker.walk(raw.stmt, 0);
-    return walker.report(kindOf(unwrap(raw.stmt)?.[0] ?? ''));
-  });
+): StatementReport {
+  const walker = new StatementWalker(state, bodyDepth, raw.stmt);
+  walker.walk(raw.stmt, 0);
+  return walker.report();
 }
 
 /**
@@ -654,15 +807,28 @@ function analyseStatements(
  */
 export function analyseSql(sql: string): SqlAnalysis {
   const state: AnalysisState = { literalSensitive: false };
-  const statements = analyseStatements(parseStatements(sql), state, 0);
+  const statements = parseStatements(sql).map((raw) => analyseStatement(raw, state, 0));
   return { statements, literalSensitive: state.literalSensitive };
 }
 
 /**
  * One report per statement of `sql`: its kind, every effect found anywhere inside it, the
- * relations and functions it names.
+ * relations and functions it names, and the operations it executes.
  * @throws SqlUnparseableError when the text cannot be parsed.
  */
 export function classify(sql: string): StatementReport[] {
   return [...analyseSql(sql).statements];
+}
+
+/**
+ * Analyses a routine body as it runs when called (`prosrc` in `language`), for the function
+ * bodies a {@link RoutineResolver} reads. The first operation is a placeholder for the call.
+ * @throws SqlUnparseableError when the body cannot be read.
+ */
+export function analyseRoutineBody(language: string, body: string): StatementReport {
+  const state: AnalysisState = { literalSensitive: false };
+  const walker = new StatementWalker(state, 1, { SelectStmt: {} });
+  walker.analyseBody(language, [body], 'FUNCTION');
+  const report = walker.report();
+  return { ...report, operations: report.operations.slice(1) };
 }

@@ -18,6 +18,14 @@
  *       match: { kinds: [delete] }
  *       action: review          # held until an approver decides (statement review)
  *       timeout: 2m             # how long to wait for the decision (default 5m)
+ *     - name: big-invoice-writes
+ *       match: { kinds: [update, delete], relations: [invoices] }
+ *       action: block
+ *       max_rows: { rows: 500, fraction: 0.1, min_table_rows: 100 }   # or max_rows: 500
+ *       unestimated: skip       # a write whose estimate cannot be taken: match (default) or skip
+ *   adjust:                     # change a default rule for some sessions (first entry in scope wins)
+ *     - { rule: blast-radius, levels: [owner], max_rows: { rows: 1000000 } }
+ *     - { rule: persistent-object, levels: [owner], action: review, timeout: 10m }
  * ```
  */
 import { z } from 'zod';
@@ -59,6 +67,30 @@ const ruleMatchSchema = z
     message: 'give at least one of kinds, effects, relations, functions',
   });
 
+const duration = z.string().refine((text) => {
+  try {
+    parseDuration(text);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'use a duration like 30s, 2m or 1h');
+
+/** `max_rows: N` or `max_rows: { rows, fraction, min_table_rows }`. */
+const maxRowsSchema = z.union([
+  z.number().int().min(0),
+  z
+    .object({
+      rows: z.number().int().min(0).optional(),
+      fraction: z.number().gt(0).max(1).optional(),
+      min_table_rows: z.number().int().min(0).optional(),
+    })
+    .strict()
+    .refine((m) => m.rows !== undefined || m.fraction !== undefined, {
+      message: 'give rows, fraction or both',
+    }),
+]);
+
 const ruleSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'use lower-case letters, digits and dashes'),
@@ -68,23 +100,35 @@ const ruleSchema = z
     levels: names.optional(),
     groups: names.optional(),
     /** `review` rules: how long a held statement waits for a decision (`2m`; default 5m). */
-    timeout: z
-      .string()
-      .refine((text) => {
-        try {
-          parseDuration(text);
-          return true;
-        } catch {
-          return false;
-        }
-      }, 'use a duration like 30s, 2m or 1h')
-      .optional(),
+    timeout: duration.optional(),
+    /** Matches only writes the planner estimates to touch more rows than this. */
+    max_rows: maxRowsSchema.optional(),
+    /** `max_rows` rules: a write whose estimate cannot be taken `match`es (default) or is `skip`ped. */
+    unestimated: z.enum(['match', 'skip']).optional(),
   })
   .strict()
   .refine((r) => r.timeout === undefined || r.action === 'review', {
     message: 'timeout applies to rules with action review',
     path: ['timeout'],
+  })
+  .refine((r) => r.unestimated === undefined || r.max_rows !== undefined, {
+    message: 'unestimated applies to rules with max_rows',
+    path: ['unestimated'],
   });
+
+/** A default rule changed for the sessions in its scope. */
+const adjustSchema = z
+  .object({
+    rule: z.string().min(1),
+    levels: names.optional(),
+    groups: names.optional(),
+    action: z.enum(['block', 'review']).optional(),
+    message: z.string().min(1).optional(),
+    timeout: duration.optional(),
+    max_rows: maxRowsSchema.optional(),
+    unestimated: z.enum(['match', 'skip']).optional(),
+  })
+  .strict();
 
 const disableSchema = z.union([
   z.string().min(1),
@@ -98,6 +142,7 @@ export const sqlGuardrailsConfigSchema = z
     cacheSize: z.number().int().min(0).max(1_000_000).default(10_000),
     rules: z.array(ruleSchema).default([]),
     disable: z.array(disableSchema).default([]),
+    adjust: z.array(adjustSchema).default([]),
   })
   .strict();
 

@@ -8,9 +8,25 @@
  * keys, unknown escape sequences, over-long lines) marks the line as not exact: the completed
  * line then carries `exact: false` and the best-known text, and the caller applies the
  * `unknownLine` policy (block it, or check the text the shell echoed back).
+ *
+ * Lines are logical lines, as the shell runs them: a line continued with a backslash, or left
+ * incomplete (an open quote, `if` without `fi`), is reported with `incomplete: true` and joined
+ * with the next one, whose event carries the whole text, so `re\` then `boot` is checked as
+ * `reboot`. Bracketed paste (`ESC[200~` ... `ESC[201~`) only holds text back when the shell
+ * asked for it (`ESC[?2004h` in its output, see {@link LineEditor.observeOutput}); while that is
+ * not known, every line inside a paste is reported as if Enter ran it (a fake paste start
+ * followed by a command is checked like a typed command), and the Enter after the paste reports
+ * the whole paste, which a shell in paste mode runs at once.
  */
 import { TextDecoder } from 'node:util';
-import { checkCommand, type Guardrails, type GuardrailVerdict } from './rules.ts';
+import {
+  checkCommand,
+  createShellState,
+  type Guardrails,
+  type GuardrailVerdict,
+  type ShellState,
+} from './rules.ts';
+import { parseShell } from './shell-syntax.ts';
 
 /** Control keys the model understands, by the byte the terminal sends. */
 export enum Key {
@@ -47,10 +63,19 @@ export enum Key {
 }
 
 /** What the editor reports while fed. */
-export type LineEditorEvent =
-  | { type: 'line'; line: string; exact: boolean }
-  | { type: 'cancel' }
-  | { type: 'eof' };
+export type LineEditorEvent = LineEvent | { type: 'cancel' } | { type: 'eof' };
+
+/** A completed logical line. */
+export interface LineEvent {
+  type: 'line';
+  /** The text the shell runs (or holds, when incomplete) at this Enter, earlier parts included. */
+  line: string;
+  exact: boolean;
+  /** The shell waits for more (backslash continuation, open quote, open construct). */
+  incomplete?: boolean;
+  /** What the checker knows of this shell between lines (working directory, variables). */
+  state?: ShellState;
+}
 
 /** Options of {@link LineEditor}. */
 export interface LineEditorOptions {
@@ -58,7 +83,10 @@ export interface LineEditorOptions {
   maxLineLength?: number;
 }
 
-const MAX_ESCAPE = 32;
+const MAX_ESCAPE = 64;
+/** Bracketed-paste mode switches a shell writes to its terminal. */
+const PASTE_ON = '\x1b[?2004h';
+const PASTE_OFF = '\x1b[?2004l';
 
 /** The line editor model of one interactive session. */
 export class LineEditor {
@@ -70,6 +98,15 @@ export class LineEditor {
   #escape: string | null = null;
   #pasting = false;
   #lastWasCr = false;
+  /** Whether the shell enabled bracketed paste (`unknown` until its output says). */
+  #pasteMode: 'unknown' | 'on' | 'off' = 'unknown';
+  #outputTail = '';
+  /** Text of a logical line continued on the next Enter. */
+  #pending = '';
+  /** Lines of the current paste already reported (paste mode not known to be on). */
+  #pasteLines: string[] = [];
+  #pendingAtPaste = '';
+  readonly #state: ShellState = createShellState();
 
   constructor(options: LineEditorOptions = {}) {
     this.#max = options.maxLineLength ?? 4096;
@@ -83,6 +120,26 @@ export class LineEditor {
   /** Whether the current line is known exactly. */
   get exact(): boolean {
     return this.#exact;
+  }
+
+  /**
+   * Forgets the current and pending line, as the shell does on Ctrl-C: for a caller that refused a
+   * line and sent the shell Ctrl-C (which drops a pending continuation too, unlike Ctrl-U).
+   */
+  cancel(): void {
+    this.#pending = '';
+    this.#pasteLines = [];
+    this.#pasting = false;
+    this.#reset();
+  }
+
+  /** Feeds output the shell sent to the terminal: tells whether it enabled bracketed paste. */
+  observeOutput(data: Uint8Array | string): void {
+    const text = this.#outputTail + (typeof data === 'string' ? data : Buffer.from(data).toString('latin1'));
+    const on = text.lastIndexOf(PASTE_ON);
+    const off = text.lastIndexOf(PASTE_OFF);
+    if (on >= 0 || off >= 0) this.#pasteMode = on > off ? 'on' : 'off';
+    this.#outputTail = text.slice(-(PASTE_ON.length - 1));
   }
 
   /** Feeds bytes the client sent; returns the lines completed (and cancels, end of input) in order. */
@@ -124,20 +181,36 @@ export class LineEditor {
     const wasCr = this.#lastWasCr;
     this.#lastWasCr = code === Key.Cr;
     if (this.#pasting) {
-      // Inside a bracketed paste the shell inserts everything, newlines included, without running it.
       if (code === Key.Esc) this.#escape = '';
-      else this.#insert(code === Key.Cr ? '\n' : char);
+      else if (code !== Key.Cr && code !== Key.Lf) this.#insert(char);
+      else if (code === Key.Lf && wasCr) return;
+      else if (this.#pasteMode === 'on') this.#insert('\n');
+      else {
+        // The shell may not be in paste mode (a fake paste start): this Enter may run the line.
+        this.#pasteLines.push(this.line);
+        this.#complete(this.line, events);
+      }
       return;
     }
     switch (code) {
       case Key.Cr:
-      case Key.Lf:
+      case Key.Lf: {
         if (code === Key.Lf && wasCr) return;
-        events.push({ type: 'line', line: this.line, exact: this.#exact });
-        this.#reset();
+        if (this.#pasteLines.length > 0) {
+          // A shell in paste mode runs the whole paste at this Enter.
+          const whole = [...this.#pasteLines, this.line].join('\n');
+          this.#pasteLines = [];
+          this.#pending = this.#pendingAtPaste;
+          this.#complete(whole, events);
+          return;
+        }
+        this.#complete(this.line, events);
         return;
+      }
       case Key.CtrlC:
         events.push({ type: 'cancel' });
+        this.#pending = '';
+        this.#pasteLines = [];
         this.#reset();
         return;
       case Key.CtrlD:
@@ -186,6 +259,33 @@ export class LineEditor {
     this.#insert(char);
   }
 
+  /** Reports a completed line, joined with a pending one, and keeps it pending if incomplete. */
+  #complete(text: string, events: LineEditorEvent[]): void {
+    const line = this.#pending === '' ? text : `${this.#pending}${this.#pendingJoin}${text}`;
+    let incomplete = false;
+    if (/(^|[^\\])(\\\\)*\\$/.test(line)) {
+      // `\` + Enter: the shell removes both and reads on (PS2).
+      this.#pending = line.slice(0, -1);
+      this.#pendingJoin = '';
+      incomplete = true;
+    } else {
+      const script = parseShell(line);
+      incomplete = script.errors && script.incomplete;
+      this.#pending = incomplete ? line : '';
+      this.#pendingJoin = '\n';
+    }
+    events.push({
+      type: 'line',
+      line,
+      exact: this.#exact,
+      ...(incomplete ? { incomplete: true } : {}),
+      state: this.#state,
+    });
+    this.#reset();
+  }
+
+  #pendingJoin = '\n';
+
   #escapeChar(char: string): void {
     const sequence = this.#escape + char;
     if (sequence.length > MAX_ESCAPE) {
@@ -193,9 +293,25 @@ export class LineEditor {
       this.#exact = false;
       return;
     }
-    // ESC [ params final (CSI) and ESC O final (SS3); anything else after ESC is an Alt key.
-    if (sequence === '[' || sequence === 'O' || (sequence[0] === '[' && /^[[0-9;?]*$/.test(sequence))) {
+    // ESC [ params intermediates final (CSI, ECMA-48: params 0x30-0x3F, intermediates 0x20-0x2F,
+    // final 0x40-0x7E), ESC O final (SS3), ESC ] ... BEL or ESC \ (OSC) and ESC P ... ESC \ (DCS);
+    // anything else after ESC is an Alt key.
+    if (sequence === '[' || sequence === 'O') {
       this.#escape = sequence;
+      return;
+    }
+    if (sequence[0] === '[' && /^\[[\x30-\x3f]*[\x20-\x2f]*$/.test(sequence)) {
+      this.#escape = sequence;
+      return;
+    }
+    if (sequence[0] === ']' || sequence[0] === 'P' || sequence[0] === '_' || sequence[0] === '^') {
+      // Strings (terminal replies, titles): consumed until their terminator, line no longer exact.
+      if (!sequence.endsWith('\x07') && !sequence.endsWith('\x1b\\')) {
+        this.#escape = sequence;
+        return;
+      }
+      this.#escape = null;
+      this.#exact = false;
       return;
     }
     this.#escape = null;
@@ -204,11 +320,18 @@ export class LineEditor {
 
   #escapeSequence(sequence: string): void {
     if (sequence === '[200~') {
+      if (this.#pasteMode === 'off') {
+        // The shell did not ask for bracketed paste: to it these are unknown keys.
+        this.#exact = false;
+        return;
+      }
       this.#pasting = true;
+      this.#pendingAtPaste = this.#pending;
       return;
     }
     if (sequence === '[201~') {
-      this.#pasting = false;
+      if (this.#pasting) this.#pasting = false;
+      else this.#exact = false;
       return;
     }
     if (this.#pasting) {
@@ -248,7 +371,7 @@ export class LineEditor {
  * policy is `block` (the default), else checked like any command.
  */
 export function checkInteractiveLine(
-  event: { line: string; exact: boolean },
+  event: { line: string; exact: boolean; incomplete?: boolean; state?: ShellState },
   guardrails: Guardrails,
 ): GuardrailVerdict {
   if (!event.exact && guardrails.config.unknownLine === 'block') {
@@ -258,5 +381,10 @@ export function checkInteractiveLine(
       reason: 'the line was edited with history or completion; retype it in full',
     };
   }
-  return checkCommand(event.line, guardrails);
+  // An incomplete line runs nothing yet; what it holds is checked again with the rest.
+  return checkCommand(event.line, guardrails, {
+    interactive: true,
+    allowIncomplete: event.incomplete === true,
+    ...(event.state ? { state: event.state } : {}),
+  });
 }

@@ -47,7 +47,7 @@ const blocked: [string, string][] = [
   ['GRANT pg_read_server_files TO me', 'privilege-change'],
   ['REVOKE SELECT ON t FROM x', 'privilege-change'],
   ['ALTER TABLE t OWNER TO x', 'privilege-change'],
-  ['ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO x', 'privilege-change'],
+  ['ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO x', 'persistent-object'],
   ['SET ROLE postgres', 'session-identity'],
   ["SET LOCAL ROLE 'postgres'", 'session-identity'],
   ['SET SESSION AUTHORIZATION postgres', 'session-identity'],

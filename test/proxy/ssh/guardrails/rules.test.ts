@@ -145,6 +145,8 @@ describe('compileGuardrails', () => {
 
   it('fills defaults', () => {
     assert.deepEqual(compileGuardrails().config, {
+      mode: 'deny',
+      allow: [],
       disabledDefaults: [],
       patterns: [],
       unknownLine: 'block',
