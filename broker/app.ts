@@ -1,4 +1,6 @@
 /** Builds a running broker from a configuration: store, providers, event bus, scheduler. */
+
+import { loadCa, type SshCa } from '../lib/ssh/keys.ts';
 import type { Config } from './config/load.ts';
 import { resolveSecret } from './config/secrets.ts';
 import { type Directory, FileDirectory } from './directory/directory.ts';
@@ -8,7 +10,6 @@ import type { Logger } from './log.ts';
 import { PostgresProvider } from './providers/postgres/postgres-provider.ts';
 import { resolvePgTls } from './providers/postgres/tls.ts';
 import type { CredentialProvider } from './providers/provider.ts';
-import { loadCa, type SshCa } from './providers/ssh-ca/keys.ts';
 import { SshCaProvider } from './providers/ssh-ca/ssh-ca-provider.ts';
 import { ProxyAuthority } from './proxy-authority.ts';
 import { Broker } from './requests/broker.ts';

@@ -14,9 +14,10 @@
  * any more: it expires, and nobody can approve it (an approval that runs nothing would mislead the
  * approver and the audit log).
  */
+
+import { createId } from '../../lib/ids.ts';
 import { ForbiddenError, InvalidInputError, NotFoundError, StateConflictError } from '../errors.ts';
 import type { BrokerEvent, EventBus } from '../events/events.ts';
-import { createId } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import type { AccessRequest, ReviewState, StatementReview } from '../model.ts';
 import { describeRequirement } from '../policy/evaluate.ts';

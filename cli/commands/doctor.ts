@@ -7,7 +7,7 @@
 import { parseBotConfig, resolveSlackSettings } from '../../bot/config.ts';
 import { createProviders, loadSshCa, openConfiguredStore } from '../../broker/app.ts';
 import { type Config, loadConfig } from '../../broker/config/load.ts';
-import { formatCaPublicKeyLine } from '../../broker/providers/ssh-ca/keys.ts';
+import { formatCaPublicKeyLine } from '../../lib/ssh/keys.ts';
 import { ExitCode, type Io } from '../output.ts';
 
 export interface DoctorCheck {

@@ -8,10 +8,10 @@
 import { verify } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { SshLevelConfig, SshTargetConfig } from '../../broker/config/schema.ts';
-import { parseCertificate, verifyUserCertificate } from '../../broker/providers/ssh-ca/certificate.ts';
-import { ed25519PublicKeyFromBlob, type SshCa } from '../../broker/providers/ssh-ca/keys.ts';
-import { verifyProxyToken } from '../../broker/providers/ssh-ca/proxy-token.ts';
-import { grantIdFromKeyId } from '../../broker/providers/ssh-ca/ssh-ca-provider.ts';
+import { grantIdFromKeyId, parseCertificate, verifyUserCertificate } from '../../lib/ssh/certificate.ts';
+import { ed25519PublicKeyFromBlob, type SshCa } from '../../lib/ssh/keys.ts';
+import { verifyProxyToken } from '../../lib/ssh/proxy-token.ts';
+
 import { SshProxyError } from './errors.ts';
 import type { ProxyLoginName } from './login-name.ts';
 

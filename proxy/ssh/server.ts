@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import ssh2, { type AuthContext, type Connection } from 'ssh2';
-import { formatCaPublicKeyLine, type SshCa } from '../../broker/providers/ssh-ca/keys.ts';
+import { formatCaPublicKeyLine, type SshCa } from '../../lib/ssh/keys.ts';
 import { authenticateProxyLogin, type ProxyAuthAttempt, type ProxyIdentity } from './authenticate.ts';
 import type { SshProxyBackend } from './backend.ts';
 import { isSshProxyError, SshProxyError } from './errors.ts';

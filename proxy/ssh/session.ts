@@ -17,7 +17,7 @@ import ssh2, {
 
 type SshClient = ssh2.Client;
 
-import { createId } from '../../broker/ids.ts';
+import { createId } from '../../lib/ids.ts';
 import type { ProxyIdentity } from './authenticate.ts';
 import type { SshProxyBackend } from './backend.ts';
 import { ChannelRecorder } from './channel-recorder.ts';

@@ -14,15 +14,15 @@ import type { ConfigInput } from '../../broker/config/schema.ts';
 import type { BrokerEvent, SshIssuedCredential } from '../../broker/events/events.ts';
 import { createLogger } from '../../broker/log.ts';
 import type { AccessRequest, SshSessionRecord } from '../../broker/model.ts';
+import { openEmbeddedStore } from '../../broker/store/sql-store.ts';
+import type { Store } from '../../broker/store/store.ts';
 import {
   formatCaPublicKeyLine,
   formatOpenSshPrivateKey,
   formatPublicKeyLine,
   generateCa,
   type SshCa,
-} from '../../broker/providers/ssh-ca/keys.ts';
-import { openEmbeddedStore } from '../../broker/store/sql-store.ts';
-import type { Store } from '../../broker/store/store.ts';
+} from '../../lib/ssh/keys.ts';
 import { createBrokerBackend, type SshProxyBackend } from '../../proxy/ssh/backend.ts';
 import { createMaskerFactory } from '../../proxy/ssh/output-masker.ts';
 import { readStoredRecording } from '../../proxy/ssh/recording/stored-recording.ts';

@@ -21,7 +21,7 @@
  * ```
  */
 import { z } from 'zod';
-import { parseDuration } from '../../../broker/config/duration.ts';
+import { parseDurationMs } from '../../../lib/duration.ts';
 import { SQL_EFFECTS } from './effects.ts';
 
 const STATEMENT_KINDS = [
@@ -70,14 +70,7 @@ const ruleSchema = z
     /** `review` rules: how long a held statement waits for a decision (`2m`; default 5m). */
     timeout: z
       .string()
-      .refine((text) => {
-        try {
-          parseDuration(text);
-          return true;
-        } catch {
-          return false;
-        }
-      }, 'use a duration like 30s, 2m or 1h')
+      .refine((text) => (parseDurationMs(text) ?? 0) > 0, 'use a duration like 30s, 2m or 1h')
       .optional(),
   })
   .strict()

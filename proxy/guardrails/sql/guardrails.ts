@@ -5,7 +5,7 @@
  * statement shape (see shape-key.ts), which costs a lexer pass. Rules are applied on every check,
  * so the caches serve every level and group.
  */
-import { parseDuration } from '../../../broker/config/duration.ts';
+import { parseDurationMs } from '../../../lib/duration.ts';
 import { analyseSql, type StatementReport } from './classify.ts';
 import { sqlGuardrailsConfigSchema } from './config.ts';
 import { sortEffects } from './effects.ts';
@@ -119,7 +119,7 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
       ...rule,
       message: r.message ?? `statement matches guardrail rule "${r.name}"`,
       ...(r.action === 'review'
-        ? { timeoutMs: timeout ? parseDuration(timeout) : DEFAULT_REVIEW_TIMEOUT_MS }
+        ? { timeoutMs: timeout ? parseDurationMs(timeout)! : DEFAULT_REVIEW_TIMEOUT_MS }
         : {}),
     };
   });

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { createBrokerApp } from '../../../broker/app.ts';
 import { parseConfig } from '../../../broker/config/load.ts';
 import { createLogger } from '../../../broker/log.ts';
-import { formatOpenSshPrivateKey, generateCa } from '../../../broker/providers/ssh-ca/keys.ts';
+import { formatOpenSshPrivateKey, generateCa } from '../../../lib/ssh/keys.ts';
 import { startSshProxy } from '../../../proxy/ssh/start.ts';
 import { LogCapture } from '../../helpers/broker-fixture.ts';
 import { buildSshConfig, CA_ENV, generateEd25519 } from '../../helpers/ssh-proxy-fixture.ts';
