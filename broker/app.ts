@@ -7,11 +7,13 @@ import { type Directory, FileDirectory } from './directory/directory.ts';
 import { ConfigError } from './errors.ts';
 import { EventBus } from './events/events.ts';
 import type { Logger } from './log.ts';
+import type { ProxyPorts } from './ports/proxy.ts';
 import { PostgresProvider } from './providers/postgres/postgres-provider.ts';
 import { resolvePgTls } from './providers/postgres/tls.ts';
 import type { CredentialProvider } from './providers/provider.ts';
 import { SshCaProvider } from './providers/ssh-ca/ssh-ca-provider.ts';
 import { ProxyAuthority } from './proxy-authority.ts';
+import { createProxyPorts } from './proxy-ports.ts';
 import { Broker } from './requests/broker.ts';
 import { StatementReviews } from './reviews/reviews.ts';
 import { openEmbeddedStore, openPostgresStore } from './store/sql-store.ts';
@@ -26,6 +28,8 @@ export interface BrokerApp {
   proxyAuthority: ProxyAuthority;
   /** Statements the proxies hold for review (what they ask, what approvers decide). */
   reviews: StatementReviews;
+  /** What every recording proxy gets from the broker (`ports/proxy.ts`). */
+  proxyPorts: ProxyPorts;
   close(): Promise<void>;
 }
 
@@ -168,6 +172,7 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
     directory,
     proxyAuthority,
     reviews,
+    proxyPorts: createProxyPorts({ authority: proxyAuthority, store, broker, reviews }),
     async close() {
       reviews.stop();
       await broker.stop();

@@ -4,6 +4,15 @@
  */
 import { inspect } from 'node:util';
 
+/** How a secret is referenced in `warden.yaml`: never inline, always from the environment or a file. */
+export type SecretRef = { env: string } | { file: string };
+
+/**
+ * Reads a referenced secret; `path` names the config key for error messages. The broker's
+ * `resolveSecret` is one (it fails with `ERR_CONFIG_SECRET` naming the path).
+ */
+export type SecretResolver = (ref: SecretRef, path: string) => Secret;
+
 const REDACTED = '[secret]';
 
 /**

@@ -1,12 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { Secret } from '../../lib/secret.ts';
+import { Secret, type SecretRef } from '../../lib/secret.ts';
 import { SecretError } from '../errors.ts';
 
-/** How a secret is referenced in `warden.yaml`: never inline, always from the environment or a file. */
-export type SecretRef = { env: string } | { file: string };
-
 /** The wrapper resolved secrets come in (`lib/secret.ts`), re-exported for the broker's callers. */
-export { Secret };
+export { Secret, type SecretRef };
 
 /** Resolves a reference. `path` names the config key for error messages; `env` defaults to process.env. */
 export function resolveSecret(

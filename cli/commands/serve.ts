@@ -13,11 +13,11 @@ import { CiExchange } from '../../broker/ci/exchange.ts';
 import { type Config, loadConfig } from '../../broker/config/load.ts';
 import { resolveSecret } from '../../broker/config/secrets.ts';
 import { createLogger } from '../../broker/log.ts';
-import { startPgProxies } from '../../proxy/pg/start.ts';
-import { startSshProxy } from '../../proxy/ssh/start.ts';
+import { startProxies } from '../../proxy/start.ts';
 import { type DemoEnvironment, startDemoEnvironment } from '../demo/demo.ts';
 import { DemoError } from '../demo/errors.ts';
 import { ExitCode, type Io } from '../output.ts';
+import { readProxySettings } from '../proxy-settings.ts';
 
 type Flags = Record<string, string | boolean | undefined>;
 
@@ -61,21 +61,12 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     const ci = config.ci
       ? new CiExchange({ config: config.ci, broker: app.broker, store: app.store, logger })
       : undefined;
-    const pgTargets = Object.fromEntries(
-      Object.entries(config.targets).flatMap(([name, target]) =>
-        target.kind === 'postgres' ? [[name, target]] : [],
-      ),
-    );
-    const proxies = await startPgProxies(pgTargets, {
-      authority: app.proxyAuthority,
-      sink: app.store,
-      reviewer: app.reviews,
-      env,
-      log: (level, fields, message) => logger[level](fields, message),
+    // Every recording proxy (Postgres, SSH) starts the same way, from the broker's proxy ports.
+    const proxies = await startProxies(readProxySettings(config, env), {
+      ports: app.proxyPorts,
+      clock: Date.now,
+      logger,
     });
-    for (const proxy of proxies) {
-      logger.info({ target: proxy.target, listen: proxy.address }, 'postgres proxy listening');
-    }
     const api = new ApiServer({
       broker: app.broker,
       store: app.store,
@@ -89,7 +80,6 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     });
     const [host, port] = config.broker.listen.split(':');
     const address = await api.listen(Number(port), host);
-    const sshProxy = await startSshProxy(config, app, logger, env);
     logger.info(
       {
         listen: `${address.address}:${address.port}`,
@@ -139,9 +129,8 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     logger.info('shutting down');
     await slack?.stop();
     await api.close();
-    await sshProxy?.close();
     ci?.close();
-    await Promise.all(proxies.map((p) => p.server.close()));
+    await Promise.all(proxies.map((proxy) => proxy.close()));
     await app.close();
     return ExitCode.Ok;
   } finally {

@@ -21,6 +21,7 @@
  * substituted like a blocked statement, and the kept input is processed.
  */
 import { randomBytes } from 'node:crypto';
+import type { ReviewOutcome, StatementReviewer } from '../../broker/ports/proxy.ts';
 import {
   DEFAULT_REVIEW_TIMEOUT_MS,
   isAsciiSafeEncoding,
@@ -29,7 +30,6 @@ import {
   type Verdict,
 } from '../guardrails/sql/index.ts';
 import { addCounts, type ColumnRule, type MaskCounts, type Masker } from '../masking/index.ts';
-import type { ReviewOutcome, StatementReviewer } from '../statement-reviewer.ts';
 import type { Catalog } from './catalog.ts';
 import { type ByteSink, ChunkOutput } from './chunk-output.ts';
 import { CopyOutMasker, type CopyOutPlan, planCopyOut } from './copy-masking.ts';

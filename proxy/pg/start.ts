@@ -1,15 +1,19 @@
 /**
- * Starts one Postgres proxy listener per target that has `proxy:` settings: what `warden serve`
- * calls. Settings are compiled first, so a bad one fails start-up before anything listens.
+ * Starts the Postgres proxy the way every proxy starts (see `broker/ports/proxy.ts`): from the
+ * broker's ports, a clock, a logger and its settings. One listener per target that has `proxy:`
+ * settings. Settings are compiled first, so a bad one fails start-up before anything listens.
  */
-import type { GrantAuthority } from '../grant-authority.ts';
-import type { StatementReviewer } from '../statement-reviewer.ts';
+import type { ProxyOptions, RunningProxy } from '../../broker/ports/proxy.ts';
 import { compilePgProxyTarget, type PgProxyTargetConfig } from './config.ts';
-import type { SessionSink } from './recorder.ts';
-import { PgProxyServer, type ProxyLog } from './server.ts';
+import { PgProxyServer } from './server.ts';
 
-/** Targets as configured; only those with `proxy` get a listener. */
-export type ProxiedTargets = Record<string, { proxy?: PgProxyTargetConfig | undefined }>;
+/** The settings the Postgres proxy starts from (the protocol part of its `ProxyOptions`). */
+export interface PgProxySettings {
+  /** Targets as configured; only those with `proxy` get a listener. */
+  targets: Readonly<Record<string, { proxy?: PgProxyTargetConfig | undefined }>>;
+  /** Where `env:` masking key references are read. */
+  env: Record<string, string | undefined>;
+}
 
 /** A running listener and where it listens. */
 export interface RunningPgProxy {
@@ -19,48 +23,44 @@ export interface RunningPgProxy {
 }
 
 /**
- * Compiles every target's proxy settings, then listens on each `proxy.listen`.
+ * Compiles every target's proxy settings, then listens on each `proxy.listen`; closes what it
+ * opened when one fails.
  * @throws PgProxyConfigError, SqlGuardConfigError or MaskingConfigError naming the config path.
  */
-export async function startPgProxies(
-  targets: ProxiedTargets,
-  options: {
-    authority: GrantAuthority;
-    sink: SessionSink;
-    /** Decides on statements held by `review` guardrail rules. */
-    reviewer?: StatementReviewer;
-    env: Record<string, string | undefined>;
-    log?: ProxyLog;
-  },
-): Promise<RunningPgProxy[]> {
-  const compiled = Object.entries(targets).flatMap(([name, target]) =>
+export async function startPgProxy(
+  options: ProxyOptions<PgProxySettings>,
+): Promise<RunningProxy & { servers: readonly RunningPgProxy[] }> {
+  const { settings, logger } = options;
+  const compiled = Object.entries(settings.targets).flatMap(([name, target]) =>
     target.proxy
       ? [
           {
             name,
             listen: target.proxy.listen,
-            settings: compilePgProxyTarget(name, target.proxy, { env: options.env }),
+            target: compilePgProxyTarget(name, target.proxy, { env: settings.env }),
           },
         ]
       : [],
   );
   const running: RunningPgProxy[] = [];
   try {
-    for (const { name, listen, settings } of compiled) {
-      const server = new PgProxyServer({
-        target: settings,
-        authority: options.authority,
-        sink: options.sink,
-        ...(options.reviewer ? { reviewer: options.reviewer } : {}),
-        ...(options.log ? { log: options.log } : {}),
-      });
+    for (const { name, listen, target } of compiled) {
+      const server = new PgProxyServer({ target, ports: options.ports, logger, clock: options.clock });
       const at = listen.lastIndexOf(':');
       const address = await server.listen(Number(listen.slice(at + 1)), listen.slice(0, at));
       running.push({ target: name, server, address: `${address.address}:${address.port}` });
+      logger.info({ target: name, listen: running.at(-1)!.address }, 'postgres proxy listening');
     }
   } catch (error) {
     await Promise.all(running.map((r) => r.server.close()));
     throw error;
   }
-  return running;
+  return {
+    protocol: 'postgres',
+    listeners: running.map((r) => ({ name: r.target, address: r.address })),
+    servers: running,
+    close: async () => {
+      await Promise.all(running.map((r) => r.server.close()));
+    },
+  };
 }

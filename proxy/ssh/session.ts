@@ -17,9 +17,9 @@ import ssh2, {
 
 type SshClient = ssh2.Client;
 
+import type { ProxyPorts } from '../../broker/ports/proxy.ts';
 import { createId } from '../../lib/ids.ts';
 import type { ProxyIdentity } from './authenticate.ts';
-import type { SshProxyBackend } from './backend.ts';
 import { ChannelRecorder } from './channel-recorder.ts';
 import { SshProxyError } from './errors.ts';
 import { checkInteractiveLine, LineEditor } from './guardrails/line-editor.ts';
@@ -33,7 +33,7 @@ export const BLOCKED_EXIT_STATUS = 126;
 
 /** What a connection needs from its server. */
 export interface ConnectionContext {
-  backend: SshProxyBackend;
+  ports: ProxyPorts;
   logger: Logger;
   clock: () => number;
   upstreamKey: string;
@@ -86,12 +86,12 @@ export class ProxyConnection {
   }
 
   get grantId(): string {
-    return this.#identity.grant.id;
+    return this.#identity.grant.grantId;
   }
 
   /** Re-reads the grant: ends the connection if it is over, re-arms the expiry timer if extended. */
   async refresh(): Promise<void> {
-    const grant = await this.#ctx.backend.getGrant(this.grantId);
+    const grant = await this.#ctx.ports.grants.getGrant(this.grantId);
     const now = this.#ctx.clock();
     if (!grant || grant.state !== 'active' || grant.expiresAt === null || grant.expiresAt <= now) {
       const why = grant?.state === 'revoked' ? 'was revoked' : 'has expired';
@@ -322,8 +322,8 @@ export class ProxyConnection {
 
   /** Appends an audit entry about this connection's grant. */
   #audit(action: string, data: Record<string, unknown>): Promise<void> {
-    return this.#ctx.backend
-      .audit(this.#identity.grant.requester, action, this.grantId, {
+    return this.#ctx.ports.audit
+      .record(this.#identity.grant.requester, action, this.grantId, {
         target: this.#identity.targetName,
         account: this.#identity.account,
         ...data,
@@ -390,7 +390,7 @@ class ChannelRelay implements OpenChannel {
       });
       this.#sink = new RecordingSink({
         recorder: this.#recorder,
-        write: (seq, piece) => options.ctx.backend.appendRecording(this.#id, seq, piece),
+        write: (seq, piece) => options.ctx.ports.sessions.appendSessionFrames(this.#id, seq, piece),
         onError: (error) =>
           options.ctx.logger.error({ err: error, session: this.#id }, 'cannot store a recording piece'),
       });
@@ -406,20 +406,20 @@ class ChannelRelay implements OpenChannel {
 
   start(): void {
     const { up, channel, ctx, identity } = this.#o;
-    void ctx.backend
+    void ctx.ports.sessions
       .insertSession({
         id: this.#id,
-        requestId: identity.grant.id,
-        target: identity.targetName,
-        kind: 'ssh',
+        protocol: 'ssh',
+        grantId: identity.grant.grantId,
         requester: identity.grant.requester,
+        target: identity.targetName,
+        level: identity.grant.level,
         login: identity.account,
-        client: this.#o.clientAddress,
+        clientAddress: this.#o.clientAddress,
         startedAt: this.#startedAt,
         endedAt: null,
         endReason: null,
-        recording: null,
-        meta: {
+        summary: {
           channel: this.#o.kind,
           ...(this.#o.command ? { command: this.#o.command.slice(0, 500) } : {}),
         },
@@ -520,12 +520,11 @@ class ChannelRelay implements OpenChannel {
   }
 
   #finishSession(endedAt: number): Promise<void> {
-    return this.#o.ctx.backend
-      .finishSession(this.#id, {
+    return this.#o.ctx.ports.sessions
+      .endSession(this.#id, {
         endedAt,
         endReason: this.#endReason,
-        recording: null,
-        meta: {
+        summary: {
           channel: this.#o.kind,
           ...(this.#o.command ? { command: this.#o.command.slice(0, 500) } : {}),
           blocked: this.#blocked,

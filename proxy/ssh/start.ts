@@ -1,42 +1,46 @@
 /**
- * Starts the SSH proxy from the configuration (`ssh.proxy`), for `warden serve` and `warden proxy`:
- * resolves the keys, compiles masking and host key pins (failing at start-up with the config path)
- * and listens on `ssh.proxy.listen`.
+ * Starts the SSH proxy the way every proxy starts (see `broker/ports/proxy.ts`): from the broker's
+ * ports, a clock, a logger and its settings. Compiles guardrails, masking and host key pins first
+ * (failing at start-up with the config path), then listens on `settings.listen`.
  */
-
-import type { Logger } from 'pino';
-import type { BrokerApp } from '../../broker/app.ts';
-import { loadSshCa } from '../../broker/app.ts';
-import type { Config } from '../../broker/config/load.ts';
-import { resolveSecret } from '../../broker/config/secrets.ts';
-import { createBrokerBackend } from './backend.ts';
+import type { ProxyOptions, RunningProxy } from '../../broker/ports/proxy.ts';
+import type { SshProxySettings } from './config.ts';
 import { createMaskerFactory } from './output-masker.ts';
 import { SshProxyServer } from './server.ts';
 
-/** Starts and returns the SSH proxy, or `undefined` when `ssh.proxy` is not configured. */
+/**
+ * Starts the SSH proxy and returns it running (its server as `server`).
+ * @throws SshProxyError (`ERR_SSH_PROXY_CONFIG`), GuardrailConfigError, MaskingConfigError or
+ *   what the settings' secret resolver throws, each naming the config path; or the listen error.
+ */
 export async function startSshProxy(
-  config: Config,
-  app: Pick<BrokerApp, 'broker' | 'store'>,
-  logger: Logger,
-  env: Record<string, string | undefined> = process.env,
-): Promise<SshProxyServer | undefined> {
-  const settings = config.ssh?.proxy;
-  if (!settings) return undefined;
-  const proxy = new SshProxyServer({
-    backend: createBrokerBackend(app.broker, app.store),
-    ca: loadSshCa(config, env),
-    hostKey: resolveSecret(settings.host_key, 'ssh.proxy.host_key', env).reveal(),
-    upstreamKey: resolveSecret(settings.upstream_key, 'ssh.proxy.upstream_key', env).reveal(),
+  options: ProxyOptions<SshProxySettings>,
+): Promise<RunningProxy & { server: SshProxyServer }> {
+  const { settings, logger } = options;
+  const server = new SshProxyServer({
+    maskers: createMaskerFactory(settings.targets, settings.secrets),
+    ports: options.ports,
+    targets: settings.targets,
+    ca: settings.ca,
+    hostKey: settings.hostKey,
+    upstreamKey: settings.upstreamKey,
     logger,
-    maskers: createMaskerFactory(config.targets, env),
+    clock: options.clock,
   });
-  const [host, port] = settings.listen.split(':');
+  const at = settings.listen.lastIndexOf(':');
+  let listen: string;
   try {
-    const address = await proxy.listen(Number(port), host);
-    logger.info({ listen: `${address.address}:${address.port}` }, 'SSH proxy listening');
+    const address = await server.listen(Number(settings.listen.slice(at + 1)), settings.listen.slice(0, at));
+    listen = `${address.address}:${address.port}`;
   } catch (error) {
-    await proxy.close();
+    await server.close();
     throw error;
   }
-  return proxy;
+  logger.info({ listen }, 'SSH proxy listening');
+  return {
+    protocol: 'ssh',
+    listeners: [{ name: 'ssh', address: listen }],
+    server,
+    close: () => server.close(),
+  };
 }

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { ReviewOutcome, ReviewSubmission, StatementReviewer } from '../../../broker/ports/proxy.ts';
 import { compileSqlGuardrails } from '../../../proxy/guardrails/sql/index.ts';
 import { compileMasking, createMasker } from '../../../proxy/masking/index.ts';
 import type { ByteSink } from '../../../proxy/pg/chunk-output.ts';
@@ -28,11 +29,6 @@ import {
   writeSync,
 } from '../../../proxy/pg/protocol/serializer.ts';
 import { MAX_HELD_INPUT, PgRelay } from '../../../proxy/pg/relay.ts';
-import type {
-  ReviewOutcome,
-  ReviewSubmission,
-  StatementReviewer,
-} from '../../../proxy/statement-reviewer.ts';
 
 class Sink implements ByteSink {
   readonly writes: Buffer[] = [];
