@@ -34,7 +34,7 @@ usage: warden <command> [flags]
   doctor [--config warden.yaml]     check the store, targets, Slack, the CA key and OIDC issuers
   ci exchange --target t --level l [--ttl 15m] [--audience warden] [--token-file f]
               [--format env|github|json] [--url URL] [--max-wait 15m]   (in a CI job)
-  sessions list [--user u] [--target t] [--protocol postgres|ssh] [--json]
+  sessions list [--user u] [--target t] [--json]
   replay <session> [--format jsonl]   a Postgres session's timeline, or an SSH session's terminal
                                     (SSH: [--speed 2] [--idle-limit 1] [--export f.cast])
   psql "host=H port=P dbname=D user=U" | postgres://U@H:P/D   a minimal SQL client (no psql needed)

@@ -94,25 +94,19 @@ export function formatEventLine(session: SessionRecord, event: SessionEventRecor
   }
 }
 
-const LIST_USAGE = 'usage: warden sessions list [--user u] [--target t] [--protocol postgres|ssh] [--json]';
-
-/** `warden sessions list [--user u] [--target t] [--protocol postgres|ssh] [--json]`: every protocol's. */
+/** `warden sessions list [--user u] [--target t] [--json]`: sessions of every protocol, newest first. */
 export async function runSessionsCommand(
   verb: string | undefined,
   flags: Flags,
   config: Config,
   io: Io,
 ): Promise<number> {
-  if (verb !== 'list') throw new UsageError(LIST_USAGE);
-  const protocol = flags.protocol;
-  if (protocol !== undefined && protocol !== 'postgres' && protocol !== 'ssh')
-    throw new UsageError('--protocol is postgres or ssh');
+  if (verb !== 'list') throw new UsageError('usage: warden sessions list [--user u] [--target t] [--json]');
   const store = await openConfiguredStore(config, io.env);
   try {
     const sessions = await store.listSessions({
       ...(typeof flags.user === 'string' ? { requester: flags.user } : {}),
       ...(typeof flags.target === 'string' ? { target: flags.target } : {}),
-      ...(protocol ? { protocol } : {}),
       limit: 200,
     });
     if (flags.json) io.out(JSON.stringify(sessions));
