@@ -28,7 +28,8 @@ import {
   writeReadyForQuery,
   writeSync,
 } from '../../../proxy/pg/protocol/serializer.ts';
-import { MAX_HELD_INPUT, PgRelay } from '../../../proxy/pg/relay.ts';
+import { PgRelay } from '../../../proxy/pg/relay.ts';
+import { MAX_HELD_INPUT } from '../../../proxy/pg/review-hold.ts';
 
 class Sink implements ByteSink {
   readonly writes: Buffer[] = [];
