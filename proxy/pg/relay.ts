@@ -133,6 +133,20 @@ export interface RelayOptions {
   onHold?: (holding: boolean) => void;
   /** Called when processing the kept input after a release fails: end the session. */
   onFail?: (error: unknown) => void;
+  /**
+   * Told of each statement the proxy refuses, when it refuses it (before the server's reply,
+   * so a client that leaves at once is told of too): its recorded text, the rule, its review.
+   */
+  onBlocked?: (blocked: BlockedStatement) => void;
+}
+
+/** A statement the proxy refused (see {@link RelayOptions.onBlocked}). */
+export interface BlockedStatement {
+  /** As recorded: masked and cut. */
+  statement: string;
+  rule: string;
+  /** The outcome of its review, when a rule held it. */
+  review?: Record<string, unknown>;
 }
 
 /** The relay of one session (see the module comment). */
@@ -243,7 +257,10 @@ export class PgRelay {
         this.push(entry);
         this.attachCopyPlans(entry);
         if (verdict.action === 'allow') out.pass(message.raw);
-        else writeQuery(out.writer(), this.substitute(verdict));
+        else {
+          this.reportBlocked(stmt, message.sql, verdict.rule);
+          writeQuery(out.writer(), this.substitute(verdict));
+        }
         this.syncsSent++;
         return;
       }
@@ -263,7 +280,9 @@ export class PgRelay {
           });
           out.pass(message.raw);
         } else {
-          this.log.record(this.log.start(message.sql, 'extended', verdict), 'blocked');
+          const stmt = this.log.start(message.sql, 'extended', verdict);
+          this.log.record(stmt, 'blocked');
+          this.reportBlocked(stmt, message.sql, verdict.rule);
           this.statements.delete(message.name);
           writeParse(out.writer(), { name: message.name, sql: this.substitute(verdict) });
         }
@@ -327,7 +346,9 @@ export class PgRelay {
           message: 'fast-path function calls are not allowed through Warden',
           statements: [],
         };
-        const stmt = this.log.start(`<function call oid ${message.functionOid}>`, 'function', verdict);
+        const call = `<function call oid ${message.functionOid}>`;
+        const stmt = this.log.start(call, 'function', verdict);
+        this.reportBlocked(stmt, call, verdict.rule);
         this.push({ t: 'query', stmt });
         writeQuery(out.writer(), this.substitute(verdict));
         this.syncsSent++;
@@ -442,6 +463,22 @@ export class PgRelay {
     });
   }
 
+  /** Tells {@link RelayOptions.onBlocked} of a refused statement (`stmt`: its entry, if one is kept). */
+  private reportBlocked(
+    stmt: StatementRecord | undefined,
+    sql: string,
+    rule: string | undefined,
+    review?: Record<string, unknown>,
+  ): void {
+    const onBlocked = this.options.onBlocked;
+    if (!onBlocked) return;
+    onBlocked({
+      statement: stmt?.sql ?? this.log.recordedSql(sql),
+      rule: rule ?? 'guardrail',
+      ...(review ? { review } : {}),
+    });
+  }
+
   /** Registers a refused statement and returns the SQL the server will reject in its place. */
   private substituteError(error: NoticeInput): string {
     this.stats.blocked++;
@@ -497,6 +534,7 @@ export class PgRelay {
       stmt.verdict = { action: 'block', rule };
       stmt.review = review;
     }
+    this.reportBlocked(stmt, message.sql, rule, review);
     if (message.type === 'query') {
       this.push({ t: 'query', stmt });
       writeQuery(out.writer(), refused);

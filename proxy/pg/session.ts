@@ -38,7 +38,7 @@ import {
   writeReadyForQuery,
 } from './protocol/serializer.ts';
 import { SessionRecorder } from './recorder.ts';
-import { PgRelay } from './relay.ts';
+import { type BlockedStatement, PgRelay } from './relay.ts';
 import type { PgProxyServerContext } from './server.ts';
 import { checkStartupParameters } from './startup-parameters.ts';
 import { adoptWithStaticReads } from './static-read.ts';
@@ -79,7 +79,7 @@ export class PgProxySession {
   private readonly clientPausedBy = new Set<string>();
   private upstreamPaused = false;
   private endReason = 'client disconnected';
-  private auditedBlocks = 0;
+  private refusedStatements = 0;
   /** Resolves once the session is closed and recorded. */
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
@@ -416,7 +416,8 @@ export class PgProxySession {
       catalog,
       toUpstream: upstream.socket,
       toClient: this.client,
-      record: this.onRecord,
+      record: (kind, data, at) => recorder.record(kind, data, at),
+      onBlocked: this.onBlocked,
       onUnknownTable: () => this.server.catalogs.invalidate(catalogKey),
       clientEncoding: upstream.parameterStatus
         .map((status) => decodeParameterStatus(status))
@@ -447,15 +448,13 @@ export class PgProxySession {
     this.resumeClient('connecting');
   }
 
-  /** A finished timeline entry: recorded, and audited when it is a blocked statement. */
-  private readonly onRecord = (kind: string, data: Record<string, unknown>, at: number): void => {
-    this.recorder!.record(kind, data, at);
-    if (kind !== 'blocked' || ++this.auditedBlocks > MAX_AUDITED_BLOCKS) return;
-    const verdict = data.verdict as { rule?: string } | undefined;
+  /** A refused statement, audited when it is refused (up to {@link MAX_AUDITED_BLOCKS}). */
+  private readonly onBlocked = (blocked: BlockedStatement): void => {
+    if (++this.refusedStatements > MAX_AUDITED_BLOCKS) return;
     this.audit('postgres.statement_blocked', {
-      statement: String(data.sql).slice(0, MAX_AUDITED_SQL),
-      rule: verdict?.rule ?? 'guardrail',
-      ...(data.review ? { review: data.review } : {}),
+      statement: blocked.statement.slice(0, MAX_AUDITED_SQL),
+      rule: blocked.rule,
+      ...(blocked.review ? { review: blocked.review } : {}),
     });
   };
 
@@ -555,8 +554,8 @@ export class PgProxySession {
         reason,
         statements: stats?.statements ?? 0,
         blocked: stats?.blocked ?? 0,
-        ...(this.auditedBlocks > MAX_AUDITED_BLOCKS
-          ? { blocked_not_audited: this.auditedBlocks - MAX_AUDITED_BLOCKS }
+        ...(this.refusedStatements > MAX_AUDITED_BLOCKS
+          ? { blocked_not_audited: this.refusedStatements - MAX_AUDITED_BLOCKS }
           : {}),
       });
     }

@@ -7,10 +7,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { AuditEntry } from '../../../broker/model.ts';
+import { encodeMessages, writeQuery, writeTerminate } from '../../../proxy/pg/protocol/serializer.ts';
 import { MAX_AUDITED_BLOCKS } from '../../../proxy/pg/session.ts';
 import { waitFor } from '../../helpers/broker-fixture.ts';
 import { type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
 import { type ProxyFixture, startProxyFixture } from '../../helpers/pg-proxy-fixture.ts';
+import { loginRaw } from '../../helpers/pg-raw-client.ts';
 
 describe('pg proxy: audit entries', () => {
   let cluster: PgCluster;
@@ -89,6 +91,25 @@ describe('pg proxy: audit entries', () => {
     const end = entries.find((e) => e.action === 'postgres.session_end')!;
     assert.equal(end.data.blocked, attempts);
     assert.equal(end.data.blocked_not_audited, 7);
+  });
+
+  it('regression: a blocked statement is audited even when the client leaves before the server answers', async () => {
+    const login = await fx.grant('write');
+    const raw = await loginRaw({ ...login, port: login.port });
+    // The statement and the Terminate in one write: the session ends before any reply comes back.
+    raw.send(
+      encodeMessages((w) => {
+        writeQuery(w, 'drop table invoices');
+        writeTerminate(w);
+      }),
+    );
+    await raw.closed;
+    const entries = await entriesOf(login.grantId);
+    const blocked = entries.filter((e) => e.action === 'postgres.statement_blocked');
+    assert.deepEqual(
+      blocked.map((e) => [e.data.statement, e.data.rule]),
+      [['drop table invoices', 'drop-table']],
+    );
   });
 
   it('audits no session for a login that fails', async () => {
