@@ -222,8 +222,11 @@ const MIGRATIONS: ((db: Db, kind: StoreKind) => Promise<void>)[] = [
     await db.schema.alterTable('warden_reviews').addColumn('held_at', 'bigint').execute();
   },
   // 9: one session model for every protocol (see migrateToOneSessionModel).
-  (db) => migrateToOneSessionModel(db),
+  migrateToOneSessionModel,
 ];
+
+/** The schema version that moved every protocol's sessions into one table (tests start before it). */
+export const ONE_SESSION_MODEL_VERSION = MIGRATIONS.indexOf(migrateToOneSessionModel) + 1;
 
 /**
  * Migration 9. Postgres sessions (`warden_pg_sessions`, timelines in `warden_pg_session_chunks`)

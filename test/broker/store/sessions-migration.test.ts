@@ -10,7 +10,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import type { AccessRequest } from '../../../broker/model.ts';
-import { migrateSchema, SCHEMA_VERSION } from '../../../broker/store/sql/migrations.ts';
+import {
+  migrateSchema,
+  ONE_SESSION_MODEL_VERSION,
+  SCHEMA_VERSION,
+} from '../../../broker/store/sql/migrations.ts';
 import { openEmbeddedStore, openPostgresStore, type SqlStore } from '../../../broker/store/sql-store.ts';
 import type { StoreKind } from '../../helpers/broker-fixture.ts';
 import { createDatabase, type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
@@ -104,7 +108,7 @@ describe('store migration 9: one session model', () => {
         } else {
           store = openPostgresStore(cluster.urlFor(await createDatabase(cluster, 'migrate')));
         }
-        await migrateSchema(store.kysely, store.kind, 8);
+        await migrateSchema(store.kysely, store.kind, ONE_SESSION_MODEL_VERSION - 1);
         await writeSchema8Rows(store);
         await store.migrate();
       });
