@@ -4,9 +4,9 @@
  * from WARDEN_BENCH_PROXY (JSON), grants one fixed user, records into an embedded store, and
  * prints `READY <port>` once listening.
  */
-import { Secret } from '../broker/config/secrets.ts';
+import type { GrantAuthority } from '../broker/ports/proxy.ts';
 import { openEmbeddedStore } from '../broker/store/sql-store.ts';
-import type { GrantAuthority } from '../proxy/grant-authority.ts';
+import { Secret } from '../lib/secret.ts';
 import { createScramVerifier, formatScramVerifier } from '../proxy/pg/auth/scram.ts';
 import { compilePgProxyTarget, type PgProxyTargetConfig } from '../proxy/pg/config.ts';
 import { PgProxyServer } from '../proxy/pg/server.ts';
@@ -37,12 +37,13 @@ const authority: GrantAuthority = {
       upstream: { ...settings.upstream, password: new Secret(settings.upstream.password) },
     };
   },
+  getGrant: async () => undefined,
   watch: () => () => {},
 };
 const server = new PgProxyServer({
   target: compilePgProxyTarget('bench', settings.proxy, { env: process.env }),
-  authority,
-  sink: store,
+  // The store records as in `warden serve`; audit entries go nowhere (the bench has no broker).
+  ports: { grants: authority, sessions: store, audit: { record: async () => {} } },
   maxConnections: 5_000,
 });
 const address = await server.listen(0, '127.0.0.1');

@@ -184,8 +184,8 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
       note(`throughput pair ${i + 1}: direct ${directMs.at(-1)} ms, proxy ${proxyMs.at(-1)} ms`);
     }
     // What the store holds of the last transfer: proof the proxy recorded it, up to the cap.
-    const [last] = await fx.store.listSshSessions({ requestId: grant.id, limit: 1 });
-    const recorded = (await fx.store.readSshRecording(last!.id)).reduce((n, piece) => n + piece.length, 0);
+    const [last] = await fx.store.listSessions({ grantId: grant.id, limit: 1 });
+    const recorded = (await fx.store.readSessionFrames(last!.id)).reduce((n, piece) => n + piece.length, 0);
     ratios.sort((a, b) => a - b);
     directMs.sort((a, b) => a - b);
     proxyMs.sort((a, b) => a - b);

@@ -1,16 +1,19 @@
 /** Builds a running broker from a configuration: store, providers, event bus, scheduler. */
+
+import { loadCa, type SshCa } from '../lib/ssh/keys.ts';
 import type { Config } from './config/load.ts';
 import { resolveSecret } from './config/secrets.ts';
 import { type Directory, FileDirectory } from './directory/directory.ts';
 import { ConfigError } from './errors.ts';
 import { EventBus } from './events/events.ts';
 import type { Logger } from './log.ts';
+import type { ProxyPorts } from './ports/proxy.ts';
 import { PostgresProvider } from './providers/postgres/postgres-provider.ts';
 import { resolvePgTls } from './providers/postgres/tls.ts';
 import type { CredentialProvider } from './providers/provider.ts';
-import { loadCa, type SshCa } from './providers/ssh-ca/keys.ts';
 import { SshCaProvider } from './providers/ssh-ca/ssh-ca-provider.ts';
 import { ProxyAuthority } from './proxy-authority.ts';
+import { createProxyPorts } from './proxy-ports.ts';
 import { Broker } from './requests/broker.ts';
 import { StatementReviews } from './reviews/reviews.ts';
 import { openEmbeddedStore, openPostgresStore } from './store/sql-store.ts';
@@ -25,6 +28,8 @@ export interface BrokerApp {
   proxyAuthority: ProxyAuthority;
   /** Statements the proxies hold for review (what they ask, what approvers decide). */
   reviews: StatementReviews;
+  /** What every recording proxy gets from the broker (`ports/proxy.ts`). */
+  proxyPorts: ProxyPorts;
   close(): Promise<void>;
 }
 
@@ -179,5 +184,14 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
       throw error;
     }
   }
-  return { broker, store, providers, directory, proxyAuthority, reviews, close };
+  return {
+    broker,
+    store,
+    providers,
+    directory,
+    proxyAuthority,
+    reviews,
+    proxyPorts: createProxyPorts({ authority: proxyAuthority, store, broker, reviews }),
+    close,
+  };
 }

@@ -3,9 +3,10 @@
  * `[secret]`, known secret-bearing keys are redacted, and connection strings are scrubbed of
  * their password wherever they appear in a message.
  */
-import pino, { type DestinationStream, type Logger } from 'pino';
+import pino, { type DestinationStream } from 'pino';
+import type { Logger } from '../lib/log.ts';
 
-export type { Logger } from 'pino';
+export type { Logger };
 
 const REDACT_PATHS = [
   'password',
@@ -65,7 +66,5 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   );
 }
 
-/** A logger that writes nothing (tests that do not inspect logs). */
-export function createSilentLogger(): Logger {
-  return pino({ level: 'silent' });
-}
+/** A logger that writes nothing (`lib/log.ts`). */
+export { createSilentLogger } from '../lib/log.ts';

@@ -101,27 +101,6 @@ export interface AuditEntry {
 
 export type AuditInput = Omit<AuditEntry, 'seq' | 'prevHash' | 'hash'>;
 
-/** One proxied connection under a grant, with its recording (asciicast v2 for SSH). */
-export interface SshSessionRecord {
-  id: string;
-  requestId: string;
-  target: string;
-  /** `ssh` today; the Postgres proxy adds its own kind. */
-  kind: string;
-  requester: string;
-  /** The account used on the target (SSH principal, database role). */
-  login: string;
-  /** The client's address. */
-  client: string;
-  startedAt: number;
-  endedAt: number | null;
-  endReason: string | null;
-  /** The recording text, stored when the session ends; `null` while live. */
-  recording: string | null;
-  /** Counts and facts (blocked commands, bytes, channels). Never secrets. */
-  meta: Record<string, unknown>;
-}
-
 /** pending → approved | denied | expired (timed out, withdrawn by the proxy, or the grant ended). */
 export type ReviewState = 'pending' | 'approved' | 'denied' | 'expired';
 

@@ -11,8 +11,8 @@
  * start-up {@link ProxyAuthority.restore} reads the verifiers of live grants back and gives each
  * minted role a fresh random password kept in memory (`ALTER ROLE ... PASSWORD` with a verifier),
  * so the requester's proxy password keeps working; sessions open at the crash died with it.
- * This is the broker side of `proxy/grant-authority.ts`; it matches that interface structurally
- * so the broker does not import the proxy.
+ * It is the grant part of the proxy contract (`ports/proxy.ts`: `lookup` and `watch`), lent to the
+ * proxies through `proxy-ports.ts`.
  */
 import { randomBytes } from 'node:crypto';
 import type { PostgresTargetConfig } from './config/schema.ts';
@@ -20,30 +20,11 @@ import { Secret } from './config/secrets.ts';
 import type { Directory } from './directory/directory.ts';
 import type { BrokerEvent, BrokerEvents } from './events/events.ts';
 import type { AccessRequest } from './model.ts';
+import type { GrantChange, ProxiedGrant } from './ports/proxy.ts';
 import { buildScramVerifier } from './providers/postgres/scram-verifier.ts';
 import type { PgTlsSettings } from './providers/postgres/tls.ts';
 import type { CredentialProvider, MintResult } from './providers/provider.ts';
 import type { Store } from './store/store.ts';
-
-/** A live proxied grant, as the proxy sees it (see `ProxyGrant` in `proxy/grant-authority.ts`). */
-export interface ProxiedGrant {
-  grantId: string;
-  requester: string;
-  groups: readonly string[];
-  level: string;
-  target: string;
-  expiresAt: number;
-  verifier: string;
-  upstream: {
-    host: string;
-    port: number;
-    database: string;
-    user: string;
-    password: Secret;
-    /** TLS towards the database (the target's `tls` block, resolved). */
-    tls?: PgTlsSettings | undefined;
-  };
-}
 
 /** The store's part the authority uses: verifiers of proxy passwords. */
 export type ProxyVerifierStore = Pick<
@@ -67,11 +48,6 @@ interface ProxiedTargetEntry {
   upstream: { host: string; port: number; database: string; tls: PgTlsSettings | undefined };
 }
 
-/** A change the proxy acts on (see `GrantChange` in `proxy/grant-authority.ts`). */
-export type ProxiedGrantChange =
-  | { type: 'ended'; grantId: string; reason: 'expired' | 'revoked'; detail: string }
-  | { type: 'extended'; grantId: string; expiresAt: number };
-
 /** Options of {@link ProxyAuthority}. */
 export interface ProxyAuthorityOptions {
   directory: Directory;
@@ -90,7 +66,7 @@ export interface ProxyAuthorityOptions {
 /** Keeps the proxy's view of live grants of proxied targets, in memory. */
 export class ProxyAuthority {
   readonly #grants = new Map<string, ProxiedGrant>();
-  readonly #listeners = new Set<(change: ProxiedGrantChange) => void>();
+  readonly #listeners = new Set<(change: GrantChange) => void>();
   readonly #directory: Directory;
   readonly #clock: () => number;
   readonly #passwordBytes: number;
@@ -229,7 +205,7 @@ export class ProxyAuthority {
   }
 
   /** Calls `listener` on every grant change; returns the unsubscribe function. */
-  watch(listener: (change: ProxiedGrantChange) => void): () => void {
+  watch(listener: (change: GrantChange) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -271,7 +247,7 @@ export class ProxyAuthority {
     });
   }
 
-  #emit(change: ProxiedGrantChange): void {
+  #emit(change: GrantChange): void {
     for (const listener of this.#listeners) {
       try {
         listener(change);

@@ -4,6 +4,8 @@
  * grant's principals and options and ends at the grant's expiry, never later; each one is audited.
  */
 import { hostname } from 'node:os';
+import { isSshCaError } from '../../lib/ssh/errors.ts';
+import { parsePublicKeyLine, type SshCa } from '../../lib/ssh/keys.ts';
 import type { Config } from '../config/load.ts';
 import {
   BrokerError,
@@ -12,8 +14,6 @@ import {
   NotFoundError,
   StateConflictError,
 } from '../errors.ts';
-import { isSshCaError } from '../providers/ssh-ca/errors.ts';
-import { parsePublicKeyLine, type SshCa } from '../providers/ssh-ca/keys.ts';
 import { mintGrantCertificate } from '../providers/ssh-ca/ssh-ca-provider.ts';
 import type { Store } from '../store/store.ts';
 import { actorOf, type Route } from './server.ts';

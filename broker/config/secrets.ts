@@ -1,34 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { inspect } from 'node:util';
+import { Secret, type SecretRef } from '../../lib/secret.ts';
 import { SecretError } from '../errors.ts';
 
-/** How a secret is referenced in `warden.yaml`: never inline, always from the environment or a file. */
-export type SecretRef = { env: string } | { file: string };
-
-const REDACTED = '[secret]';
-
-/**
- * A secret value that never prints: `String(secret)`, `JSON.stringify`, `util.inspect` and pino
- * all see `[secret]`. Call `reveal()` only where the value is handed to the system that needs it.
- */
-export class Secret {
-  readonly #value: string;
-  constructor(value: string) {
-    this.#value = value;
-  }
-  reveal(): string {
-    return this.#value;
-  }
-  toString(): string {
-    return REDACTED;
-  }
-  toJSON(): string {
-    return REDACTED;
-  }
-  [inspect.custom](): string {
-    return REDACTED;
-  }
-}
+/** The wrapper resolved secrets come in (`lib/secret.ts`), re-exported for the broker's callers. */
+export { Secret, type SecretRef };
 
 /** Resolves a reference. `path` names the config key for error messages; `env` defaults to process.env. */
 export function resolveSecret(

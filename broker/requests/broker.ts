@@ -3,6 +3,7 @@
  * stored record, written before anyone is told, audited, then published as an event.
  */
 import { Cron } from 'croner';
+import { createId } from '../../lib/ids.ts';
 import { findCiRule, formatCiRuleRef, resolveCiRequirement } from '../ci/approvers.ts';
 import { CI_DEFAULTS, type CiRuleConfig } from '../ci/config.ts';
 import { formatDuration, parseDuration } from '../config/duration.ts';
@@ -17,7 +18,6 @@ import {
   StateConflictError,
 } from '../errors.ts';
 import type { EventBus, IssuedCredential } from '../events/events.ts';
-import { createId } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import type {
   AccessRequest,

@@ -7,19 +7,21 @@
  * its deadline (the rule's timeout, and never after the grant's end), when the proxy withdraws it
  * (the session ended, the client cancelled) or when the grant ends.
  *
- * This is the broker side of `proxy/statement-reviewer.ts`, matched structurally. The statement
+ * This is the review part of the proxy contract (`ports/proxy.ts`: `StatementReviewer`). The statement
  * waits in one process. While it waits, that process says so in the store about every second
  * (`heldAt`) and reads the review back, so a decision taken on another replica reaches it within
  * a second. A review whose holder stopped saying so (its Warden crashed or was stopped) cannot run
  * any more: it expires, and nobody can approve it (an approval that runs nothing would mislead the
  * approver and the audit log).
  */
+
+import { createId } from '../../lib/ids.ts';
 import { ForbiddenError, InvalidInputError, NotFoundError, StateConflictError } from '../errors.ts';
 import type { BrokerEvent, EventBus } from '../events/events.ts';
-import { createId } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import type { AccessRequest, ReviewState, StatementReview } from '../model.ts';
 import { describeRequirement } from '../policy/evaluate.ts';
+import type { ReviewOutcome, ReviewSubmission, StatementReviewer } from '../ports/proxy.ts';
 import type { Actor, Broker } from '../requests/broker.ts';
 import type { ReviewFilter, Store } from '../store/store.ts';
 
@@ -33,22 +35,6 @@ const MAX_TIMEOUT = 24 * 3_600_000;
 const MISSED_HOLDS = 10;
 const GONE = 'the Warden process holding the statement stopped';
 const SHUTDOWN = 'Warden is shutting down';
-
-/** A held statement as the proxy submits it (see `ReviewSubmission` in `proxy/statement-reviewer.ts`). */
-export interface ReviewSubmissionInput {
-  grantId: string;
-  sessionId: string;
-  statement: string;
-  rule: string;
-  message: string;
-  timeoutMs: number;
-}
-
-/** How a review ended (see `ReviewOutcome` in `proxy/statement-reviewer.ts`). */
-export type ReviewResult =
-  | { decision: 'approved'; reviewId: string; by: string; reason: string }
-  | { decision: 'denied'; reviewId: string; by: string; reason: string }
-  | { decision: 'expired'; reviewId: string; reason: string };
 
 /** What reviews need of the broker: a grant's approvers, and the audit log. */
 export type ReviewBroker = Pick<Broker, 'approversOf' | 'recordAudit'>;
@@ -68,7 +54,7 @@ export interface StatementReviewsOptions {
 }
 
 interface Waiter {
-  resolve: (result: ReviewResult) => void;
+  resolve: (result: ReviewOutcome) => void;
   timer: NodeJS.Timeout;
 }
 
@@ -80,7 +66,7 @@ const STATE_MESSAGES: Record<ReviewState, string> = {
 };
 
 /** Statement reviews (see the module comment). */
-export class StatementReviews {
+export class StatementReviews implements StatementReviewer {
   readonly #store: Store;
   readonly #broker: ReviewBroker;
   readonly #events: EventBus;
@@ -106,7 +92,7 @@ export class StatementReviews {
    * Records a held statement's review, tells chat, and resolves with the outcome. Aborting
    * `signal` withdraws it (it expires). Rejects when the grant is not active or the store fails.
    */
-  async review(submission: ReviewSubmissionInput, signal: AbortSignal): Promise<ReviewResult> {
+  async review(submission: ReviewSubmission, signal: AbortSignal): Promise<ReviewOutcome> {
     const grant = await this.#store.getRequest(submission.grantId);
     if (grant?.state !== 'active' || grant.expiresAt === null) {
       throw new StateConflictError(`grant ${String(submission.grantId).slice(0, 64)} is not active`);
@@ -141,7 +127,7 @@ export class StatementReviews {
       rule: review.rule,
       session: review.sessionId,
     });
-    const outcome = new Promise<ReviewResult>((resolve) => {
+    const outcome = new Promise<ReviewOutcome>((resolve) => {
       const timer = setTimeout(() => void this.#expireDue(review.id), Math.max(0, review.deadline - now));
       timer.unref();
       this.#waiters.set(review.id, { resolve, timer });
@@ -377,7 +363,7 @@ export class StatementReviews {
     throw new StateConflictError(`review ${id} is changing too fast; try again`);
   }
 
-  #settle(id: string, result: ReviewResult): void {
+  #settle(id: string, result: ReviewOutcome): void {
     const waiter = this.#waiters.get(id);
     if (!waiter) return;
     this.#waiters.delete(id);
@@ -386,7 +372,7 @@ export class StatementReviews {
   }
 }
 
-function outcomeOf(review: StatementReview): ReviewResult {
+function outcomeOf(review: StatementReview): ReviewOutcome {
   const reason = review.decisionReason ?? '';
   if (review.state === 'approved' || review.state === 'denied') {
     return { decision: review.state, reviewId: review.id, by: review.decidedBy ?? '', reason };

@@ -16,11 +16,10 @@ import { createAuditQueries } from './sql/audit.ts';
 import { createCredentialQueries } from './sql/credentials.ts';
 import { migrateSchema } from './sql/migrations.ts';
 import { createOnceQueries } from './sql/once.ts';
-import { createSessionQueries } from './sql/pg-sessions.ts';
 import { createProxyVerifierQueries } from './sql/proxy-verifiers.ts';
 import { createRequestQueries } from './sql/requests.ts';
 import { createReviewQueries } from './sql/reviews.ts';
-import { createSshSessionQueries } from './sql/ssh-sessions.ts';
+import { createSessionQueries } from './sql/sessions.ts';
 import type { Db, Tables } from './sql/tables.ts';
 import type { Store, StoreKind } from './store.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
@@ -50,7 +49,6 @@ export function createSqlStore(kind: StoreKind, db: Db, beforeClose?: () => Prom
     ...createRequestQueries(db),
     ...createCredentialQueries(db),
     ...createAuditQueries(db, kind),
-    ...createSshSessionQueries(db),
     ...createSessionQueries(db),
     ...createProxyVerifierQueries(db),
     ...createReviewQueries(db),

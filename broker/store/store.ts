@@ -6,9 +6,9 @@ import type {
   CredentialRecord,
   RequestState,
   ReviewState,
-  SshSessionRecord,
   StatementReview,
 } from '../model.ts';
+import type { SessionEnd, SessionEventRecord, SessionProtocol, SessionRecord } from '../ports/proxy.ts';
 
 export interface ReviewFilter {
   states?: readonly ReviewState[];
@@ -24,36 +24,11 @@ export interface RequestFilter {
   limit?: number;
 }
 
-/**
- * One proxied session (a Postgres connection today; `protocol` leaves room for SSH and HTTP).
- * `summary` holds counters (statements, blocked, rows, masking counts by label); never secrets.
- */
-export interface SessionRecord {
-  id: string;
-  protocol: string;
-  grantId: string;
-  requester: string;
-  target: string;
-  level: string;
-  clientAddress: string;
-  startedAt: number;
-  endedAt: number | null;
-  endReason: string | null;
-  summary: Record<string, unknown>;
-}
-
-/** One entry of a session's timeline: a statement, a block, an error, masked rows, the end. */
-export interface SessionEventRecord {
-  sessionId: string;
-  /** Order within the session, from 1. */
-  seq: number;
-  at: number;
-  kind: string;
-  /** Already masked by the proxy: unmasked values are never stored. */
-  data: Record<string, unknown>;
-}
+/** Proxied sessions are defined by the proxy contract (what the proxies record). */
+export type { SessionEnd, SessionEventRecord, SessionProtocol, SessionRecord };
 
 export interface SessionFilter {
+  protocol?: SessionProtocol;
   target?: string;
   requester?: string;
   grantId?: string;
@@ -143,46 +118,33 @@ export interface AuditStore {
   readAudit(options: { afterSeq?: number; since?: number; limit?: number }): Promise<AuditEntry[]>;
 }
 
-/** Proxied SSH sessions and their recordings. */
-export interface SshSessionStore {
-  /** Records a proxied SSH session when it starts. */
-  insertSshSession(session: SshSessionRecord): Promise<void>;
-  /** Stores the end of a session: time, reason, recording and final facts. */
-  finishSshSession(
-    id: string,
-    patch: Pick<SshSessionRecord, 'endedAt' | 'endReason' | 'recording' | 'meta'>,
-  ): Promise<void>;
-  /**
-   * A session. `recording` is the asciicast text of an ended session recorded before migration 7;
-   * later recordings are read with {@link readSshRecording}.
-   */
-  getSshSession(id: string): Promise<SshSessionRecord | undefined>;
-  /**
-   * Stores piece `seq` (0, 1, …) of a live session's recording, bytes the store keeps as they are.
-   * Pieces keep each write small however long the session.
-   */
-  appendSshRecording(id: string, seq: number, piece: Uint8Array): Promise<void>;
-  /** A session's recording pieces in order (none for a file transfer or an older session). */
-  readSshRecording(id: string): Promise<Uint8Array[]>;
-  /** SSH sessions, newest first, without their recordings. */
-  listSshSessions(filter: { requestId?: string; limit?: number }): Promise<SshSessionRecord[]>;
-}
-
-/** Proxied Postgres sessions and their timelines. */
+/**
+ * Proxied sessions of every protocol (Postgres connections, SSH channels), their timelines and
+ * their recordings. The proxies write through the contract's `SessionSink` (a subset).
+ */
 export interface SessionStore {
-  /** Records the start of a proxied Postgres session. */
+  /** Records a session when it starts. */
   insertSession(session: SessionRecord): Promise<void>;
   /** Records how a session ended. */
-  endSession(
-    id: string,
-    end: { endedAt: number; endReason: string; summary: Record<string, unknown> },
-  ): Promise<void>;
+  endSession(id: string, end: SessionEnd): Promise<void>;
   appendSessionEvents(events: readonly SessionEventRecord[]): Promise<void>;
-  /** Sessions, newest first. */
+  /**
+   * Stores piece `seq` (0, 1, …) of a live session's recording, bytes the store keeps as they are.
+   * A piece number is written once.
+   */
+  appendSessionFrames(sessionId: string, seq: number, piece: Uint8Array): Promise<void>;
+  /** Sessions, newest first (at most 1,000; 100 by default). */
   listSessions(filter: SessionFilter): Promise<SessionRecord[]>;
   getSession(id: string): Promise<SessionRecord | undefined>;
   /** A session's timeline in order. */
   listSessionEvents(sessionId: string): Promise<SessionEventRecord[]>;
+  /** A session's recording pieces in order (none for a file transfer or a Postgres session). */
+  readSessionFrames(sessionId: string): Promise<Uint8Array[]>;
+  /**
+   * The asciicast text of an SSH session recorded before migration 7, when recordings were text;
+   * `null` for every later session (their recording is in {@link readSessionFrames}).
+   */
+  readLegacyRecording(sessionId: string): Promise<string | null>;
 }
 
 /** Proxy password verifiers of proxied grants. */
@@ -230,7 +192,6 @@ export interface Store
   extends RequestStore,
     CredentialStore,
     AuditStore,
-    SshSessionStore,
     SessionStore,
     ProxyVerifierStore,
     ReviewStore,

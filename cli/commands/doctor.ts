@@ -8,11 +8,12 @@
 import { parseBotConfig, resolveSlackSettings } from '../../bot/config.ts';
 import { createProviders, loadSshCa, openConfiguredStore } from '../../broker/app.ts';
 import { type Config, loadConfig } from '../../broker/config/load.ts';
-import { formatCaPublicKeyLine } from '../../broker/providers/ssh-ca/keys.ts';
 import { isConfigurationError } from '../../lib/errors.ts';
+import { formatCaPublicKeyLine } from '../../lib/ssh/keys.ts';
 import { compilePgProxies } from '../../proxy/pg/start.ts';
-import { resolveSshProxySettings } from '../../proxy/ssh/start.ts';
+import { checkSshProxySettings } from '../../proxy/ssh/start.ts';
 import { ExitCode, type Io } from '../output.ts';
+import { readProxySettings } from '../proxy-settings.ts';
 
 export interface DoctorCheck {
   name: string;
@@ -103,7 +104,7 @@ export async function runDoctorChecks(
       await check(
         'Postgres proxy settings',
         async () =>
-          `${compilePgProxies(proxied, env).length} proxied targets: TLS, guardrails and masking compile`,
+          `${compilePgProxies({ targets: proxied, env }).length} proxied targets: TLS, guardrails and masking compile`,
         'correct the key named above (see the README, "The Postgres recording proxy")',
       ),
     );
@@ -113,7 +114,8 @@ export async function runDoctorChecks(
       await check(
         'SSH proxy settings',
         async () => {
-          resolveSshProxySettings(config, env);
+          const settings = readProxySettings(config, env).ssh;
+          if (settings) checkSshProxySettings(settings);
           return 'keys, guardrails, masking and host key pins check out';
         },
         'correct the key named above (see the README, "Starting the proxy")',

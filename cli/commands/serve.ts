@@ -15,11 +15,11 @@ import { resolveSecret } from '../../broker/config/secrets.ts';
 import type { Logger } from '../../broker/log.ts';
 import { createLogger } from '../../broker/log.ts';
 import { ShutdownStack } from '../../lib/shutdown-stack.ts';
-import { compilePgProxies, listenPgProxies } from '../../proxy/pg/start.ts';
-import { resolveSshProxySettings, startSshProxy } from '../../proxy/ssh/start.ts';
+import { checkProxySettings, startProxies } from '../../proxy/start.ts';
 import { type DemoEnvironment, startDemoEnvironment } from '../demo/demo.ts';
 import { DemoError } from '../demo/errors.ts';
 import { ExitCode, type Io } from '../output.ts';
+import { readProxySettings } from '../proxy-settings.ts';
 
 type Flags = Record<string, string | boolean | undefined>;
 
@@ -57,19 +57,11 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
           : (io.env.WARDEN_LOG_LEVEL ?? (consoleMode ? 'warn' : 'info')),
       ...(consoleMode ? { destination: pino.destination(2) } : {}),
     });
-    const log = logger;
     // Sections only the front ends and proxies read are checked before the broker starts (and
     // reconciles its targets), so a bad one changes nothing; what fails later is stopped below.
     const chat = parseBotConfig(config.chat);
-    const pgProxies = compilePgProxies(
-      Object.fromEntries(
-        Object.entries(config.targets).flatMap(([name, target]) =>
-          target.kind === 'postgres' ? [[name, target]] : [],
-        ),
-      ),
-      env,
-    );
-    const sshProxySettings = resolveSshProxySettings(config, env);
+    const proxySettings = readProxySettings(config, env);
+    checkProxySettings(proxySettings);
     const slackSettings = chat.slack ? resolveSlackSettings(chat.slack, env) : undefined;
     const tokens = config.broker.tokens.map((t, i) => ({
       name: t.name,
@@ -82,16 +74,9 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       ? new CiExchange({ config: config.ci, broker: app.broker, store: app.store, logger })
       : undefined;
     if (ci) started.push('CI exchange', () => ci.close());
-    const proxies = await listenPgProxies(pgProxies, {
-      authority: app.proxyAuthority,
-      sink: app.store,
-      reviewer: app.reviews,
-      log: (level, fields, message) => log[level](fields, message),
-    });
-    started.push('postgres proxies', () => Promise.all(proxies.map((p) => p.server.close())));
-    for (const proxy of proxies) {
-      logger.info({ target: proxy.target, listen: proxy.address }, 'postgres proxy listening');
-    }
+    // Every recording proxy (Postgres, SSH) starts the same way, from the broker's proxy ports.
+    const proxies = await startProxies(proxySettings, { ports: app.proxyPorts, clock: Date.now, logger });
+    started.push('proxies', () => Promise.all(proxies.map((proxy) => proxy.close())));
     const api = new ApiServer({
       broker: app.broker,
       store: app.store,
@@ -106,8 +91,6 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     const [host, port] = config.broker.listen.split(':');
     started.push('API', () => api.close());
     const address = await api.listen(Number(port), host);
-    const sshProxy = await startSshProxy(config, app, logger, env, sshProxySettings);
-    if (sshProxy) started.push('SSH proxy', () => sshProxy.close());
     logger.info(
       {
         listen: `${address.address}:${address.port}`,

@@ -1,7 +1,8 @@
 /**
- * `warden sessions list` and `warden replay <session> [--format jsonl]`: read proxied-session
- * recordings from the store directly (like `audit`), and show a session's timeline in the
- * terminal or export it as JSON lines. Recordings are masked when written: nothing here unmasks.
+ * `warden sessions list` and `warden replay <session> [--format jsonl]`: read proxied sessions of
+ * every protocol from the store directly (like `audit`). A Postgres session's timeline is shown in
+ * the terminal or exported as JSON lines; an SSH session's recording is played (`warden ssh
+ * replay`). Recordings are masked when written: nothing here unmasks.
  */
 import { openConfiguredStore } from '../../broker/app.ts';
 import type { Config } from '../../broker/config/load.ts';
@@ -28,22 +29,37 @@ function formatCounts(counts: unknown): string {
     .join(' ');
 }
 
-/** One line per session: id, who, where, when, how it ended, counters. */
+/** What a session did, by protocol: statements of a Postgres session, the channel of an SSH one. */
+function formatActivity(session: SessionRecord): string[] {
+  if (session.protocol === 'ssh') {
+    const s = session.summary as { channel?: string; command?: string; commands?: number; blocked?: number };
+    return [
+      s.command ? `${s.channel ?? 'exec'} ${JSON.stringify(s.command.slice(0, 80))}` : (s.channel ?? 'shell'),
+      `${s.commands ?? 0} commands`,
+      `${s.blocked ?? 0} blocked`,
+    ];
+  }
+  const s = session.summary as { statements?: number; blocked?: number };
+  return [`${s.statements ?? 0} statements`, `${s.blocked ?? 0} blocked`];
+}
+
+/** One line per session: id, protocol, who, where, when, how it ended, what it did, masking counts. */
 export function formatSessionLine(session: SessionRecord): string {
-  const s = session.summary as { statements?: number; blocked?: number; masked?: unknown };
+  const masked = formatCounts((session.summary as { masked?: unknown }).masked);
   const ended =
     session.endedAt === null ? 'live' : `ended ${formatTime(session.endedAt)} (${session.endReason ?? '?'})`;
   return [
     session.id,
+    session.protocol,
     session.requester,
     `${session.target}:${session.level}`,
+    session.login && `as ${session.login}`,
     `grant ${session.grantId}`,
     `from ${session.clientAddress}`,
     `started ${formatTime(session.startedAt)}`,
     ended,
-    `${s.statements ?? 0} statements`,
-    `${s.blocked ?? 0} blocked`,
-    formatCounts(s.masked) && `masked ${formatCounts(s.masked)}`,
+    ...formatActivity(session),
+    masked && `masked ${masked}`,
   ]
     .filter(Boolean)
     .join('  ');
@@ -79,7 +95,7 @@ export function formatEventLine(session: SessionRecord, event: SessionEventRecor
   }
 }
 
-/** `warden sessions list [--user u] [--target t] [--json]`. */
+/** `warden sessions list [--user u] [--target t] [--json]`: sessions of every protocol, newest first. */
 export async function runSessionsCommand(
   verb: string | undefined,
   flags: Flags,
@@ -117,7 +133,7 @@ export async function runReplayCommand(
   try {
     const session = await store.getSession(id);
     // SSH sessions are recorded as terminal casts: play them in the terminal.
-    if (!session && (await store.getSshSession(id))) return await replaySshSession(id, flags, io, { store });
+    if (session?.protocol === 'ssh') return await replaySshSession(id, flags, io, { store });
     if (!session) {
       io.err(`warden: no recorded session ${id} (ERR_SESSION_NOT_FOUND)`);
       return ExitCode.Refused;

@@ -7,12 +7,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { SshCertificateAnswer } from '../../broker/api/ssh-route.ts';
-import { isSshCaError } from '../../broker/providers/ssh-ca/errors.ts';
-import {
-  formatPublicKeyLine,
-  generateSubjectKey,
-  parsePublicKeyLine,
-} from '../../broker/providers/ssh-ca/keys.ts';
+import { isSshCaError } from '../../lib/ssh/errors.ts';
+import { formatPublicKeyLine, generateSubjectKey, parsePublicKeyLine } from '../../lib/ssh/keys.ts';
 import { UsageError } from '../errors.ts';
 import { ExitCode, type Io } from '../output.ts';
 import { SshCliError } from '../ssh/errors.ts';

@@ -54,17 +54,17 @@ export async function replaySshSession(
   const exportPath = typeof flags.export === 'string' ? flags.export : undefined;
   const store = deps.store ?? (await openConfiguredStore(loadConfigOf(flags, io), io.env));
   try {
-    const session = await store.getSshSession(id);
+    const session = await store.getSession(id);
     if (!session)
       throw new SshCliError('ERR_SSH_CLI_SESSION_NOT_FOUND', `session ${id.slice(0, 64)} does not exist`);
-    if (session.kind !== 'ssh') {
+    if (session.protocol !== 'ssh') {
       throw new SshCliError(
         'ERR_SSH_CLI_SESSION_NOT_SSH',
-        `session ${id} is a ${session.kind} session, not SSH`,
+        `session ${id} is a ${session.protocol} session, not SSH`,
       );
     }
     const live = session.endedAt === null;
-    const recording = await readStoredRecording(store, session);
+    const recording = await readStoredRecording(store, session.id);
     if (recording === null) {
       throw new SshCliError(
         'ERR_SSH_CLI_NO_RECORDING',

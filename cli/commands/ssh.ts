@@ -4,10 +4,10 @@
  * store (see {@link replaySshSession}).
  */
 import { loadSshCa, openConfiguredStore } from '../../broker/app.ts';
-import { isSshCaError } from '../../broker/providers/ssh-ca/errors.ts';
-import { formatCaPublicKeyLine } from '../../broker/providers/ssh-ca/keys.ts';
 import { buildGrantKrl } from '../../broker/providers/ssh-ca/ssh-ca-provider.ts';
 import type { Store } from '../../broker/store/store.ts';
+import { isSshCaError } from '../../lib/ssh/errors.ts';
+import { formatCaPublicKeyLine } from '../../lib/ssh/keys.ts';
 import { isRecordingError } from '../../proxy/ssh/recording/errors.ts';
 import { UsageError } from '../errors.ts';
 import { ExitCode, type Io } from '../output.ts';

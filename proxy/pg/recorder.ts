@@ -4,17 +4,10 @@
  * queue is full the session is told to pause its client (backpressure) rather than grow the heap
  * or drop the trace.
  */
-import type { SessionEventRecord, SessionRecord } from '../../broker/store/store.ts';
+import type { SessionEventRecord, SessionRecord, SessionSink } from '../../broker/ports/proxy.ts';
 
-/** Where recordings go: the broker's store implements it. */
-export interface SessionSink {
-  insertSession(session: SessionRecord): Promise<void>;
-  appendSessionEvents(events: readonly SessionEventRecord[]): Promise<void>;
-  endSession(
-    id: string,
-    end: { endedAt: number; endReason: string; summary: Record<string, unknown> },
-  ): Promise<void>;
-}
+/** The part of the broker's session sink a timeline is written to. */
+export type TimelineSink = Pick<SessionSink, 'insertSession' | 'appendSessionEvents' | 'endSession'>;
 
 /** Limits of a {@link SessionRecorder}. */
 export interface RecorderOptions {
@@ -33,7 +26,7 @@ const DEFAULTS = { maxQueued: 20_000, batchSize: 2_000, flushDelayMs: 200 } as c
 /** Records one session. */
 export class SessionRecorder {
   private readonly queue: SessionEventRecord[] = [];
-  private readonly sink: SessionSink;
+  private readonly sink: TimelineSink;
   private readonly options: Required<Omit<RecorderOptions, 'onError'>>;
   private readonly onError: (error: unknown) => void;
   private seq = 0;
@@ -45,7 +38,7 @@ export class SessionRecorder {
   failed = 0;
 
   constructor(
-    sink: SessionSink,
+    sink: TimelineSink,
     readonly session: SessionRecord,
     options: RecorderOptions = {},
   ) {

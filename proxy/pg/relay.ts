@@ -1,8 +1,10 @@
 /**
  * The protocol core of a proxied session once both sides are logged in: client messages in,
  * bytes for the server out (statements checked by the guardrails); server messages in, bytes
- * for the client out (values masked); a timeline of statements out. No sockets or timers: the
- * session feeds chunks and sends what comes out.
+ * for the client out (values masked). No sockets or timers: the session feeds chunks and sends
+ * what comes out. Three parts of it live beside it: result planning (which columns of a result
+ * to mask, `result-plan.ts`), the statement log (the timeline and counters, `statement-log.ts`)
+ * and the review hold (statements waiting for an approver, `review-hold.ts`).
  *
  * Blocked statements are not answered by the proxy itself, which would reorder replies under
  * pipelining: the message is replaced by a statement the server rejects with a syntax error
@@ -19,24 +21,28 @@
  * A statement a rule sends to review (a Query or a Parse) is held: later client messages are
  * kept in order (bounded) until the reviewer's outcome, then the held message is forwarded, or
  * substituted like a blocked statement, and the kept input is processed.
+ *
+ * Why this file is longer than 600 lines: what is left is the two directions of one state
+ * machine. They share the reply queue, the substitution tokens, the prepared statements' and
+ * portals' state and the COPY plans, and the per-message dispatch is the hot path (every DataRow
+ * run goes through it); cutting it further would only spread one queue's bookkeeping over files.
  */
 import { randomBytes } from 'node:crypto';
+import type { StatementReviewer } from '../../broker/ports/proxy.ts';
 import {
-  DEFAULT_REVIEW_TIMEOUT_MS,
   isAsciiSafeEncoding,
   type SqlGuardrails,
   type StatementReport,
   type Verdict,
 } from '../guardrails/sql/index.ts';
-import { addCounts, type ColumnRule, type MaskCounts, type Masker } from '../masking/index.ts';
-import type { ReviewOutcome, StatementReviewer } from '../statement-reviewer.ts';
+import type { Masker } from '../masking/index.ts';
+import { remember } from './bounded-names.ts';
 import type { Catalog } from './catalog.ts';
 import { type ByteSink, ChunkOutput } from './chunk-output.ts';
-import { CopyOutMasker, type CopyOutPlan, planCopyOut } from './copy-masking.ts';
+import { CopyOutMasker, type CopyOutPlan } from './copy-masking.ts';
 import { PgProxyError } from './errors.ts';
 import {
   BackendParser,
-  DataRowLocator,
   decodeCopyResponse,
   decodeErrorResponse,
   decodeNoticeResponse,
@@ -45,12 +51,7 @@ import {
   decodeRowDescription,
   type FieldDescription,
 } from './protocol/backend-parser.ts';
-import {
-  type FrontendMessage,
-  FrontendParser,
-  type ParseMessage,
-  type QueryMessage,
-} from './protocol/frontend-parser.ts';
+import { type FrontendMessage, FrontendParser } from './protocol/frontend-parser.ts';
 import { BackendCode } from './protocol/message-codes.ts';
 import {
   type NoticeInput,
@@ -61,68 +62,15 @@ import {
   writeParse,
   writeQuery,
 } from './protocol/serializer.ts';
-import { ColumnOp, type RowHooks, type RowPlan, RowRewriter } from './row-rewriter.ts';
+import { FALLBACK_PLAN, type ResultPlan, ResultPlanner } from './result-plan.ts';
+import { type HeldMessage, type HoldHost, type HoldOutcome, ReviewHold, refusalOf } from './review-hold.ts';
+import { type RowHooks, RowRewriter } from './row-rewriter.ts';
+import { MAX_RECORDED_ROWS, type RelayStats, StatementLog, type StatementRecord } from './statement-log.ts';
 
-/** Most prepared statements / portals / SQL PREPAREs remembered per session (oldest forgotten). */
-const MAX_NAMES = 10_000;
-/** Most bytes of client input kept while a statement is held for review. */
-export const MAX_HELD_INPUT = 1024 * 1024;
-/** Most statements awaiting their replies whose details are recorded. */
-const MAX_PENDING = 100_000;
-/** Recorded text is cut to this many characters. */
-const MAX_RECORDED_SQL = 4_000;
-const MAX_RECORDED_PARAMS = 32;
-const MAX_RECORDED_PARAM = 200;
-/** Masked result rows kept per statement when `recordRows` is on. */
-export const MAX_RECORDED_ROWS = 100;
+export type { RelayStats } from './statement-log.ts';
+
 /** ErrorResponse/NoticeResponse fields that may repeat data and are masked. */
 const MASKED_FIELDS = new Set(['M', 'D', 'H', 'W', 'q', 'p']);
-/** Most result shapes planned per session before the cache starts over. */
-const MAX_PLANS = 256;
-/**
- * Types whose text form cannot hold anything a built-in detector looks for (no `@` or letters,
- * at most 10 digits, no digit groups with separators: cards need 13 digits, SSNs and phone
- * numbers need separators): bool, int2, int4, oid, date, time, timestamp, timestamptz, interval,
- * timetz, uuid. Their values skip the content scan unless custom patterns are configured (a
- * pattern may match anything). Floats and int8 stay scanned (a card number fits in them).
- */
-const UNSCANNED_TYPES: ReadonlySet<number> = new Set([
-  16, 21, 23, 26, 1082, 1083, 1114, 1184, 1186, 1266, 2950,
-]);
-const NO_TYPES: ReadonlySet<number> = new Set();
-/** Types whose binary form is their text (text, varchar, bpchar, name, json, unknown). */
-const TEXT_TYPES = new Set([25, 1043, 1042, 19, 114, 705]);
-
-/** What to do to each column of a result; null when no column needs anything (zero-copy). */
-type ResultPlan = RowPlan;
-
-const REDACTED = Buffer.from('[REDACTED]');
-
-/** One statement's entry in the timeline, filled in as replies arrive. */
-interface StatementRecord {
-  sql: string;
-  params?: string[];
-  startedAt: number;
-  rows: number;
-  error?: string;
-  verdict?: { action: string; rule?: string };
-  masked?: Record<string, number>;
-  sample?: string[][];
-  protocol: 'simple' | 'extended' | 'function';
-  /** The outcome of its review, when a rule held it. */
-  review?: Record<string, unknown>;
-}
-
-/** A statement held for review and the client input that arrived after it. */
-interface Held {
-  message: QueryMessage | ParseMessage;
-  verdict: Verdict;
-  reviewId: string | undefined;
-  startedAt: number;
-  abort: AbortController;
-  queued: FrontendMessage[];
-  queuedBytes: number;
-}
 
 type Pending =
   | { t: 'parse' }
@@ -156,19 +104,6 @@ interface Portal {
   copy?: CopyOutPlan | null;
 }
 
-/**
- * A copy of a client message that owns its bytes. Messages are views of the received chunk, and
- * the session reads into one reused buffer (static-read.ts): a message kept past the chunk (held
- * for review) must not be overwritten by the next read.
- */
-function detach(message: FrontendMessage): FrontendMessage {
-  let copy: FrontendMessage | undefined;
-  new FrontendParser({ phase: 'normal' }).feed(Buffer.from(message.raw), (parsed) => {
-    copy = parsed;
-  });
-  return copy ?? message;
-}
-
 /** The session facts and hooks a relay runs with. */
 export interface RelayOptions {
   guardrails: SqlGuardrails;
@@ -198,24 +133,26 @@ export interface RelayOptions {
   onHold?: (holding: boolean) => void;
   /** Called when processing the kept input after a release fails: end the session. */
   onFail?: (error: unknown) => void;
+  /**
+   * Told of each statement the proxy refuses, when it refuses it (before the server's reply,
+   * so a client that leaves at once is told of too): its recorded text, the rule, its review.
+   */
+  onBlocked?: (blocked: BlockedStatement) => void;
 }
 
-/** Session counters for the recording's summary. */
-export interface RelayStats {
-  statements: number;
-  blocked: number;
-  errors: number;
-  rows: number;
-  masked: Record<string, number>;
-}
-
-function truncate(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text;
+/** A statement the proxy refused (see {@link RelayOptions.onBlocked}). */
+export interface BlockedStatement {
+  /** As recorded: masked and cut. */
+  statement: string;
+  rule: string;
+  /** The outcome of its review, when a rule held it. */
+  review?: Record<string, unknown>;
 }
 
 /** The relay of one session (see the module comment). */
 export class PgRelay {
-  readonly stats: RelayStats = { statements: 0, blocked: 0, errors: 0, rows: 0, masked: {} };
+  /** Session counters (the statement log's). */
+  readonly stats: RelayStats;
   private readonly frontend = new FrontendParser({ phase: 'normal' });
   private readonly backend = new BackendParser();
   private readonly upstreamOut: ChunkOutput;
@@ -234,14 +171,12 @@ export class PgRelay {
   private syncsSent = 0;
   private syncsReceived = 0;
   private queryPlan: ResultPlan | null = null;
+  private readonly planner: ResultPlanner;
   private readonly detectorsOn: boolean;
-  private readonly unscannedTypes: ReadonlySet<number>;
-  private locator: DataRowLocator | null = null;
-  private unknownTableReported = false;
+  private readonly log: StatementLog;
+  private readonly review: ReviewHold;
   /** True once the client sent Terminate. */
   terminated = false;
-  private held: Held | null = null;
-  private closed = false;
 
   constructor(options: RelayOptions) {
     this.options = options;
@@ -251,9 +186,28 @@ export class PgRelay {
     this.clientOut = new ChunkOutput(options.toClient);
     this.token = options.token ?? randomBytes(8).toString('hex');
     this.tokenPrefix = `warden_blocked_${this.token}_`;
-    const config = options.masker.config;
-    this.detectorsOn = config.patterns.length > 0 || Object.values(config.detectors).some((s) => s !== null);
-    this.unscannedTypes = config.patterns.length > 0 ? NO_TYPES : UNSCANNED_TYPES;
+    this.planner = new ResultPlanner({
+      masker: options.masker,
+      catalog: options.catalog,
+      recordRows: options.recordRows,
+      onUnknownTable: options.onUnknownTable,
+    });
+    this.detectorsOn = this.planner.detectorsOn;
+    this.log = new StatementLog({
+      masker: options.masker,
+      clock: this.clock,
+      record: options.record,
+      inFlight: () => this.inFlight,
+    });
+    this.stats = this.log.stats;
+    this.review = new ReviewHold({
+      reviewer: options.reviewer,
+      ids: options.review ?? { grantId: '', sessionId: '' },
+      clock: this.clock,
+      host: this.holdHost,
+      onHold: options.onHold,
+      onFail: options.onFail,
+    });
     if (options.clientEncoding) this.clientEncoding = options.clientEncoding;
     this.rows = new RowRewriter(options.masker);
   }
@@ -286,8 +240,8 @@ export class PgRelay {
   // ------------------------------------------------------------------ client → server
 
   private onClientMessage(message: FrontendMessage): void {
-    if (this.held) {
-      this.keep(this.held, message);
+    if (this.review.holding) {
+      this.review.keep(message);
       return;
     }
     const out = this.upstreamOut;
@@ -295,35 +249,40 @@ export class PgRelay {
       case 'query': {
         const verdict = this.check(message.sql);
         if (verdict.action === 'review') {
-          this.hold(message, verdict);
+          this.review.hold(message, verdict, this.log.recordedSql(message.sql));
           return;
         }
-        const stmt = this.startStatement(message.sql, 'simple', verdict);
+        const stmt = this.log.start(message.sql, 'simple', verdict);
         const entry: Pending = { t: 'query', stmt };
         this.push(entry);
         this.attachCopyPlans(entry);
         if (verdict.action === 'allow') out.pass(message.raw);
-        else writeQuery(out.writer(), this.substitute(verdict));
+        else {
+          this.reportBlocked(stmt, message.sql, verdict.rule);
+          writeQuery(out.writer(), this.substitute(verdict));
+        }
         this.syncsSent++;
         return;
       }
       case 'parse': {
         const verdict = this.check(message.sql);
         if (verdict.action === 'review') {
-          this.hold(message, verdict);
+          this.review.hold(message, verdict, this.log.recordedSql(message.sql));
           return;
         }
         this.push({ t: 'parse' });
         if (verdict.action === 'allow') {
-          this.remember(this.statements, message.name, {
-            recorded: this.recordedSql(message.sql),
+          remember(this.statements, message.name, {
+            recorded: this.log.recordedSql(message.sql),
             plans: new Map(),
             fields: undefined,
             copy: this.checkedCopies.pop(),
           });
           out.pass(message.raw);
         } else {
-          this.record(this.startStatement(message.sql, 'extended', verdict), 'blocked');
+          const stmt = this.log.start(message.sql, 'extended', verdict);
+          this.log.record(stmt, 'blocked');
+          this.reportBlocked(stmt, message.sql, verdict.rule);
           this.statements.delete(message.name);
           writeParse(out.writer(), { name: message.name, sql: this.substitute(verdict) });
         }
@@ -340,10 +299,10 @@ export class PgRelay {
         const portal: Portal = {
           statement: message.statement,
           plan: statement && this.planOf(statement, message.resultFormats),
-          params: this.maskParams(message.parameters, message.parameterFormats),
+          params: this.log.maskParams(message.parameters, message.parameterFormats),
           copy: statement?.copy,
         };
-        this.remember(this.portals, message.portal, portal);
+        remember(this.portals, message.portal, portal);
         out.pass(message.raw);
         return;
       }
@@ -362,7 +321,7 @@ export class PgRelay {
           writeDescribe(out.writer(), 'portal', message.portal);
         }
         const recorded = portal ? this.statements.get(portal.statement)?.recorded : undefined;
-        const stmt = this.startStatement(recorded ?? '', 'extended', undefined, true);
+        const stmt = this.log.start(recorded ?? '', 'extended', undefined, true);
         if (stmt && portal && portal.params.length > 0) stmt.params = portal.params;
         const entry: Pending = { t: 'execute', portal: message.portal, stmt };
         this.push(entry);
@@ -387,7 +346,9 @@ export class PgRelay {
           message: 'fast-path function calls are not allowed through Warden',
           statements: [],
         };
-        const stmt = this.startStatement(`<function call oid ${message.functionOid}>`, 'function', verdict);
+        const call = `<function call oid ${message.functionOid}>`;
+        const stmt = this.log.start(call, 'function', verdict);
+        this.reportBlocked(stmt, call, verdict.rule);
         this.push({ t: 'query', stmt });
         writeQuery(out.writer(), this.substitute(verdict));
         this.syncsSent++;
@@ -414,16 +375,25 @@ export class PgRelay {
     if (verdict.action === 'allow') {
       for (const statement of verdict.statements) {
         const prepares = statement.report.prepares;
-        if (prepares) this.remember(this.ctx.prepared, prepares.name, prepares.statement);
-        const refusal = this.planCopy(statement.report);
-        if (refusal !== undefined) {
+        if (prepares) remember(this.ctx.prepared, prepares.name, prepares.statement);
+        // COPY TO carries no RowDescription: its masking is planned from the statement, queued in
+        // statement order (null when no column rule applies).
+        const copy = this.planner.planCopy(statement.report, this.clientEncoding);
+        if (copy === undefined) continue;
+        if ('refusal' in copy) {
           this.checkedCopies.length = 0;
-          return { action: 'block', rule: 'masked-copy', message: refusal, statements: verdict.statements };
+          return {
+            action: 'block',
+            rule: 'masked-copy',
+            message: copy.refusal,
+            statements: verdict.statements,
+          };
         }
+        this.checkedCopies.push(copy.plan);
       }
       return verdict;
     }
-    if (verdict.action === 'review' && !this.options.reviewer) {
+    if (verdict.action === 'review' && !this.review.available) {
       // No reviewer is wired to this proxy: a statement that needs review is refused (fail closed).
       return {
         ...verdict,
@@ -432,33 +402,6 @@ export class PgRelay {
       };
     }
     return verdict;
-  }
-
-  /**
-   * COPY TO carries no RowDescription: the masking of a COPY TO STDOUT is planned from the
-   * statement (see copy-masking.ts) and queued in {@link checkedCopies}, in statement order (null
-   * when no column rule applies); returns the refusal of one that cannot be masked.
-   */
-  private planCopy(report: StatementReport): string | undefined {
-    const copy = report.copy;
-    if (!copy || copy.from || !copy.client) return undefined;
-    if (!this.copiesMaskedColumns(report)) {
-      this.checkedCopies.push(null);
-      return undefined;
-    }
-    if (!isAsciiSafeEncoding(this.clientEncoding)) {
-      return `COPY output in client_encoding ${this.clientEncoding} cannot be masked by column: use UTF8`;
-    }
-    const plan = planCopyOut(copy, this.options.catalog, this.options.masker);
-    if ('refusal' in plan) {
-      if (plan.unknownTable && !this.unknownTableReported) {
-        this.unknownTableReported = true;
-        this.options.onUnknownTable?.();
-      }
-      return plan.refusal;
-    }
-    this.checkedCopies.push(plan);
-    return undefined;
   }
 
   /** COPY TO plans of the statement being checked, in statement order. */
@@ -501,47 +444,8 @@ export class PgRelay {
     }
     const stmt = head?.t === 'query' || head?.t === 'execute' ? head.stmt : undefined;
     this.copyMasker = new CopyOutMasker(plan, this.options.masker, this.detectorsOn, (counts) =>
-      this.count(counts, stmt),
+      this.log.count(counts, stmt),
     );
-  }
-
-  /**
-   * True when a COPY reads a table with a rule-masked column. A relation the catalog does not know
-   * counts as masked (fail closed).
-   */
-  private copiesMaskedColumns(report: StatementReport): boolean {
-    const rules = this.options.masker.config.columns;
-    if (report.kind !== 'copy' || report.effects.includes('write') || rules.length === 0) return false;
-    return report.relations.some((relation) => {
-      let masked = this.maskedRelations.get(relation);
-      if (masked === undefined) {
-        masked = this.hasMaskedColumn(relation);
-        this.remember(this.maskedRelations, relation, masked);
-      }
-      return masked;
-    });
-  }
-
-  private readonly maskedRelations = new Map<string, boolean>();
-
-  private hasMaskedColumn(relation: string): boolean {
-    const catalog = this.options.catalog;
-    const dot = relation.lastIndexOf('.');
-    const schema = dot < 0 ? undefined : relation.slice(0, dot);
-    const table = relation.slice(dot + 1);
-    let known = false;
-    for (const [oid, name] of catalog?.tables ?? []) {
-      if (name.table !== table || (schema !== undefined && name.schema !== schema)) continue;
-      known = true;
-      const columns = [...(catalog!.attributes.get(oid)?.values() ?? [])];
-      const masked = this.options.masker.resolveColumns(
-        new Map([[oid, name]]),
-        columns.map((column, i) => ({ tableOid: oid, attnum: i + 1, name: column })),
-        new Map(),
-      );
-      if (masked.some((rule) => rule !== null && rule.style !== 'none')) return true;
-    }
-    return !known;
   }
 
   /** Registers a blocked statement and returns the SQL the server will reject in its place. */
@@ -559,6 +463,22 @@ export class PgRelay {
     });
   }
 
+  /** Tells {@link RelayOptions.onBlocked} of a refused statement (`stmt`: its entry, if one is kept). */
+  private reportBlocked(
+    stmt: StatementRecord | undefined,
+    sql: string,
+    rule: string | undefined,
+    review?: Record<string, unknown>,
+  ): void {
+    const onBlocked = this.options.onBlocked;
+    if (!onBlocked) return;
+    onBlocked({
+      statement: stmt?.sql ?? this.log.recordedSql(sql),
+      rule: rule ?? 'guardrail',
+      ...(review ? { review } : {}),
+    });
+  }
+
   /** Registers a refused statement and returns the SQL the server will reject in its place. */
   private substituteError(error: NoticeInput): string {
     this.stats.blocked++;
@@ -571,50 +491,7 @@ export class PgRelay {
 
   /** Whether a statement is held for review. */
   get holding(): boolean {
-    return this.held !== null;
-  }
-
-  /** Holds a statement and asks the reviewer; the client's later input is kept until the outcome. */
-  private hold(message: QueryMessage | ParseMessage, verdict: Verdict): void {
-    const held: Held = {
-      message: detach(message) as QueryMessage | ParseMessage,
-      verdict,
-      reviewId: undefined,
-      startedAt: this.clock(),
-      abort: new AbortController(),
-      queued: [],
-      queuedBytes: 0,
-    };
-    this.held = held;
-    this.options.onHold?.(true);
-    const ids = this.options.review ?? { grantId: '', sessionId: '' };
-    this.options
-      .reviewer!.review(
-        {
-          grantId: ids.grantId,
-          sessionId: ids.sessionId,
-          statement: this.recordedSql(message.sql),
-          rule: verdict.rule ?? 'guardrail',
-          message: verdict.message ?? 'this statement needs review',
-          timeoutMs: verdict.timeoutMs ?? DEFAULT_REVIEW_TIMEOUT_MS,
-        },
-        held.abort.signal,
-      )
-      .then(
-        (outcome) => this.release(held, outcome),
-        () => this.release(held, { decision: 'expired', reviewId: '', reason: 'review unavailable' }),
-      );
-  }
-
-  private keep(held: Held, message: FrontendMessage): void {
-    held.queuedBytes += message.raw.length;
-    if (held.queuedBytes > MAX_HELD_INPUT) {
-      throw new PgProxyError(
-        'ERR_PGPROXY_HELD_INPUT',
-        `more than ${MAX_HELD_INPUT} bytes arrived while a statement waited for review`,
-      );
-    }
-    held.queued.push(detach(message));
+    return this.review.holding;
   }
 
   /**
@@ -622,85 +499,57 @@ export class PgRelay {
    * SQLSTATE 57014 and the review is withdrawn. False when nothing is held (cancel the server's work).
    */
   cancelHeld(): boolean {
-    const held = this.held;
-    if (!held) return false;
-    held.abort.abort();
-    this.release(held, { decision: 'cancelled' });
-    return true;
+    return this.review.cancel();
   }
 
   /** Withdraws a held statement's review (the session ended); nothing more is sent. */
   close(): void {
-    this.closed = true;
-    this.held?.abort.abort();
+    this.review.close();
   }
 
-  private release(held: Held, outcome: ReviewOutcome | { decision: 'cancelled' }): void {
-    if (this.held !== held || this.closed) return;
-    this.held = null;
-    const { message, verdict } = held;
-    const rule = verdict.rule ?? 'guardrail';
-    const review: Record<string, unknown> = {
-      outcome: outcome.decision,
-      waitedMs: this.clock() - held.startedAt,
-    };
-    if ('reviewId' in outcome && outcome.reviewId) review.id = outcome.reviewId;
-    if ('by' in outcome) review.by = outcome.by;
-    if ('reason' in outcome && outcome.reason) review.reason = outcome.reason;
-    const out = this.upstreamOut;
-    out.begin(EMPTY);
-    try {
-      if (outcome.decision === 'approved') this.forwardApproved(message, rule, review);
-      else {
-        const refused = this.substituteError(refusalOf(rule, outcome));
-        const stmt = this.startStatement(
-          message.sql,
-          message.type === 'query' ? 'simple' : 'extended',
-          verdict,
-        );
-        if (stmt) {
-          stmt.verdict = { action: 'block', rule };
-          stmt.review = review;
-        }
-        if (message.type === 'query') {
-          this.push({ t: 'query', stmt });
-          writeQuery(out.writer(), refused);
-          this.syncsSent++;
-        } else {
-          this.push({ t: 'parse' });
-          this.record(stmt, 'blocked');
-          this.statements.delete(message.name);
-          writeParse(out.writer(), { name: message.name, sql: refused });
-        }
-      }
-      let next = held.queued.shift();
-      while (next) {
-        this.onClientMessage(next);
-        const again = this.held as Held | null;
-        if (again) {
-          // Another held statement: the rest waits behind it.
-          again.queued.push(...held.queued);
-          again.queuedBytes += held.queuedBytes;
-          return;
-        }
-        next = held.queued.shift();
-      }
-    } catch (error) {
-      this.options.onFail?.(error);
-      return;
-    } finally {
-      out.end();
-    }
-    this.options.onHold?.(false);
-  }
+  /** What the review hold asks of the relay: the wire side of a released statement. */
+  private readonly holdHost: HoldHost = {
+    settle: (message, verdict, outcome, review) => this.settleHeld(message, verdict, outcome, review),
+    receive: (message) => this.onClientMessage(message),
+    beginOutput: () => this.upstreamOut.begin(EMPTY),
+    endOutput: () => this.upstreamOut.end(),
+  };
 
-  private forwardApproved(
-    message: QueryMessage | ParseMessage,
-    rule: string,
+  /** Forwards an approved held statement, or substitutes its refusal like a blocked one. */
+  private settleHeld(
+    message: HeldMessage,
+    verdict: Verdict,
+    outcome: HoldOutcome,
     review: Record<string, unknown>,
   ): void {
+    const rule = verdict.rule ?? 'guardrail';
+    if (outcome.decision === 'approved') {
+      this.forwardApproved(message, rule, review);
+      return;
+    }
+    const out = this.upstreamOut;
+    const refused = this.substituteError(refusalOf(rule, outcome));
+    const stmt = this.log.start(message.sql, message.type === 'query' ? 'simple' : 'extended', verdict);
+    if (stmt) {
+      stmt.verdict = { action: 'block', rule };
+      stmt.review = review;
+    }
+    this.reportBlocked(stmt, message.sql, rule, review);
     if (message.type === 'query') {
-      const stmt = this.startStatement(message.sql, 'simple', undefined);
+      this.push({ t: 'query', stmt });
+      writeQuery(out.writer(), refused);
+      this.syncsSent++;
+    } else {
+      this.push({ t: 'parse' });
+      this.log.record(stmt, 'blocked');
+      this.statements.delete(message.name);
+      writeParse(out.writer(), { name: message.name, sql: refused });
+    }
+  }
+
+  private forwardApproved(message: HeldMessage, rule: string, review: Record<string, unknown>): void {
+    if (message.type === 'query') {
+      const stmt = this.log.start(message.sql, 'simple', undefined);
       if (stmt) {
         stmt.verdict = { action: 'review', rule };
         stmt.review = review;
@@ -709,35 +558,11 @@ export class PgRelay {
       this.syncsSent++;
     } else {
       this.push({ t: 'parse' });
-      const recorded = this.recordedSql(message.sql);
-      this.remember(this.statements, message.name, { recorded, plans: new Map(), fields: undefined });
-      this.options.record('review', { sql: recorded, protocol: 'extended', rule, review }, this.clock());
+      const recorded = this.log.recordedSql(message.sql);
+      remember(this.statements, message.name, { recorded, plans: new Map(), fields: undefined });
+      this.log.note('review', { sql: recorded, protocol: 'extended', rule, review });
     }
     this.upstreamOut.pass(message.raw);
-  }
-
-  private maskParams(values: readonly (Buffer | null)[], formats: readonly number[]): string[] {
-    const out: string[] = [];
-    const masker = this.options.masker;
-    const count = Math.min(values.length, MAX_RECORDED_PARAMS);
-    for (let i = 0; i < count; i++) {
-      const value = values[i];
-      const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[i];
-      if (value === null || value === undefined) out.push('NULL');
-      else if (format === 1) out.push(`<binary ${value.length} bytes>`);
-      else {
-        const masked = masker.maskBuffer(
-          value.length > MAX_RECORDED_PARAM ? value.subarray(0, MAX_RECORDED_PARAM) : value,
-        );
-        out.push(masked.buffer.toString('utf8'));
-      }
-    }
-    return out;
-  }
-
-  /** A statement's text as recorded: masked, and cut to {@link MAX_RECORDED_SQL}. */
-  private recordedSql(sql: string): string {
-    return this.options.masker.maskValue(truncate(sql, MAX_RECORDED_SQL)).text;
   }
 
   /** The plan of a prepared statement's result in `formats`; undefined while its columns are unknown. */
@@ -747,45 +572,10 @@ export class PgRelay {
     const key = formats.join(',');
     let plan = statement.plans.get(key);
     if (plan === undefined) {
-      plan = this.planFor(statement.fields, formats);
+      plan = this.planner.plan(statement.fields, formats);
       statement.plans.set(key, plan);
     }
     return plan;
-  }
-
-  private startStatement(
-    sql: string,
-    protocol: StatementRecord['protocol'],
-    verdict: Verdict | undefined,
-    recorded = false,
-  ): StatementRecord | undefined {
-    this.stats.statements++;
-    if (this.inFlight >= MAX_PENDING) return undefined;
-    const text = recorded ? sql : this.recordedSql(sql);
-    const stmt: StatementRecord = { sql: text, startedAt: this.clock(), rows: 0, protocol };
-    if (verdict && verdict.action !== 'allow')
-      stmt.verdict = { action: verdict.action, ...(verdict.rule ? { rule: verdict.rule } : {}) };
-    return stmt;
-  }
-
-  private record(stmt: StatementRecord | undefined, outcome?: string): void {
-    if (this.hitPlans.length > 0) this.flushHits(stmt);
-    if (!stmt) return;
-    const now = this.clock();
-    const data: Record<string, unknown> = {
-      sql: stmt.sql,
-      protocol: stmt.protocol,
-      ms: now - stmt.startedAt,
-      rows: stmt.rows,
-    };
-    if (stmt.params) data.params = stmt.params;
-    if (stmt.verdict) data.verdict = stmt.verdict;
-    if (stmt.error) data.error = stmt.error;
-    if (stmt.masked) data.masked = stmt.masked;
-    if (stmt.review) data.review = stmt.review;
-    if (stmt.sample) data.result = stmt.sample;
-    if (outcome) data.outcome = outcome;
-    this.options.record(stmt.verdict?.action === 'block' ? 'blocked' : 'statement', data, now);
   }
 
   private push(entry: Pending): void {
@@ -805,12 +595,6 @@ export class PgRelay {
       this.pendingHead = 0;
     }
     return entry;
-  }
-
-  private remember<V>(map: Map<string, V>, name: string, value: V): void {
-    map.delete(name);
-    map.set(name, value);
-    if (map.size > MAX_NAMES) map.delete(map.keys().next().value!);
   }
 
   // ------------------------------------------------------------------ server → client
@@ -833,7 +617,7 @@ export class PgRelay {
         if (head?.t === 'execute') {
           if (head.stmt) head.stmt.rows += rows;
           this.shift();
-          this.record(head.stmt);
+          this.log.record(head.stmt);
         } else if (head?.t === 'query' && head.stmt) {
           head.stmt.rows += rows;
         }
@@ -844,9 +628,9 @@ export class PgRelay {
         for (;;) {
           const entry = this.shift();
           if (!entry) break;
-          if (entry.t === 'execute') this.record(entry.stmt, 'skipped');
+          if (entry.t === 'execute') this.log.record(entry.stmt, 'skipped');
           if (entry.t === 'query') {
-            this.record(entry.stmt);
+            this.log.record(entry.stmt);
             break;
           }
           if (entry.t === 'sync') break;
@@ -880,7 +664,7 @@ export class PgRelay {
         const head = this.head();
         if (head?.t === 'execute') {
           this.shift();
-          this.record(head.stmt);
+          this.log.record(head.stmt);
         }
         out.pass(raw);
         return;
@@ -939,22 +723,8 @@ export class PgRelay {
       this.onDescription(raw, decodeRowDescription(raw), null);
       return;
     }
-    // Results of the same shape come back again and again: plan them once per session.
-    const key = raw.toString('latin1');
-    let plan = this.planCache.get(key);
-    if (plan === undefined) {
-      const fields = decodeRowDescription(raw);
-      plan = this.planFor(
-        fields,
-        fields.map((f) => f.format),
-      );
-      if (this.planCache.size >= MAX_PLANS) this.planCache.clear();
-      this.planCache.set(key, plan);
-    }
-    this.onDescription(raw, undefined, plan);
+    this.onDescription(raw, undefined, this.planner.planRowDescription(raw));
   }
-
-  private readonly planCache = new Map<string, ResultPlan | null>();
 
   /**
    * RowDescription or NoData: the columns of a statement (`fields`, null for NoData), or the
@@ -985,58 +755,6 @@ export class PgRelay {
     this.clientOut.pass(raw);
   }
 
-  /** Decides per column: mask by rule, scan with detectors, nullify (binary masked) or skip. */
-  private planFor(fields: readonly FieldDescription[], formats: readonly number[]): ResultPlan | null {
-    const masker = this.options.masker;
-    const catalog = this.options.catalog;
-    let rules: (ColumnRule | null)[];
-    if (masker.config.columns.length === 0) rules = fields.map(() => null);
-    else {
-      const tables = catalog?.tables ?? new Map();
-      if (!this.unknownTableReported && fields.some((f) => f.tableOid !== 0 && !tables.has(f.tableOid))) {
-        this.unknownTableReported = true;
-        this.options.onUnknownTable?.();
-      }
-      rules = masker.resolveColumns(
-        tables,
-        fields.map((f) => ({ tableOid: f.tableOid, attnum: f.columnAttribute, name: f.name })),
-        catalog?.attributes ?? new Map(),
-      );
-    }
-    let any = false;
-    const ops = new Uint8Array(fields.length);
-    for (let i = 0; i < fields.length; i++) {
-      const field = fields[i]!;
-      const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[i];
-      const binary = format === 1;
-      const rule = rules[i];
-      let op: ColumnOp;
-      if (rule && rule.style !== 'none') {
-        op = binary
-          ? ColumnOp.Nullify
-          : rule.style === 'redact'
-            ? ColumnOp.Constant
-            : rule.style === 'last4'
-              ? ColumnOp.Last4
-              : rule.style === 'hash'
-                ? ColumnOp.Hash
-                : ColumnOp.Rule;
-      } else if (rule || !this.detectorsOn || this.unscannedTypes.has(field.typeOid)) op = ColumnOp.Skip;
-      else op = binary && !TEXT_TYPES.has(field.typeOid) ? ColumnOp.Skip : ColumnOp.Scan;
-      if (op !== ColumnOp.Skip) any = true;
-      ops[i] = op;
-    }
-    if (!any && !this.options.recordRows) return null;
-    return {
-      ops,
-      rules,
-      constants: rules.map((rule) => (rule?.style === 'redact' ? REDACTED : null)),
-      labels: rules.map((rule) => (rule && rule.style !== 'none' ? `column:${rule.match}` : null)),
-      hits: new Int32Array(rules.length),
-      hitCount: 0,
-    };
-  }
-
   /** A run of whole DataRows `data[start, end)`: masked in one pass by the result's plan. */
   private onDataRows(data: Buffer, start: number, end: number): void {
     const head = this.head();
@@ -1064,7 +782,7 @@ export class PgRelay {
         : null;
     const hitsBefore = plan.hitCount;
     const rewritten = this.rows.rewrite(data, start, end, plan, hooks);
-    if (hitsBefore === 0 && plan.hitCount > 0) this.hitPlans.push(plan);
+    if (hitsBefore === 0 && plan.hitCount > 0) this.log.hitPlans.push(plan);
     if (rewritten !== null) this.clientOut.send(rewritten);
     else this.clientOut.pass(whole ? data : data.subarray(start, end));
   }
@@ -1072,54 +790,11 @@ export class PgRelay {
   private readonly rows: RowRewriter;
   private readonly rowHooks: RowHooks & { stmt: StatementRecord | undefined } = {
     stmt: undefined,
-    onScanned: (counts) => this.count(counts, this.rowHooks.stmt),
+    onScanned: (counts) => this.log.count(counts, this.rowHooks.stmt),
     onRow: null,
   };
   private readonly onSampledRow = (bytes: Buffer, start: number, end: number): boolean =>
-    this.sampleRow(this.rowHooks.stmt!, bytes, start, end);
-
-  /** Plans with rule hits not yet added to the counts. */
-  private readonly hitPlans: ResultPlan[] = [];
-
-  /** Adds up the rule hits of the rows seen so far (to `stmt`, the statement they belong to). */
-  private flushHits(stmt: StatementRecord | undefined): void {
-    for (const plan of this.hitPlans) {
-      const counts: Record<string, number> = {};
-      for (let i = 0; i < plan.hits.length; i++) {
-        const n = plan.hits[i]!;
-        if (n === 0) continue;
-        const label = plan.labels[i]!;
-        counts[label] = (counts[label] ?? 0) + n;
-        plan.hits[i] = 0;
-      }
-      plan.hitCount = 0;
-      this.count(counts, stmt);
-    }
-    this.hitPlans.length = 0;
-  }
-
-  /** Keeps the masked values of a row as sent for the recording (`record_rows`); false once full. */
-  private sampleRow(stmt: StatementRecord, bytes: Buffer, start: number, end: number): boolean {
-    if (!stmt.sample) stmt.sample = [];
-    if (stmt.sample.length >= MAX_RECORDED_ROWS) return false;
-    if (!this.locator) this.locator = new DataRowLocator();
-    const locator = this.locator;
-    const count = locator.locate(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end));
-    const row: string[] = [];
-    for (let i = 0; i < count; i++) {
-      const value = locator.value(i);
-      row.push(value === null ? 'NULL' : truncate(value.toString('utf8'), MAX_RECORDED_PARAM));
-    }
-    stmt.sample.push(row);
-    return stmt.sample.length < MAX_RECORDED_ROWS;
-  }
-
-  private count(counts: MaskCounts, stmt: StatementRecord | undefined): void {
-    addCounts(this.stats.masked, counts);
-    if (!stmt) return;
-    if (!stmt.masked) stmt.masked = {};
-    addCounts(stmt.masked, counts);
-  }
+    this.log.sampleRow(this.rowHooks.stmt!, bytes, start, end);
 
   private onCopyData(raw: Buffer): void {
     if (this.copyMasker) {
@@ -1146,7 +821,7 @@ export class PgRelay {
       return;
     }
     const head = this.head();
-    this.count(result.counts, head?.t === 'query' || head?.t === 'execute' ? head.stmt : undefined);
+    this.log.count(result.counts, head?.t === 'query' || head?.t === 'execute' ? head.stmt : undefined);
     writeCopyData(this.clientOut.writer(), result.buffer);
   }
 
@@ -1158,7 +833,7 @@ export class PgRelay {
       this.clientOut.pass(raw);
       return;
     }
-    this.count(result.counts, undefined);
+    this.log.count(result.counts, undefined);
     this.clientOut
       .writer()
       .startMessage(BackendCode.NotificationResponse)
@@ -1193,7 +868,7 @@ export class PgRelay {
         const entry = this.shift()!;
         if (entry.t === 'execute' && entry.stmt) {
           if (message) entry.stmt.error = message;
-          this.record(entry.stmt, entry === head ? undefined : 'skipped');
+          this.log.record(entry.stmt, entry === head ? undefined : 'skipped');
         }
       }
     }
@@ -1219,38 +894,13 @@ export class PgRelay {
       if (!result.changed) continue;
       if (out === fields) out = new Map(fields);
       out.set(key, result.text);
-      this.count(result.counts, head?.t === 'query' || head?.t === 'execute' ? head.stmt : undefined);
+      this.log.count(result.counts, head?.t === 'query' || head?.t === 'execute' ? head.stmt : undefined);
     }
     return out;
   }
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/** The error a client gets for a held statement that does not run. */
-function refusalOf(
-  rule: string,
-  outcome: Exclude<ReviewOutcome, { decision: 'approved' }> | { decision: 'cancelled' },
-): NoticeInput {
-  if (outcome.decision === 'cancelled') {
-    return {
-      severity: 'ERROR',
-      code: '57014',
-      message: `canceling statement due to user request (it was waiting for review under rule ${rule})`,
-      extra: [['R', 'warden_review']],
-    };
-  }
-  const why =
-    outcome.decision === 'denied'
-      ? `denied by ${outcome.by}${outcome.reason ? `: ${outcome.reason}` : ''}`
-      : `review timed out${outcome.reason && outcome.reason !== 'timed out' ? ` (${outcome.reason})` : ''}`;
-  return {
-    severity: 'ERROR',
-    code: '42501',
-    message: `Warden blocked this statement (rule ${rule}): ${why}`,
-    extra: [['R', 'warden_review']],
-  };
-}
 
 /** The row count at the end of a CommandComplete tag (`SELECT 3`, `INSERT 0 1`), 0 if none. */
 function readRowCount(raw: Buffer): number {
@@ -1264,13 +914,3 @@ function readRowCount(raw: Buffer): number {
   }
   return value;
 }
-
-/** Used when a result's columns are unknown: every value goes through the detectors. */
-const FALLBACK_PLAN: ResultPlan = {
-  ops: new Uint8Array(0),
-  rules: [],
-  constants: [],
-  labels: [],
-  hits: new Int32Array(0),
-  hitCount: 0,
-};

@@ -1,41 +1,34 @@
 /**
  * The Postgres proxy listener of one target: accepts connections, keeps the sessions and the
- * CancelRequest key map, follows grant changes from the authority and ends the sessions of an
- * ended grant at once.
+ * CancelRequest key map, follows grant changes from the broker's grant port and ends the sessions
+ * of an ended grant at once.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
-import type { GrantAuthority } from '../grant-authority.ts';
-import type { StatementReviewer } from '../statement-reviewer.ts';
+import type { ProxyPorts } from '../../broker/ports/proxy.ts';
+import { createSilentLogger, type Logger } from '../../lib/log.ts';
 import { CatalogCache } from './catalog.ts';
 import type { PgProxyTarget } from './config.ts';
 import { encodeMessages, writeErrorResponse } from './protocol/serializer.ts';
-import type { SessionSink } from './recorder.ts';
 import { PgProxySession } from './session.ts';
 import { cancelUpstream } from './upstream.ts';
-
-/** Log levels the proxy uses; pino's logger fits. */
-export type ProxyLog = (
-  level: 'debug' | 'info' | 'warn' | 'error',
-  fields: Record<string, unknown>,
-  message: string,
-) => void;
 
 /** Options of {@link PgProxyServer}. Durations in ms. */
 export interface PgProxyServerOptions {
   target: PgProxyTarget;
-  authority: GrantAuthority;
-  /** Where sessions are recorded (the broker's store). */
-  sink: SessionSink;
-  /** Decides on statements held by `review` rules; without it they are refused. */
-  reviewer?: StatementReviewer;
+  /**
+   * The broker: grant lookup and changes, where sessions are recorded, the audit log, and the
+   * reviewer of statements held by `review` rules (without one they are refused).
+   */
+  ports: ProxyPorts;
   /** Time from TCP accept to a ready session. Default 10,000. */
   handshakeTimeoutMs?: number;
   /** Most concurrent client connections. Default 10,000. */
   maxConnections?: number;
   /** Secret behind fake SCRAM verifiers of unknown users (default: random per process). */
   mockSecret?: Buffer;
-  log?: ProxyLog;
+  /** Default: silent. */
+  logger?: Logger;
   clock?: () => number;
 }
 
@@ -43,14 +36,12 @@ export interface PgProxyServerOptions {
 export type PgProxyServerContext = Pick<
   PgProxyServer,
   | 'target'
-  | 'authority'
-  | 'sink'
-  | 'reviewer'
+  | 'ports'
   | 'handshakeTimeoutMs'
   | 'mockSecret'
   | 'catalogs'
   | 'clock'
-  | 'log'
+  | 'logger'
   | 'cancel'
   | 'cancelUpstream'
   | 'forget'
@@ -59,14 +50,12 @@ export type PgProxyServerContext = Pick<
 /** Listens for Postgres clients of one target (see the module comment). */
 export class PgProxyServer {
   readonly target: PgProxyTarget;
-  readonly authority: GrantAuthority;
-  readonly sink: SessionSink;
-  readonly reviewer: StatementReviewer | undefined;
+  readonly ports: ProxyPorts;
   readonly handshakeTimeoutMs: number;
   readonly mockSecret: Buffer;
   readonly catalogs: CatalogCache;
   readonly clock: () => number;
-  readonly log: ProxyLog;
+  readonly logger: Logger;
   private readonly maxConnections: number;
   private readonly server: Server;
   private readonly sessions = new Map<number, PgProxySession>();
@@ -75,17 +64,15 @@ export class PgProxyServer {
 
   constructor(options: PgProxyServerOptions) {
     this.target = options.target;
-    this.authority = options.authority;
-    this.sink = options.sink;
-    this.reviewer = options.reviewer;
+    this.ports = options.ports;
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
     this.maxConnections = options.maxConnections ?? 10_000;
     this.mockSecret = options.mockSecret ?? randomBytes(32);
     this.clock = options.clock ?? Date.now;
     this.catalogs = new CatalogCache(this.clock);
-    this.log = options.log ?? (() => {});
+    this.logger = options.logger ?? createSilentLogger();
     this.server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.accept(socket));
-    this.stopWatching = this.authority.watch((change) => {
+    this.stopWatching = this.ports.grants.watch((change) => {
       for (const session of this.sessions.values()) session.onGrantChange(change);
     });
   }

@@ -2,12 +2,13 @@
  * One client connection: the IO shell around the pure cores. Startup (TLS, SCRAM-SHA-256 with the
  * grant's proxy password), the upstream login with the minted credential, then the relay, with
  * backpressure both ways, a handshake deadline, and an end at the grant's expiry or revocation
- * with a FATAL ErrorResponse that says why.
+ * with a FATAL ErrorResponse that says why. Its start, its end and its blocked statements go to
+ * the broker's audit log as the SSH proxy's logins and blocked commands do.
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import type { GrantChange, ProxyGrant } from '../grant-authority.ts';
+import type { GrantChange, ProxiedGrant } from '../../broker/ports/proxy.ts';
 import {
   createMockScramVerifier,
   parseScramVerifier,
@@ -37,7 +38,7 @@ import {
   writeReadyForQuery,
 } from './protocol/serializer.ts';
 import { SessionRecorder } from './recorder.ts';
-import { PgRelay } from './relay.ts';
+import { type BlockedStatement, PgRelay } from './relay.ts';
 import type { PgProxyServerContext } from './server.ts';
 import { checkStartupParameters } from './startup-parameters.ts';
 import { adoptWithStaticReads } from './static-read.ts';
@@ -47,6 +48,14 @@ type State = 'startup' | 'lookup' | 'auth' | 'connecting' | 'ready' | 'closed';
 
 /** Longest single timer Node accepts, in ms. */
 const MAX_TIMER = 0x7fffffff;
+/**
+ * Blocked statements audited one by one per session; the rest are counted in the session's end
+ * entry. A client that pipelines blocked statements cannot grow the audit log (or this process's
+ * queue of audit writes) without bound; its timeline still records every one.
+ */
+export const MAX_AUDITED_BLOCKS = 100;
+/** Statement text kept in an audit entry (masked, as recorded). */
+const MAX_AUDITED_SQL = 500;
 
 /** A proxied client connection (see the module comment). */
 export class PgProxySession {
@@ -60,7 +69,7 @@ export class PgProxySession {
   private readonly parser = new FrontendParser();
   private tls = false;
   private startup: StartupMessage | undefined;
-  private grant: ProxyGrant | undefined;
+  private grant: ProxiedGrant | undefined;
   private scram: ScramServerSession | undefined;
   private upstream: UpstreamConnection | undefined;
   private relay: PgRelay | undefined;
@@ -70,6 +79,7 @@ export class PgProxySession {
   private readonly clientPausedBy = new Set<string>();
   private upstreamPaused = false;
   private endReason = 'client disconnected';
+  private refusedStatements = 0;
   /** Resolves once the session is closed and recorded. */
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
@@ -268,7 +278,7 @@ export class PgProxySession {
     this.startup = message;
     const user = message.parameters.get('user') ?? '';
     this.state = 'lookup';
-    this.server.authority
+    this.server.ports.grants
       .lookup(this.server.target.name, user)
       .catch(() => undefined)
       .then((grant) => {
@@ -305,8 +315,7 @@ export class PgProxySession {
       if (!this.grant) throw new Error('unknown user');
       this.client.write(encodeMessages((w) => writeAuthenticationSaslFinal(w, serverFinal)));
     } catch (error) {
-      this.server.log(
-        'debug',
+      this.server.logger.debug(
         { err: (error as Error).message, user: user.slice(0, 63) },
         'proxy login failed',
       );
@@ -366,7 +375,7 @@ export class PgProxySession {
     upstream.socket = adoptWithStaticReads(upstream.socket, this.onUpstreamData);
     this.upstream = upstream;
     const recorder = new SessionRecorder(
-      this.server.sink,
+      this.server.ports.sessions,
       {
         id: `s_${randomBytes(9).toString('base64url')}`,
         protocol: 'postgres',
@@ -374,21 +383,29 @@ export class PgProxySession {
         requester: grant.requester,
         target: grant.target,
         level: grant.level,
+        login: grant.upstream.user,
         clientAddress: `${this.raw.remoteAddress ?? '?'}:${this.raw.remotePort ?? 0}`,
         startedAt: Date.now(),
         endedAt: null,
         endReason: null,
         summary: {},
       },
-      { onError: (error) => this.server.log('error', { err: (error as Error).message }, 'recording failed') },
+      { onError: (error) => this.server.logger.error({ err: (error as Error).message }, 'recording failed') },
     );
     this.recorder = recorder;
     const params = this.startup!.parameters;
-    recorder.record('connect', {
+    const connected = {
       user: params.get('user') ?? '',
       database: grant.upstream.database,
       application: params.get('application_name') ?? '',
       tls: this.tls,
+    };
+    recorder.record('connect', connected);
+    this.audit('postgres.session_start', {
+      client: recorder.session.clientAddress,
+      database: connected.database,
+      application: connected.application.slice(0, 64),
+      tls: connected.tls,
     });
     this.relay = new PgRelay({
       guardrails: this.server.target.guardrails,
@@ -400,11 +417,12 @@ export class PgProxySession {
       toUpstream: upstream.socket,
       toClient: this.client,
       record: (kind, data, at) => recorder.record(kind, data, at),
+      onBlocked: this.onBlocked,
       onUnknownTable: () => this.server.catalogs.invalidate(catalogKey),
       clientEncoding: upstream.parameterStatus
         .map((status) => decodeParameterStatus(status))
         .findLast((status) => status.name === 'client_encoding')?.value,
-      ...(this.server.reviewer ? this.reviewOptions(grant, recorder.session.id) : {}),
+      ...(this.server.ports.reviews ? this.reviewOptions(grant, recorder.session.id) : {}),
     });
     const socket = upstream.socket;
     socket.on('error', () => this.close('database connection error'));
@@ -430,10 +448,36 @@ export class PgProxySession {
     this.resumeClient('connecting');
   }
 
+  /** A refused statement, audited when it is refused (up to {@link MAX_AUDITED_BLOCKS}). */
+  private readonly onBlocked = (blocked: BlockedStatement): void => {
+    if (++this.refusedStatements > MAX_AUDITED_BLOCKS) return;
+    this.audit('postgres.statement_blocked', {
+      statement: blocked.statement.slice(0, MAX_AUDITED_SQL),
+      rule: blocked.rule,
+      ...(blocked.review ? { review: blocked.review } : {}),
+    });
+  };
+
+  /**
+   * Appends an audit entry about this session's grant (as the SSH proxy does); a failure is logged,
+   * never the session's end.
+   */
+  private audit(action: string, data: Record<string, unknown>): void {
+    const grant = this.grant!;
+    this.server.ports.audit
+      .record(grant.requester, action, grant.grantId, {
+        target: grant.target,
+        account: grant.upstream.user,
+        ...(this.recorder ? { session: this.recorder.session.id } : {}),
+        ...data,
+      })
+      .catch((error) => this.server.logger.error({ err: (error as Error).message }, 'audit failed'));
+  }
+
   /** Statement review: a held statement stops reading the client until its outcome. */
-  private reviewOptions(grant: ProxyGrant, sessionId: string) {
+  private reviewOptions(grant: ProxiedGrant, sessionId: string) {
     return {
-      reviewer: this.server.reviewer!,
+      reviewer: this.server.ports.reviews!,
       review: { grantId: grant.grantId, sessionId },
       onHold: (holding: boolean) => {
         if (holding) this.pauseClient('review');
@@ -474,7 +518,7 @@ export class PgProxySession {
     } else {
       notice = { severity: 'FATAL', code: 'XX000', message: 'internal proxy error' };
       this.endReason = 'internal error';
-      this.server.log('error', { err: (error as Error)?.message }, 'proxy session failed');
+      this.server.logger.error({ err: (error as Error)?.message }, 'proxy session failed');
     }
     this.sendFatal(notice);
     this.close(this.endReason);
@@ -504,9 +548,18 @@ export class PgProxySession {
     this.server.forget(this);
     const relay = this.relay;
     relay?.close();
-    const done = this.recorder
-      ? this.recorder.end(reason, relay ? { ...relay.stats } : {})
-      : Promise.resolve();
+    const stats = relay?.stats;
+    if (this.recorder) {
+      this.audit('postgres.session_end', {
+        reason,
+        statements: stats?.statements ?? 0,
+        blocked: stats?.blocked ?? 0,
+        ...(this.refusedStatements > MAX_AUDITED_BLOCKS
+          ? { blocked_not_audited: this.refusedStatements - MAX_AUDITED_BLOCKS }
+          : {}),
+      });
+    }
+    const done = this.recorder ? this.recorder.end(reason, stats ? { ...stats } : {}) : Promise.resolve();
     void done.finally(() => this.resolveClosed());
   }
 }

@@ -1,16 +1,19 @@
 /**
- * Starts one Postgres proxy listener per target that has `proxy:` settings: what `warden serve`
- * calls. Settings are compiled first ({@link compilePgProxies}), before the broker starts, so a
- * bad one fails start-up before anything runs; then {@link listenPgProxies} opens the listeners.
+ * Starts the Postgres proxy the way every proxy starts (see `broker/ports/proxy.ts`): from the
+ * broker's ports, a clock, a logger and its settings. One listener per target that has `proxy:`
+ * settings. Settings are compiled first, so a bad one fails start-up before anything listens.
  */
-import type { GrantAuthority } from '../grant-authority.ts';
-import type { StatementReviewer } from '../statement-reviewer.ts';
+import type { ProxyOptions, RunningProxy } from '../../broker/ports/proxy.ts';
 import { compilePgProxyTarget, type PgProxyTarget, type PgProxyTargetConfig } from './config.ts';
-import type { SessionSink } from './recorder.ts';
-import { PgProxyServer, type ProxyLog } from './server.ts';
+import { PgProxyServer } from './server.ts';
 
-/** Targets as configured; only those with `proxy` get a listener. */
-export type ProxiedTargets = Record<string, { proxy?: PgProxyTargetConfig | undefined }>;
+/** The settings the Postgres proxy starts from (the protocol part of its `ProxyOptions`). */
+export interface PgProxySettings {
+  /** Targets as configured; only those with `proxy` get a listener. */
+  targets: Readonly<Record<string, { proxy?: PgProxyTargetConfig | undefined }>>;
+  /** Where `env:` masking key references are read. */
+  env: Record<string, string | undefined>;
+}
 
 /** A running listener and where it listens. */
 export interface RunningPgProxy {
@@ -19,59 +22,61 @@ export interface RunningPgProxy {
   address: string;
 }
 
-/** One target's compiled proxy settings and where its listener goes. */
-export interface CompiledPgProxy {
-  name: string;
-  listen: string;
-  settings: PgProxyTarget;
-}
-
-/** What every listener shares. */
-export interface PgProxiesOptions {
-  authority: GrantAuthority;
-  sink: SessionSink;
-  /** Decides on statements held by `review` guardrail rules. */
-  reviewer?: StatementReviewer;
-  log?: ProxyLog;
-}
-
 /**
- * Compiles every target's proxy settings; touches no socket, so it can run before anything starts.
+ * Compiles every target's proxy settings, then listens on each `proxy.listen`; closes what it
+ * opened when one fails.
  * @throws PgProxyConfigError, SqlGuardConfigError or MaskingConfigError naming the config path.
  */
-export function compilePgProxies(
-  targets: ProxiedTargets,
-  env: Record<string, string | undefined>,
-): CompiledPgProxy[] {
-  return Object.entries(targets).flatMap(([name, target]) =>
+/**
+ * Compiles every proxied target's settings, touching no socket: `warden serve` and `warden doctor`
+ * run it before the broker starts, so a bad section changes nothing.
+ * @throws PgProxyConfigError, SqlGuardConfigError or MaskingConfigError naming the config path.
+ */
+export function compilePgProxies(settings: PgProxySettings): CompiledPgProxy[] {
+  return Object.entries(settings.targets).flatMap(([name, target]) =>
     target.proxy
-      ? [{ name, listen: target.proxy.listen, settings: compilePgProxyTarget(name, target.proxy, { env }) }]
+      ? [
+          {
+            name,
+            listen: target.proxy.listen,
+            target: compilePgProxyTarget(name, target.proxy, { env: settings.env }),
+          },
+        ]
       : [],
   );
 }
 
-/** Listens on each compiled target's `proxy.listen`; a listener that fails closes those already open. */
-export async function listenPgProxies(
-  compiled: readonly CompiledPgProxy[],
-  options: PgProxiesOptions,
-): Promise<RunningPgProxy[]> {
+/** One target's compiled proxy settings and where its listener goes. */
+export interface CompiledPgProxy {
+  name: string;
+  listen: string;
+  target: PgProxyTarget;
+}
+
+export async function startPgProxy(
+  options: ProxyOptions<PgProxySettings>,
+): Promise<RunningProxy & { servers: readonly RunningPgProxy[] }> {
+  const { settings, logger } = options;
+  const compiled = compilePgProxies(settings);
   const running: RunningPgProxy[] = [];
   try {
-    for (const { name, listen, settings } of compiled) {
-      const server = new PgProxyServer({
-        target: settings,
-        authority: options.authority,
-        sink: options.sink,
-        ...(options.reviewer ? { reviewer: options.reviewer } : {}),
-        ...(options.log ? { log: options.log } : {}),
-      });
+    for (const { name, listen, target } of compiled) {
+      const server = new PgProxyServer({ target, ports: options.ports, logger, clock: options.clock });
       const at = listen.lastIndexOf(':');
       const address = await server.listen(Number(listen.slice(at + 1)), listen.slice(0, at));
       running.push({ target: name, server, address: `${address.address}:${address.port}` });
+      logger.info({ target: name, listen: running.at(-1)!.address }, 'postgres proxy listening');
     }
   } catch (error) {
     await Promise.all(running.map((r) => r.server.close()));
     throw error;
   }
-  return running;
+  return {
+    protocol: 'postgres',
+    listeners: running.map((r) => ({ name: r.target, address: r.address })),
+    servers: running,
+    close: async () => {
+      await Promise.all(running.map((r) => r.server.close()));
+    },
+  };
 }

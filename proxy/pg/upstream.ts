@@ -7,7 +7,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
-import { buildTlsConnectOptions, type PgTlsSettings } from '../../broker/providers/postgres/tls.ts';
+import { buildTlsConnectOptions, type PgTlsSettings } from '../../lib/pg-tls.ts';
 import { SCRAM_SHA_256, ScramClientSession } from './auth/scram.ts';
 import { PgProxyError } from './errors.ts';
 import {

@@ -7,23 +7,14 @@
  */
 import { verify } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
-import type { SshLevelConfig, SshTargetConfig } from '../../broker/config/schema.ts';
-import { parseCertificate, verifyUserCertificate } from '../../broker/providers/ssh-ca/certificate.ts';
-import { ed25519PublicKeyFromBlob, type SshCa } from '../../broker/providers/ssh-ca/keys.ts';
-import { verifyProxyToken } from '../../broker/providers/ssh-ca/proxy-token.ts';
-import { grantIdFromKeyId } from '../../broker/providers/ssh-ca/ssh-ca-provider.ts';
+import type { GrantStatus } from '../../broker/ports/proxy.ts';
+import { grantIdFromKeyId, parseCertificate, verifyUserCertificate } from '../../lib/ssh/certificate.ts';
+import { ed25519PublicKeyFromBlob, type SshCa } from '../../lib/ssh/keys.ts';
+import { verifyProxyToken } from '../../lib/ssh/proxy-token.ts';
+
+import type { SshProxyLevelConfig, SshProxyTargetConfig } from './config.ts';
 import { SshProxyError } from './errors.ts';
 import type { ProxyLoginName } from './login-name.ts';
-
-/** What the proxy needs to know of a grant. */
-export interface ProxyGrant {
-  id: string;
-  requester: string;
-  target: string;
-  level: string;
-  state: string;
-  expiresAt: number | null;
-}
 
 /** One authentication request as the SSH server received it. */
 export type ProxyAuthAttempt =
@@ -48,15 +39,15 @@ export interface ProxyAuthContext {
   clientAddress: string;
   now: number;
   targets: Readonly<Record<string, unknown>>;
-  getGrant(id: string): Promise<ProxyGrant | undefined>;
+  getGrant(id: string): Promise<GrantStatus | undefined>;
 }
 
 /** A successful login. */
 export interface ProxyIdentity {
-  grant: ProxyGrant;
+  grant: GrantStatus;
   targetName: string;
-  target: SshTargetConfig;
-  level: SshLevelConfig;
+  target: SshProxyTargetConfig;
+  level: SshProxyLevelConfig;
   /** The account on the target. */
   account: string;
   via: 'certificate' | 'token';
@@ -107,7 +98,7 @@ export async function authenticateProxyLogin(
   const { login } = context;
   const targetName = login.target;
   const target = Object.hasOwn(context.targets, targetName)
-    ? (context.targets[targetName] as SshTargetConfig)
+    ? (context.targets[targetName] as SshProxyTargetConfig)
     : undefined;
   if (!target || target.kind !== 'ssh') {
     throw fail('ERR_SSH_PROXY_TARGET_UNKNOWN', 'no such SSH target', { target: targetName });
@@ -152,21 +143,21 @@ export async function authenticateProxyLogin(
   if (!grant) throw fail('ERR_SSH_PROXY_GRANT_UNKNOWN', 'no such grant', { grant: grantId });
   if (grant.state !== 'active' || grant.expiresAt === null || grant.expiresAt <= context.now) {
     throw fail('ERR_SSH_PROXY_GRANT_NOT_ACTIVE', 'the grant is not active', {
-      grant: grant.id,
+      grant: grant.grantId,
       state: grant.state,
     });
   }
   if (grant.target !== targetName) {
-    throw fail('ERR_SSH_PROXY_GRANT_TARGET', 'the grant is for another target', { grant: grant.id });
+    throw fail('ERR_SSH_PROXY_GRANT_TARGET', 'the grant is for another target', { grant: grant.grantId });
   }
   const level = target.levels[grant.level];
   const account = login.account ?? level?.principals[0];
   if (!level || account === undefined || !level.principals.includes(account)) {
-    throw fail('ERR_SSH_PROXY_PRINCIPAL', 'the grant does not allow this account', { grant: grant.id });
+    throw fail('ERR_SSH_PROXY_PRINCIPAL', 'the grant does not allow this account', { grant: grant.grantId });
   }
   if (certificate && !certificate.principals.includes(account)) {
     throw fail('ERR_SSH_PROXY_PRINCIPAL', 'the certificate is not valid for this account', {
-      grant: grant.id,
+      grant: grant.grantId,
     });
   }
   return {

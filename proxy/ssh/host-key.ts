@@ -4,7 +4,7 @@
  * `known_hosts` file). Pure apart from the injected file reader.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { SshTargetConfig } from '../../broker/config/schema.ts';
+import type { SshProxyTargetConfig } from './config.ts';
 import { SshProxyConfigError } from './errors.ts';
 
 const KEY_TYPE =
@@ -63,7 +63,7 @@ export function findKnownHostKeys(text: string, host: string, port: number): Buf
  */
 export function resolveHostKeyPolicy(
   name: string,
-  target: SshTargetConfig,
+  target: SshProxyTargetConfig,
   readFile: (path: string) => string,
 ): HostKeyPolicy {
   const path = `targets.${name}`;

@@ -6,9 +6,7 @@
  * the end, so a held-back partial value never waits for more output that does not come.
  */
 
-import type { TargetConfig } from '../../broker/config/schema.ts';
-import type { SecretRef } from '../../broker/config/secrets.ts';
-import { resolveSecret } from '../../broker/config/secrets.ts';
+import type { SecretRef, SecretResolver } from '../../lib/secret.ts';
 import { compileMasking, createMasker, type Masker, type StreamMasker } from '../masking/index.ts';
 import { SshProxyConfigError } from './errors.ts';
 
@@ -76,14 +74,15 @@ function parseKeyRef(value: string, path: string): SecretRef {
 
 /**
  * Compiles the `masking:` section of every SSH target at start-up and returns the factory the
- * proxy uses. Fails with the config path on a bad section or an unresolvable key.
+ * proxy uses; `secrets` reads the keys the sections reference. Fails with the config path on a bad
+ * section or an unresolvable key.
  *
- * @throws SshProxyConfigError `ERR_SSH_PROXY_CONFIG` (key reference), SecretError (key not set),
- *   MaskingConfigError (`ERR_MASKING_*`: the section itself).
+ * @throws SshProxyConfigError `ERR_SSH_PROXY_CONFIG` (key reference), what `secrets` throws (the broker's:
+ *   `ERR_CONFIG_SECRET`, key not set), MaskingConfigError (`ERR_MASKING_*`: the section itself).
  */
 export function createMaskerFactory(
-  targets: Readonly<Record<string, TargetConfig>>,
-  env: Record<string, string | undefined> = process.env,
+  targets: Readonly<Record<string, { kind: string; masking?: Record<string, unknown> | undefined }>>,
+  secrets: SecretResolver,
 ): OutputMaskerFactory {
   const maskers = new Map<string, Masker>();
   for (const [name, target] of Object.entries(targets)) {
@@ -91,9 +90,7 @@ export function createMaskerFactory(
     const path = `targets.${name}.masking`;
     const keyRef = (target.masking as { key?: unknown }).key;
     const key =
-      typeof keyRef === 'string'
-        ? resolveSecret(parseKeyRef(keyRef, `${path}.key`), `${path}.key`, env)
-        : undefined;
+      typeof keyRef === 'string' ? secrets(parseKeyRef(keyRef, `${path}.key`), `${path}.key`) : undefined;
     maskers.set(name, createMasker(compileMasking(target.masking, key?.reveal(), path)));
   }
   return ({ target }) => {

@@ -8,9 +8,10 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import ssh2, { type AuthContext, type Connection } from 'ssh2';
-import { formatCaPublicKeyLine, type SshCa } from '../../broker/providers/ssh-ca/keys.ts';
+import type { ProxyPorts } from '../../broker/ports/proxy.ts';
+import { formatCaPublicKeyLine, type SshCa } from '../../lib/ssh/keys.ts';
 import { authenticateProxyLogin, type ProxyAuthAttempt, type ProxyIdentity } from './authenticate.ts';
-import type { SshProxyBackend } from './backend.ts';
+import type { SshProxyTargetConfig } from './config.ts';
 import { isSshProxyError, SshProxyError } from './errors.ts';
 import { compileGuardrails, type GuardrailRulesInput, type Guardrails } from './guardrails/rules.ts';
 import { type HostKeyPolicy, resolveHostKeyPolicy } from './host-key.ts';
@@ -20,7 +21,10 @@ import { type ConnectionContext, ProxyConnection } from './session.ts';
 
 /** Options of {@link SshProxyServer}. Times in milliseconds. */
 export interface SshProxyOptions {
-  backend: SshProxyBackend;
+  /** The broker: grants, sessions, audit (see `broker/ports/proxy.ts`). */
+  ports: ProxyPorts;
+  /** The SSH targets by name. */
+  targets: Readonly<Record<string, SshProxyTargetConfig>>;
   ca: SshCa;
   /** The proxy's host private key (OpenSSH or PEM text). */
   hostKey: string;
@@ -56,7 +60,7 @@ export class SshProxyServer {
   constructor(options: SshProxyOptions) {
     this.#options = options;
     this.#caLine = formatCaPublicKeyLine(options.ca);
-    for (const [name, target] of Object.entries(options.backend.targets)) {
+    for (const [name, target] of Object.entries(options.targets)) {
       if (target.kind !== 'ssh') continue;
       this.#guardrails.set(
         name,
@@ -73,9 +77,10 @@ export class SshProxyServer {
     this.#server.on('error', (error: Error) =>
       options.logger.error({ err: error }, 'SSH proxy listener error'),
     );
-    this.#unwatch = options.backend.watchGrants((grantId) => {
+    // An ended or extended grant: its connections re-read it (and end, or move their deadline).
+    this.#unwatch = options.ports.grants.watch((change) => {
       for (const connection of this.#connections) {
-        if (connection.grantId === grantId) void connection.refresh().catch(() => {});
+        if (connection.grantId === change.grantId) void connection.refresh().catch(() => {});
       }
     });
     this.#recheck = setInterval(() => {
@@ -180,7 +185,7 @@ export class SshProxyServer {
 
   #connectionContext(identity: ProxyIdentity): ConnectionContext {
     return {
-      backend: this.#options.backend,
+      ports: this.#options.ports,
       logger: this.#options.logger,
       clock: () => this.#clock(),
       upstreamKey: this.#options.upstreamKey,
@@ -214,14 +219,14 @@ export class SshProxyServer {
       login,
       clientAddress: address,
       now: this.#clock(),
-      targets: this.#options.backend.targets,
-      getGrant: (id) => this.#options.backend.getGrant(id),
+      targets: this.#options.targets,
+      getGrant: (id) => this.#options.ports.grants.getGrant(id),
     });
   }
 
   #audit(identity: ProxyIdentity, action: string, data: Record<string, unknown>): Promise<void> {
-    return this.#options.backend
-      .audit(identity.grant.requester, action, identity.grant.id, {
+    return this.#options.ports.audit
+      .record(identity.grant.requester, action, identity.grant.grantId, {
         target: identity.targetName,
         account: identity.account,
         ...data,

@@ -1,103 +1,81 @@
 /**
- * Starts the SSH proxy from the configuration (`ssh.proxy`), for `warden serve`: resolves the
- * keys, compiles masking, guardrails and host key pins (failing at start-up with the config
- * path) and listens on `ssh.proxy.listen`. {@link resolveSshProxySettings} does the checking part
- * alone, so `warden serve` and `warden doctor` can run it before anything starts.
+ * Starts the SSH proxy the way every proxy starts (see `broker/ports/proxy.ts`): from the broker's
+ * ports, a clock, a logger and its settings. Compiles guardrails, masking and host key pins first
+ * (failing at start-up with the config path), then listens on `settings.listen`.
  */
-
 import { readFileSync } from 'node:fs';
-import type { Logger } from 'pino';
 import ssh2 from 'ssh2';
-import type { BrokerApp } from '../../broker/app.ts';
-import { loadSshCa } from '../../broker/app.ts';
-import type { Config } from '../../broker/config/load.ts';
-import { resolveSecret } from '../../broker/config/secrets.ts';
-import type { SshCa } from '../../broker/providers/ssh-ca/keys.ts';
-import { createBrokerBackend } from './backend.ts';
+import type { ProxyOptions, RunningProxy } from '../../broker/ports/proxy.ts';
+import type { SshProxySettings } from './config.ts';
 import { SshProxyConfigError } from './errors.ts';
 import { compileGuardrails, type GuardrailRulesInput } from './guardrails/rules.ts';
 import { resolveHostKeyPolicy } from './host-key.ts';
-import { createMaskerFactory, type OutputMaskerFactory } from './output-masker.ts';
+import { createMaskerFactory } from './output-masker.ts';
 import { SshProxyServer } from './server.ts';
 
-/** The SSH proxy's settings, checked and with their secrets resolved. */
-export interface SshProxySettings {
-  listen: string;
-  ca: SshCa;
-  hostKey: string;
-  upstreamKey: string;
-  maskers: OutputMaskerFactory;
-}
-
 /** Reads a private key the way ssh2 will, so a bad one fails here naming its key. */
-function checkPrivateKey(text: string, path: string): string {
+function checkPrivateKey(text: string, path: string): void {
   const parsed = ssh2.utils.parseKey(text);
   if (parsed instanceof Error) {
     throw new SshProxyConfigError(path, `not a usable private key (${parsed.message})`);
   }
-  return text;
 }
 
 /**
- * Checks every section the SSH proxy reads (keys, each SSH target's guardrails, masking and host
- * key pin) without starting anything. Returns `undefined` when `ssh.proxy` is not configured.
- *
- * @throws ConfigError / SecretError (`ssh.ca_key`, `ssh.proxy.*_key`), SshProxyConfigError,
- *   GuardrailConfigError or MaskingConfigError, each naming the config path.
+ * Checks every section the SSH proxy reads (its keys, each SSH target's guardrails, masking and
+ * host key pin) without opening anything, so `warden serve` and `warden doctor` can run it before
+ * the broker starts. The proxy compiles them again when it starts.
+ * @throws SshProxyConfigError (`ERR_SSH_PROXY_CONFIG`), GuardrailConfigError, MaskingConfigError or
+ *   what the settings' secret resolver throws, each naming the config path.
  */
-export function resolveSshProxySettings(
-  config: Config,
-  env: Record<string, string | undefined> = process.env,
+export function checkSshProxySettings(
+  settings: SshProxySettings,
   readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
-): SshProxySettings | undefined {
-  const settings = config.ssh?.proxy;
-  if (!settings) return undefined;
-  const ca = loadSshCa(config, env);
-  const hostKey = resolveSecret(settings.host_key, 'ssh.proxy.host_key', env).reveal();
-  const upstreamKey = resolveSecret(settings.upstream_key, 'ssh.proxy.upstream_key', env).reveal();
-  const maskers = createMaskerFactory(config.targets, env);
-  // The proxy compiles these again when it starts; compiling them here fails before it does.
-  for (const [name, target] of Object.entries(config.targets)) {
-    if (target.kind !== 'ssh') continue;
+): void {
+  checkPrivateKey(settings.hostKey, 'ssh.proxy.host_key');
+  checkPrivateKey(settings.upstreamKey, 'ssh.proxy.upstream_key');
+  createMaskerFactory(settings.targets, settings.secrets);
+  for (const [name, target] of Object.entries(settings.targets)) {
     compileGuardrails((target.guardrails ?? {}) as GuardrailRulesInput, `targets.${name}.guardrails`);
     resolveHostKeyPolicy(name, target, readFile);
   }
-  return {
-    listen: settings.listen,
-    ca,
-    hostKey: checkPrivateKey(hostKey, 'ssh.proxy.host_key'),
-    upstreamKey: checkPrivateKey(upstreamKey, 'ssh.proxy.upstream_key'),
-    maskers,
-  };
 }
 
 /**
- * Starts and returns the SSH proxy, or `undefined` when `ssh.proxy` is not configured. `settings`
- * are those {@link resolveSshProxySettings} returned, when the caller checked them already.
+ * Starts the SSH proxy and returns it running (its server as `server`).
+ * @throws SshProxyError (`ERR_SSH_PROXY_CONFIG`), GuardrailConfigError, MaskingConfigError or
+ *   what the settings' secret resolver throws, each naming the config path; or the listen error.
  */
 export async function startSshProxy(
-  config: Config,
-  app: Pick<BrokerApp, 'broker' | 'store'>,
-  logger: Logger,
-  env: Record<string, string | undefined> = process.env,
-  settings: SshProxySettings | undefined = resolveSshProxySettings(config, env),
-): Promise<SshProxyServer | undefined> {
-  if (!settings) return undefined;
-  const proxy = new SshProxyServer({
-    backend: createBrokerBackend(app.broker, app.store),
+  options: ProxyOptions<SshProxySettings>,
+): Promise<RunningProxy & { server: SshProxyServer }> {
+  const { settings, logger } = options;
+  checkPrivateKey(settings.hostKey, 'ssh.proxy.host_key');
+  checkPrivateKey(settings.upstreamKey, 'ssh.proxy.upstream_key');
+  const server = new SshProxyServer({
+    maskers: createMaskerFactory(settings.targets, settings.secrets),
+    ports: options.ports,
+    targets: settings.targets,
     ca: settings.ca,
     hostKey: settings.hostKey,
     upstreamKey: settings.upstreamKey,
     logger,
-    maskers: settings.maskers,
+    clock: options.clock,
   });
-  const [host, port] = settings.listen.split(':');
+  const at = settings.listen.lastIndexOf(':');
+  let listen: string;
   try {
-    const address = await proxy.listen(Number(port), host);
-    logger.info({ listen: `${address.address}:${address.port}` }, 'SSH proxy listening');
+    const address = await server.listen(Number(settings.listen.slice(at + 1)), settings.listen.slice(0, at));
+    listen = `${address.address}:${address.port}`;
   } catch (error) {
-    await proxy.close();
+    await server.close();
     throw error;
   }
-  return proxy;
+  logger.info({ listen }, 'SSH proxy listening');
+  return {
+    protocol: 'ssh',
+    listeners: [{ name: 'ssh', address: listen }],
+    server,
+    close: () => server.close(),
+  };
 }

@@ -6,8 +6,9 @@ import { Secret } from '../../broker/config/secrets.ts';
 import { FileDirectory } from '../../broker/directory/directory.ts';
 import { EventBus } from '../../broker/events/events.ts';
 import type { AccessRequest } from '../../broker/model.ts';
+import type { GrantChange } from '../../broker/ports/proxy.ts';
 import type { CredentialProvider } from '../../broker/providers/provider.ts';
-import { type ProxiedGrantChange, ProxyAuthority } from '../../broker/proxy-authority.ts';
+import { ProxyAuthority } from '../../broker/proxy-authority.ts';
 import { openEmbeddedStore } from '../../broker/store/sql-store.ts';
 import { createScramVerifier, parseScramVerifier } from '../../proxy/pg/auth/scram.ts';
 
@@ -90,7 +91,7 @@ describe('ProxyAuthority', () => {
       getRequest: async (id) => stored.get(id),
     });
     authority.follow(events);
-    const changes: ProxiedGrantChange[] = [];
+    const changes: GrantChange[] = [];
     authority.watch((c) => changes.push(c));
     const provider = authority.wrapProvider('db', dbTarget, fakeProvider);
     await provider.mint(grant('r2'), 10_000);

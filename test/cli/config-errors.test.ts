@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import type { ConfigInput } from '../../broker/config/schema.ts';
-import { formatOpenSshPrivateKey, generateCa } from '../../broker/providers/ssh-ca/keys.ts';
+import { formatOpenSshPrivateKey, generateCa } from '../../lib/ssh/keys.ts';
 import { freePort } from '../helpers/pg-cluster.ts';
 import { WARDEN } from '../helpers/serve-process.ts';
 import { SlackStandin } from '../helpers/slack-standin.ts';

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConfigInput } from '../../broker/config/schema.ts';
+import type { StatementReviewer } from '../../broker/ports/proxy.ts';
 import { createSelfSignedCertificate } from '../../cli/demo/tls.ts';
 import { compilePgProxyTarget, type PgProxyTargetConfig } from '../../proxy/pg/config.ts';
 import { PgProxyServer, type PgProxyServerOptions } from '../../proxy/pg/server.ts';
@@ -60,12 +61,14 @@ ALTER TABLE invoices OWNER TO app_owner;
 
 /**
  * Starts a broker (embedded store) and a proxy in front of a fresh database on `cluster`.
- * `target` adds settings to the target itself (its `tls` block, for instance).
+ * `target` adds settings to the target itself (its `tls` block, for instance). The proxy gets the
+ * broker's ports without a reviewer (statements a rule sends to review are refused) unless
+ * `serverOptions.reviewer` names one.
  */
 export async function startProxyFixture(
   cluster: PgCluster,
   proxy: Partial<PgProxyTargetConfig> = {},
-  serverOptions: Partial<PgProxyServerOptions> = {},
+  serverOptions: Partial<PgProxyServerOptions> & { reviewer?: StatementReviewer } = {},
   target: Record<string, unknown> = {},
 ): Promise<ProxyFixture> {
   const port = await freePort();
@@ -112,11 +115,11 @@ export async function startProxyFixture(
   const compiled = compilePgProxyTarget('app-db', appDb.proxy!, {
     env: broker.env,
   });
+  const { reviewer, ...options } = serverOptions;
   const server = new PgProxyServer({
     target: compiled,
-    authority: broker.app.proxyAuthority,
-    sink: broker.store,
-    ...serverOptions,
+    ports: { ...broker.app.proxyPorts, reviews: reviewer },
+    ...options,
   });
   await server.listen(port, '127.0.0.1');
   return {

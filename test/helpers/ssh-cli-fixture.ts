@@ -11,9 +11,9 @@ import { ApiServer } from '../../broker/api/server.ts';
 import { createSshRoutes } from '../../broker/api/ssh-route.ts';
 import { Secret } from '../../broker/config/secrets.ts';
 import { createSilentLogger } from '../../broker/log.ts';
-import { formatOpenSshPrivateKey } from '../../broker/providers/ssh-ca/keys.ts';
 import { main } from '../../cli/main.ts';
 import type { Io } from '../../cli/output.ts';
+import { formatOpenSshPrivateKey } from '../../lib/ssh/keys.ts';
 import { buildSshConfig, CA_ENV, type SshProxyFixture, startSshProxyFixture } from './ssh-proxy-fixture.ts';
 
 export const SERVICE_TOKEN = 'service-token-for-ssh-cli-tests';

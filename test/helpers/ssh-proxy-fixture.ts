@@ -11,19 +11,20 @@ import { join } from 'node:path';
 import { type BrokerApp, createBrokerApp } from '../../broker/app.ts';
 import { type Config, parseConfig } from '../../broker/config/load.ts';
 import type { ConfigInput } from '../../broker/config/schema.ts';
+import { resolveSecret } from '../../broker/config/secrets.ts';
 import type { BrokerEvent, SshIssuedCredential } from '../../broker/events/events.ts';
 import { createLogger } from '../../broker/log.ts';
-import type { AccessRequest, SshSessionRecord } from '../../broker/model.ts';
+import type { AccessRequest } from '../../broker/model.ts';
+import type { ProxyPorts, SessionRecord } from '../../broker/ports/proxy.ts';
+import { openEmbeddedStore } from '../../broker/store/sql-store.ts';
+import type { Store } from '../../broker/store/store.ts';
 import {
   formatCaPublicKeyLine,
   formatOpenSshPrivateKey,
   formatPublicKeyLine,
   generateCa,
   type SshCa,
-} from '../../broker/providers/ssh-ca/keys.ts';
-import { openEmbeddedStore } from '../../broker/store/sql-store.ts';
-import type { Store } from '../../broker/store/store.ts';
-import { createBrokerBackend, type SshProxyBackend } from '../../proxy/ssh/backend.ts';
+} from '../../lib/ssh/keys.ts';
 import { createMaskerFactory } from '../../proxy/ssh/output-masker.ts';
 import { readStoredRecording } from '../../proxy/ssh/recording/stored-recording.ts';
 import { type SshProxyOptions, SshProxyServer } from '../../proxy/ssh/server.ts';
@@ -105,7 +106,7 @@ export interface SshProxyFixture {
   /** The proxy's upstream private key (every account of the test sshd accepts it). */
   upstreamKey: string;
   /** The asciicast text of an ended session's recording (throws when it has none). */
-  recordingOf(session: SshSessionRecord): Promise<string>;
+  recordingOf(session: SessionRecord): Promise<string>;
   /** Requests `web-1:<level>` as alice (auto-approved) and returns the grant and its credential. */
   grant(
     level?: string,
@@ -124,8 +125,8 @@ export async function startSshProxyFixture(
     env?: Record<string, string>;
     /** Extra sshd options (a KRL file). */
     sshd?: Partial<SshdOptions>;
-    /** Wraps the proxy's backend (a slow or watching store). */
-    wrapBackend?: (backend: SshProxyBackend) => SshProxyBackend;
+    /** Wraps the broker's ports the proxy gets (a slow or watching session sink). */
+    wrapPorts?: (ports: ProxyPorts) => ProxyPorts;
   } = {},
 ): Promise<SshProxyFixture> {
   const ca = generateCa('warden-test-ca');
@@ -153,13 +154,17 @@ export async function startSshProxyFixture(
   });
   let proxy: SshProxyServer;
   try {
+    const targets = Object.fromEntries(
+      Object.entries(config.targets).flatMap(([name, t]) => (t.kind === 'ssh' ? [[name, t]] : [])),
+    );
     proxy = new SshProxyServer({
-      backend: (options.wrapBackend ?? ((b) => b))(createBrokerBackend(app.broker, store)),
+      ports: (options.wrapPorts ?? ((p) => p))(app.proxyPorts),
+      targets,
       ca,
       hostKey: hostKey.privateKey,
       upstreamKey: upstream.privateKey,
       logger,
-      maskers: createMaskerFactory(config.targets, env),
+      maskers: createMaskerFactory(config.targets, (ref, path) => resolveSecret(ref, path, env)),
       recheckIntervalMs: 500,
       ...options.proxy,
     });
@@ -184,7 +189,7 @@ export async function startSshProxyFixture(
     dir,
     upstreamKey: upstream.privateKey,
     async recordingOf(session) {
-      const text = await readStoredRecording(store, session);
+      const text = await readStoredRecording(store, session.id);
       if (text === null) throw new Error(`session ${session.id} has no recording`);
       return text;
     },

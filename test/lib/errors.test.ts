@@ -12,13 +12,13 @@ import * as bot from '../../bot/errors.ts';
 import * as brokerApi from '../../broker/api/client.ts';
 import * as ci from '../../broker/ci/errors.ts';
 import * as broker from '../../broker/errors.ts';
-import * as sshCa from '../../broker/providers/ssh-ca/errors.ts';
 import * as ciCli from '../../cli/ci/errors.ts';
 import * as demo from '../../cli/demo/errors.ts';
 import * as cli from '../../cli/errors.ts';
 import * as psql from '../../cli/psql/errors.ts';
 import * as sshCli from '../../cli/ssh/errors.ts';
 import { formatConfigMessage, isConfigurationError, isWardenError, WardenError } from '../../lib/errors.ts';
+import * as sshCa from '../../lib/ssh/errors.ts';
 import * as sqlGuard from '../../proxy/guardrails/sql/errors.ts';
 import * as masking from '../../proxy/masking/errors.ts';
 import * as pgAuth from '../../proxy/pg/auth/errors.ts';
@@ -70,7 +70,7 @@ const FAMILIES: Record<string, Family> = {
   },
   ci: { module: 'broker/ci/errors.ts', exports: ci, base: ci.CiError, codes: ci.CI_ERROR_CODES },
   sshCa: {
-    module: 'broker/providers/ssh-ca/errors.ts',
+    module: 'lib/ssh/errors.ts',
     exports: sshCa,
     base: sshCa.SshCaError,
     codes: sshCa.SSH_CA_ERROR_CODES,

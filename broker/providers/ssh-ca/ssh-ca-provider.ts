@@ -8,23 +8,23 @@
  * sshd reads the published KRL (`RevokedKeys`).
  */
 import { randomBytes } from 'node:crypto';
-import type { SshLevelConfig, SshTargetConfig } from '../../config/schema.ts';
-import { Secret } from '../../config/secrets.ts';
-import { ProviderError } from '../../errors.ts';
-import type { SshIssuedCredential } from '../../events/events.ts';
-import type { AccessRequest, CredentialRecord } from '../../model.ts';
-import type { CredentialProvider, MintResult } from '../provider.ts';
 import {
   type CertificateExtensions,
   type CriticalOptions,
   formatKeyId,
   type MintedUserCertificate,
   mintUserCertificate,
-} from './certificate.ts';
-import { isSshCaError } from './errors.ts';
-import type { SshCa } from './keys.ts';
-import { buildKrl } from './krl.ts';
-import { createProxyToken } from './proxy-token.ts';
+} from '../../../lib/ssh/certificate.ts';
+import { isSshCaError } from '../../../lib/ssh/errors.ts';
+import type { SshCa } from '../../../lib/ssh/keys.ts';
+import { buildKrl } from '../../../lib/ssh/krl.ts';
+import { createProxyToken } from '../../../lib/ssh/proxy-token.ts';
+import type { SshLevelConfig, SshTargetConfig } from '../../config/schema.ts';
+import { Secret } from '../../config/secrets.ts';
+import { ProviderError } from '../../errors.ts';
+import type { SshIssuedCredential } from '../../events/events.ts';
+import type { AccessRequest, CredentialRecord } from '../../model.ts';
+import type { CredentialProvider, MintResult } from '../provider.ts';
 
 /** Request meta key holding the requester's OpenSSH public key line (optional). */
 export const SSH_PUBLIC_KEY_META = 'ssh_public_key';
@@ -36,11 +36,6 @@ export interface SshCaProviderOptions {
   ca: SshCa;
   /** Clock in epoch ms (tests); default `Date.now`. */
   clock?: () => number;
-}
-
-/** Reads the grant id back from a Warden key id; `undefined` for any other key id. */
-export function grantIdFromKeyId(keyId: string): string | undefined {
-  return /^warden:grant=([a-z0-9]{1,64}):user=[\x21-\x39\x3b-\x7e]{1,100}$/.exec(keyId)?.[1];
 }
 
 /** The certificate options a level asks for. */

@@ -221,10 +221,92 @@ const MIGRATIONS: ((db: Db, kind: StoreKind) => Promise<void>)[] = [
   async (db) => {
     await db.schema.alterTable('warden_reviews').addColumn('held_at', 'bigint').execute();
   },
+  // 9: one session model for every protocol (see migrateToOneSessionModel).
+  migrateToOneSessionModel,
 ];
 
-/** Runs the migrations not yet applied, under a lock on PostgreSQL so replicas migrate once. */
-export async function migrateSchema(db: Db, kind: StoreKind): Promise<void> {
+/** The schema version that moved every protocol's sessions into one table (tests start before it). */
+export const ONE_SESSION_MODEL_VERSION = MIGRATIONS.indexOf(migrateToOneSessionModel) + 1;
+
+/**
+ * Migration 9. Postgres sessions (`warden_pg_sessions`, timelines in `warden_pg_session_chunks`)
+ * and SSH sessions (`warden_sessions`, recordings in `warden_ssh_recording_frames`, or as text
+ * before migration 7) become one `warden_sessions` table with a `protocol` column, its timelines
+ * in `warden_session_events` and its recordings in `warden_session_frames`. The two big tables are
+ * renamed, not copied. SSH sessions took no level: theirs is their grant's. Text recordings written
+ * in pieces (migrations 5 to 7) are joined into the session's `recording` column, as reading them
+ * did. Postgres sessions took no login either: theirs stays empty.
+ */
+async function migrateToOneSessionModel(db: Db): Promise<void> {
+  await db.schema.alterTable('warden_sessions').renameTo('warden_ssh_sessions_v8').execute();
+  // Index names are per schema on PostgreSQL: the old ones go before the new table takes them.
+  await db.schema.dropIndex('warden_sessions_request').execute();
+  await db.schema
+    .createTable('warden_sessions')
+    .addColumn('id', 'text', (c) => c.notNull())
+    .addColumn('protocol', 'text', (c) => c.notNull())
+    .addColumn('grant_id', 'text', (c) => c.notNull())
+    .addColumn('requester', 'text', (c) => c.notNull())
+    .addColumn('target', 'text', (c) => c.notNull())
+    .addColumn('level', 'text', (c) => c.notNull())
+    .addColumn('login', 'text', (c) => c.notNull())
+    .addColumn('client_address', 'text', (c) => c.notNull())
+    .addColumn('started_at', 'bigint', (c) => c.notNull())
+    .addColumn('ended_at', 'bigint')
+    .addColumn('end_reason', 'text')
+    .addColumn('summary', 'text', (c) => c.notNull())
+    .addColumn('recording', 'text')
+    .addPrimaryKeyConstraint('warden_sessions_id_pk', ['id'])
+    .execute();
+  await sql`
+    insert into warden_sessions (id, protocol, grant_id, requester, target, level, login,
+      client_address, started_at, ended_at, end_reason, summary, recording)
+    select id, protocol, grant_id, requester, target, level, '', client_address, started_at,
+      ended_at, end_reason, summary, null
+    from warden_pg_sessions`.execute(db);
+  await sql`
+    insert into warden_sessions (id, protocol, grant_id, requester, target, level, login,
+      client_address, started_at, ended_at, end_reason, summary, recording)
+    select s.id, s.kind, s.request_id, s.requester, s.target, coalesce(r.level, ''), s.login,
+      s.client, s.started_at, s.ended_at, s.end_reason, s.meta, s.recording
+    from warden_ssh_sessions_v8 s left join warden_requests r on r.id = s.request_id`.execute(db);
+  const pieced = await sql<{ session_id: string }>`
+    select distinct session_id from warden_ssh_recording_chunks`.execute(db);
+  for (const { session_id } of pieced.rows) {
+    const pieces = await sql<{ data: string }>`
+      select data from warden_ssh_recording_chunks where session_id = ${session_id} order by seq`.execute(db);
+    await db
+      .updateTable('warden_sessions')
+      .set({ recording: pieces.rows.map((piece) => piece.data).join('') })
+      .where('id', '=', session_id)
+      .where('recording', 'is', null)
+      .execute();
+  }
+  await db.schema.dropTable('warden_ssh_sessions_v8').execute();
+  await db.schema.dropTable('warden_pg_sessions').execute();
+  await db.schema.dropTable('warden_ssh_recording_chunks').execute();
+  await db.schema.alterTable('warden_pg_session_chunks').renameTo('warden_session_events').execute();
+  await db.schema.alterTable('warden_ssh_recording_frames').renameTo('warden_session_frames').execute();
+  await db.schema
+    .createIndex('warden_sessions_started')
+    .on('warden_sessions')
+    .columns(['started_at'])
+    .execute();
+  await db.schema
+    .createIndex('warden_sessions_grant')
+    .on('warden_sessions')
+    .columns(['grant_id', 'started_at'])
+    .execute();
+}
+
+/** The schema version the migrations lead to. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Runs the migrations not yet applied, under a lock on PostgreSQL so replicas migrate once.
+ * `version` stops earlier (tests build stores of an older shape).
+ */
+export async function migrateSchema(db: Db, kind: StoreKind, version = SCHEMA_VERSION): Promise<void> {
   await db.schema
     .createTable('warden_meta')
     .ifNotExists()
@@ -239,12 +321,12 @@ export async function migrateSchema(db: Db, kind: StoreKind): Promise<void> {
       .where('key', '=', 'schema_version')
       .executeTakeFirst();
     const current = row ? Number(row.value) : 0;
-    for (let v = current; v < MIGRATIONS.length; v++) await MIGRATIONS[v]!(trx, kind);
-    if (current < MIGRATIONS.length) {
+    for (let v = current; v < version; v++) await MIGRATIONS[v]!(trx, kind);
+    if (current < version) {
       await trx
         .insertInto('warden_meta')
-        .values({ key: 'schema_version', value: String(MIGRATIONS.length) })
-        .onConflict((oc) => oc.column('key').doUpdateSet({ value: String(MIGRATIONS.length) }))
+        .values({ key: 'schema_version', value: String(version) })
+        .onConflict((oc) => oc.column('key').doUpdateSet({ value: String(version) }))
         .execute();
     }
   });

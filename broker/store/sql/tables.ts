@@ -66,37 +66,27 @@ export interface AuditRow {
   hash: string;
 }
 
-export interface SshSessionRow {
-  id: string;
-  request_id: string;
-  target: string;
-  kind: string;
-  requester: string;
-  login: string;
-  client: string;
-  started_at: number;
-  ended_at: number | null;
-  end_reason: string | null;
-  recording: string | null;
-  meta: string;
-}
-
-export interface PgSessionRow {
+/** A proxied session of any protocol (migration 9). */
+export interface SessionRow {
   id: string;
   protocol: string;
   grant_id: string;
   requester: string;
   target: string;
   level: string;
+  login: string;
   client_address: string;
   started_at: number;
   ended_at: number | null;
   end_reason: string | null;
+  /** JSON object of counters and facts. */
   summary: string;
+  /** Asciicast text of an SSH session recorded before migration 7 (frames since); else null. */
+  recording: string | null;
 }
 
 /** A batch of a session's timeline: one row per write keeps recording cheap at high statement rates. */
-export interface SessionChunkRow {
+export interface SessionEventsRow {
   session_id: string;
   first_seq: number;
   last_seq: number;
@@ -105,15 +95,8 @@ export interface SessionChunkRow {
   events: string;
 }
 
-/** A piece of an SSH session's recording as asciicast text (written before migration 7). */
-export interface SshRecordingChunkRow {
-  session_id: string;
-  seq: number;
-  data: string;
-}
-
-/** A piece of an SSH session's recording: binary frames, written while the session runs. */
-export interface SshRecordingFramesRow {
+/** A piece of a session's recording: binary frames, written while the session runs. */
+export interface SessionFramesRow {
   session_id: string;
   seq: number;
   data: Uint8Array;
@@ -150,11 +133,9 @@ export interface ReviewRow {
 
 export interface Tables {
   warden_reviews: ReviewRow;
-  warden_sessions: SshSessionRow;
-  warden_pg_sessions: PgSessionRow;
-  warden_pg_session_chunks: SessionChunkRow;
-  warden_ssh_recording_chunks: SshRecordingChunkRow;
-  warden_ssh_recording_frames: SshRecordingFramesRow;
+  warden_sessions: SessionRow;
+  warden_session_events: SessionEventsRow;
+  warden_session_frames: SessionFramesRow;
   warden_requests: RequestRow;
   warden_approvals: ApprovalRow;
   warden_credentials: CredentialRow;

@@ -29,7 +29,7 @@
  * ```
  */
 import { z } from 'zod';
-import { parseDuration } from '../../../broker/config/duration.ts';
+import { parseDurationMs } from '../../../lib/duration.ts';
 import { SQL_EFFECTS } from './effects.ts';
 
 const STATEMENT_KINDS = [
@@ -67,14 +67,9 @@ const ruleMatchSchema = z
     message: 'give at least one of kinds, effects, relations, functions',
   });
 
-const duration = z.string().refine((text) => {
-  try {
-    parseDuration(text);
-    return true;
-  } catch {
-    return false;
-  }
-}, 'use a duration like 30s, 2m or 1h');
+const duration = z
+  .string()
+  .refine((text) => (parseDurationMs(text) ?? 0) > 0, 'use a duration like 30s, 2m or 1h');
 
 /** `max_rows: N` or `max_rows: { rows, fraction, min_table_rows }`. */
 const maxRowsSchema = z.union([

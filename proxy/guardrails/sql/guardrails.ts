@@ -10,7 +10,7 @@
  * needs in `pendingEstimates`, and `applyEstimates` (or `checkWithEstimator`) settles the verdict.
  */
 import { deparseSync } from '@libpg-query/parser';
-import { parseDuration } from '../../../broker/config/duration.ts';
+import { parseDurationMs } from '../../../lib/duration.ts';
 import { unwrap } from './ast.ts';
 import { analyseRoutineBody, analyseSql, type Operation, type StatementReport } from './classify.ts';
 import { sqlGuardrailsConfigSchema } from './config.ts';
@@ -241,7 +241,7 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
       ...(a.max_rows !== undefined ? { maxRows: toRowLimit(a.max_rows) } : {}),
       ...(a.unestimated ? { unestimated: a.unestimated } : {}),
       ...(action === 'review'
-        ? { timeoutMs: a.timeout ? parseDuration(a.timeout) : DEFAULT_REVIEW_TIMEOUT_MS }
+        ? { timeoutMs: a.timeout ? parseDurationMs(a.timeout)! : DEFAULT_REVIEW_TIMEOUT_MS }
         : {}),
     };
     return { scope: a, rule: compile(rule, path) };
@@ -257,7 +257,7 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
         ...rule,
         message: r.message ?? `statement matches guardrail rule "${r.name}"`,
         ...(r.action === 'review'
-          ? { timeoutMs: timeout ? parseDuration(timeout) : DEFAULT_REVIEW_TIMEOUT_MS }
+          ? { timeoutMs: timeout ? parseDurationMs(timeout)! : DEFAULT_REVIEW_TIMEOUT_MS }
           : {}),
         ...(max_rows !== undefined
           ? { maxRows: toRowLimit(max_rows), unestimated: unestimated ?? 'match' }

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { renderReview } from '../../../bot/core/render.ts';
 import { renderReviewBlocks } from '../../../bot/slack/blocks.ts';
 import type { AccessRequest, StatementReview } from '../../../broker/model.ts';
-import type { ReviewResult } from '../../../broker/reviews/reviews.ts';
+import type { ReviewOutcome } from '../../../broker/ports/proxy.ts';
 import { waitFor } from '../../helpers/broker-fixture.ts';
 import { type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
 import { type SlackHarness, startSlackHarness } from '../../helpers/slack-harness.ts';
@@ -46,7 +46,7 @@ describe('statement review in Slack', () => {
     await cluster?.stop();
   });
 
-  const hold = (statement: string): { outcome: Promise<ReviewResult>; message: Promise<StandinMessage> } => {
+  const hold = (statement: string): { outcome: Promise<ReviewOutcome>; message: Promise<StandinMessage> } => {
     const outcome = h.fx.app.reviews.review(
       {
         grantId: grant.id,

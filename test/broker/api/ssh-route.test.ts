@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { proxyAddressOf } from '../../../broker/api/ssh-route.ts';
 import { parseConfig } from '../../../broker/config/load.ts';
-import { formatKeyId, verifyUserCertificate } from '../../../broker/providers/ssh-ca/certificate.ts';
-import { formatCaPublicKeyLine } from '../../../broker/providers/ssh-ca/keys.ts';
+import { formatKeyId, verifyUserCertificate } from '../../../lib/ssh/certificate.ts';
+import { formatCaPublicKeyLine } from '../../../lib/ssh/keys.ts';
 import {
   ADMIN_TOKEN,
   SERVICE_TOKEN,

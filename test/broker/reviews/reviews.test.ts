@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../../broker/log.ts';
 import type { AccessRequest } from '../../../broker/model.ts';
+import type { ReviewSubmission } from '../../../broker/ports/proxy.ts';
 import type { Actor } from '../../../broker/requests/broker.ts';
-import { type ReviewSubmissionInput, StatementReviews } from '../../../broker/reviews/reviews.ts';
+import { StatementReviews } from '../../../broker/reviews/reviews.ts';
 import {
   type BrokerFixture,
   LogCapture,
@@ -19,7 +20,7 @@ import { type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
 
 const person = (id: string): Actor => ({ id, admin: false });
 
-function submission(grant: AccessRequest, timeoutMs = 60_000): ReviewSubmissionInput {
+function submission(grant: AccessRequest, timeoutMs = 60_000): ReviewSubmission {
   return {
     grantId: grant.id,
     sessionId: 's_test',

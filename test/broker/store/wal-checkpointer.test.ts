@@ -103,13 +103,13 @@ describe('WalCheckpointer', () => {
     const store = openEmbeddedStore(path, { backgroundCheckpoints: true });
     await store.migrate();
     assert.equal(await autocheckpoint(store), 0, 'the worker checkpoints, not the connection');
-    await store.appendSshRecording('s1', 0, Buffer.alloc(1024 * 1024, 1));
+    await store.appendSessionFrames('s1', 0, Buffer.alloc(1024 * 1024, 1));
     await store.close();
     assert.equal(existsSync(`${path}-wal`), false);
     // By default (CLI commands), SQLite checkpoints as it always does, and no worker starts.
     const reopened = openEmbeddedStore(path);
     assert.equal(await autocheckpoint(reopened), 1000);
-    const [piece] = await reopened.readSshRecording('s1');
+    const [piece] = await reopened.readSessionFrames('s1');
     assert.equal(piece!.length, 1024 * 1024);
     await reopened.close();
   });

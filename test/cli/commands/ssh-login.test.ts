@@ -5,13 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import {
-  formatCaPublicKeyLine,
-  formatOpenSshPrivateKey,
-  generateCa,
-} from '../../../broker/providers/ssh-ca/keys.ts';
 import { main } from '../../../cli/main.ts';
 import { ExitCode } from '../../../cli/output.ts';
+import { formatCaPublicKeyLine, formatOpenSshPrivateKey, generateCa } from '../../../lib/ssh/keys.ts';
 import { waitForHealth } from '../../helpers/broker-fixture.ts';
 import { freePort } from '../../helpers/pg-cluster.ts';
 import {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { SshSessionRecord as SessionRecord } from '../../../broker/model.ts';
+import type { SessionRecord } from '../../../broker/ports/proxy.ts';
+import type { SqlStore } from '../../../broker/store/sql-store.ts';
 import { replaySshSession } from '../../../cli/commands/ssh-replay.ts';
 import { ExitCode } from '../../../cli/output.ts';
 import { schedulePlayback } from '../../../proxy/ssh/recording/asciicast-player.ts';
@@ -35,23 +36,34 @@ describe('warden ssh replay', () => {
   /** A session recorded through the proxy, and what the client saw. */
   let recorded: { id: string; stdout: string; recording: string };
 
-  const insertSession = async (id: string, patch: Partial<SessionRecord>) => {
+  /** Stores a session; `recording` is asciicast text as versions before frames stored it. */
+  const insertSession = async (
+    id: string,
+    { recording, ...patch }: Partial<SessionRecord> & { recording?: string },
+  ) => {
     const { grant } = await cli.fx.grant();
-    await cli.fx.store.insertSshSession({
+    await cli.fx.store.insertSession({
       id,
-      requestId: grant.id,
-      target: 'web-1',
-      kind: 'ssh',
+      protocol: 'ssh',
+      grantId: grant.id,
       requester: 'alice',
+      target: 'web-1',
+      level: 'shell',
       login: TEST_USER,
-      client: '127.0.0.1',
+      clientAddress: '127.0.0.1',
       startedAt: Date.now(),
       endedAt: Date.now(),
       endReason: 'ended',
-      recording: null,
-      meta: {},
+      summary: {},
       ...patch,
     });
+    if (recording !== undefined) {
+      await (cli.fx.store as SqlStore).kysely
+        .updateTable('warden_sessions')
+        .set({ recording })
+        .where('id', '=', id)
+        .execute();
+    }
   };
 
   before(async () => {
@@ -65,7 +77,7 @@ describe('warden ssh replay', () => {
     ]);
     assert.equal(result.code, 0, result.stderr);
     const session = await waitFor(async () => {
-      const [first] = await cli.fx.store.listSshSessions({ requestId: grant.id });
+      const [first] = await cli.fx.store.listSessions({ grantId: grant.id });
       return first?.endedAt ? first : undefined;
     });
     const stored = await cli.fx.recordingOf(session!);
@@ -176,12 +188,12 @@ describe('warden ssh replay', () => {
     const startedAt = Date.now();
     await insertSession('slivepieces1', { startedAt, endedAt: null, endReason: null });
     // What a proxy has stored so far: the header and some output, no end frame yet.
-    await cli.fx.store.appendSshRecording(
+    await cli.fx.store.appendSessionFrames(
       'slivepieces1',
       0,
       encodeHeaderFrame({ width: 80, height: 24 }, startedAt),
     );
-    await cli.fx.store.appendSshRecording(
+    await cli.fx.store.appendSessionFrames(
       'slivepieces1',
       1,
       encodeFrame(FrameType.Output, startedAt + 10, Buffer.from('$ tail -f app.log\r\n')),
@@ -201,12 +213,12 @@ describe('warden ssh replay', () => {
   });
 
   it('refuses what it cannot replay, with a code', async () => {
-    await insertSession('spostgres001', { kind: 'postgres', recording: 'irrelevant' });
+    await insertSession('spostgres001', { protocol: 'postgres', recording: 'irrelevant' });
     await insertSession('slive0000001', { endedAt: null, endReason: null });
     await insertSession('stransfer001', {});
     await insertSession('sbroken00001', { recording: '{"version":1}\n' });
     await insertSession('sbrokenframe', {});
-    await cli.fx.store.appendSshRecording(
+    await cli.fx.store.appendSessionFrames(
       'sbrokenframe',
       0,
       encodeFrame(FrameType.Output, 1, Buffer.from('x')),

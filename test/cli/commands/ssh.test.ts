@@ -3,10 +3,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { formatCaPublicKeyLine } from '../../../broker/providers/ssh-ca/keys.ts';
 import { openEmbeddedStore } from '../../../broker/store/sql-store.ts';
 import { runSshCommand } from '../../../cli/commands/ssh.ts';
 import { ExitCode } from '../../../cli/output.ts';
+import { formatCaPublicKeyLine } from '../../../lib/ssh/keys.ts';
 import { captureIo, type SshCliFixture, startSshCliFixture } from '../../helpers/ssh-cli-fixture.ts';
 import { CA_ENV } from '../../helpers/ssh-proxy-fixture.ts';
 import { runSsh, TEST_USER } from '../../helpers/sshd.ts';

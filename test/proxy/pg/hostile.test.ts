@@ -118,8 +118,7 @@ describe('hostile clients and session endings', () => {
     // A second listener of the same target (a second broker would reconcile away this one's roles).
     const limited = new PgProxyServer({
       target: fx.proxy.target,
-      authority: fx.broker.app.proxyAuthority,
-      sink: fx.broker.store,
+      ports: fx.proxy.ports,
       maxConnections: 1,
     });
     const { port } = await limited.listen(0);

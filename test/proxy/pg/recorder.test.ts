@@ -1,8 +1,8 @@
 /** The session recorder: batches, bounded queue with backpressure, sink failures. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { SessionEventRecord, SessionRecord } from '../../../broker/store/store.ts';
-import { SessionRecorder, type SessionSink } from '../../../proxy/pg/recorder.ts';
+import type { SessionEventRecord, SessionRecord } from '../../../broker/ports/proxy.ts';
+import { SessionRecorder, type TimelineSink } from '../../../proxy/pg/recorder.ts';
 
 const SESSION: SessionRecord = {
   id: 's_1',
@@ -11,6 +11,7 @@ const SESSION: SessionRecord = {
   requester: 'carol',
   target: 'db',
   level: 'read',
+  login: 'warden_carol_r1',
   clientAddress: '127.0.0.1:1',
   startedAt: 0,
   endedAt: null,
@@ -19,7 +20,7 @@ const SESSION: SessionRecord = {
 };
 
 /** A sink whose writes wait until released, to hold the queue full. */
-class SlowSink implements SessionSink {
+class SlowSink implements TimelineSink {
   readonly batches: SessionEventRecord[][] = [];
   ended: { endReason: string } | undefined;
   private gate: Promise<void> = Promise.resolve();

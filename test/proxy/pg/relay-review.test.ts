@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { ReviewOutcome, ReviewSubmission, StatementReviewer } from '../../../broker/ports/proxy.ts';
 import { compileSqlGuardrails } from '../../../proxy/guardrails/sql/index.ts';
 import { compileMasking, createMasker } from '../../../proxy/masking/index.ts';
 import type { ByteSink } from '../../../proxy/pg/chunk-output.ts';
@@ -27,12 +28,8 @@ import {
   writeReadyForQuery,
   writeSync,
 } from '../../../proxy/pg/protocol/serializer.ts';
-import { MAX_HELD_INPUT, PgRelay } from '../../../proxy/pg/relay.ts';
-import type {
-  ReviewOutcome,
-  ReviewSubmission,
-  StatementReviewer,
-} from '../../../proxy/statement-reviewer.ts';
+import { type BlockedStatement, PgRelay } from '../../../proxy/pg/relay.ts';
+import { MAX_HELD_INPUT } from '../../../proxy/pg/review-hold.ts';
 
 class Sink implements ByteSink {
   readonly writes: Buffer[] = [];
@@ -80,6 +77,7 @@ function createRelay(other?: StatementReviewer) {
   const recorded: { kind: string; data: Record<string, unknown> }[] = [];
   const holds: boolean[] = [];
   const failures: unknown[] = [];
+  const blocked: BlockedStatement[] = [];
   const relay = new PgRelay({
     guardrails: compileSqlGuardrails(GUARDRAILS),
     masker: createMasker(compileMasking({})),
@@ -96,8 +94,9 @@ function createRelay(other?: StatementReviewer) {
     review: { grantId: 'r_grant', sessionId: 's_one' },
     onHold: (holding) => holds.push(holding),
     onFail: (error) => failures.push(error),
+    onBlocked: (b) => blocked.push(b),
   });
-  return { relay, upstream, client, reviewer, recorded, holds, failures };
+  return { relay, upstream, client, reviewer, recorded, holds, failures, blocked };
 }
 
 function sentBy(bytes: Buffer): FrontendMessage[] {
@@ -204,6 +203,26 @@ describe('PgRelay statement review', () => {
     assert.equal(ready?.type, 'readyForQuery');
     assert.equal(recorded[0]!.kind, 'blocked');
     assert.equal((recorded[0]!.data.review as { outcome: string }).outcome, 'denied');
+  });
+
+  it('tells onBlocked of a denied statement, with its review, and of no approved one', async () => {
+    const { relay, reviewer, blocked } = createRelay();
+    relay.feedClient(encodeMessages((w) => writeQuery(w, DELETE)));
+    assert.deepEqual(blocked, [], 'held: not refused yet');
+    reviewer.asked[0]!.decide({ decision: 'denied', reviewId: 'v_9', by: 'maria', reason: 'no' });
+    await settle();
+    assert.deepEqual(blocked, [
+      {
+        // As recorded: masked.
+        statement: "DELETE FROM orders WHERE note = 'card **** **** **** 1111'",
+        rule: 'review-deletes',
+        review: { outcome: 'denied', waitedMs: 0, id: 'v_9', by: 'maria', reason: 'no' },
+      },
+    ]);
+    relay.feedClient(encodeMessages((w) => writeQuery(w, DELETE)));
+    reviewer.asked[1]!.decide({ decision: 'approved', reviewId: 'v_10', by: 'maria', reason: '' });
+    await settle();
+    assert.equal(blocked.length, 1);
   });
 
   it('forwards an approved Parse and keeps it prepared for its Execute', async () => {

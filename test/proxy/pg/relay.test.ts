@@ -36,8 +36,9 @@ import {
   writeRowDescription,
   writeSync,
 } from '../../../proxy/pg/protocol/serializer.ts';
-import { PgRelay, type RelayOptions } from '../../../proxy/pg/relay.ts';
+import { type BlockedStatement, PgRelay, type RelayOptions } from '../../../proxy/pg/relay.ts';
 import { chunkings } from './protocol/split-feed.ts';
+import { frontend } from './protocol/test-buffers.ts';
 
 class Capture implements ByteSink {
   readonly writes: Buffer[] = [];
@@ -177,6 +178,24 @@ describe('PgRelay', () => {
     assert.equal(ready?.type, 'readyForQuery');
     assert.equal(recorded[0]!.kind, 'blocked');
     assert.deepEqual(relay.stats.blocked, 1);
+  });
+
+  it('tells onBlocked of each refused statement when it refuses it, masked, before any reply', () => {
+    const blocked: BlockedStatement[] = [];
+    const { relay } = createRelay({ detectors: { email: 'redact' } }, { onBlocked: (b) => blocked.push(b) });
+    relay.feedClient(
+      Buffer.concat([
+        frontend.query('DROP TABLE customers -- ada@example.com'),
+        frontend.parse('wipe', 'TRUNCATE invoices'),
+        frontend.functionCall(764, [], [], 0),
+        frontend.query('select 1'),
+      ]),
+    );
+    assert.deepEqual(blocked, [
+      { statement: 'DROP TABLE customers -- [REDACTED:email]', rule: 'drop-table' },
+      { statement: 'TRUNCATE invoices', rule: 'truncate' },
+      { statement: '<function call oid 764>', rule: 'function-call' },
+    ]);
   });
 
   it('passes a server error that merely quotes the token shape of another session', () => {

@@ -11,11 +11,7 @@ import { type ApiReview, createReviewRoutes } from '../../../broker/api/review-r
 import { ApiServer } from '../../../broker/api/server.ts';
 import { Secret } from '../../../broker/config/secrets.ts';
 import { createLogger } from '../../../broker/log.ts';
-import type {
-  ReviewOutcome,
-  ReviewSubmission,
-  StatementReviewer,
-} from '../../../proxy/statement-reviewer.ts';
+import type { ReviewOutcome, ReviewSubmission, StatementReviewer } from '../../../broker/ports/proxy.ts';
 import { waitFor } from '../../helpers/broker-fixture.ts';
 import { execSql, type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
 import {

@@ -13,11 +13,10 @@ import { TLSSocket } from 'node:tls';
 import pg from 'pg';
 import { parseConfig } from '../../../broker/config/load.ts';
 import { Secret } from '../../../broker/config/secrets.ts';
+import type { GrantAuthority, ProxiedGrant } from '../../../broker/ports/proxy.ts';
 import { PostgresProvider } from '../../../broker/providers/postgres/postgres-provider.ts';
 import { buildScramVerifier } from '../../../broker/providers/postgres/scram-verifier.ts';
-import type { PgTlsSettings } from '../../../broker/providers/postgres/tls.ts';
-import type { ProxiedGrant } from '../../../broker/proxy-authority.ts';
-import type { GrantAuthority } from '../../../proxy/grant-authority.ts';
+import type { PgTlsSettings } from '../../../lib/pg-tls.ts';
 import { compilePgProxyTarget } from '../../../proxy/pg/config.ts';
 import { encodeMessages, writeCancelRequest } from '../../../proxy/pg/protocol/serializer.ts';
 import { PgProxyServer } from '../../../proxy/pg/server.ts';
@@ -171,6 +170,7 @@ describe('TLS from the proxy to the database', () => {
     };
     const authority: GrantAuthority = {
       lookup: async (_target, user) => (user === 'warden_carol_r_tls' ? grant : undefined),
+      getGrant: async () => undefined,
       watch: () => () => {},
     };
     const ended: string[] = [];
@@ -182,13 +182,17 @@ describe('TLS from the proxy to the database', () => {
         masking: {},
         record_rows: false,
       }),
-      authority,
-      sink: {
-        insertSession: async () => {},
-        appendSessionEvents: async () => {},
-        endSession: async (_id, end) => {
-          ended.push(end.endReason);
+      ports: {
+        grants: authority,
+        sessions: {
+          insertSession: async () => {},
+          appendSessionEvents: async () => {},
+          appendSessionFrames: async () => {},
+          endSession: async (_id, end) => {
+            ended.push(end.endReason);
+          },
         },
+        audit: { record: async () => {} },
       },
     });
     const address = await proxy.listen(0, '127.0.0.1');

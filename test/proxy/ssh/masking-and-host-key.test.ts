@@ -48,10 +48,10 @@ describe('SSH proxy masking: what the user sees and the recording are masked', (
     assert.equal(result.stdout, 'card **** **** **** 1111 mail [REDACTED:email]\n');
     assert.equal(result.stderr, 'again ************1111 [REDACTED:email]\n');
     const session = await waitFor(async () => {
-      const [s] = await fx.store.listSshSessions({ requestId: grant.id });
-      return s?.endedAt ? fx.store.getSshSession(s.id) : undefined;
+      const [s] = await fx.store.listSessions({ grantId: grant.id });
+      return s?.endedAt ? fx.store.getSession(s.id) : undefined;
     });
-    assert.deepEqual(session!.meta.masked, { card: 2, email: 2 });
+    assert.deepEqual(session!.summary.masked, { card: 2, email: 2 });
     const recorded = parseAsciicast(await fx.recordingOf(session!))
       .events.filter((e) => e[1] === 'o')
       .map((e) => e[2])

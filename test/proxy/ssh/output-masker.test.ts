@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { TargetConfig } from '../../../broker/config/schema.ts';
+import { resolveSecret } from '../../../broker/config/secrets.ts';
 import { createMaskerFactory, PassThroughMasker } from '../../../proxy/ssh/output-masker.ts';
 
 const sshTarget = (masking?: Record<string, unknown>) =>
@@ -14,11 +15,16 @@ const sshTarget = (masking?: Record<string, unknown>) =>
     ...(masking ? { masking } : {}),
   }) as unknown as TargetConfig;
 
+/** Masking keys read from `env`, as `warden serve` reads them. */
+const secretsOf =
+  (env: Record<string, string | undefined>) => (ref: { env: string } | { file: string }, path: string) =>
+    resolveSecret(ref, path, env);
+
 const TEXT = 'card 4111 1111 1111 1111, mail alice.smith@example.com\r\n';
 
 describe('SSH output masking', () => {
   it('masks a card number and an email at every split of the output into two chunks', () => {
-    const factory = createMaskerFactory({ web: sshTarget({}) }, {});
+    const factory = createMaskerFactory({ web: sshTarget({}) }, secretsOf({}));
     const bytes = Buffer.from(TEXT);
     for (let split = 0; split <= bytes.length; split++) {
       const masker = factory({ target: 'web', level: 'shell' });
@@ -37,7 +43,7 @@ describe('SSH output masking', () => {
     const env = { MASK_KEY: 'k'.repeat(32) };
     const factory = createMaskerFactory(
       { web: sshTarget({ key: 'env:MASK_KEY', detectors: { email: 'hash' } }), plain: sshTarget() },
-      env,
+      secretsOf(env),
     );
     const masker = factory({ target: 'web', level: 'shell' });
     const shown = Buffer.concat([masker.push(Buffer.from(TEXT)), masker.flush()]).toString();
@@ -63,7 +69,7 @@ describe('SSH output masking', () => {
   ] as const) {
     it(`refuses ${name} at start-up, naming the config path`, () => {
       assert.throws(
-        () => createMaskerFactory({ web: sshTarget(masking as Record<string, unknown>) }, env),
+        () => createMaskerFactory({ web: sshTarget(masking as Record<string, unknown>) }, secretsOf(env)),
         (error: { code?: string; message: string }) =>
           error.code === code && error.message.includes('targets.web.masking'),
       );

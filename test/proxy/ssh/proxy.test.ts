@@ -4,8 +4,8 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import ssh2 from 'ssh2';
-import { mintUserCertificate } from '../../../broker/providers/ssh-ca/certificate.ts';
-import { generateCa } from '../../../broker/providers/ssh-ca/keys.ts';
+import { mintUserCertificate } from '../../../lib/ssh/certificate.ts';
+import { generateCa } from '../../../lib/ssh/keys.ts';
 import { schedulePlayback } from '../../../proxy/ssh/recording/asciicast-player.ts';
 import { parseAsciicast } from '../../../proxy/ssh/recording/asciicast-reader.ts';
 import { waitFor } from '../../helpers/broker-fixture.ts';
@@ -71,12 +71,12 @@ describe('SSH proxy', () => {
     assert.equal(result.stdout, `${TEST_USER}\nhello\n`);
     assert.equal(result.stderr, 'oops\n');
     const sessions = await waitFor(async () => {
-      const list = await fx.store.listSshSessions({ requestId: grant.id });
+      const list = await fx.store.listSessions({ grantId: grant.id });
       return list.length === 1 && list[0]!.endedAt !== null ? list : undefined;
     });
-    const session = (await fx.store.getSshSession(sessions![0]!.id))!;
+    const session = (await fx.store.getSession(sessions![0]!.id))!;
     assert.equal(session.login, TEST_USER);
-    assert.equal(session.meta.exit, 7);
+    assert.equal(session.summary.exit, 7);
     const cast = parseAsciicast(await fx.recordingOf(session));
     const output = cast.events
       .filter((e) => e[1] === 'o')
@@ -162,10 +162,10 @@ describe('SSH proxy', () => {
     );
     assert.equal(code, 0, `${stderr}\n${screen}`);
     const session = await waitFor(async () => {
-      const [s] = await fx.store.listSshSessions({ requestId: grant.id });
-      return s?.endedAt ? fx.store.getSshSession(s.id) : undefined;
+      const [s] = await fx.store.listSessions({ grantId: grant.id });
+      return s?.endedAt ? fx.store.getSession(s.id) : undefined;
     });
-    assert.equal(session!.meta.blocked, 1);
+    assert.equal(session!.summary.blocked, 1);
     const cast = parseAsciicast(await fx.recordingOf(session!));
     assert.equal(cast.header.width, 100);
     assert.equal(cast.header.height, 30);
@@ -244,7 +244,7 @@ describe('SSH proxy', () => {
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, new RegExp(`warden: grant ${grant.id} has expired; the session is closed.`));
     const session = await waitFor(async () => {
-      const [first] = await fx.store.listSshSessions({ requestId: grant.id });
+      const [first] = await fx.store.listSessions({ grantId: grant.id });
       return first?.endedAt ? first : undefined;
     });
     assert.ok(session!.endedAt! >= grant.expiresAt!, 'the session ended before the grant expired');
@@ -257,7 +257,7 @@ describe('SSH proxy', () => {
       `${TEST_USER}+web-1@127.0.0.1`,
       'echo started; sleep 30',
     ]);
-    await waitFor(async () => (await fx.store.listSshSessions({ requestId: grant.id })).length === 1);
+    await waitFor(async () => (await fx.store.listSessions({ grantId: grant.id })).length === 1);
     await fx.app.broker.revoke(grant.id, { id: 'root', admin: true }, 'incident');
     const result = await pending;
     assert.match(result.stderr, new RegExp(`warden: grant ${grant.id} was revoked`));
@@ -362,7 +362,7 @@ describe('SSH proxy: bad input is refused, nothing is recorded as a login, the p
         setTimeout(() => socket.destroy(), 3_000).unref();
       });
     }
-    assert.deepEqual(await fx.store.listSshSessions({}), [], 'a refused attempt opened a session');
+    assert.deepEqual(await fx.store.listSessions({}), [], 'a refused attempt opened a session');
     assert.ok(!(await auditActions(fx)).includes('ssh.login'), 'a refused attempt was audited as a login');
     const ok = await run('ssh', [
       ...clientOptions(fx.proxyPort, good),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import type { SshProxyBackend } from '../../../proxy/ssh/backend.ts';
+import type { ProxyPorts } from '../../../broker/ports/proxy.ts';
 import { PIECE_BYTES } from '../../../proxy/ssh/channel-recorder.ts';
 import { parseAsciicast } from '../../../proxy/ssh/recording/asciicast-reader.ts';
 import { waitFor } from '../../helpers/broker-fixture.ts';
@@ -17,7 +17,7 @@ import { TEST_USER } from '../../helpers/sshd.ts';
 const BIG_OUTPUT = 'head -c 3000000 /dev/zero | base64 -w 0';
 
 /** Watches the recording writes, and delays each by `delayMs`. */
-function watchBackend(backend: SshProxyBackend) {
+function watchPorts(ports: ProxyPorts) {
   const watch = {
     pieces: [] as { id: string; seq: number; length: number }[],
     finished: new Set<string>(),
@@ -25,20 +25,23 @@ function watchBackend(backend: SshProxyBackend) {
     maxInFlight: 0,
     delayMs: 0,
   };
-  const wrapped: SshProxyBackend = {
-    ...backend,
-    targets: backend.targets,
-    async appendRecording(id, seq, piece) {
-      watch.inFlight++;
-      watch.maxInFlight = Math.max(watch.maxInFlight, watch.inFlight);
-      if (watch.delayMs) await new Promise((resolve) => setTimeout(resolve, watch.delayMs));
-      await backend.appendRecording(id, seq, piece);
-      watch.pieces.push({ id, seq, length: piece.length });
-      watch.inFlight--;
-    },
-    async finishSession(id, patch) {
-      await backend.finishSession(id, patch);
-      watch.finished.add(id);
+  const sessions = ports.sessions;
+  const wrapped: ProxyPorts = {
+    ...ports,
+    sessions: {
+      ...sessions,
+      async appendSessionFrames(id, seq, piece) {
+        watch.inFlight++;
+        watch.maxInFlight = Math.max(watch.maxInFlight, watch.inFlight);
+        if (watch.delayMs) await new Promise((resolve) => setTimeout(resolve, watch.delayMs));
+        await sessions.appendSessionFrames(id, seq, piece);
+        watch.pieces.push({ id, seq, length: piece.length });
+        watch.inFlight--;
+      },
+      async endSession(id, end) {
+        await sessions.endSession(id, end);
+        watch.finished.add(id);
+      },
     },
   };
   return { watch, wrapped };
@@ -46,11 +49,11 @@ function watchBackend(backend: SshProxyBackend) {
 
 describe('SSH proxy: recordings are stored in pieces during the session', () => {
   let fx: SshProxyFixture;
-  let watch: ReturnType<typeof watchBackend>['watch'];
+  let watch: ReturnType<typeof watchPorts>['watch'];
   before(async () => {
     fx = await startSshProxyFixture({
-      wrapBackend: (backend) => {
-        const watched = watchBackend(backend);
+      wrapPorts: (ports) => {
+        const watched = watchPorts(ports);
         watch = watched.watch;
         return watched.wrapped;
       },
@@ -78,10 +81,10 @@ describe('SSH proxy: recordings are stored in pieces during the session', () => 
     child.stdin.end();
     const code = await exited;
     const listed = await waitFor(async () => {
-      const list = await fx.store.listSshSessions({ requestId: grant.id });
+      const list = await fx.store.listSessions({ grantId: grant.id });
       return list.length === 1 && watch.finished.has(list[0]!.id) ? list[0] : undefined;
     });
-    const session = (await fx.store.getSshSession(listed!.id))!;
+    const session = (await fx.store.getSession(listed!.id))!;
     return { code, bytes, session };
   }
 
@@ -107,7 +110,7 @@ describe('SSH proxy: recordings are stored in pieces during the session', () => 
     );
     for (const piece of pieces) assert.ok(piece.length <= PIECE_BYTES, `a piece of ${piece.length} bytes`);
     assert.equal(outputOf(await fx.recordingOf(session)), 'A'.repeat(4_000_000));
-    assert.equal(session.meta.truncated, false);
+    assert.equal(session.summary.truncated, false);
   });
 
   it('a slow store holds output back (one write at a time) and the recording is still complete', async () => {

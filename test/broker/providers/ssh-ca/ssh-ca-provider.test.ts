@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { verifyProxyToken } from '../../../../broker/providers/ssh-ca/proxy-token.ts';
-import { grantIdFromKeyId } from '../../../../broker/providers/ssh-ca/ssh-ca-provider.ts';
+import { grantIdFromKeyId } from '../../../../lib/ssh/certificate.ts';
+import { verifyProxyToken } from '../../../../lib/ssh/proxy-token.ts';
 import {
   run,
   type SshProxyFixture,

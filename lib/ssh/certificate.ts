@@ -151,6 +151,11 @@ export function formatKeyId(grantId: string, user: string): string {
   return `warden:grant=${grantId}:user=${user}`;
 }
 
+/** Reads the grant id back from a Warden key id; `undefined` for any other key id. */
+export function grantIdFromKeyId(keyId: string): string | undefined {
+  return /^warden:grant=([a-z0-9]{1,64}):user=[\x21-\x39\x3b-\x7e]{1,100}$/.exec(keyId)?.[1];
+}
+
 function checkPrincipals(principals: readonly string[]): void {
   if (principals.length === 0 || principals.length > MAX_PRINCIPALS) {
     throw new SshCertificateInputError(

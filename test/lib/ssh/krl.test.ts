@@ -4,10 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { mintUserCertificate } from '../../../../broker/providers/ssh-ca/certificate.ts';
-import { isSshCaError } from '../../../../broker/providers/ssh-ca/errors.ts';
-import { generateCa } from '../../../../broker/providers/ssh-ca/keys.ts';
-import { type BuildKrlInput, buildKrl } from '../../../../broker/providers/ssh-ca/krl.ts';
+import { mintUserCertificate } from '../../../lib/ssh/certificate.ts';
+import { isSshCaError } from '../../../lib/ssh/errors.ts';
+import { generateCa } from '../../../lib/ssh/keys.ts';
+import { type BuildKrlInput, buildKrl } from '../../../lib/ssh/krl.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'warden-krl-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

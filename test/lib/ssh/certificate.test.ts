@@ -11,9 +11,9 @@ import {
   mintUserCertificate,
   parseCertificate,
   verifyUserCertificate,
-} from '../../../../broker/providers/ssh-ca/certificate.ts';
-import { isSshCaError, type SshCaErrorCode } from '../../../../broker/providers/ssh-ca/errors.ts';
-import { formatCaPublicKeyLine, generateCa } from '../../../../broker/providers/ssh-ca/keys.ts';
+} from '../../../lib/ssh/certificate.ts';
+import { isSshCaError, type SshCaErrorCode } from '../../../lib/ssh/errors.ts';
+import { formatCaPublicKeyLine, generateCa } from '../../../lib/ssh/keys.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'warden-ssh-cert-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -5,11 +5,11 @@ import {
   type MintUserCertificateInput,
   mintUserCertificate,
   verifyUserCertificate,
-} from '../../../../broker/providers/ssh-ca/certificate.ts';
-import { isSshCaError, type SshCaErrorCode } from '../../../../broker/providers/ssh-ca/errors.ts';
-import { formatCaPublicKeyLine, generateCa } from '../../../../broker/providers/ssh-ca/keys.ts';
-import { buildKrl } from '../../../../broker/providers/ssh-ca/krl.ts';
-import { runSsh, type Sshd, startSshd, TEST_USER } from '../../../helpers/sshd.ts';
+} from '../../../lib/ssh/certificate.ts';
+import { isSshCaError, type SshCaErrorCode } from '../../../lib/ssh/errors.ts';
+import { formatCaPublicKeyLine, generateCa } from '../../../lib/ssh/keys.ts';
+import { buildKrl } from '../../../lib/ssh/krl.ts';
+import { runSsh, type Sshd, startSshd, TEST_USER } from '../../helpers/sshd.ts';
 
 const ca = generateCa('warden-test-ca');
 const foreignCa = generateCa('someone-elses-ca');

@@ -5,15 +5,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { isSshCaError, type SshCaErrorCode } from '../../../../broker/providers/ssh-ca/errors.ts';
+import { isSshCaError, type SshCaErrorCode } from '../../../lib/ssh/errors.ts';
 import {
   formatCaPublicKeyLine,
   formatOpenSshPrivateKey,
   generateCa,
   loadCa,
   parsePublicKeyLine,
-} from '../../../../broker/providers/ssh-ca/keys.ts';
-import { loadCaFile } from '../../../../broker/providers/ssh-ca/load-ca-file.ts';
+} from '../../../lib/ssh/keys.ts';
+import { loadCaFile } from '../../../lib/ssh/load-ca-file.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'warden-ssh-keys-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

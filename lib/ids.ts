@@ -1,3 +1,4 @@
+/** Short, readable, unguessable ids for requests, reviews and sessions. Pure apart from randomness. */
 import { randomBytes } from 'node:crypto';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

@@ -3,7 +3,7 @@
  * verifying them and building revocation lists. Every error carries a stable `code`; callers
  * branch on the code, the message is for people and never holds key material.
  */
-import { WardenError } from '../../../lib/errors.ts';
+import { WardenError } from '../errors.ts';
 
 /** Every code an SSH CA error can carry. */
 export const SSH_CA_ERROR_CODES = [
