@@ -22,6 +22,8 @@ export interface ProxyGrant {
   target: string;
   level: string;
   state: string;
+  /** What an ended grant becomes (`revoked`, `expired`); `null` while it has not ended. */
+  endState?: string | null;
   expiresAt: number | null;
 }
 

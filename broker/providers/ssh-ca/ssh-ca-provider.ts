@@ -13,7 +13,7 @@ import { Secret } from '../../config/secrets.ts';
 import { ProviderError } from '../../errors.ts';
 import type { SshIssuedCredential } from '../../events/events.ts';
 import type { AccessRequest, CredentialRecord } from '../../model.ts';
-import type { CredentialProvider, MintResult } from '../provider.ts';
+import type { CredentialProvider, MintResult, RevokeResult } from '../provider.ts';
 import {
   type CertificateExtensions,
   type CriticalOptions,
@@ -161,8 +161,8 @@ export class SshCaProvider implements CredentialProvider {
   async extend(_credential: CredentialRecord, _expiresAt: number): Promise<void> {}
 
   /** Nothing to remove on the target (see the module comment); the KRL and the proxy do the work. */
-  async revoke(_credentials: readonly CredentialRecord[]): Promise<Map<string, Error>> {
-    return new Map();
+  async revoke(_credentials: readonly CredentialRecord[]): Promise<RevokeResult> {
+    return { failures: new Map(), details: new Map() };
   }
 
   /** Certificates leave nothing on the target to reconcile. */

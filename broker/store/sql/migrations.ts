@@ -221,6 +221,15 @@ const MIGRATIONS: ((db: Db, kind: StoreKind) => Promise<void>)[] = [
   async (db) => {
     await db.schema.alterTable('warden_reviews').addColumn('held_at', 'bigint').execute();
   },
+  // 9: what an ending grant becomes once its credentials are gone (`expired` | `revoked`).
+  async (db) => {
+    await db.schema.alterTable('warden_requests').addColumn('end_state', 'text').execute();
+    await db
+      .updateTable('warden_requests')
+      .set({ end_state: sql`state` })
+      .where('state', 'in', ['expired', 'revoked'])
+      .execute();
+  },
 ];
 
 /** Runs the migrations not yet applied, under a lock on PostgreSQL so replicas migrate once. */
