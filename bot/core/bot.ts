@@ -212,8 +212,7 @@ export class BotCore {
       case 'cancel':
         await this.#broker.cancel(command.id, actor);
         return ok(`Request ${command.id} is cancelled.`);
-      case 'revoke':
-      {
+      case 'revoke': {
         const revoked = await this.#broker.revoke(command.id, actor, command.reason);
         return ok(
           revoked.state === 'revoked'

@@ -196,7 +196,10 @@ export function renderStep(event: BrokerEvent, ctx: RenderContext): string | und
     case 'grant.ended':
       return r.error ? 'The credential is removed.' : undefined;
     case 'credential.revocation_failed':
-      return `:warning: ${event.approvers.map((id) => ctx.mention(id)).join(' ')} Removing the credential failed (${event.attempts} attempts); Warden keeps retrying. Error: ${event.error}`.replace(':warning:  ', ':warning: ');
+      return `:warning: ${event.approvers.map((id) => ctx.mention(id)).join(' ')} Removing the credential failed (${event.attempts} attempts); Warden keeps retrying. Error: ${event.error}`.replace(
+        ':warning:  ',
+        ':warning: ',
+      );
     default:
       return undefined;
   }

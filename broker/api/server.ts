@@ -327,7 +327,12 @@ export class ApiServer {
           ]),
         );
         const degraded = Object.values(targets).some((t) => !t.ok);
-        send(res, 200, { ok: true, store: this.#options.store.kind, targets, ...(degraded ? { degraded } : {}) });
+        send(res, 200, {
+          ok: true,
+          store: this.#options.store.kind,
+          targets,
+          ...(degraded ? { degraded } : {}),
+        });
         return;
       }
       for (const route of this.#options.publicRoutes ?? []) {

@@ -198,7 +198,9 @@ const postgresTargetSchema = z
      */
     role_prefix: z
       .string()
-      .regex(/^[a-z][a-z0-9_]{0,20}$/, { error: 'role_prefix is lower-case letters, digits and "_", at most 21' })
+      .regex(/^[a-z][a-z0-9_]{0,20}$/, {
+        error: 'role_prefix is lower-case letters, digits and "_", at most 21',
+      })
       .default('warden_'),
     /** What revocation does with the objects a grant's role owns (see {@link ownedObjectsSchema}). */
     owned_objects: ownedObjectsSchema.default('drop'),

@@ -624,11 +624,15 @@ export class Broker {
       if (managed.length === 0) continue;
       const records = await this.#store.listCredentials({ target, handles: managed });
       const byHandle = new Map<string, CredentialRecord[]>();
-      for (const record of records) byHandle.set(record.handle, [...(byHandle.get(record.handle) ?? []), record]);
+      for (const record of records)
+        byHandle.set(record.handle, [...(byHandle.get(record.handle) ?? []), record]);
       for (const handle of managed) {
         const mine = byHandle.get(handle);
         if (!mine) {
-          this.#log.warn({ target, handle }, 'role carries the mark but the store never minted it; not touched');
+          this.#log.warn(
+            { target, handle },
+            'role carries the mark but the store never minted it; not touched',
+          );
           continue;
         }
         if (!(await this.#isLeftover(mine))) continue;
@@ -637,7 +641,11 @@ export class Broker {
           orphans.push(handle);
           const now = this.#clock();
           for (const record of mine.filter((r) => r.state !== 'revoked')) {
-            await this.#store.updateCredential(record.id, { state: 'revoked', revokedAt: now, lastError: null });
+            await this.#store.updateCredential(record.id, {
+              state: 'revoked',
+              revokedAt: now,
+              lastError: null,
+            });
           }
           await this.#audit('warden', 'credential.orphan_removed', handle, { target });
         } catch (error) {
@@ -697,7 +705,9 @@ export class Broker {
     if (now - this.#maintainedAt >= MAINTAIN_EVERY_MS) {
       this.#maintainedAt = now;
       for (const [target, provider] of this.#providers) {
-        await provider.maintain?.().catch((error) => this.#log.warn({ err: error, target }, 'target upkeep failed'));
+        await provider
+          .maintain?.()
+          .catch((error) => this.#log.warn({ err: error, target }, 'target upkeep failed'));
       }
     }
   }
@@ -782,7 +792,9 @@ export class Broker {
               handle: credential.handle,
               attempts: credential.attempts,
               error: credential.lastError,
-              next_attempt_at: credential.nextAttemptAt ? new Date(credential.nextAttemptAt).toISOString() : null,
+              next_attempt_at: credential.nextAttemptAt
+                ? new Date(credential.nextAttemptAt).toISOString()
+                : null,
             }
           : { target: credential.target, handle: credential.handle, ...details },
       })),

@@ -98,7 +98,12 @@ export class Revoker {
     const { store, logger, clock, owner } = this.#options;
     try {
       const ids = [...new Set(batch.map((b) => b.credential.id))];
-      const claimed = await store.claimRevocations(ids, owner, clock(), this.#options.leaseMs ?? DEFAULT_LEASE_MS);
+      const claimed = await store.claimRevocations(
+        ids,
+        owner,
+        clock(),
+        this.#options.leaseMs ?? DEFAULT_LEASE_MS,
+      );
       if (claimed.length > 0) await this.#revokeTarget(target, claimed);
     } catch (error) {
       logger.error({ err: error, target }, 'revocation batch failed; the sweeper will retry');
@@ -114,7 +119,9 @@ export class Revoker {
       let result: RevokeResult;
       if (!provider) {
         result = {
-          failures: new Map(chunk.map((c) => [c.id, new Error(`no provider configured for target ${target}`)])),
+          failures: new Map(
+            chunk.map((c) => [c.id, new Error(`no provider configured for target ${target}`)]),
+          ),
           details: new Map(),
         };
       } else {

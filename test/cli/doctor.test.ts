@@ -8,9 +8,9 @@ import { runDoctorChecks } from '../../cli/commands/doctor.ts';
 import { INIT_TEMPLATE } from '../../cli/commands/init.ts';
 import { main } from '../../cli/main.ts';
 import type { Io } from '../../cli/output.ts';
-import { buildTestConfig, TARGET_ADMIN_ENV } from '../helpers/broker-fixture.ts';
+import { buildTestConfig, createTargetDatabase, TARGET_ADMIN_ENV } from '../helpers/broker-fixture.ts';
 import { type OidcIssuer, startOidcIssuer } from '../helpers/oidc-issuer.ts';
-import { createDatabase, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
+import { type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
 import { SlackStandin } from '../helpers/slack-standin.ts';
 
 describe('warden init and doctor', () => {
@@ -44,7 +44,7 @@ describe('warden init and doctor', () => {
   });
 
   it('checks the store, each target, Slack and the OIDC issuers, and says how to fix what fails', async () => {
-    const db = await createDatabase(cluster);
+    const db = await createTargetDatabase(cluster);
     const raw = buildTestConfig(cluster, db);
     raw.broker = { store: { kind: 'embedded', path: join(dir, 'w.db') } };
     const good = (raw.targets as Record<string, any>)['app-db'];

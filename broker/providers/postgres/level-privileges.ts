@@ -25,9 +25,6 @@ import {
   qualifyTable,
 } from './statements.ts';
 
-/** A level is looked at again at most this often (concurrent mints share one look). */
-const FRESH_MS = 1000;
-
 export interface LevelPrivilegesOptions {
   targetName: string;
   target: PostgresTargetConfig;
@@ -48,7 +45,8 @@ export interface LevelReport {
 
 export class LevelPrivileges {
   readonly #options: LevelPrivilegesOptions;
-  readonly #looks = new Map<string, { at: number; run: Promise<LevelReport> }>();
+  /** Looks under way: concurrent mints of one level share one. */
+  readonly #looks = new Map<string, Promise<LevelReport>>();
   readonly #warned = new Set<string>();
 
   constructor(options: LevelPrivilegesOptions) {
@@ -64,12 +62,10 @@ export class LevelPrivileges {
 
   /** Brings one level role up to date; throws when a table the level names cannot be covered. */
   async refresh(levelName: string): Promise<LevelReport> {
-    const now = Date.now();
-    const last = this.#looks.get(levelName);
-    if (last && now - last.at < FRESH_MS) return last.run;
-    const run = this.#apply(levelName);
-    this.#looks.set(levelName, { at: now, run });
-    run.catch(() => this.#looks.delete(levelName));
+    const running = this.#looks.get(levelName);
+    if (running) return running;
+    const run = this.#apply(levelName).finally(() => this.#looks.delete(levelName));
+    this.#looks.set(levelName, run);
     return run;
   }
 
@@ -148,7 +144,9 @@ export class LevelPrivileges {
     const named = new Set((level.tables ?? []).map((t) => qualifyTable(t)));
     const isNamed = (m: MissingPrivilege) =>
       m.kind === 'table' &&
-      [...named].some((q) => m.object === `${q.schema}.${q.table}` || m.object === `"${q.schema}"."${q.table}"`);
+      [...named].some(
+        (q) => m.object === `${q.schema}.${q.table}` || m.object === `"${q.schema}"."${q.table}"`,
+      );
     const blocking = report.notGrantable.filter((m) => isNamed(m) || (m.kind === 'schema' && named.size > 0));
     if (report.missingTables.length > 0) {
       throw new ProviderError(
@@ -188,6 +186,9 @@ export function suggestGrant(missing: readonly MissingPrivilege[], admin: string
   }
   return [...statements]
     .slice(0, 5)
-    .map(([on, privileges]) => `GRANT ${[...new Set(privileges)].join(', ')} ON ${on} TO "${admin}" WITH GRANT OPTION`)
+    .map(
+      ([on, privileges]) =>
+        `GRANT ${[...new Set(privileges)].join(', ')} ON ${on} TO "${admin}" WITH GRANT OPTION`,
+    )
     .join('; ');
 }

@@ -14,10 +14,16 @@ import { Secret } from '../../config/secrets.ts';
 import { ProviderError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { AccessRequest, CredentialRecord } from '../../model.ts';
-import type { CredentialProvider, MintResult, RevokeResult, SelfTestStep, TargetHealth } from '../provider.ts';
+import type {
+  CredentialProvider,
+  MintResult,
+  RevokeResult,
+  SelfTestStep,
+  TargetHealth,
+} from '../provider.ts';
 import { AdminPool, describePgError } from './admin-pool.ts';
 import { LevelPrivileges } from './level-privileges.ts';
-import { ACL_LOCK_KEY, type BatchOutcome, removeRoles, type RoleRemoval } from './revocation.ts';
+import { ACL_LOCK_KEY, type BatchOutcome, type RoleRemoval, removeRoles } from './revocation.ts';
 import { buildScramVerifier } from './scram-verifier.ts';
 import { runSelfTest } from './self-test.ts';
 import {
@@ -204,7 +210,8 @@ export class PostgresProvider implements CredentialProvider {
         const removed = outcome.removed.get(credential.handle);
         if (refused) result.failures.set(credential.id, refused);
         else if (removed) result.details.set(credential.id, describeRemoval(removed));
-        else result.failures.set(credential.id, new ProviderError(`role ${credential.handle} was not removed`));
+        else
+          result.failures.set(credential.id, new ProviderError(`role ${credential.handle} was not removed`));
       }
     };
     try {
@@ -327,7 +334,11 @@ export class PostgresProvider implements CredentialProvider {
       provider: this,
       levels: this.#levels,
       query: (text, params) => this.#query(text, 'self-test', params),
-      loginConfig: (user, password) => ({ ...this.#connectionConfig(this.#options.target.admin.database, 1), user, password }),
+      loginConfig: (user, password) => ({
+        ...this.#connectionConfig(this.#options.target.admin.database, 1),
+        user,
+        password,
+      }),
     });
   }
 

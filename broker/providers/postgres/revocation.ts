@@ -124,7 +124,12 @@ interface InventoryRow {
 export async function removeRoles(ctx: RevocationContext, names: readonly string[]): Promise<BatchOutcome> {
   const { client } = ctx;
   const outcome: BatchOutcome = { removed: new Map(), refused: new Map() };
-  const found = await client.query<{ rolname: string; rolsuper: boolean; marked: boolean; is_admin: boolean }>(
+  const found = await client.query<{
+    rolname: string;
+    rolsuper: boolean;
+    marked: boolean;
+    is_admin: boolean;
+  }>(
     `SELECT r.rolname, r.rolsuper, r.rolname = current_user AS is_admin,
             EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles k ON k.oid = m.roleid
                     WHERE m.member = r.oid AND k.rolname = $2) AS marked
@@ -135,10 +140,16 @@ export async function removeRoles(ctx: RevocationContext, names: readonly string
   for (const row of found.rows) {
     if (row.marked && !row.rolsuper && !row.is_admin) roles.push(row.rolname);
     else {
-      const why = row.is_admin ? 'it is the admin role' : row.rolsuper ? 'it is a superuser' : 'it does not carry Warden\'s mark';
+      const why = row.is_admin
+        ? 'it is the admin role'
+        : row.rolsuper
+          ? 'it is a superuser'
+          : "it does not carry Warden's mark";
       outcome.refused.set(
         row.rolname,
-        new ProviderError(`refusing to touch role ${row.rolname} on ${ctx.targetName}: ${why} (membership in ${ctx.markerRole})`),
+        new ProviderError(
+          `refusing to touch role ${row.rolname} on ${ctx.targetName}: ${why} (membership in ${ctx.markerRole})`,
+        ),
       );
     }
   }
@@ -157,21 +168,15 @@ export async function removeRoles(ctx: RevocationContext, names: readonly string
   const elsewhere = await dropInOtherDatabases(ctx, roles);
   if (ctx.revocationStatements) {
     await runCustomStatements(ctx, roles);
-    for (const role of roles) outcome.removed.set(role, { actingObjects: [], ownedObjects: 0, policy: 'revocation_statements' });
+    for (const role of roles)
+      outcome.removed.set(role, { actingObjects: [], ownedObjects: 0, policy: 'revocation_statements' });
     return outcome;
   }
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [ACL_LOCK_KEY]);
     const inventory = (await client.query<InventoryRow>(INVENTORY_SQL, [roles])).rows;
-    const reassignTo = typeof ctx.ownedObjects === 'object' ? ctx.ownedObjects.reassign_to : undefined;
-    if (reassignTo) {
-      // What would act after the grant ends goes first (triggers and rules before the functions
-      // and tables they hang on); REASSIGN OWNED then hands over only inert objects.
-      for (const row of inventory) if (row.acting && row.drop_sql) await client.query(row.drop_sql);
-      await client.query(`REASSIGN OWNED BY ${list} TO ${escapeIdentifier(reassignTo)}`);
-    }
-    await client.query(`DROP OWNED BY ${list} CASCADE`);
+    await dropOwned(client, roles, inventory, ctx.ownedObjects);
     await client.query(`DROP ROLE ${list}`);
     await client.query('COMMIT');
     for (const role of roles) {
@@ -179,7 +184,11 @@ export async function removeRoles(ctx: RevocationContext, names: readonly string
       const acting = mine.filter((r) => r.acting).map((r) => r.object);
       const other = elsewhere.get(role);
       outcome.removed.set(role, {
-        actingObjects: [...acting.slice(0, MAX_LISTED), ...(acting.length > MAX_LISTED ? [`and ${acting.length - MAX_LISTED} more`] : []), ...(other?.acting ?? [])],
+        actingObjects: [
+          ...acting.slice(0, MAX_LISTED),
+          ...(acting.length > MAX_LISTED ? [`and ${acting.length - MAX_LISTED} more`] : []),
+          ...(other?.acting ?? []),
+        ],
         ownedObjects: mine.filter((r) => r.rank === 0).length + (other?.owned ?? 0),
         policy: policyName(ctx.ownedObjects),
         ...(other ? { otherDatabases: other.databases } : {}),
@@ -190,6 +199,26 @@ export async function removeRoles(ctx: RevocationContext, names: readonly string
     throw error;
   }
   return outcome;
+}
+
+/**
+ * The owned-object policy in the current database. With `reassign_to`, what would act after the
+ * grant ends goes first (triggers and rules before the functions and tables they hang on), so
+ * REASSIGN OWNED hands over only inert objects; DROP OWNED then removes the rest, privileges
+ * granted to the roles and their default privileges.
+ */
+async function dropOwned(
+  client: pg.ClientBase,
+  roles: readonly string[],
+  inventory: readonly InventoryRow[],
+  policy: PgOwnedObjectsConfig,
+): Promise<void> {
+  const list = roles.map(escapeIdentifier).join(', ');
+  if (typeof policy === 'object') {
+    for (const row of inventory) if (row.acting && row.drop_sql) await client.query(row.drop_sql);
+    await client.query(`REASSIGN OWNED BY ${list} TO ${escapeIdentifier(policy.reassign_to)}`);
+  }
+  await client.query(`DROP OWNED BY ${list} CASCADE`);
 }
 
 function policyName(policy: PgOwnedObjectsConfig): string {
@@ -230,35 +259,36 @@ async function dropInOtherDatabases(
     [roles],
   );
   for (const { datname } of rows.rows) {
-    await ctx.inDatabase(datname, async (other) => {
-      await other.query('BEGIN');
-      try {
-        await other.query('SELECT pg_advisory_xact_lock($1)', [ACL_LOCK_KEY]);
-        const inventory = (await other.query<InventoryRow>(INVENTORY_SQL, [roles])).rows;
-        const reassignTo = typeof ctx.ownedObjects === 'object' ? ctx.ownedObjects.reassign_to : undefined;
-        if (reassignTo) {
-          for (const row of inventory) if (row.acting && row.drop_sql) await other.query(row.drop_sql);
-          await other.query(`REASSIGN OWNED BY ${roles.map(escapeIdentifier).join(', ')} TO ${escapeIdentifier(reassignTo)}`);
+    try {
+      await ctx.inDatabase(datname, async (other) => {
+        await other.query('BEGIN');
+        try {
+          await other.query('SELECT pg_advisory_xact_lock($1)', [ACL_LOCK_KEY]);
+          const inventory = (await other.query<InventoryRow>(INVENTORY_SQL, [roles])).rows;
+          await dropOwned(other, roles, inventory, ctx.ownedObjects);
+          await other.query('COMMIT');
+          for (const role of roles) {
+            const mine = inventory.filter((r) => r.role === role);
+            if (mine.length === 0) continue;
+            const entry = result.get(role) ?? { databases: [], acting: [], owned: 0 };
+            entry.databases.push(datname);
+            entry.acting.push(
+              ...mine.filter((r) => r.acting).map((r) => `${r.object} (database ${datname})`),
+            );
+            entry.owned += mine.filter((r) => r.rank === 0).length;
+            result.set(role, entry);
+          }
+        } catch (error) {
+          await other.query('ROLLBACK').catch(() => {});
+          throw error;
         }
-        await other.query(`DROP OWNED BY ${roles.map(escapeIdentifier).join(', ')} CASCADE`);
-        await other.query('COMMIT');
-        for (const role of roles) {
-          const mine = inventory.filter((r) => r.role === role);
-          if (mine.length === 0) continue;
-          const entry = result.get(role) ?? { databases: [], acting: [], owned: 0 };
-          entry.databases.push(datname);
-          entry.acting.push(...mine.filter((r) => r.acting).map((r) => `${r.object} (database ${datname})`));
-          entry.owned += mine.filter((r) => r.rank === 0).length;
-          result.set(role, entry);
-        }
-      } catch (error) {
-        await other.query('ROLLBACK').catch(() => {});
-        throw new ProviderError(
-          `roles own objects in database ${datname} of ${ctx.targetName}, and dropping them failed: ${(error as Error).message}`,
-          { cause: error },
-        );
-      }
-    });
+      });
+    } catch (error) {
+      throw new ProviderError(
+        `roles own objects in database ${datname} of ${ctx.targetName}, and dropping them there failed: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
   }
   return result;
 }
@@ -268,11 +298,19 @@ async function runCustomStatements(ctx: RevocationContext, roles: readonly strin
   for (const role of roles) {
     for (const template of ctx.revocationStatements ?? []) {
       await ctx.client.query(
-        renderStatement(template, { name: role, passwordVerifier: '', expiresAt: Date.now(), connectionLimit: 0 }),
+        renderStatement(template, {
+          name: role,
+          passwordVerifier: '',
+          expiresAt: Date.now(),
+          connectionLimit: 0,
+        }),
       );
     }
   }
-  const left = await ctx.client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])', [roles]);
+  const left = await ctx.client.query<{ rolname: string }>(
+    'SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])',
+    [roles],
+  );
   if (left.rows.length > 0) {
     throw new ProviderError(
       `revocation_statements of ${ctx.targetName} ran but left role ${left.rows.map((r) => r.rolname).join(', ')} in place: they must drop the role`,

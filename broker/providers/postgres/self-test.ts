@@ -45,15 +45,24 @@ export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestSte
         `SELECT rolsuper, rolcreaterole, rolinherit, current_setting('server_version_num')::int AS version
          FROM pg_roles WHERE rolname = current_user`,
       );
-      const row = rows[0] as { rolsuper: boolean; rolcreaterole: boolean; rolinherit: boolean; version: number };
+      const row = rows[0] as {
+        rolsuper: boolean;
+        rolcreaterole: boolean;
+        rolinherit: boolean;
+        version: number;
+      };
       version = row.version;
       if (!row.rolsuper && !row.rolcreaterole) throw new Error(`${admin} lacks CREATEROLE`);
-      if (!row.rolinherit) throw new Error(`${admin} is NOINHERIT: it cannot use the privileges of the roles it revokes`);
+      if (!row.rolinherit)
+        throw new Error(`${admin} is NOINHERIT: it cannot use the privileges of the roles it revokes`);
       return row.rolsuper
         ? `${admin} is a superuser (works; a CREATEROLE role is enough and safer)`
         : `${admin} has CREATEROLE, PostgreSQL ${Math.floor(version / 10000)}`;
     },
-    () => `ALTER ROLE "${admin}" CREATEROLE INHERIT`,
+    (error) =>
+      /cannot reach|authentication|ECONN|timeout/i.test(error.message)
+        ? `check targets.${options.targetName}.admin: host, port, user and password`
+        : `ALTER ROLE "${admin}" CREATEROLE INHERIT`,
   );
   if (!reachable) return steps;
   let ready = true;
@@ -70,7 +79,10 @@ export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestSte
           const row = rows[0] as { rolsuper: boolean; admin_option: boolean } | undefined;
           if (!row) throw new Error(`role ${role} does not exist`);
           if (row.rolsuper) throw new Error(`role ${role} is a superuser: Warden will not hand it out`);
-          if (!row.admin_option) throw new Error(`${admin} lacks ADMIN OPTION on ${role} (PostgreSQL 16+ needs it to grant ${role})`);
+          if (!row.admin_option)
+            throw new Error(
+              `${admin} lacks ADMIN OPTION on ${role} (PostgreSQL 16+ needs it to grant ${role})`,
+            );
           return `${admin} may grant ${role}`;
         },
         () => `GRANT "${role}" TO "${admin}" WITH ADMIN OPTION`,
@@ -82,14 +94,19 @@ export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestSte
       async () => {
         const report = await options.levels.refresh(name);
         if (report.notGrantable.length > 0) {
-          const error = new Error(`${admin} cannot grant ${describeMissing(report.notGrantable).slice(0, 300)}`);
+          const error = new Error(
+            `${admin} cannot grant ${describeMissing(report.notGrantable).slice(0, 300)}`,
+          );
           (error as Error & { fix?: string }).fix = suggestGrant(report.notGrantable, admin);
           throw error;
         }
-        const scope = [...level.schemas.map((s) => `schema ${s}`), ...(level.tables ?? []).map((t) => {
-          const q = qualifyTable(t);
-          return `${q.schema}.${q.table}`;
-        })];
+        const scope = [
+          ...level.schemas.map((s) => `schema ${s}`),
+          ...(level.tables ?? []).map((t) => {
+            const q = qualifyTable(t);
+            return `${q.schema}.${q.table}`;
+          }),
+        ];
         return `${level.grants!.join(', ')} on ${scope.join(', ')}: all grantable`;
       },
       (error) => (error as Error & { fix?: string }).fix ?? 'see docs/postgres.md, "The admin role"',
@@ -106,7 +123,10 @@ export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestSte
         );
         const row = rows[0] as { usable: boolean } | undefined;
         if (!row) throw new Error(`role ${reassign.reassign_to} does not exist`);
-        if (!row.usable) throw new Error(`${admin} lacks the privileges of ${reassign.reassign_to} (REASSIGN OWNED needs them)`);
+        if (!row.usable)
+          throw new Error(
+            `${admin} lacks the privileges of ${reassign.reassign_to} (REASSIGN OWNED needs them)`,
+          );
         return `${admin} may reassign to ${reassign.reassign_to}`;
       },
       () => `GRANT "${reassign.reassign_to}" TO "${admin}"`,
@@ -146,7 +166,12 @@ async function runCycle(options: SelfTestOptions, level: string, steps: SelfTest
     handle = undefined;
     steps.push({ step, ok: true, detail: 'minted, logged in, revoked; nothing left behind' });
   } catch (error) {
-    steps.push({ step, ok: false, detail: (error as Error).message.slice(0, 400), fix: fixFor(error as Error) });
+    steps.push({
+      step,
+      ok: false,
+      detail: (error as Error).message.slice(0, 400),
+      fix: fixFor(error as Error),
+    });
   } finally {
     if (handle) {
       await revokeScratch(provider, options.targetName, handle, id, now).catch((error) =>
@@ -197,7 +222,8 @@ function fixFor(error: Error): string {
   if (/permission denied to (create|alter|drop) role/i.test(text)) return 'the admin needs CREATEROLE';
   if (/permission denied to (reassign|drop) objects/i.test(text))
     return 'the admin must have the privileges of the roles it reassigns to (GRANT <role> TO <admin>)';
-  if (/permission denied to terminate/i.test(text)) return 'the admin needs INHERIT (ALTER ROLE <admin> INHERIT)';
+  if (/permission denied to terminate/i.test(text))
+    return 'the admin needs INHERIT (ALTER ROLE <admin> INHERIT)';
   if (/no pg_hba.conf entry|password authentication failed/i.test(text))
     return 'pg_hba.conf must let grant roles log in from where people connect';
   return 'see docs/postgres.md';
