@@ -190,7 +190,8 @@ describe('warden serve', () => {
     }
   });
 
-  it('removes leftover roles that no grant owns, and never touches other roles', async () => {
+  it('never touches at start-up a role it did not mint, even one named with its prefix', async () => {
+    // Regression (issue 12): reconciliation used to take any role with the prefix for a leftover.
     await execSql(
       cluster,
       'postgres',
@@ -201,12 +202,13 @@ describe('warden serve', () => {
     const [roles] = await execSql(
       cluster,
       'postgres',
-      "SELECT rolname FROM pg_roles WHERE rolname IN ('warden_leftover_r0000000000', 'app_owner')",
+      "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('warden_leftover_r0000000000', 'app_owner', 'warden') ORDER BY 1",
     );
-    assert.deepEqual(
-      roles!.rows.map((r) => r.rolname),
-      ['app_owner'],
-    );
+    assert.deepEqual(roles!.rows, [
+      { rolname: 'app_owner', rolcanlogin: true },
+      { rolname: 'warden', rolcanlogin: true },
+      { rolname: 'warden_leftover_r0000000000', rolcanlogin: true },
+    ]);
   });
 
   it('lists grants and policy through the CLI with stable exit codes', () => {

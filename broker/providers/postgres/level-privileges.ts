@@ -62,6 +62,13 @@ export class LevelPrivileges {
 
   /** Brings one level role up to date; throws when a table the level names cannot be covered. */
   async refresh(levelName: string): Promise<LevelReport> {
+    const report = await this.look(levelName);
+    this.#judge(levelName, report);
+    return report;
+  }
+
+  /** Grants what the admin may grant and reports the rest, without judging it (`warden doctor`). */
+  look(levelName: string): Promise<LevelReport> {
     const running = this.#looks.get(levelName);
     if (running) return running;
     const run = this.#apply(levelName).finally(() => this.#looks.delete(levelName));
@@ -122,11 +129,9 @@ export class LevelPrivileges {
         notGrantable: missing.filter((m) => !m.grantable),
         missingTables: tables.filter((t) => !present.rows.some((r) => r.name === t)),
       };
-      this.#judge(levelName, report);
       return report;
     } catch (error) {
       failure = error;
-      if (error instanceof ProviderError) throw error;
       throw new ProviderError(
         `preparing level ${levelName} on ${targetName} failed: ${describePgError(error)}`,
         { cause: error },

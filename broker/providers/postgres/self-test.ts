@@ -23,7 +23,7 @@ export interface SelfTestOptions {
   loginConfig: (user: string, password: string) => pg.ClientConfig;
 }
 
-/** Runs every step; a failed prerequisite skips the cycle (it would only fail the same way). */
+/** Runs every step; a missing role to inherit or reassign to skips the cycle (it would only fail the same way). */
 export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestStep[]> {
   const steps: SelfTestStep[] = [];
   const admin = options.target.admin.user;
@@ -68,7 +68,7 @@ export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestSte
   let ready = true;
   for (const [name, level] of Object.entries(options.target.levels)) {
     for (const role of level.inherit ?? []) {
-      ready &&= await attempt(
+      const granted = await attempt(
         `level ${name}: inherit ${role}`,
         async () => {
           const { rows } = await options.query(
@@ -87,12 +87,18 @@ export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestSte
         },
         () => `GRANT "${role}" TO "${admin}" WITH ADMIN OPTION`,
       );
+      ready = granted && ready;
     }
     if (!level.grants?.length || level.creation_statements) continue;
-    ready &&= await attempt(
+    // Reported, but not a reason to skip the cycle: a schema-wide level still works without the
+    // privileges named, and a level naming its tables fails its mint with the same words.
+    await attempt(
       `level ${name}: privileges`,
       async () => {
-        const report = await options.levels.refresh(name);
+        const report = await options.levels.look(name);
+        if (report.missingTables.length > 0) {
+          throw new Error(`the level names tables that do not exist: ${report.missingTables.join(', ')}`);
+        }
         if (report.notGrantable.length > 0) {
           const error = new Error(
             `${admin} cannot grant ${describeMissing(report.notGrantable).slice(0, 300)}`,
@@ -114,7 +120,7 @@ export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestSte
   }
   const reassign = options.target.owned_objects;
   if (typeof reassign === 'object') {
-    ready &&= await attempt(
+    const usable = await attempt(
       `owned objects: reassign to ${reassign.reassign_to}`,
       async () => {
         const { rows } = await options.query(
@@ -131,6 +137,7 @@ export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestSte
       },
       () => `GRANT "${reassign.reassign_to}" TO "${admin}"`,
     );
+    ready = usable && ready;
   }
   if (!ready) return steps;
   for (const level of Object.keys(options.target.levels)) await runCycle(options, level, steps);
