@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -240,6 +240,12 @@ describe("the README's PostgreSQL setup, end to end", () => {
       'the revocation to finish after the restart',
     );
     assert.equal(await roleOf(grant.user), undefined);
+  });
+
+  it('docs/postgres.md gives the same admin SQL as the README', () => {
+    const docs = readFileSync(join(import.meta.dirname, '../../docs/postgres.md'), 'utf8');
+    const setup = readReadmeAdminSetup();
+    assert.ok(docs.includes(setup.createRole) && docs.includes(setup.perDatabase));
   });
 
   it('grants --failing lists grants whose revocation keeps failing', async () => {
