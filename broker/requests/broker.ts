@@ -127,7 +127,8 @@ export class Broker {
   #expiryBatch: AccessRequest[] = [];
   #expiryScheduled = false;
   #stopped = false;
-  #maintainedAt = 0;
+  /** The first upkeep waits a full period: the first mint of each level looks at its privileges anyway. */
+  #maintainedAt: number;
 
   constructor(options: BrokerOptions) {
     this.#config = options.config;
@@ -137,6 +138,7 @@ export class Broker {
     this.#events = options.events;
     this.#log = options.logger;
     this.#clock = options.clock ?? Date.now;
+    this.#maintainedAt = this.#clock();
     this.#revoker = new Revoker({
       store: this.#store,
       providers: this.#providers,
@@ -738,8 +740,9 @@ export class Broker {
       }),
     );
     for (const grant of expired) this.#cancelTimer(grant.id);
-    // Told first, so proxies cut the grants' sessions at the start of the revocation.
-    for (const grant of expired) this.#events.publish({ type: 'grant.expired', request: grant });
+    // Sessions are already being cut: the recording proxies end a grant's sessions before its
+    // role is revoked (and at expiry on their own timers), and revocation terminates the role's
+    // backends. Subscribers hear of a mass expiry after it, so their store work does not delay it.
     await this.#revokeCredentialsOf(expired);
     await this.#auditBatch(
       expired.map((g) => ({
@@ -750,6 +753,7 @@ export class Broker {
         data: {},
       })),
     );
+    for (const grant of expired) this.#events.publish({ type: 'grant.expired', request: grant });
   }
 
   async #revokeCredentialsOf(grants: readonly AccessRequest[]): Promise<void> {

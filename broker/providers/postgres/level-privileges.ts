@@ -47,6 +47,8 @@ export class LevelPrivileges {
   readonly #options: LevelPrivilegesOptions;
   /** Looks under way: concurrent mints of one level share one. */
   readonly #looks = new Map<string, Promise<LevelReport>>();
+  /** The last finished look of each level, and when it started. */
+  readonly #done = new Map<string, { at: number; report: LevelReport }>();
   readonly #warned = new Set<string>();
 
   constructor(options: LevelPrivilegesOptions) {
@@ -61,8 +63,15 @@ export class LevelPrivileges {
   }
 
   /** Brings one level role up to date; throws when a table the level names cannot be covered. */
-  async refresh(levelName: string): Promise<LevelReport> {
-    const report = await this.look(levelName);
+  /**
+   * Brings one level role up to date, reusing a look younger than `maxAgeMs` (mints pass a few
+   * seconds: a thousand mints must not cost a thousand catalogue scans); throws when a table the
+   * level names cannot be covered.
+   */
+  async refresh(levelName: string, maxAgeMs = 0): Promise<LevelReport> {
+    const last = this.#done.get(levelName);
+    const report =
+      last && maxAgeMs > 0 && Date.now() - last.at < maxAgeMs ? last.report : await this.look(levelName);
     this.#judge(levelName, report);
     return report;
   }
@@ -71,7 +80,13 @@ export class LevelPrivileges {
   look(levelName: string): Promise<LevelReport> {
     const running = this.#looks.get(levelName);
     if (running) return running;
-    const run = this.#apply(levelName).finally(() => this.#looks.delete(levelName));
+    const started = Date.now();
+    const run = this.#apply(levelName)
+      .then((report) => {
+        this.#done.set(levelName, { at: started, report });
+        return report;
+      })
+      .finally(() => this.#looks.delete(levelName));
     this.#looks.set(levelName, run);
     return run;
   }

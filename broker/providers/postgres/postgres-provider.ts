@@ -37,6 +37,12 @@ import { buildPgSslOption, type PgTlsSettings, resolvePgTls } from './tls.ts';
 
 const { escapeIdentifier } = pg;
 
+/**
+ * A mint reuses a look at its level's privileges this young; tables created since are covered by
+ * the next look (at most this much later for new grants, and by the sweeper's upkeep for live ones).
+ */
+const MINT_LOOK_MAX_AGE_MS = 5000;
+
 export interface PostgresProviderOptions {
   targetName: string;
   target: PostgresTargetConfig;
@@ -95,6 +101,10 @@ export class PostgresProvider implements CredentialProvider {
       ssl: buildPgSslOption(tls ?? resolvePgTls(targetName, target, admin.host), admin.host),
       max,
       connectionTimeoutMillis: 10_000,
+      // Idle admin connections stay open: opening one at revocation time (a backend start and
+      // SCRAM) cost seconds on a loaded server, right when a thousand grants expire. Dead ones
+      // are dropped by the pool's error handling and replaced.
+      idleTimeoutMillis: 0,
       query_timeout: this.#options.queryTimeoutMs ?? 30_000,
       keepAlive: true,
       application_name: 'warden-broker',
@@ -120,7 +130,7 @@ export class PostgresProvider implements CredentialProvider {
         ? buildLevelRoleName(target.role_prefix, grant.level)
         : undefined;
     await this.#prepare();
-    if (levelRole) await this.#levels.refresh(grant.level);
+    if (levelRole) await this.#levels.refresh(grant.level, MINT_LOOK_MAX_AGE_MS);
     const templates = [
       ...(level.creation_statements ?? buildDefaultCreationStatements(level, levelRole)),
       `GRANT ${escapeIdentifier(this.#marker)} TO {{name}}`,

@@ -9,7 +9,7 @@
  *    of the role, which ending its sessions and `DROP OWNED` / `REASSIGN OWNED` require of a
  *    non-superuser (15 and 16 alike: `has_privs_of_role`). On 16+ the creator already holds
  *    ADMIN OPTION on the roles it created, which is what lets it grant the role to itself;
- * 4. end its sessions (`pg_terminate_backend`, then wait for the ones still there);
+ * 4. end its sessions (`pg_terminate_backend`);
  * 5. objects it owns in other databases are dropped there (a connection per database);
  * 6. in one transaction: list what it owns (what would act after the grant ends is named in
  *    the audit), drop those acting objects, then `DROP OWNED ... CASCADE` (or `REASSIGN OWNED`
@@ -225,18 +225,14 @@ function policyName(policy: PgOwnedObjectsConfig): string {
   return typeof policy === 'object' ? `reassign_to ${policy.reassign_to}` : 'drop';
 }
 
-/** Ends the roles' sessions and waits (up to 5 s each) for those still there. */
+/**
+ * Ends the roles' sessions. Not waited for: a backend that is still exiting cannot log in again
+ * (NOLOGIN) and its transaction is aborted; should it still commit an object before it exits,
+ * DROP ROLE fails on the dependency and the retry removes it.
+ */
 async function endSessions(client: pg.PoolClient, roles: readonly string[]): Promise<void> {
-  const live = await client.query<{ pid: number }>(
-    'SELECT pid FROM pg_stat_activity WHERE usename = ANY($1::text[])',
-    [roles],
-  );
-  if (live.rows.length === 0) return;
-  await client.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [
-    live.rows.map((r) => r.pid),
-  ]);
   await client.query(
-    'SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = ANY($1::text[])',
+    'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ANY($1::text[])',
     [roles],
   );
 }
