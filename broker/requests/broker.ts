@@ -740,9 +740,8 @@ export class Broker {
       }),
     );
     for (const grant of expired) this.#cancelTimer(grant.id);
-    // Sessions are already being cut: the recording proxies end a grant's sessions before its
-    // role is revoked (and at expiry on their own timers), and revocation terminates the role's
-    // backends. Subscribers hear of a mass expiry after it, so their store work does not delay it.
+    // Told first, so proxies cut the grants' sessions at the start of the revocation.
+    for (const grant of expired) this.#events.publish({ type: 'grant.expired', request: grant });
     await this.#revokeCredentialsOf(expired);
     await this.#auditBatch(
       expired.map((g) => ({
@@ -753,7 +752,6 @@ export class Broker {
         data: {},
       })),
     );
-    for (const grant of expired) this.#events.publish({ type: 'grant.expired', request: grant });
   }
 
   async #revokeCredentialsOf(grants: readonly AccessRequest[]): Promise<void> {
