@@ -80,6 +80,7 @@ export async function openConfiguredStore(
 export function createProviders(
   config: Config,
   env: Record<string, string | undefined> = process.env,
+  logger?: Logger,
 ): Map<string, CredentialProvider> {
   const providers = new Map<string, CredentialProvider>();
   let ca: SshCa | undefined;
@@ -96,6 +97,7 @@ export function createProviders(
         target,
         adminPassword: resolveSecret(target.admin.password, `targets.${name}.admin.password`, env),
         tls: resolvePgTls(name, target, target.admin.host, env),
+        ...(logger ? { logger } : {}),
       }),
     );
   }
@@ -116,7 +118,7 @@ export function loadSshCa(config: Config, env: Record<string, string | undefined
 export async function createBrokerApp(config: Config, options: BrokerAppOptions): Promise<BrokerApp> {
   const env = options.env ?? process.env;
   const directory = new FileDirectory(config.people);
-  const providers = createProviders(config, env);
+  const providers = createProviders(config, env, options.logger);
   const store =
     options.store ??
     (await openConfiguredStore(config, env, options.passive ? undefined : { logger: options.logger }));

@@ -38,6 +38,7 @@ export function createProxyPorts(parts: ProxyPortsParts): ProxyPorts {
           target: request.target,
           level: request.level,
           state: request.state,
+          endState: request.endState,
           expiresAt: request.expiresAt,
         };
       },

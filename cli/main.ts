@@ -25,7 +25,7 @@ usage: warden <command> [flags]
   request <target[:level]> <duration> <reason...> [--as user] [--break-glass]
   approve <id> [--as user]          deny <id> <reason...> [--as user]
   cancel <id>                       revoke <id> [reason...]
-  extend <id> <duration>            grants [--user u] [--state s] [--all]      show <id>
+  extend <id> <duration>            grants [--user u] [--state s] [--all] [--failing]  show <id>
   reviews [--pending]               statements the Postgres proxy holds for review
   review approve|deny <id> [reason...] [--as user]
   audit verify [--expect-head H]    audit export [--since DATE] [--format jsonl]
@@ -66,6 +66,7 @@ const OPTIONS = {
   user: { type: 'string' },
   state: { type: 'string' },
   all: { type: 'boolean' },
+  failing: { type: 'boolean' },
   pending: { type: 'boolean' },
   json: { type: 'boolean' },
   at: { type: 'string' },

@@ -72,6 +72,9 @@ const CHANGES_ROOT = new Set<BrokerEvent['type']>([
   'grant.extended',
   'grant.expired',
   'grant.revoked',
+  'grant.ended',
+  // Also posts the root (in the approval channel) when this process never drew it.
+  'credential.revocation_failed',
 ]);
 
 const NOT_DONE = ['pending', 'approved', 'active'] as const;
@@ -209,9 +212,14 @@ export class BotCore {
       case 'cancel':
         await this.#broker.cancel(command.id, actor);
         return ok(`Request ${command.id} is cancelled.`);
-      case 'revoke':
-        await this.#broker.revoke(command.id, actor, command.reason);
-        return ok(`Access ${command.id} is revoked; the credential is removed.`);
+      case 'revoke': {
+        const revoked = await this.#broker.revoke(command.id, actor, command.reason);
+        return ok(
+          revoked.state === 'revoked'
+            ? `Access ${command.id} is revoked; the credential is removed.`
+            : `Access ${command.id} is revoked; removing the credential failed and Warden keeps retrying (approvers are told).`,
+        );
+      }
       case 'extend': {
         const result = await this.#broker.extend(command.id, actor, command.duration);
         if (result.state === 'pending') {

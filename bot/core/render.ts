@@ -100,6 +100,10 @@ function describeStatus(details: RequestDetails, approvedBy: string[], ctx: Rend
       return `Denied${by}: ${r.endReason ?? ''}`.trim();
     case 'revoked':
       return `Revoked${by}${r.endReason && r.endReason !== 'revoked' ? `: ${r.endReason}` : ''}`;
+    case 'revoking':
+      return `${r.endState === 'revoked' ? `Revoked${by}` : 'Expired'}, removing the credential…`;
+    case 'revocation_failed':
+      return `${r.endState === 'revoked' ? `Revoked${by}` : 'Expired'}: removing the credential FAILED, retrying`;
     case 'failed':
       return `Failed: ${r.error ?? 'the credential could not be created'}`;
     default:
@@ -186,11 +190,16 @@ export function renderStep(event: BrokerEvent, ctx: RenderContext): string | und
     case 'grant.expiring':
       return `Expiring in ${formatDuration(Math.max(1000, event.inMs))}, at ${formatClock(r.expiresAt!)}.`;
     case 'grant.expired':
-      return 'Expired: the credential is removed and new logins are refused.';
+      return 'Expired: new logins are refused and sessions are ended; the credential is being removed.';
     case 'grant.revoked':
-      return `Revoked by ${ctx.mention(event.by)}${event.reason !== 'revoked' ? `: ${event.reason}` : ''}. The credential is removed.`;
+      return `Revoked by ${ctx.mention(event.by)}${event.reason !== 'revoked' ? `: ${event.reason}` : ''}. The credential is being removed.`;
+    case 'grant.ended':
+      return r.error ? 'The credential is removed.' : undefined;
     case 'credential.revocation_failed':
-      return `Removing the credential failed (${event.attempts} attempts); Warden keeps retrying. Error: ${event.error}`;
+      return `:warning: ${event.approvers.map((id) => ctx.mention(id)).join(' ')} Removing the credential failed (${event.attempts} attempts); Warden keeps retrying. Error: ${event.error}`.replace(
+        ':warning:  ',
+        ':warning: ',
+      );
     default:
       return undefined;
   }

@@ -318,7 +318,21 @@ export class ApiServer {
     try {
       if (req.method === 'GET' && url.pathname === '/v1/health') {
         await this.#options.store.ping();
-        send(res, 200, { ok: true, store: this.#options.store.kind });
+        // A target that cannot be reached is reported, not fatal: the API, the proxies and the
+        // other targets go on (a load balancer must not pull the process for one database).
+        const targets = Object.fromEntries(
+          Object.entries(this.#options.broker.targetHealth()).map(([name, h]) => [
+            name,
+            { ok: h.ok, since: new Date(h.since).toISOString(), ...(h.error ? { error: h.error } : {}) },
+          ]),
+        );
+        const degraded = Object.values(targets).some((t) => !t.ok);
+        send(res, 200, {
+          ok: true,
+          store: this.#options.store.kind,
+          targets,
+          ...(degraded ? { degraded } : {}),
+        });
         return;
       }
       for (const route of this.#options.publicRoutes ?? []) {

@@ -53,6 +53,8 @@ export interface CredentialFilter {
   requestId?: string;
   requestIds?: readonly string[];
   target?: string;
+  /** Only credentials with one of these handles (role names, serials). */
+  handles?: readonly string[];
   states?: readonly CredentialRecord['state'][];
 }
 
@@ -72,6 +74,11 @@ export interface RequestStore {
     expectedVersion: number,
     patch: Partial<AccessRequest>,
   ): Promise<AccessRequest | undefined>;
+  /**
+   * Moves ending grants (`revoking`, `revocation_failed`) among `ids` whose credentials are all
+   * gone to their `endState`; returns the grants it moved (each move bumps the version).
+   */
+  completeRevocations(ids: readonly string[]): Promise<AccessRequest[]>;
   /** Requests whose pending time ran out, active grants past expiry (or within `expiringWithin` and not yet warned). */
   findDue(
     now: number,

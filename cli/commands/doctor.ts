@@ -1,8 +1,9 @@
 /**
  * `warden doctor`: checks a configuration against the world it describes — the store, each
- * target's admin login (can it create roles?), the proxies' settings, Slack's auth.test, the SSH
- * CA key, the OIDC issuers — and says what is wrong and how to fix it. Exits 3 when a failure is
- * in the configuration (or its secrets), 1 when only the world is wrong.
+ * target's admin (for Postgres, a full mint → login → revoke cycle on a scratch role, see
+ * `broker/providers/postgres/self-test.ts`), the proxies' settings, Slack's auth.test, the SSH CA
+ * key, the OIDC issuers — and says what is wrong and how to fix it. Exits 3 when a failure is in
+ * the configuration (or its secrets), 1 when only the world is wrong.
  */
 
 import { parseBotConfig, resolveSlackSettings } from '../../bot/config.ts';
@@ -82,6 +83,27 @@ export async function runDoctorChecks(
     });
   }
   for (const [name, provider] of providers ?? []) {
+    if (provider.selfTest) {
+      // Mint → login → revoke with the configured admin: each step names what is missing.
+      const steps = await provider.selfTest().catch((error: Error) => [
+        {
+          step: 'admin login',
+          ok: false,
+          detail: error.message,
+          fix: `check targets.${name}.admin: host, port, user and password`,
+        },
+      ]);
+      for (const step of steps) {
+        checks.push({
+          name: `target ${name}: ${step.step}`,
+          ok: step.ok,
+          detail: step.detail,
+          ...(step.fix ? { fix: step.fix } : {}),
+        });
+      }
+      await provider.close().catch(() => {});
+      continue;
+    }
     checks.push(
       await check(
         `target ${name} (${provider.name})`,

@@ -221,7 +221,16 @@ const MIGRATIONS: ((db: Db, kind: StoreKind) => Promise<void>)[] = [
   async (db) => {
     await db.schema.alterTable('warden_reviews').addColumn('held_at', 'bigint').execute();
   },
-  // 9: one session model for every protocol (see migrateToOneSessionModel).
+  // 9: what an ending grant becomes once its credentials are gone (`expired` | `revoked`).
+  async (db) => {
+    await db.schema.alterTable('warden_requests').addColumn('end_state', 'text').execute();
+    await db
+      .updateTable('warden_requests')
+      .set({ end_state: sql`state` })
+      .where('state', 'in', ['expired', 'revoked'])
+      .execute();
+  },
+  // 10: one session model for every protocol (see migrateToOneSessionModel).
   migrateToOneSessionModel,
 ];
 

@@ -23,6 +23,7 @@ export interface RequestRow {
   ended_at: number | null;
   end_reason: string | null;
   ended_by: string | null;
+  end_state: string | null;
   reminded_at: number | null;
   expiring_notified_at: number | null;
   error: string | null;
