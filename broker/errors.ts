@@ -30,7 +30,8 @@ export type BrokerErrorCode =
   | 'ERR_API_BAD_REQUEST'
   | 'ERR_SSH_GRANT_NOT_SSH'
   | 'ERR_SSH_KEY_INVALID'
-  | 'ERR_STORE_FAILED';
+  | 'ERR_STORE_FAILED'
+  | 'ERR_STORE_MISSING';
 
 /** Base class of every broker error. */
 export class BrokerError extends Error {
@@ -105,6 +106,13 @@ export class ProviderError extends BrokerError {
 export class AuthError extends BrokerError {
   constructor(code: 'ERR_AUTH_REQUIRED' | 'ERR_AUTH_INVALID') {
     super(code, code === 'ERR_AUTH_REQUIRED' ? 'authentication required' : 'invalid credentials');
+  }
+}
+
+/** A command that reads the store was pointed at one that does not exist (it is never created). */
+export class StoreMissingError extends BrokerError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('ERR_STORE_MISSING', message, details);
   }
 }
 

@@ -27,7 +27,8 @@ usage: warden <command> [flags]
   extend <id> <duration>            grants [--user u] [--state s] [--all]      show <id>
   reviews [--pending]               statements the Postgres proxy holds for review
   review approve|deny <id> [reason...] [--as user]
-  audit verify [--expect-head H]    audit export [--since DATE] [--format jsonl]
+  audit verify [--expect-head H] [--checkpoints FILE] [--public-key FILE.pem]
+  audit export [--since DATE] [--format jsonl]        audit keygen --out FILE
   policy explain --user u --target t [--level l] [--at DATE]
   policy test CASES.yaml
   init [FILE] [--force]             write a commented warden.yaml
@@ -71,6 +72,8 @@ const OPTIONS = {
   since: { type: 'string' },
   format: { type: 'string' },
   'expect-head': { type: 'string' },
+  checkpoints: { type: 'string' },
+  'public-key': { type: 'string' },
   ttl: { type: 'string' },
   audience: { type: 'string' },
   'max-wait': { type: 'string' },

@@ -4,6 +4,7 @@
  * grant's principals and options and ends at the grant's expiry, never later; each one is audited.
  */
 import { hostname } from 'node:os';
+import { tokenVia } from '../audit/caller.ts';
 import type { Config } from '../config/load.ts';
 import {
   BrokerError,
@@ -131,6 +132,7 @@ export function createSshRoutes(options: SshRouteOptions): Route[] {
         await store.appendAudit({
           at: now,
           actor: actor.id,
+          via: tokenVia(caller.token),
           action: 'ssh.certificate_issued',
           subject: id,
           data: {

@@ -134,13 +134,19 @@ export class StatementReviews {
       heldAt: now,
     };
     await this.#store.insertReview(review);
-    await this.#broker.recordAudit(grant.requester, 'review.requested', review.id, {
-      grant: grant.id,
-      target: grant.target,
-      level: grant.level,
-      rule: review.rule,
-      session: review.sessionId,
-    });
+    await this.#broker.recordAudit(
+      grant.requester,
+      'review.requested',
+      review.id,
+      {
+        grant: grant.id,
+        target: grant.target,
+        level: grant.level,
+        rule: review.rule,
+        session: review.sessionId,
+      },
+      `session:${review.sessionId}`,
+    );
     const outcome = new Promise<ReviewResult>((resolve) => {
       const timer = setTimeout(() => void this.#expireDue(review.id), Math.max(0, review.deadline - now));
       timer.unref();

@@ -36,7 +36,7 @@ export function createBrokerBackend(broker: Broker, store: Store): SshProxyBacke
     appendRecording: (id, seq, piece) => store.appendSshRecording(id, seq, piece),
     finishSession: (id, patch) => store.finishSshSession(id, patch),
     async audit(actor, action, subject, data) {
-      await broker.recordAudit(actor, action, subject, data);
+      await broker.recordAudit(actor, action, subject, data, 'proxy:ssh');
     },
     watchGrants(listener) {
       return broker.events.subscribe((event) => {

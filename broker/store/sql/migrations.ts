@@ -221,6 +221,12 @@ const MIGRATIONS: ((db: Db, kind: StoreKind) => Promise<void>)[] = [
   async (db) => {
     await db.schema.alterTable('warden_reviews').addColumn('held_at', 'bigint').execute();
   },
+  // 9: audit entries say what made the call, and carry the audit key's signature (docs/audit.md).
+  async (db) => {
+    await db.schema.alterTable('warden_audit').addColumn('via', 'text').execute();
+    await db.schema.alterTable('warden_audit').addColumn('key_id', 'text').execute();
+    await db.schema.alterTable('warden_audit').addColumn('sig', 'text').execute();
+  },
 ];
 
 /** Runs the migrations not yet applied, under a lock on PostgreSQL so replicas migrate once. */
