@@ -224,7 +224,11 @@ describe('POST /v1/requests/<id>/ssh-certificate', () => {
         'ERR_SSH_CA_KEY_INVALID',
       ],
     ];
-    const before = (await cli.fx.store.readAudit({ limit: 10_000 })).length;
+    // Only certificates count: a fixture grant lapsing meanwhile appends grant.expired.
+    const issued = async () =>
+      (await cli.fx.store.readAudit({ limit: 10_000 })).filter((e) => e.action === 'ssh.certificate_issued')
+        .length;
+    const before = await issued();
     for (const [name, id, body, token, status, code, reason] of cases) {
       const answer = await post(id, body, token);
       assert.equal(answer.status, status, `${name}: ${JSON.stringify(answer.body)}`);
@@ -232,8 +236,7 @@ describe('POST /v1/requests/<id>/ssh-certificate', () => {
       if (reason) assert.equal(answer.body.error?.details?.reason, reason, name);
       assert.equal(answer.body.certificate, undefined, name);
     }
-    const afterAudit = await cli.fx.store.readAudit({ limit: 10_000 });
-    assert.equal(afterAudit.length, before, 'a refusal issued an audited certificate');
+    assert.equal(await issued(), before, 'a refusal issued an audited certificate');
   });
 
   it('a body that is not JSON gets 400, and the server keeps serving', async () => {
