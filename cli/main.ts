@@ -13,6 +13,7 @@ import { runReviewsCommand } from './commands/reviews.ts';
 import { runServe } from './commands/serve.ts';
 import { runReplayCommand, runSessionsCommand } from './commands/sessions.ts';
 import { runSshCommand } from './commands/ssh.ts';
+import { helpFor } from './help.ts';
 import { ExitCode, type Io, processIo, UsageError } from './output.ts';
 
 const HELP = `warden: just-in-time privileged access
@@ -103,7 +104,7 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
     });
     const [command, ...rest] = positionals;
     if (!command || flags.help || command === 'help') {
-      io.out(HELP);
+      io.out(helpFor(command === 'help' ? rest[0] : command) ?? HELP);
       return command || flags.help ? ExitCode.Ok : ExitCode.Usage;
     }
     switch (command) {

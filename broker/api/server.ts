@@ -330,6 +330,19 @@ export class ApiServer {
           return;
         }
       }
+      if (
+        url.pathname.startsWith('/v1/ci/') &&
+        !this.#options.publicRoutes?.some((r) => r.pattern.test(url.pathname))
+      ) {
+        // Without this, a CI job's OIDC token meets the API-token check: "invalid credentials".
+        send(res, 404, {
+          error: {
+            code: 'ERR_CI_NOT_CONFIGURED',
+            message: 'this Warden does not exchange CI tokens: its configuration has no ci: section',
+          },
+        });
+        return;
+      }
       const caller = authenticateBearer(req.headers.authorization, this.#options.tokens);
       for (const route of this.#routes) {
         const match = route.pattern.exec(url.pathname);

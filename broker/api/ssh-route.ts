@@ -107,7 +107,10 @@ export function createSshRoutes(options: SshRouteOptions): Route[] {
         if (!grant) throw new NotFoundError('grant', id);
         // A certificate is a credential of the requester: nobody else gets one, admins included.
         if (grant.requester !== actor.id) {
-          throw new ForbiddenError('ERR_FORBIDDEN', 'only the requester of a grant can get its certificate');
+          throw new ForbiddenError(
+            'ERR_FORBIDDEN',
+            `only the requester of grant ${id} can get its certificate; this call acts for "${actor.id}"`,
+          );
         }
         const target = config.targets[grant.target];
         if (grant.kind !== 'access' || target?.kind !== 'ssh') {

@@ -9,7 +9,10 @@ import type { SessionSink } from './recorder.ts';
 import { PgProxyServer, type ProxyLog } from './server.ts';
 
 /** Targets as configured; only those with `proxy` get a listener. */
-export type ProxiedTargets = Record<string, { proxy?: PgProxyTargetConfig | undefined }>;
+export type ProxiedTargets = Record<
+  string,
+  { proxy?: PgProxyTargetConfig | undefined; levels?: Readonly<Record<string, unknown>> }
+>;
 
 /** A running listener and where it listens. */
 export interface RunningPgProxy {
@@ -39,7 +42,10 @@ export async function startPgProxies(
           {
             name,
             listen: target.proxy.listen,
-            settings: compilePgProxyTarget(name, target.proxy, { env: options.env }),
+            settings: compilePgProxyTarget(name, target.proxy, {
+              env: options.env,
+              ...(target.levels ? { levels: Object.keys(target.levels) } : {}),
+            }),
           },
         ]
       : [],
