@@ -61,9 +61,11 @@ JSON lines. keygen writes a new Ed25519 audit key (0600) and prints its public k
 ${STORE_CONFIG}`,
   ci: `usage: warden ci exchange --target t --level l [--ttl 15m] [--audience warden] [--token-file f]
                           [--format env|github|json] [--url URL] [--max-wait 15m]
+                          [--sslmode verify-full] [--ca FILE]
 
 In a CI job: trades the job's OIDC token (GitHub Actions, or $WARDEN_ID_TOKEN) for a short-lived
-credential. Exit codes: 0 printed, 1 refused, 2 usage, 5 no CI token, 6 broker unavailable,
+credential. --sslmode and --ca (a CA file, implying verify-full) go into DATABASE_URL and
+PGSSLMODE/PGSSLROOTCERT, so the job's client checks the database's certificate. Exit codes: 0 printed, 1 refused, 2 usage, 5 no CI token, 6 broker unavailable,
 7 rate limited, 8 approval still pending after --max-wait.`,
   sessions: `usage: warden sessions list [--user u] [--target t] [--json]
 

@@ -35,7 +35,8 @@ usage: warden <command> [flags]
   init [FILE] [--force]             write a commented warden.yaml
   doctor [--config warden.yaml]     check the store, targets, Slack, the CA key and OIDC issuers
   ci exchange --target t --level l [--ttl 15m] [--audience warden] [--token-file f]
-              [--format env|github|json] [--url URL] [--max-wait 15m]   (in a CI job)
+              [--format env|github|json] [--url URL] [--max-wait 15m]
+              [--sslmode verify-full] [--ca FILE]   (in a CI job)
   sessions list [--user u] [--target t] [--json]
   replay <session> [--format jsonl]   a Postgres session's timeline, or an SSH session's terminal
                                     (SSH: [--speed 2] [--idle-limit 1] [--export f.cast])
@@ -78,6 +79,8 @@ const OPTIONS = {
   ttl: { type: 'string' },
   audience: { type: 'string' },
   'max-wait': { type: 'string' },
+  sslmode: { type: 'string' },
+  ca: { type: 'string' },
   force: { type: 'boolean' },
   out: { type: 'string' },
   dir: { type: 'string' },

@@ -318,6 +318,13 @@ export class ApiServer {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://warden');
     try {
+      // Liveness: the process answers. It never touches the store, so an orchestrator does not
+      // restart Warden (cutting every proxied session) because the database blinked.
+      if (req.method === 'GET' && url.pathname === '/v1/health/live') {
+        send(res, 200, { ok: true });
+        return;
+      }
+      // Readiness: the store answers too.
       if (req.method === 'GET' && url.pathname === '/v1/health') {
         await this.#options.store.ping();
         send(res, 200, { ok: true, store: this.#options.store.kind });
