@@ -4,7 +4,16 @@
  * cannot show that entries were removed from the end, or that the whole store was swapped for an
  * older copy: a checkpoint kept elsewhere can. `warden audit verify` reads them back.
  */
-import { chmodSync, closeSync, existsSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import type { Logger } from '../log.ts';
 import type { AuditStore } from '../store/store.ts';
 import { verifyAuditChain } from './chain.ts';
@@ -70,6 +79,21 @@ export function readCheckpointFile(file: string): AuditCheckpoint[] {
   return parseCheckpoints(readFileSync(file, 'utf8'));
 }
 
+/** The last checkpoint of a file, read from its end (a checkpoint file grows for years). */
+export function readLastCheckpoint(file: string): AuditCheckpoint | undefined {
+  if (!existsSync(file)) return undefined;
+  const size = statSync(file).size;
+  const length = Math.min(size, 64 * 1024);
+  const buffer = Buffer.alloc(length);
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, buffer, 0, length, size - length);
+  } finally {
+    closeSync(fd);
+  }
+  return parseCheckpoints(buffer.toString('utf8')).at(-1);
+}
+
 /** Appends one line to `file`, creating it 0600 (and narrowing a looser one). */
 function appendLine(file: string, line: string): void {
   const fd = openSync(file, 'a', 0o600);
@@ -112,7 +136,7 @@ export class AuditCheckpointer {
   constructor(options: AuditCheckpointerOptions) {
     this.#options = options;
     this.#clock = options.clock ?? Date.now;
-    const previous = options.file ? readCheckpointFile(options.file).at(-1) : undefined;
+    const previous = options.file ? readLastCheckpoint(options.file) : undefined;
     if (previous) this.#last = { seq: previous.seq, hash: previous.hash };
   }
 
