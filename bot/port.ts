@@ -8,6 +8,8 @@ import type { AccessRequest, StatementReview } from '../broker/model.ts';
 import type { Actor, CreateRequestInput, RequestDetails } from '../broker/requests/broker.ts';
 import type { RequestFilter } from '../broker/store/store.ts';
 
+/** Names the chat as the caller of every audit entry a call causes (in-process broker only). */
+export { runAsCaller } from '../broker/audit/caller.ts';
 export type { BrokerEvent } from '../broker/events/events.ts';
 export type { AccessRequest, Approval, RequestState, StatementReview } from '../broker/model.ts';
 export type { ApprovalRequirement } from '../broker/policy/evaluate.ts';

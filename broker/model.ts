@@ -110,18 +110,33 @@ export interface CredentialRecord {
   leaseUntil: number | null;
 }
 
+/** One entry of the hash-chained audit log (see `broker/audit/` and docs/audit.md). */
 export interface AuditEntry {
   seq: number;
   at: number;
+  /** The person (or CI job, or `warden`) the entry is about: who acted, or was acted for. */
   actor: string;
   action: string;
   subject: string;
   data: Record<string, unknown>;
+  /**
+   * What made the call: `token:<name>` (an API token, by its configured name), `chat:slack`,
+   * `proxy:ssh`, `session:<id>`, `oidc:<issuer>`, `warden` (Warden itself), ... `null` on entries
+   * written before migration 9.
+   */
+  via: string | null;
   prevHash: string;
   hash: string;
+  /** The audit key that signed this entry's hash (the last entry of each append), or `null`. */
+  keyId: string | null;
+  /** Base64 Ed25519 signature over the hash, or `null` (see `broker/audit/signing.ts`). */
+  sig: string | null;
 }
 
-export type AuditInput = Omit<AuditEntry, 'seq' | 'prevHash' | 'hash'>;
+/** What a writer gives; the store adds the position, the chain and the signature. */
+export type AuditInput = Omit<AuditEntry, 'seq' | 'prevHash' | 'hash' | 'via' | 'keyId' | 'sig'> & {
+  via?: string | null | undefined;
+};
 
 /** pending → approved | denied | expired (timed out, withdrawn by the proxy, or the grant ended). */
 export type ReviewState = 'pending' | 'approved' | 'denied' | 'expired';

@@ -79,6 +79,7 @@ export class ConsoleBot {
       defaultChannel: options.defaultChannel ?? '#access-requests',
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.reviews ? { reviews: options.reviews } : {}),
+      via: 'chat:console',
     });
   }
 

@@ -5,7 +5,14 @@
  */
 import { formatDuration } from '../../broker/config/duration.ts';
 import type { Logger } from '../../broker/log.ts';
-import type { AccessRequest, BrokerEvent, BrokerPort, ReviewPort, StatementReview } from '../port.ts';
+import {
+  type AccessRequest,
+  type BrokerEvent,
+  type BrokerPort,
+  type ReviewPort,
+  runAsCaller,
+  type StatementReview,
+} from '../port.ts';
 import { type Command, parseCommand, USAGE } from './commands.ts';
 import {
   describeNeeds,
@@ -59,6 +66,8 @@ export interface BotCoreOptions {
   maxTracked?: number;
   /** Decisions on statements held for review; without it review commands are refused. */
   reviews?: ReviewPort;
+  /** What the audit log records as the caller of this bot's calls (`chat:slack`). Default `chat`. */
+  via?: string;
 }
 
 /** Events after which the root message no longer shows the truth. */
@@ -92,6 +101,7 @@ export class BotCore {
   readonly #queues = new Map<string, Promise<void>>();
   readonly #reviews: ReviewPort | undefined;
   readonly #reviewRefs = new Map<string, MessageRef>();
+  readonly #via: string;
   #unsubscribe: (() => void) | undefined;
 
   constructor(options: BotCoreOptions) {
@@ -103,6 +113,7 @@ export class BotCore {
     this.#clock = options.clock ?? Date.now;
     this.#maxTracked = options.maxTracked ?? 10_000;
     this.#reviews = options.reviews;
+    this.#via = options.via ?? 'chat';
   }
 
   /** Starts following broker events. */
@@ -195,7 +206,11 @@ export class BotCore {
     return this.handleAction(personId, requestId, 'deny', reason);
   }
 
-  async #run(personId: string, command: Command): Promise<Reply> {
+  #run(personId: string, command: Command): Promise<Reply> {
+    return runAsCaller(this.#via, () => this.#execute(personId, command));
+  }
+
+  async #execute(personId: string, command: Command): Promise<Reply> {
     const actor = { id: personId, admin: false };
     const ctx = this.#context();
     switch (command.kind) {

@@ -129,6 +129,7 @@ export class SlackBot {
       defaultChannel: options.defaultChannel,
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.reviews ? { reviews: options.reviews } : {}),
+      via: 'chat:slack',
     });
     this.#listen();
   }

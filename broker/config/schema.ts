@@ -422,6 +422,27 @@ const storeSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('postgres'), url: secretRefSchema }),
 ]);
 
+/**
+ * The audit log's keys and where its signed heads go (docs/audit.md). Without `signing_key` the
+ * chain is unkeyed: anyone who can write the store can rewrite it and recompute the hashes.
+ */
+const auditSchema = z.strictObject({
+  /** Ed25519 private key (PKCS#8 PEM, `warden audit keygen`) that signs every append and checkpoint. */
+  signing_key: secretRefSchema.optional(),
+  /** SPKI PEM files of public keys that verify too: keys rotated out, or an auditor's copy. */
+  public_keys: z.array(z.string().min(1)).default([]),
+  checkpoints: z
+    .strictObject({
+      /** A JSON-lines file (created 0600) the signed heads are appended to; keep it off the store's disk. */
+      file: z.string().min(1).optional(),
+      /** Also write each checkpoint to the log (info, `audit_checkpoint`), for a SIEM. Default true. */
+      log: z.boolean().default(true),
+      /** How often the head is checkpointed when it moved. Default 1m. */
+      every: durationSchema.prefault('1m'),
+    })
+    .prefault({}),
+});
+
 export const configSchema = z.strictObject({
   broker: z
     .strictObject({
@@ -453,6 +474,8 @@ export const configSchema = z.strictObject({
   chat: z.unknown().optional(),
   /** SSH certificate authority and proxy; needed once a target has `kind: ssh`. */
   ssh: sshSchema.optional(),
+  /** Audit keys and checkpoints (see {@link auditSchema}). */
+  audit: auditSchema.prefault({}),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -471,3 +494,4 @@ export type PersonConfig = z.output<typeof personSchema>;
 export type ApproverConfig = z.output<typeof approverSchema>;
 export type WindowConfig = z.output<typeof windowSchema>;
 export type TokenConfig = z.output<typeof tokenSchema>;
+export type AuditConfig = z.output<typeof auditSchema>;

@@ -4,6 +4,7 @@
  */
 import { Cron } from 'croner';
 import { createId } from '../../lib/ids.ts';
+import { resolveVia } from '../audit/caller.ts';
 import { findCiRule, formatCiRuleRef, resolveCiRequirement } from '../ci/approvers.ts';
 import { CI_DEFAULTS, type CiRuleConfig } from '../ci/config.ts';
 import { formatDuration, parseDuration } from '../config/duration.ts';
@@ -1055,9 +1056,17 @@ export class Broker {
     action: string,
     subject: string,
     data: Record<string, unknown>,
+    via?: string,
   ): Promise<AuditEntry | undefined> {
     try {
-      return await this.#store.appendAudit({ at: this.#clock(), actor, action, subject, data });
+      return await this.#store.appendAudit({
+        at: this.#clock(),
+        actor,
+        action,
+        subject,
+        data,
+        via: resolveVia(actor, via),
+      });
     } catch (error) {
       this.#log.error({ err: error, action, subject }, 'audit append failed');
       return undefined;
@@ -1066,20 +1075,24 @@ export class Broker {
 
   async #auditBatch(entries: readonly AuditInput[]): Promise<void> {
     try {
-      await this.#store.appendAuditBatch(entries);
+      await this.#store.appendAuditBatch(entries.map((e) => ({ ...e, via: resolveVia(e.actor, e.via) })));
     } catch (error) {
       this.#log.error({ err: error, entries: entries.length }, 'audit append failed');
     }
   }
 
-  /** Appends an audit entry on behalf of another part (proxy, CI exchange). */
+  /**
+   * Appends an audit entry on behalf of another part (proxy, CI exchange). `via` names what made
+   * the call (`proxy:ssh`, `session:<id>`); default: the caller of the current call.
+   */
   recordAudit(
     actor: string,
     action: string,
     subject: string,
     data: Record<string, unknown>,
+    via?: string,
   ): Promise<AuditEntry | undefined> {
-    return this.#audit(actor, action, subject, data);
+    return this.#audit(actor, action, subject, data, via);
   }
 }
 

@@ -123,6 +123,8 @@ export interface AuditStore {
   /** Appends several entries in one transaction, in order. */
   appendAuditBatch(entries: readonly AuditInput[]): Promise<AuditEntry[]>;
   readAudit(options: { afterSeq?: number; since?: number; limit?: number }): Promise<AuditEntry[]>;
+  /** The last entry (the head), if any. */
+  readAuditHead(): Promise<AuditEntry | undefined>;
 }
 
 /**

@@ -16,6 +16,10 @@ broker:
     - { name: cli-admin, role: admin, secret: { env: WARDEN_ADMIN_TOKEN } }
   expiring_soon: 5m                   # when requesters get the "expiring soon" DM
 
+# audit:                              # sign the audit log (docs/audit.md); make the key with warden audit keygen
+#   signing_key: { file: /run/secrets/warden-audit-key.pem }
+#   checkpoints: { file: /var/lib/warden/audit-checkpoints.jsonl }
+
 targets:
   prod-db:                            # the name people type: /access prod-db 30m ...
     kind: postgres

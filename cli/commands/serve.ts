@@ -82,6 +82,7 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       store: app.store,
       tokens,
       logger,
+      audit: app.audit,
       ...(ci ? { publicRoutes: createCiRoutes(ci, logger) } : {}),
       extraRoutes: [
         ...createReviewRoutes(app.reviews),

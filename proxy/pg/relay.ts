@@ -110,6 +110,8 @@ export interface RelayOptions {
   masker: Masker;
   level: string;
   groups: readonly string[];
+  /** Every level of the target: a blocked statement's hint says which of them would allow it. */
+  levels?: readonly string[];
   recordRows: boolean;
   catalog: Catalog | undefined;
   /** The server's socket. */
@@ -259,7 +261,7 @@ export class PgRelay {
         if (verdict.action === 'allow') out.pass(message.raw);
         else {
           this.reportBlocked(stmt, message.sql, verdict.rule);
-          writeQuery(out.writer(), this.substitute(verdict));
+          writeQuery(out.writer(), this.substitute(verdict, message.sql));
         }
         this.syncsSent++;
         return;
@@ -284,7 +286,7 @@ export class PgRelay {
           this.log.record(stmt, 'blocked');
           this.reportBlocked(stmt, message.sql, verdict.rule);
           this.statements.delete(message.name);
-          writeParse(out.writer(), { name: message.name, sql: this.substitute(verdict) });
+          writeParse(out.writer(), { name: message.name, sql: this.substitute(verdict, message.sql) });
         }
         return;
       }
@@ -449,18 +451,36 @@ export class PgRelay {
   }
 
   /** Registers a blocked statement and returns the SQL the server will reject in its place. */
-  private substitute(verdict: Verdict): string {
+  private substitute(verdict: Verdict, sql?: string): string {
     const rule = verdict.rule ?? 'guardrail';
     return this.substituteError({
       severity: 'ERROR',
       code: '42501',
       message: `Warden blocked this statement (rule ${rule}): ${verdict.message ?? 'not allowed'}`,
-      hint:
-        rule === 'unparseable'
-          ? 'Warden could not parse the statement and refuses what it cannot read'
-          : 'ask for a grant at a level that allows it',
+      hint: this.blockedHint(rule, sql),
       extra: [['R', 'warden_guardrail']],
     });
+  }
+
+  /**
+   * What the person can do about a block: name the levels of the target whose guardrails would let
+   * the statement through, or say that none does (asking for another grant would not help).
+   */
+  private blockedHint(rule: string, sql: string | undefined): string {
+    if (rule === 'unparseable') return 'Warden could not parse the statement and refuses what it cannot read';
+    const none = 'no level of this target allows it';
+    // These refusals do not depend on the level: masking and the fast-path apply to every grant.
+    if (sql === undefined || rule === 'masked-copy' || rule === 'function-call') return none;
+    const levels = this.options.levels;
+    if (!levels) return "the guardrails of this grant's level refuse it";
+    const allowing = levels.filter(
+      (level) =>
+        level !== this.ctx.level &&
+        this.options.guardrails.check(sql, { ...this.ctx, level }).action !== 'block',
+    );
+    if (allowing.length === 0) return none;
+    const names = allowing.map((l) => `"${l}"`).join(' or ');
+    return `a grant at level ${names} allows it (${allowing.length === 1 ? 'that level' : 'those levels'} may still send it for review)`;
   }
 
   /** Tells {@link RelayOptions.onBlocked} of a refused statement (`stmt`: its entry, if one is kept). */

@@ -412,6 +412,7 @@ export class PgProxySession {
       masker: this.server.target.masker,
       level: grant.level,
       groups: grant.groups,
+      ...(this.server.target.levels ? { levels: this.server.target.levels } : {}),
       recordRows: this.server.target.recordRows,
       catalog,
       toUpstream: upstream.socket,

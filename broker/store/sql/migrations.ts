@@ -230,7 +230,13 @@ const MIGRATIONS: ((db: Db, kind: StoreKind) => Promise<void>)[] = [
       .where('state', 'in', ['expired', 'revoked'])
       .execute();
   },
-  // 10: one session model for every protocol (see migrateToOneSessionModel).
+  // 10: audit entries say what made the call, and carry the audit key's signature (docs/audit.md).
+  async (db) => {
+    await db.schema.alterTable('warden_audit').addColumn('via', 'text').execute();
+    await db.schema.alterTable('warden_audit').addColumn('key_id', 'text').execute();
+    await db.schema.alterTable('warden_audit').addColumn('sig', 'text').execute();
+  },
+  // 11: one session model for every protocol (see migrateToOneSessionModel).
   migrateToOneSessionModel,
 ];
 

@@ -65,6 +65,11 @@ export interface AuditRow {
   data: string;
   prev_hash: string;
   hash: string;
+  /** Migration 9: what made the call (`token:<name>`, `chat:slack`, ...). */
+  via: string | null;
+  /** Migration 9: the audit key id and signature over `hash` (last entry of each append). */
+  key_id: string | null;
+  sig: string | null;
 }
 
 /** A proxied session of any protocol (migration 9). */
