@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { createAuditQueries } from './sql/audit.ts';
+import { createChatMessageQueries } from './sql/chat-messages.ts';
 import { createCredentialQueries } from './sql/credentials.ts';
 import { migrateSchema } from './sql/migrations.ts';
 import { createOnceQueries } from './sql/once.ts';
@@ -53,6 +54,7 @@ export function createSqlStore(kind: StoreKind, db: Db, beforeClose?: () => Prom
     ...createProxyVerifierQueries(db),
     ...createReviewQueries(db),
     ...createOnceQueries(db),
+    ...createChatMessageQueries(db),
   };
 }
 
