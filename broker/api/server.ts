@@ -41,6 +41,18 @@ export interface ApiServerOptions {
   extraRoutes?: readonly Route[];
   /** Routes that authenticate on their own (the CI exchange takes an OIDC token, not an API token). */
   publicRoutes?: readonly PublicRoute[];
+  /**
+   * Parts whose trouble degrades Warden without stopping it (chat), as `/v1/health` shows them:
+   * `{chat: {degraded: true, slack: {...}}}`. A degraded part leaves the answer 200, with
+   * `status: "degraded"`: proxies, API and CI still work, so nothing should restart Warden for it.
+   */
+  health?: () => Record<string, HealthPart>;
+}
+
+/** One part's health: whether it is degraded, and facts to show (never secrets). */
+export interface HealthPart {
+  degraded: boolean;
+  [fact: string]: unknown;
 }
 
 export type Handler = (ctx: {
@@ -318,7 +330,14 @@ export class ApiServer {
     try {
       if (req.method === 'GET' && url.pathname === '/v1/health') {
         await this.#options.store.ping();
-        send(res, 200, { ok: true, store: this.#options.store.kind });
+        const parts = this.#options.health?.() ?? {};
+        const degraded = Object.values(parts).some((part) => part.degraded);
+        send(res, 200, {
+          ok: true,
+          status: degraded ? 'degraded' : 'ok',
+          store: this.#options.store.kind,
+          ...parts,
+        });
         return;
       }
       for (const route of this.#options.publicRoutes ?? []) {
