@@ -47,6 +47,18 @@ export interface ApiServerOptions {
   publicRoutes?: readonly PublicRoute[];
   /** What `GET /v1/audit/verify` checks signatures and checkpoints against (the broker app's `audit`). */
   audit?: { keyring: AuditKeyring | undefined; checkpointFile: string | undefined };
+  /**
+   * Parts whose trouble degrades Warden without stopping it (chat), as `/v1/health` shows them:
+   * `{chat: {degraded: true, slack: {...}}}`. A degraded part leaves the answer 200, with
+   * `status: "degraded"`: proxies, API and CI still work, so nothing should restart Warden for it.
+   */
+  health?: () => Record<string, HealthPart>;
+}
+
+/** One part's health: whether it is degraded, and facts to show (never secrets). */
+export interface HealthPart {
+  degraded: boolean;
+  [fact: string]: unknown;
 }
 
 export type Handler = (ctx: {
@@ -335,11 +347,15 @@ export class ApiServer {
             { ok: h.ok, since: new Date(h.since).toISOString(), ...(h.error ? { error: h.error } : {}) },
           ]),
         );
-        const degraded = Object.values(targets).some((t) => !t.ok);
+        const parts = this.#options.health?.() ?? {};
+        const degraded =
+          Object.values(targets).some((t) => !t.ok) || Object.values(parts).some((part) => part.degraded);
         send(res, 200, {
           ok: true,
+          status: degraded ? 'degraded' : 'ok',
           store: this.#options.store.kind,
           targets,
+          ...parts,
           ...(degraded ? { degraded } : {}),
         });
         return;

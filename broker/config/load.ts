@@ -163,6 +163,7 @@ function checkReferences(config: Config, raw: unknown): void {
   const groups = new Set<string>();
   const seenEmail = new Set<string>();
   const seenSlack = new Set<string>();
+  const seenTeams = new Set<string>();
   config.people.forEach((person, i) => {
     if (people.has(person.id))
       throw new ConfigError(path('people', i, 'id'), `duplicate person id "${person.id}"`);
@@ -172,8 +173,13 @@ function checkReferences(config: Config, raw: unknown): void {
     if (person.slack && seenSlack.has(person.slack)) {
       throw new ConfigError(path('people', i, 'slack'), `duplicate Slack id "${person.slack}"`);
     }
+    const teams = person.teams?.toLowerCase();
+    if (teams && seenTeams.has(teams)) {
+      throw new ConfigError(path('people', i, 'teams'), `duplicate Teams id "${person.teams}"`);
+    }
     seenEmail.add(email);
     if (person.slack) seenSlack.add(person.slack);
+    if (teams) seenTeams.add(teams);
     people.set(person.id, person);
     for (const g of person.groups) groups.add(g);
   });

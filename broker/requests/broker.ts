@@ -4,7 +4,7 @@
  */
 import { Cron } from 'croner';
 import { createId } from '../../lib/ids.ts';
-import { resolveVia } from '../audit/caller.ts';
+import { resolveVia, runAsCaller } from '../audit/caller.ts';
 import { findCiRule, formatCiRuleRef, resolveCiRequirement } from '../ci/approvers.ts';
 import { CI_DEFAULTS, type CiRuleConfig } from '../ci/config.ts';
 import { formatDuration, parseDuration } from '../config/duration.ts';
@@ -1079,6 +1079,11 @@ export class Broker {
     } catch (error) {
       this.#log.error({ err: error, entries: entries.length }, 'audit append failed');
     }
+  }
+
+  /** Runs `fn` with `via` as the caller its audit entries record (a chat front end in this process). */
+  runAs<T>(via: string, fn: () => T): T {
+    return runAsCaller(via, fn);
   }
 
   /**

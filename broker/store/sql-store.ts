@@ -15,6 +15,7 @@ import pg from 'pg';
 import type { AuditSigner } from '../audit/signing.ts';
 import { StoreMissingError } from '../errors.ts';
 import { createAuditQueries } from './sql/audit.ts';
+import { createChatMessageQueries } from './sql/chat-messages.ts';
 import { createCredentialQueries } from './sql/credentials.ts';
 import { migrateSchema } from './sql/migrations.ts';
 import { createOnceQueries } from './sql/once.ts';
@@ -74,6 +75,7 @@ export function createSqlStore(
     ...createProxyVerifierQueries(db),
     ...createReviewQueries(db),
     ...createOnceQueries(db),
+    ...createChatMessageQueries(db),
   };
 }
 

@@ -15,7 +15,7 @@ import {
   TEST_ADMIN_USER,
 } from '../helpers/broker-fixture.ts';
 import { type OidcIssuer, startOidcIssuer } from '../helpers/oidc-issuer.ts';
-import { execSql, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
+import { execSql, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
 import { SlackStandin } from '../helpers/slack-standin.ts';
 
 describe('warden init and doctor', () => {
@@ -154,5 +154,47 @@ describe('warden init and doctor', () => {
       "SELECT rolname FROM pg_roles WHERE rolname LIKE 'warden_doctor%'",
     );
     assert.deepEqual(left[0]!.rows, []);
+  });
+
+  it('tells a network failure reaching Slack from a refused token (it used to blame the token)', async () => {
+    const closed = await freePort();
+    const slackConfig = (apiUrl: string) =>
+      parseConfig({
+        ...buildTestConfig(cluster, 'postgres'),
+        broker: { store: { kind: 'embedded', path: join(dir, 'slack.db') } },
+        targets: {},
+        rules: [],
+        chat: {
+          slack: {
+            mode: 'http',
+            signing_secret: { env: 'SLACK_SIGNING' },
+            bot_token: { env: 'SLACK_BOT' },
+            api_url: apiUrl,
+          },
+        },
+      });
+    const env = { SLACK_SIGNING: 's', SLACK_BOT: 'xoxb-doctor' };
+    const unreachable = (await runDoctorChecks(slackConfig(`http://127.0.0.1:${closed}/api/`), env)).find(
+      (c) => c.name === 'Slack auth.test',
+    )!;
+    assert.equal(unreachable.ok, false);
+    assert.match(
+      unreachable.detail,
+      /cannot reach the Slack API \(ECONNREFUSED\): a network problem, not the token/,
+    );
+    assert.match(unreachable.fix!, new RegExp(`reach http://127.0.0.1:${closed}/api/`));
+    assert.doesNotMatch(unreachable.fix!, /bot_token/);
+
+    const refused = (
+      await runDoctorChecks(slackConfig(slack.apiUrl), { ...env, SLACK_BOT: 'xoxb-forged' })
+    ).find((c) => c.name === 'Slack auth.test')!;
+    assert.equal(refused.ok, false);
+    assert.match(refused.detail, /Slack refused the token \(invalid_auth\)/);
+    assert.match(refused.fix!, /chat\.slack\.bot_token/);
+    for (const c of [unreachable, refused]) {
+      for (const token of ['xoxb-doctor', 'xoxb-forged']) {
+        assert.equal(`${c.detail} ${c.fix}`.includes(token), false, 'a token in the doctor output');
+      }
+    }
   });
 });

@@ -238,6 +238,24 @@ const MIGRATIONS: ((db: Db, kind: StoreKind) => Promise<void>)[] = [
   },
   // 11: one session model for every protocol (see migrateToOneSessionModel).
   migrateToOneSessionModel,
+  // 10: chat message references, so any process can update a request's messages and find its thread.
+  async (db) => {
+    await db.schema
+      .createTable('warden_chat_messages')
+      .addColumn('chat', 'text', (c) => c.notNull())
+      .addColumn('subject', 'text', (c) => c.notNull())
+      .addColumn('subject_id', 'text', (c) => c.notNull())
+      .addColumn('ref', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('warden_chat_messages_pk', ['chat', 'subject', 'subject_id'])
+      .execute();
+    await db.schema
+      .createIndex('warden_chat_messages_ref')
+      .unique()
+      .on('warden_chat_messages')
+      .columns(['chat', 'ref'])
+      .execute();
+  },
 ];
 
 /** The schema version that moved every protocol's sessions into one table (tests start before it). */

@@ -137,7 +137,17 @@ export interface ReviewRow {
   held_at: number | null;
 }
 
+/** Which chat message shows a subject; `ref` is the adapter's own reference, opaque to Warden. */
+export interface ChatMessageRow {
+  chat: string;
+  subject: string;
+  subject_id: string;
+  ref: string;
+  created_at: number;
+}
+
 export interface Tables {
+  warden_chat_messages: ChatMessageRow;
   warden_reviews: ReviewRow;
   warden_sessions: SessionRow;
   warden_session_events: SessionEventsRow;

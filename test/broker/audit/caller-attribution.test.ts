@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { PassThrough, Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { ConsoleBot } from '../../../bot/console/console-bot.ts';
+import { plainMessage } from '../../../bot/core/message.ts';
 import { ApiServer } from '../../../broker/api/server.ts';
 import { Secret } from '../../../broker/config/secrets.ts';
 import { createSilentLogger } from '../../../broker/log.ts';
@@ -103,8 +104,9 @@ describe('no caller attribution (fixed): every audit entry names what made the c
       identity: 'alice',
     });
     const reply = await bot.core.handleCommand('alice', 'app-db:read 30m console check');
-    assert.equal(reply.ok, true, reply.text);
-    const id = /r[a-z0-9]+/.exec(reply.text)![0];
+    const said = plainMessage(reply.message);
+    assert.equal(reply.ok, true, said);
+    const id = /r[a-z0-9]+/.exec(said)![0];
     const created = (await entriesOf(id)).find((e) => e.action === 'request.created')!;
     assert.deepEqual([created.actor, created.via], ['alice', 'chat:console']);
     input.end();
