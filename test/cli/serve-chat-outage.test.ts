@@ -12,8 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { buildTestConfig, TARGET_ADMIN_ENV, waitFor } from '../helpers/broker-fixture.ts';
-import { createDatabase, execSql, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
+import {
+  buildTestConfig,
+  createTargetDatabase,
+  TARGET_ADMIN_ENV,
+  waitFor,
+} from '../helpers/broker-fixture.ts';
+import { execSql, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
 import { type ApiReply, callApi, ServeProcess } from '../helpers/serve-process.ts';
 import { SlackDriver } from '../helpers/slack-driver.ts';
 import { BOT_TOKEN, SIGNING_SECRET } from '../helpers/slack-harness.ts';
@@ -38,7 +43,7 @@ describe('warden serve with Slack unreachable', () => {
 
   before(async () => {
     cluster = await startPgCluster();
-    const database = await createDatabase(cluster);
+    const database = await createTargetDatabase(cluster);
     await execSql(cluster, database, 'CREATE TABLE invoices (id int); INSERT INTO invoices VALUES (1), (2)');
     dir = mkdtempSync(join(tmpdir(), 'warden-chat-outage-'));
     const port = await freePort();

@@ -238,7 +238,7 @@ const MIGRATIONS: ((db: Db, kind: StoreKind) => Promise<void>)[] = [
   },
   // 11: one session model for every protocol (see migrateToOneSessionModel).
   migrateToOneSessionModel,
-  // 10: chat message references, so any process can update a request's messages and find its thread.
+  // 12: chat message references, so any process can update a request's messages and find its thread.
   async (db) => {
     await db.schema
       .createTable('warden_chat_messages')

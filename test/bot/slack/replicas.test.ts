@@ -14,7 +14,13 @@ import { parseConfig } from '../../../broker/config/load.ts';
 import { Secret } from '../../../broker/config/secrets.ts';
 import { createLogger } from '../../../broker/log.ts';
 import { openPostgresStore, type SqlStore } from '../../../broker/store/sql-store.ts';
-import { buildTestConfig, LogCapture, TARGET_ADMIN_ENV, waitFor } from '../../helpers/broker-fixture.ts';
+import {
+  buildTestConfig,
+  createTargetDatabase,
+  LogCapture,
+  TARGET_ADMIN_ENV,
+  waitFor,
+} from '../../helpers/broker-fixture.ts';
 import { createDatabase, execSql, type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
 import { SlackDriver } from '../../helpers/slack-driver.ts';
 import { BOT_TOKEN, SIGNING_SECRET } from '../../helpers/slack-harness.ts';
@@ -36,7 +42,7 @@ describe('two processes on one PostgreSQL store', () => {
 
   before(async () => {
     cluster = await startPgCluster();
-    const database = await createDatabase(cluster);
+    const database = await createTargetDatabase(cluster);
     await execSql(cluster, database, 'CREATE TABLE invoices (id int); INSERT INTO invoices VALUES (1)');
     const storeUrl = cluster.urlFor(await createDatabase(cluster, 'store'));
     const config = parseConfig(buildTestConfig(cluster, database), 'test');

@@ -20,7 +20,7 @@ broker:
 targets:
   db:
     kind: postgres
-    admin: { host: 127.0.0.1, database: app, user: warden_admin, password: { file: secrets/db-password } }
+    admin: { host: 127.0.0.1, database: app, user: warden, password: { file: secrets/db-password } }
     tls: { mode: verify-full, ca: { file: tls/ca.pem } }
     levels: { read: { grants: [select] } }
     proxy:
