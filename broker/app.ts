@@ -18,7 +18,7 @@ import { ProxyAuthority } from './proxy-authority.ts';
 import { createProxyPorts } from './proxy-ports.ts';
 import { Broker } from './requests/broker.ts';
 import { StatementReviews } from './reviews/reviews.ts';
-import { openEmbeddedStore, openPostgresStore } from './store/sql-store.ts';
+import { openEmbeddedStore, openPostgresStore, type SqlStore } from './store/sql-store.ts';
 import type { Store } from './store/store.ts';
 
 export interface BrokerApp {
@@ -57,6 +57,12 @@ export interface OpenStoreOptions {
   mustExist?: boolean;
   /** Signs audit appends; default: `audit.signing_key` (required to resolve for a `server`). */
   auditSigner?: AuditSigner | null;
+  /**
+   * Open the store as it is, for a command that must change nothing (`warden doctor`): no file
+   * created, no migration, every write refused. Implies `mustExist`; the caller compares
+   * `schemaVersion()` with the version this Warden migrates to.
+   */
+  readOnly?: boolean;
 }
 
 /** The audit signer of a process that is not a server: the configured one when it resolves here. */
@@ -72,7 +78,7 @@ function optionalAuditSigner(
 }
 
 /**
- * Opens the configured store and migrates it. A long-running `server` (not a CLI command) gets the
+ * Opens the configured store and migrates it (unless `readOnly`). A long-running `server` (not a CLI command) gets the
  * embedded store's WAL checkpoints on a worker thread, and its failures in its log.
  */
 export async function openConfiguredStore(
@@ -80,10 +86,12 @@ export async function openConfiguredStore(
   env: Record<string, string | undefined> = process.env,
   server?: { logger: Logger },
   options: OpenStoreOptions = {},
-): Promise<Store> {
+): Promise<SqlStore> {
   const settings = config.broker.store;
-  const auditSigner =
-    options.auditSigner !== undefined
+  const mustExist = options.mustExist === true || options.readOnly === true;
+  const auditSigner = options.readOnly
+    ? undefined
+    : options.auditSigner !== undefined
       ? (options.auditSigner ?? undefined)
       : server
         ? loadConfiguredAuditSigner(config, env)
@@ -108,7 +116,8 @@ export async function openConfiguredStore(
             }
           : {}),
         ...(auditSigner ? { auditSigner } : {}),
-        ...(options.mustExist ? { mustExist: true } : {}),
+        ...(mustExist ? { mustExist: true } : {}),
+        ...(options.readOnly ? { readOnly: true } : {}),
       });
     } catch (error) {
       if (error instanceof StoreMissingError) throw missing(error.message);
@@ -117,19 +126,19 @@ export async function openConfiguredStore(
   } else {
     store = openPostgresStore(
       resolveSecret(settings.url, 'broker.store.url', env).reveal(),
-      10,
-      auditSigner ? { auditSigner } : {},
+      options.readOnly ? 1 : 10,
+      { ...(auditSigner ? { auditSigner } : {}), ...(options.readOnly ? { readOnly: true } : {}) },
     );
   }
   try {
-    if (options.mustExist && (await store.schemaVersion()) === 0) {
+    if (mustExist && (await store.schemaVersion()) === 0) {
       throw missing(
         settings.kind === 'embedded'
           ? `${settings.path} holds no Warden store`
           : 'the database holds no Warden store',
       );
     }
-    await store.migrate();
+    if (!options.readOnly) await store.migrate();
   } catch (error) {
     await store.close().catch(() => {});
     throw error;
