@@ -8,6 +8,7 @@ import { resolveSecret } from './config/secrets.ts';
 import { type Directory, FileDirectory } from './directory/directory.ts';
 import { ConfigError, StoreMissingError } from './errors.ts';
 import { EventBus } from './events/events.ts';
+import { followLifecycleLog } from './events/lifecycle-log.ts';
 import type { Logger } from './log.ts';
 import type { ProxyPorts } from './ports/proxy.ts';
 import { PostgresProvider } from './providers/postgres/postgres-provider.ts';
@@ -227,6 +228,7 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
     ...(options.replicaId ? { replicaId: options.replicaId } : {}),
   });
   proxyAuthority.follow(events);
+  followLifecycleLog(events, options.logger);
   const reviews = new StatementReviews({
     store,
     broker,
@@ -286,7 +288,13 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
     directory,
     proxyAuthority,
     reviews,
-    proxyPorts: createProxyPorts({ authority: proxyAuthority, store, broker, reviews }),
+    proxyPorts: createProxyPorts({
+      authority: proxyAuthority,
+      store,
+      broker,
+      reviews,
+      logger: options.logger,
+    }),
     audit: { keyring, checkpointFile },
     close,
   };
