@@ -5,7 +5,7 @@ import { loadConfiguredAuditSigner } from './audit/config.ts';
 import { type AuditKeyring, type AuditSigner, createAuditKeyring } from './audit/signing.ts';
 import type { Config } from './config/load.ts';
 import { resolveSecret } from './config/secrets.ts';
-import { type Directory, FileDirectory } from './directory/directory.ts';
+import { FileDirectory } from './directory/directory.ts';
 import { ConfigError, StoreMissingError } from './errors.ts';
 import { EventBus } from './events/events.ts';
 import { followLifecycleLog } from './events/lifecycle-log.ts';
@@ -24,9 +24,11 @@ import type { Store } from './store/store.ts';
 
 export interface BrokerApp {
   broker: Broker;
+  /** The configuration the broker runs on; {@link reloadBrokerConfig} swaps its reloadable parts. */
+  config: Config;
   store: Store;
   providers: Map<string, CredentialProvider>;
-  directory: Directory;
+  directory: FileDirectory;
   /** What the recording proxies ask about grants of proxied targets. */
   proxyAuthority: ProxyAuthority;
   /** Statements the proxies hold for review (what they ask, what approvers decide). */
@@ -156,23 +158,34 @@ export function createProviders(
   const providers = new Map<string, CredentialProvider>();
   let ca: SshCa | undefined;
   for (const [name, target] of Object.entries(config.targets)) {
-    if (target.kind === 'ssh') {
-      ca ??= loadSshCa(config, env);
-      providers.set(name, new SshCaProvider({ targetName: name, target, ca }));
-      continue;
-    }
-    providers.set(
-      name,
-      new PostgresProvider({
-        targetName: name,
-        target,
-        adminPassword: resolveSecret(target.admin.password, `targets.${name}.admin.password`, env),
-        tls: resolvePgTls(name, target, target.admin.host, env),
-        ...(logger ? { logger } : {}),
-      }),
-    );
+    if (target.kind === 'ssh') ca ??= loadSshCa(config, env);
+    providers.set(name, createProvider(name, target, { config, env, logger, ca }));
   }
   return providers;
+}
+
+/** The provider of one target (`createProviders`, and a configuration reload that adds a target). */
+export function createProvider(
+  name: string,
+  target: Config['targets'][string],
+  context: {
+    config: Config;
+    env: Record<string, string | undefined>;
+    logger?: Logger | undefined;
+    ca?: SshCa | undefined;
+  },
+): CredentialProvider {
+  const { env } = context;
+  if (target.kind === 'ssh') {
+    return new SshCaProvider({ targetName: name, target, ca: context.ca ?? loadSshCa(context.config, env) });
+  }
+  return new PostgresProvider({
+    targetName: name,
+    target,
+    adminPassword: resolveSecret(target.admin.password, `targets.${name}.admin.password`, env),
+    tls: resolvePgTls(name, target, target.admin.host, env),
+    ...(context.logger ? { logger: context.logger } : {}),
+  });
 }
 
 /** Loads the SSH CA named by `ssh.ca_key`; fails with the config path when missing or unusable. */
@@ -283,6 +296,7 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
   }
   return {
     broker,
+    config,
     store,
     providers,
     directory,

@@ -12,6 +12,7 @@ import { type Config, loadConfig } from '../../broker/config/load.ts';
 import { resolveSecret } from '../../broker/config/secrets.ts';
 import type { Logger } from '../../broker/log.ts';
 import { createLogger } from '../../broker/log.ts';
+import { reloadBrokerConfig } from '../../broker/reload.ts';
 import { ShutdownStack } from '../../lib/shutdown-stack.ts';
 import { checkProxySettings, startProxies } from '../../proxy/start.ts';
 import { type DemoEnvironment, startDemoEnvironment } from '../demo/demo.ts';
@@ -43,9 +44,12 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
   const started = new ShutdownStack();
   let logger: Logger | undefined;
   try {
-    const config: Config = demo
-      ? loadConfig(demo.configFile)
-      : loadConfig(typeof flags.config === 'string' ? flags.config : (io.env.WARDEN_CONFIG ?? 'warden.yaml'));
+    const configFile = demo
+      ? demo.configFile
+      : typeof flags.config === 'string'
+        ? flags.config
+        : (io.env.WARDEN_CONFIG ?? 'warden.yaml');
+    const config: Config = loadConfig(configFile);
     // With the console on the terminal, logs go to stderr and only warnings unless asked.
     const consoleMode = flags.console === true || demo !== undefined;
     logger = createLogger({
@@ -107,6 +111,21 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       },
       'warden is serving',
     );
+    // SIGHUP reads people, rules and targets again (broker/reload.ts); live sessions carry on.
+    // Reloads run one after the other; a refused one is logged and changes nothing.
+    let reloading = Promise.resolve();
+    const reload = () => {
+      const log = logger!;
+      log.info({ file: configFile }, 'SIGHUP: reloading the configuration');
+      reloading = reloading.then(async () => {
+        await reloadBrokerConfig(app, configFile, { env, logger: log });
+      });
+    };
+    process.on('SIGHUP', reload);
+    started.push('SIGHUP reload', async () => {
+      process.off('SIGHUP', reload);
+      await reloading;
+    });
     if (demo) {
       for (const line of demo.instructions(`http://${address.address}:${address.port}`)) io.out(line);
     }
