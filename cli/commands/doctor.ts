@@ -1,7 +1,8 @@
 /**
- * `warden doctor`: checks a configuration against the world it describes — the store, each
- * target's admin (for Postgres, a full mint → login → revoke cycle on a scratch role, see
- * `broker/providers/postgres/self-test.ts`), the proxies' settings, Slack's auth.test, the SSH CA
+ * `warden doctor`: checks a configuration against the world it describes — the store (read-only),
+ * the API tokens, each target's admin (for Postgres, a full mint → login → revoke cycle on a
+ * scratch role, see `broker/providers/postgres/self-test.ts`), whether SSH targets answer, the
+ * proxies' settings, TLS files and masking keys (`doctor-checks.ts`), Slack's auth.test, the SSH CA
  * key, the OIDC issuers — and says what is wrong and how to fix it. Exits 3 when a failure is in
  * the configuration (or its secrets), 1 when only the world is wrong.
  */
@@ -18,6 +19,7 @@ import { compilePgProxies } from '../../proxy/pg/start.ts';
 import { checkSshProxySettings } from '../../proxy/ssh/start.ts';
 import { ExitCode, type Io } from '../output.ts';
 import { readProxySettings } from '../proxy-settings.ts';
+import { checkApiTokens, checkMaskingKeys, checkProxyTlsFiles, checkSshTargets } from './doctor-checks.ts';
 
 export interface DoctorCheck {
   name: string;
@@ -31,6 +33,10 @@ export interface DoctorCheck {
 
 export interface DoctorDeps {
   fetch?: typeof fetch;
+  /** Epoch ms certificates' validity is checked against. Default `Date.now`. */
+  clock?: () => number;
+  /** How long an SSH target may take to send its banner (ms). Default 5 s. */
+  sshTimeoutMs?: number;
 }
 
 async function check(name: string, run: () => Promise<string>, fix: string): Promise<DoctorCheck> {
@@ -138,6 +144,7 @@ export async function runDoctorChecks(
   const doFetch = deps.fetch ?? fetch;
   const checks: DoctorCheck[] = [];
   checks.push(await checkStore(config, env));
+  checks.push(...checkApiTokens(config, env));
   let providers: ReturnType<typeof createProviders> | undefined;
   try {
     providers = createProviders(config, env);
@@ -184,6 +191,7 @@ export async function runDoctorChecks(
     );
     await provider.close().catch(() => {});
   }
+  checks.push(...(await checkSshTargets(config, deps.sshTimeoutMs)));
   const proxied = Object.fromEntries(
     Object.entries(config.targets).flatMap(([name, target]) =>
       target.kind === 'postgres' && target.proxy ? [[name, target]] : [],
@@ -199,6 +207,8 @@ export async function runDoctorChecks(
       ),
     );
   }
+  checks.push(...checkProxyTlsFiles(config, (deps.clock ?? Date.now)()));
+  checks.push(...checkMaskingKeys(config, env));
   if (config.ssh?.proxy) {
     checks.push(
       await check(
