@@ -134,6 +134,9 @@ export async function openConfiguredStore(
     );
   }
   try {
+    // A server that cannot be reached is said as such, not as a database without a store
+    // (schemaVersion reads any failure as "no schema").
+    if (mustExist) await store.ping();
     if (mustExist && (await store.schemaVersion()) === 0) {
       throw missing(
         settings.kind === 'embedded'

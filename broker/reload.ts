@@ -84,13 +84,13 @@ export async function reloadBrokerConfig(
   try {
     next = loadConfig(file);
   } catch (error) {
-    return refuse((error as Error).message, (error as { code?: string }).code ?? 'ERR_CONFIG');
+    return refuse((error as Error).message, (error as { code?: string }).code ?? 'ERR_CONFIG_INVALID');
   }
   const live = app.config;
   const names = new Set([...Object.keys(live.targets), ...Object.keys(next.targets)]);
   for (const name of names) {
     const refusal = targetChangeRefusal(name, live.targets[name], next.targets[name]);
-    if (refusal) return refuse(refusal, 'ERR_CONFIG_RELOAD');
+    if (refusal) return refuse(refusal, 'ERR_CONFIG_INVALID');
   }
   const added = Object.keys(next.targets).filter((n) => !live.targets[n]);
   const removed = Object.keys(live.targets).filter((n) => !next.targets[n]);
@@ -103,7 +103,7 @@ export async function reloadBrokerConfig(
     }
   } catch (error) {
     for (const provider of fresh.values()) await provider.close().catch(() => {});
-    return refuse((error as Error).message, (error as { code?: string }).code ?? 'ERR_CONFIG');
+    return refuse((error as Error).message, (error as { code?: string }).code ?? 'ERR_CONFIG_INVALID');
   }
   const rules = diffRules(live.rules, next.rules);
   const restartNeeded = START_ONLY_SECTIONS.filter((s) => !isDeepStrictEqual(live[s], next[s]));

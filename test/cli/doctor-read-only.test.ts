@@ -13,7 +13,7 @@ import { migrateSchema, SCHEMA_VERSION } from '../../broker/store/sql/migrations
 import { openEmbeddedStore, openPostgresStore } from '../../broker/store/sql-store.ts';
 import { runDoctorChecks } from '../../cli/commands/doctor.ts';
 import { main } from '../../cli/main.ts';
-import { createDatabase, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
+import { createDatabase, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
 
 /** A configuration with nothing but a store, so doctor's only check is the store's. */
 function storeOnlyConfig(store: Record<string, unknown>) {
@@ -148,5 +148,17 @@ describe('warden doctor only reads the store', () => {
     );
     await reader.close();
     await writer.close();
+  });
+
+  it('a PostgreSQL store that cannot be reached is told as such, not as a database without a store', async () => {
+    const closed = await freePort();
+    const check = await storeCheck(
+      { kind: 'postgres', url: { env: 'STORE_URL' } },
+      { STORE_URL: `postgres://warden:hunter2@127.0.0.1:${closed}/warden` },
+    );
+    assert.equal(check.ok, false);
+    assert.match(check.detail, /ECONNREFUSED/);
+    assert.doesNotMatch(check.detail, /holds no Warden store/);
+    assert.equal(JSON.stringify(check).includes('hunter2'), false);
   });
 });
