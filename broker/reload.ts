@@ -11,7 +11,8 @@
  * - `targets`: a new target (without a recording proxy) gets its provider; a removed target
  *   refuses new requests, while its live grants run to their end and are revoked as usual (its
  *   provider stays until the process restarts). A target whose settings changed is refused: its
- *   provider, pool and proxy were built from the old ones, so that takes a restart.
+ *   provider, pool and proxy were built from the old ones, so that takes a restart; so does a new
+ *   target behind a recording proxy (a Postgres `proxy:`, or any SSH target when `ssh.proxy` runs).
  * Other sections (`broker`, `chat`, `audit`, `ci`, `ssh`) are read at start only: a change to
  * them is logged as waiting for a restart and does not stop the rest from applying.
  */
@@ -39,6 +40,7 @@ const START_ONLY_SECTIONS = ['broker', 'chat', 'audit', 'ci', 'ssh'] as const;
 
 /** Why the change to target `name` needs a restart, or undefined when a reload can apply it. */
 function targetChangeRefusal(
+  sshProxy: boolean,
   name: string,
   before: Config['targets'][string] | undefined,
   after: Config['targets'][string] | undefined,
@@ -48,6 +50,9 @@ function targetChangeRefusal(
   }
   if (!before && after && after.kind === 'postgres' && after.proxy) {
     return `targets.${name} is new and has a recording proxy: its listener opens when warden restarts`;
+  }
+  if (!before && after && after.kind === 'ssh' && sshProxy) {
+    return `targets.${name} is a new SSH target and the SSH proxy learns its targets at start: restart warden to add it`;
   }
   return undefined;
 }
@@ -89,7 +94,12 @@ export async function reloadBrokerConfig(
   const live = app.config;
   const names = new Set([...Object.keys(live.targets), ...Object.keys(next.targets)]);
   for (const name of names) {
-    const refusal = targetChangeRefusal(name, live.targets[name], next.targets[name]);
+    const refusal = targetChangeRefusal(
+      live.ssh?.proxy !== undefined,
+      name,
+      live.targets[name],
+      next.targets[name],
+    );
     if (refusal) return refuse(refusal, 'ERR_CONFIG_INVALID');
   }
   const added = Object.keys(next.targets).filter((n) => !live.targets[n]);

@@ -32,6 +32,7 @@ const rule = (name: string, target: string) => ({
 });
 const base = {
   broker: { listen: '127.0.0.1:0' },
+  ssh: { ca_key: { env: 'CA' }, proxy: { host_key: { env: 'HK' }, upstream_key: { env: 'UK' } } },
   targets: { 'app-db': pgTarget('app') },
   rules: [rule('app', 'app-db')],
   people: [{ id: 'alice', email: 'alice@example.com', groups: ['eng'] }],
@@ -104,6 +105,19 @@ describe('reloadBrokerConfig', () => {
         { ...base, targets: { ...base.targets, 'new-db': pgTarget('new') }, people: [] },
         {},
         /PW/,
+      ],
+      [
+        'a new SSH target while the SSH proxy runs',
+        {
+          ...base,
+          targets: {
+            ...base.targets,
+            'web-1': { kind: 'ssh', host: '127.0.0.1', levels: { login: { principals: ['x'] } } },
+          },
+          people: [],
+        },
+        { PW: 'pw' },
+        /targets\.web-1 is a new SSH target and the SSH proxy learns its targets at start/,
       ],
       [
         'a file that fails validation',
