@@ -49,8 +49,8 @@ a target, people, rules, chat and API tokens, every secret referenced as { env: 
 { file: path }. Refuses to overwrite an existing file unless --force. Then: warden doctor.`,
   doctor: `usage: warden doctor [--config warden.yaml]
 
-Checks the configuration against the real world and only reads: the store (opened read-only,
-never created or migrated), each target's admin connection and level privileges, the proxies'
+Checks the configuration against the real world, changing nothing of Warden's: the store (opened
+read-only, never created or migrated), each target's admin connection and level privileges, the proxies'
 settings and TLS files, the masking key, the API tokens, that SSH targets answer, Slack, the SSH
 CA key and the OIDC issuers. Each failure is a line with what to fix. Exit 0 when everything
 checks out, 3 when a failure is in the configuration or its secrets, 1 when only the world is
