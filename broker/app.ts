@@ -5,9 +5,10 @@ import { loadConfiguredAuditSigner } from './audit/config.ts';
 import { type AuditKeyring, type AuditSigner, createAuditKeyring } from './audit/signing.ts';
 import type { Config } from './config/load.ts';
 import { resolveSecret } from './config/secrets.ts';
-import { type Directory, FileDirectory } from './directory/directory.ts';
+import { FileDirectory } from './directory/directory.ts';
 import { ConfigError, StoreMissingError } from './errors.ts';
 import { EventBus } from './events/events.ts';
+import { followLifecycleLog } from './events/lifecycle-log.ts';
 import type { Logger } from './log.ts';
 import type { ProxyPorts } from './ports/proxy.ts';
 import { PostgresProvider } from './providers/postgres/postgres-provider.ts';
@@ -18,14 +19,16 @@ import { ProxyAuthority } from './proxy-authority.ts';
 import { createProxyPorts } from './proxy-ports.ts';
 import { Broker } from './requests/broker.ts';
 import { StatementReviews } from './reviews/reviews.ts';
-import { openEmbeddedStore, openPostgresStore } from './store/sql-store.ts';
+import { openEmbeddedStore, openPostgresStore, type SqlStore } from './store/sql-store.ts';
 import type { Store } from './store/store.ts';
 
 export interface BrokerApp {
   broker: Broker;
+  /** The configuration the broker runs on; {@link reloadBrokerConfig} swaps its reloadable parts. */
+  config: Config;
   store: Store;
   providers: Map<string, CredentialProvider>;
-  directory: Directory;
+  directory: FileDirectory;
   /** What the recording proxies ask about grants of proxied targets. */
   proxyAuthority: ProxyAuthority;
   /** Statements the proxies hold for review (what they ask, what approvers decide). */
@@ -57,6 +60,12 @@ export interface OpenStoreOptions {
   mustExist?: boolean;
   /** Signs audit appends; default: `audit.signing_key` (required to resolve for a `server`). */
   auditSigner?: AuditSigner | null;
+  /**
+   * Open the store as it is, for a command that must change nothing (`warden doctor`): no file
+   * created, no migration, every write refused. Implies `mustExist`; the caller compares
+   * `schemaVersion()` with the version this Warden migrates to.
+   */
+  readOnly?: boolean;
 }
 
 /** The audit signer of a process that is not a server: the configured one when it resolves here. */
@@ -72,7 +81,7 @@ function optionalAuditSigner(
 }
 
 /**
- * Opens the configured store and migrates it. A long-running `server` (not a CLI command) gets the
+ * Opens the configured store and migrates it (unless `readOnly`). A long-running `server` (not a CLI command) gets the
  * embedded store's WAL checkpoints on a worker thread, and its failures in its log.
  */
 export async function openConfiguredStore(
@@ -80,10 +89,12 @@ export async function openConfiguredStore(
   env: Record<string, string | undefined> = process.env,
   server?: { logger: Logger },
   options: OpenStoreOptions = {},
-): Promise<Store> {
+): Promise<SqlStore> {
   const settings = config.broker.store;
-  const auditSigner =
-    options.auditSigner !== undefined
+  const mustExist = options.mustExist === true || options.readOnly === true;
+  const auditSigner = options.readOnly
+    ? undefined
+    : options.auditSigner !== undefined
       ? (options.auditSigner ?? undefined)
       : server
         ? loadConfiguredAuditSigner(config, env)
@@ -108,7 +119,8 @@ export async function openConfiguredStore(
             }
           : {}),
         ...(auditSigner ? { auditSigner } : {}),
-        ...(options.mustExist ? { mustExist: true } : {}),
+        ...(mustExist ? { mustExist: true } : {}),
+        ...(options.readOnly ? { readOnly: true } : {}),
       });
     } catch (error) {
       if (error instanceof StoreMissingError) throw missing(error.message);
@@ -117,19 +129,22 @@ export async function openConfiguredStore(
   } else {
     store = openPostgresStore(
       resolveSecret(settings.url, 'broker.store.url', env).reveal(),
-      10,
-      auditSigner ? { auditSigner } : {},
+      options.readOnly ? 1 : 10,
+      { ...(auditSigner ? { auditSigner } : {}), ...(options.readOnly ? { readOnly: true } : {}) },
     );
   }
   try {
-    if (options.mustExist && (await store.schemaVersion()) === 0) {
+    // A server that cannot be reached is said as such, not as a database without a store
+    // (schemaVersion reads any failure as "no schema").
+    if (mustExist) await store.ping();
+    if (mustExist && (await store.schemaVersion()) === 0) {
       throw missing(
         settings.kind === 'embedded'
           ? `${settings.path} holds no Warden store`
           : 'the database holds no Warden store',
       );
     }
-    await store.migrate();
+    if (!options.readOnly) await store.migrate();
   } catch (error) {
     await store.close().catch(() => {});
     throw error;
@@ -146,23 +161,34 @@ export function createProviders(
   const providers = new Map<string, CredentialProvider>();
   let ca: SshCa | undefined;
   for (const [name, target] of Object.entries(config.targets)) {
-    if (target.kind === 'ssh') {
-      ca ??= loadSshCa(config, env);
-      providers.set(name, new SshCaProvider({ targetName: name, target, ca }));
-      continue;
-    }
-    providers.set(
-      name,
-      new PostgresProvider({
-        targetName: name,
-        target,
-        adminPassword: resolveSecret(target.admin.password, `targets.${name}.admin.password`, env),
-        tls: resolvePgTls(name, target, target.admin.host, env),
-        ...(logger ? { logger } : {}),
-      }),
-    );
+    if (target.kind === 'ssh') ca ??= loadSshCa(config, env);
+    providers.set(name, createProvider(name, target, { config, env, logger, ca }));
   }
   return providers;
+}
+
+/** The provider of one target (`createProviders`, and a configuration reload that adds a target). */
+export function createProvider(
+  name: string,
+  target: Config['targets'][string],
+  context: {
+    config: Config;
+    env: Record<string, string | undefined>;
+    logger?: Logger | undefined;
+    ca?: SshCa | undefined;
+  },
+): CredentialProvider {
+  const { env } = context;
+  if (target.kind === 'ssh') {
+    return new SshCaProvider({ targetName: name, target, ca: context.ca ?? loadSshCa(context.config, env) });
+  }
+  return new PostgresProvider({
+    targetName: name,
+    target,
+    adminPassword: resolveSecret(target.admin.password, `targets.${name}.admin.password`, env),
+    tls: resolvePgTls(name, target, target.admin.host, env),
+    ...(context.logger ? { logger: context.logger } : {}),
+  });
 }
 
 /** Loads the SSH CA named by `ssh.ca_key`; fails with the config path when missing or unusable. */
@@ -218,6 +244,7 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
     ...(options.replicaId ? { replicaId: options.replicaId } : {}),
   });
   proxyAuthority.follow(events);
+  followLifecycleLog(events, options.logger);
   const reviews = new StatementReviews({
     store,
     broker,
@@ -272,12 +299,19 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
   }
   return {
     broker,
+    config,
     store,
     providers,
     directory,
     proxyAuthority,
     reviews,
-    proxyPorts: createProxyPorts({ authority: proxyAuthority, store, broker, reviews }),
+    proxyPorts: createProxyPorts({
+      authority: proxyAuthority,
+      store,
+      broker,
+      reviews,
+      logger: options.logger,
+    }),
     audit: { keyring, checkpointFile },
     close,
   };

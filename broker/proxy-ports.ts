@@ -5,6 +5,8 @@
  * whatever its target); grant lookup by id, sessions and their recordings from the store; audit
  * from the broker's log; review from the statement reviews.
  */
+import type { Logger } from '../lib/log.ts';
+import { logSessions } from './events/lifecycle-log.ts';
 import type { GrantStatus, ProxyPorts, SessionSink, StatementReviewer } from './ports/proxy.ts';
 import type { ProxyAuthority } from './proxy-authority.ts';
 import type { Broker } from './requests/broker.ts';
@@ -19,11 +21,19 @@ export interface ProxyPortsParts {
   store: Pick<Store, 'getRequest'> & SessionSink;
   broker: Pick<Broker, 'recordAudit'>;
   reviews?: StatementReviewer | undefined;
+  /** Logs each session's start and end at info (`events/lifecycle-log.ts`). */
+  logger?: Logger | undefined;
 }
 
 /** The proxy ports over a running broker. */
 export function createProxyPorts(parts: ProxyPortsParts): ProxyPorts {
   const { authority, store, broker } = parts;
+  const sessions: SessionSink = {
+    insertSession: (session) => store.insertSession(session),
+    appendSessionEvents: (events) => store.appendSessionEvents(events),
+    appendSessionFrames: (id, seq, piece) => store.appendSessionFrames(id, seq, piece),
+    endSession: (id, end) => store.endSession(id, end),
+  };
   return {
     grants: {
       lookup: (target, user) => authority.lookup(target, user),
@@ -44,12 +54,7 @@ export function createProxyPorts(parts: ProxyPortsParts): ProxyPorts {
       },
       watch: (listener) => authority.watch(listener),
     },
-    sessions: {
-      insertSession: (session) => store.insertSession(session),
-      appendSessionEvents: (events) => store.appendSessionEvents(events),
-      appendSessionFrames: (id, seq, piece) => store.appendSessionFrames(id, seq, piece),
-      endSession: (id, end) => store.endSession(id, end),
-    },
+    sessions: parts.logger ? logSessions(sessions, parts.logger) : sessions,
     audit: {
       async record(actor, action, subject, data) {
         // Proxies name their actions after their protocol (`ssh.login`, `postgres.session_start`):

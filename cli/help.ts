@@ -25,7 +25,9 @@ export const COMMAND_HELP: Readonly<Record<string, string>> = {
 
 Runs every part in one process: the broker API, the scheduler, the chat bot (chat: in the config),
 the Postgres proxies (targets with proxy:) and the SSH proxy (ssh.proxy). --console adds a chat
-console on the terminal; --demo starts the first-run demo (npm start). Stops on SIGINT or SIGTERM.`,
+console on the terminal; --demo starts the first-run demo (npm start). Stops on SIGINT or SIGTERM.
+SIGHUP (kill -HUP <pid>) reloads people, rules and targets from the config file without cutting live
+sessions; a file that fails validation is logged and the running configuration stays (docs/operations.md).`,
   request: REQUEST_VERBS,
   approve: REQUEST_VERBS,
   deny: REQUEST_VERBS,
@@ -47,8 +49,12 @@ a target, people, rules, chat and API tokens, every secret referenced as { env: 
 { file: path }. Refuses to overwrite an existing file unless --force. Then: warden doctor.`,
   doctor: `usage: warden doctor [--config warden.yaml]
 
-Checks the configuration against the real world: the store, each target's admin connection,
-Slack, the SSH CA key and the OIDC issuers. Exit 1 when a check fails.`,
+Checks the configuration against the real world, changing nothing of Warden's: the store (opened
+read-only, never created or migrated), each target's admin connection and level privileges, the proxies'
+settings and TLS files, the masking key, the API tokens, that SSH targets answer, Slack, the SSH
+CA key and the OIDC issuers. Each failure is a line with what to fix. Exit 0 when everything
+checks out, 3 when a failure is in the configuration or its secrets, 1 when only the world is
+wrong (docs/operations.md).`,
   audit: `usage: warden audit verify [--expect-head HASH] [--checkpoints FILE] [--public-key FILE.pem]
        warden audit export [--since 2026-01-01] [--format jsonl]
        warden audit keygen --out FILE [--force]

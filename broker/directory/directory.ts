@@ -49,6 +49,19 @@ export class FileDirectory implements Directory {
   readonly #groups = new Map<string, Person[]>();
 
   constructor(people: readonly PersonConfig[]) {
+    this.replace(people);
+  }
+
+  /**
+   * Replaces everyone with `people` (a configuration reload). Synchronous, so no lookup ever sees
+   * half of the old list and half of the new one.
+   */
+  replace(people: readonly PersonConfig[]): void {
+    this.#byId.clear();
+    this.#byEmail.clear();
+    this.#byChat.slack.clear();
+    this.#byChat.teams.clear();
+    this.#groups.clear();
     for (const p of people) {
       const person: Person = { ...p, groups: [...p.groups] };
       this.#byId.set(p.id, person);

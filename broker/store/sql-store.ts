@@ -7,7 +7,7 @@
  * Each aggregate's queries live in `sql/<aggregate>.ts`, the schema in `sql/migrations.ts`; this
  * file opens a dialect and puts the aggregates together.
  */
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
@@ -93,6 +93,11 @@ export interface EmbeddedStoreOptions {
   auditSigner?: AuditSigner;
   /** Refuse a file that does not exist instead of creating it (commands that only read). */
   mustExist?: boolean;
+  /**
+   * Open without writing anything, anywhere (`warden doctor`): no file created, no mode changed,
+   * no WAL set up; every write fails. Implies `mustExist`. See {@link openEmbeddedStore}.
+   */
+  readOnly?: boolean;
 }
 
 /** SQLite's files of a database: the file itself, its write-ahead log and its shared-memory index. */
@@ -113,11 +118,39 @@ function secureStoreFiles(path: string): void {
   }
 }
 
-/** Opens the embedded store: a SQLite file (WAL), readable by its owner only. */
+/** Bytes 18 and 19 of a SQLite file: the write and read format versions (1 legacy, 2 WAL). */
+const SQLITE_FORMAT_OFFSETS = [18, 19];
+
+/**
+ * A read-only SQLite connection that creates nothing. SQLite opens a WAL database read-only only
+ * by creating its `-wal` and `-shm` files when they are missing (no running Warden has the store
+ * open): then the file is read into memory instead, marked as a rollback-journal database so that
+ * SQLite reads it as it is (every committed page is in the file once the last writer closed). When
+ * both files exist a Warden process has the store open, and SQLite reads through them, seeing its
+ * latest commits.
+ */
+function openSqliteReadOnly(path: string): Database.Database {
+  if (existsSync(`${path}-wal`) && existsSync(`${path}-shm`)) {
+    return new Database(path, { readonly: true, fileMustExist: true });
+  }
+  const bytes = readFileSync(path);
+  if (bytes.length >= 100)
+    for (const offset of SQLITE_FORMAT_OFFSETS) if (bytes[offset] === 2) bytes[offset] = 1;
+  return new Database(bytes, { readonly: true });
+}
+
+/**
+ * Opens the embedded store: a SQLite file (WAL), readable by its owner only; or, with
+ * `readOnly`, the file as it is, written by nothing.
+ */
 export function openEmbeddedStore(path: string, options: EmbeddedStoreOptions = {}): SqlStore {
   if (path !== ':memory:') {
-    if (options.mustExist && !existsSync(path)) {
+    if ((options.mustExist || options.readOnly) && !existsSync(path)) {
       throw new StoreMissingError(`there is no store at ${resolve(path)}`, { path: resolve(path) });
+    }
+    if (options.readOnly) {
+      const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: openSqliteReadOnly(path) }) });
+      return createSqlStore('embedded', db);
     }
     secureStoreFiles(path);
   }
@@ -144,11 +177,13 @@ const INT8_OID = 20;
 export function openPostgresStore(
   connectionString: string,
   poolSize = 10,
-  options: { auditSigner?: AuditSigner } = {},
+  options: { auditSigner?: AuditSigner; readOnly?: boolean } = {},
 ): SqlStore {
   const pool = new pg.Pool({
     connectionString,
     max: poolSize,
+    // Read-only: the server refuses every write of these sessions (`warden doctor`).
+    ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID

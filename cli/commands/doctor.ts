@@ -1,7 +1,8 @@
 /**
- * `warden doctor`: checks a configuration against the world it describes — the store, each
- * target's admin (for Postgres, a full mint → login → revoke cycle on a scratch role, see
- * `broker/providers/postgres/self-test.ts`), the proxies' settings, Slack's auth.test, the SSH CA
+ * `warden doctor`: checks a configuration against the world it describes — the store (read-only),
+ * the API tokens, each target's admin (for Postgres, a full mint → login → revoke cycle on a
+ * scratch role, see `broker/providers/postgres/self-test.ts`), whether SSH targets answer, the
+ * proxies' settings, TLS files and masking keys (`doctor-checks.ts`), Slack's auth.test, the SSH CA
  * key, the OIDC issuers — and says what is wrong and how to fix it. Exits 3 when a failure is in
  * the configuration (or its secrets), 1 when only the world is wrong.
  */
@@ -10,13 +11,15 @@ import { startChat } from '../../bot/start.ts';
 import { createProviders, loadSshCa, openConfiguredStore } from '../../broker/app.ts';
 import { type Config, loadConfig } from '../../broker/config/load.ts';
 import { resolveSecret } from '../../broker/config/secrets.ts';
-import { createSilentLogger } from '../../broker/log.ts';
+import { createSilentLogger, scrubSecrets } from '../../broker/log.ts';
+import { SCHEMA_VERSION } from '../../broker/store/sql/migrations.ts';
 import { isConfigurationError } from '../../lib/errors.ts';
 import { formatCaPublicKeyLine } from '../../lib/ssh/keys.ts';
 import { compilePgProxies } from '../../proxy/pg/start.ts';
 import { checkSshProxySettings } from '../../proxy/ssh/start.ts';
 import { ExitCode, type Io } from '../output.ts';
 import { readProxySettings } from '../proxy-settings.ts';
+import { checkApiTokens, checkMaskingKeys, checkProxyTlsFiles, checkSshTargets } from './doctor-checks.ts';
 
 export interface DoctorCheck {
   name: string;
@@ -30,6 +33,10 @@ export interface DoctorCheck {
 
 export interface DoctorDeps {
   fetch?: typeof fetch;
+  /** Epoch ms certificates' validity is checked against. Default `Date.now`. */
+  clock?: () => number;
+  /** How long an SSH target may take to send its banner (ms). Default 5 s. */
+  sshTimeoutMs?: number;
 }
 
 async function check(name: string, run: () => Promise<string>, fix: string): Promise<DoctorCheck> {
@@ -74,6 +81,60 @@ async function checkChat(config: Config, env: Record<string, string | undefined>
   }
 }
 
+/**
+ * The store, opened read-only: doctor creates no file and migrates nothing (it used to migrate as a
+ * side effect). A missing store, one that holds no Warden schema, and one older or newer than this
+ * Warden are reported; `warden serve` is what creates and migrates it.
+ */
+async function checkStore(config: Config, env: Record<string, string | undefined>): Promise<DoctorCheck> {
+  const settings = config.broker.store;
+  const name = `store (${settings.kind})`;
+  const reach =
+    settings.kind === 'embedded'
+      ? "check broker.store.path (relative paths are read from the configuration file's folder); warden serve creates the store on its first start"
+      : 'check broker.store.url: the server must accept the connection; warden serve creates the schema on its first start';
+  let store: Awaited<ReturnType<typeof openConfiguredStore>>;
+  try {
+    store = await openConfiguredStore(config, env, undefined, { readOnly: true });
+  } catch (error) {
+    return {
+      name,
+      ok: false,
+      detail: scrubSecrets((error as Error).message.split('\n')[0]!.slice(0, 300)),
+      fix:
+        (error as { code?: string }).code === 'ERR_CONFIG_SECRET'
+          ? 'set the environment variable or file it names'
+          : reach,
+      ...(isConfigurationError(error) ? { configuration: true } : {}),
+    };
+  }
+  try {
+    await store.ping();
+    const version = await store.schemaVersion();
+    if (version < SCHEMA_VERSION) {
+      return {
+        name,
+        ok: false,
+        detail: `schema version ${version}, this Warden uses ${SCHEMA_VERSION}: doctor left it as it is`,
+        fix: 'back the store up, then start warden serve once: it migrates the store',
+      };
+    }
+    if (version > SCHEMA_VERSION) {
+      return {
+        name,
+        ok: false,
+        detail: `schema version ${version} is newer than this Warden's (${SCHEMA_VERSION})`,
+        fix: 'run the Warden release that wrote this store, or a newer one',
+      };
+    }
+    return { name, ok: true, detail: `reachable, schema version ${version} (current); opened read-only` };
+  } catch (error) {
+    return { name, ok: false, detail: scrubSecrets((error as Error).message.slice(0, 300)), fix: reach };
+  } finally {
+    await store.close().catch(() => {});
+  }
+}
+
 /** Runs every check the configuration calls for. */
 export async function runDoctorChecks(
   config: Config,
@@ -82,23 +143,8 @@ export async function runDoctorChecks(
 ): Promise<DoctorCheck[]> {
   const doFetch = deps.fetch ?? fetch;
   const checks: DoctorCheck[] = [];
-  checks.push(
-    await check(
-      `store (${config.broker.store.kind})`,
-      async () => {
-        const store = await openConfiguredStore(config, env);
-        try {
-          await store.ping();
-        } finally {
-          await store.close();
-        }
-        return 'reachable, schema migrated';
-      },
-      config.broker.store.kind === 'embedded'
-        ? `make sure the directory of broker.store.path is writable`
-        : 'check broker.store.url: the server must accept the connection and the role must own its tables',
-    ),
-  );
+  checks.push(await checkStore(config, env));
+  checks.push(...checkApiTokens(config, env));
   let providers: ReturnType<typeof createProviders> | undefined;
   try {
     providers = createProviders(config, env);
@@ -145,6 +191,7 @@ export async function runDoctorChecks(
     );
     await provider.close().catch(() => {});
   }
+  checks.push(...(await checkSshTargets(config, deps.sshTimeoutMs)));
   const proxied = Object.fromEntries(
     Object.entries(config.targets).flatMap(([name, target]) =>
       target.kind === 'postgres' && target.proxy ? [[name, target]] : [],
@@ -160,6 +207,8 @@ export async function runDoctorChecks(
       ),
     );
   }
+  checks.push(...checkProxyTlsFiles(config, (deps.clock ?? Date.now)()));
+  checks.push(...checkMaskingKeys(config, env));
   if (config.ssh?.proxy) {
     checks.push(
       await check(

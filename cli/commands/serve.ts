@@ -6,12 +6,13 @@ import { createCiRoutes } from '../../broker/api/ci-route.ts';
 import { createReviewRoutes } from '../../broker/api/review-routes.ts';
 import { ApiServer, type HealthPart } from '../../broker/api/server.ts';
 import { createSshRoutes } from '../../broker/api/ssh-route.ts';
-import { createBrokerApp, loadSshCa } from '../../broker/app.ts';
+import { type BrokerApp, createBrokerApp, loadSshCa } from '../../broker/app.ts';
 import { CiExchange } from '../../broker/ci/exchange.ts';
 import { type Config, loadConfig } from '../../broker/config/load.ts';
 import { resolveSecret } from '../../broker/config/secrets.ts';
 import type { Logger } from '../../broker/log.ts';
 import { createLogger } from '../../broker/log.ts';
+import { reloadBrokerConfig } from '../../broker/reload.ts';
 import { ShutdownStack } from '../../lib/shutdown-stack.ts';
 import { checkProxySettings, startProxies } from '../../proxy/start.ts';
 import { type DemoEnvironment, startDemoEnvironment } from '../demo/demo.ts';
@@ -43,9 +44,12 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
   const started = new ShutdownStack();
   let logger: Logger | undefined;
   try {
-    const config: Config = demo
-      ? loadConfig(demo.configFile)
-      : loadConfig(typeof flags.config === 'string' ? flags.config : (io.env.WARDEN_CONFIG ?? 'warden.yaml'));
+    const configFile = demo
+      ? demo.configFile
+      : typeof flags.config === 'string'
+        ? flags.config
+        : (io.env.WARDEN_CONFIG ?? 'warden.yaml');
+    const config: Config = loadConfig(configFile);
     // With the console on the terminal, logs go to stderr and only warnings unless asked.
     const consoleMode = flags.console === true || demo !== undefined;
     logger = createLogger({
@@ -54,6 +58,30 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
           ? flags['log-level']
           : (io.env.WARDEN_LOG_LEVEL ?? (consoleMode ? 'warn' : 'info')),
       ...(consoleMode ? { destination: pino.destination(2) } : {}),
+    });
+    // SIGHUP reads people, rules and targets again (broker/reload.ts); live sessions carry on.
+    // Reloads run one after the other; a refused one is logged and changes nothing. Listening
+    // from here on keeps a SIGHUP during start-up from killing the process (Node's default).
+    let reloadable: BrokerApp | undefined;
+    let reloading = Promise.resolve();
+    const log = logger;
+    const reload = () => {
+      if (!reloadable) {
+        log.warn(
+          { file: configFile },
+          'SIGHUP while warden starts or stops: ignored (send it again once warden is serving)',
+        );
+        return;
+      }
+      const app = reloadable;
+      log.info({ file: configFile }, 'SIGHUP: reloading the configuration');
+      reloading = reloading.then(async () => {
+        await reloadBrokerConfig(app, configFile, { env, logger: log });
+      });
+    };
+    process.on('SIGHUP', reload);
+    started.push('SIGHUP listener', async () => {
+      process.off('SIGHUP', reload);
     });
     // Sections only the front ends and proxies read are checked before the broker starts (and
     // reconciles its targets), so a bad one changes nothing; what fails later is stopped below.
@@ -107,6 +135,12 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       },
       'warden is serving',
     );
+    reloadable = app;
+    // Stopped before the parts a reload touches: a reload under way finishes, none starts.
+    started.push('reloads', async () => {
+      reloadable = undefined;
+      await reloading;
+    });
     if (demo) {
       for (const line of demo.instructions(`http://${address.address}:${address.port}`)) io.out(line);
     }

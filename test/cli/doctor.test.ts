@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig, parseConfigText } from '../../broker/config/load.ts';
+import { openEmbeddedStore } from '../../broker/store/sql-store.ts';
 import { runDoctorChecks } from '../../cli/commands/doctor.ts';
 import { INIT_TEMPLATE } from '../../cli/commands/init.ts';
 import { main } from '../../cli/main.ts';
@@ -79,6 +80,10 @@ describe('warden init and doctor', () => {
       ],
     };
     const config = parseConfig(raw);
+    // doctor only reads the store: warden serve creates it.
+    const created = openEmbeddedStore(join(dir, 'w.db'));
+    await created.migrate();
+    await created.close();
     const env = {
       [TARGET_ADMIN_ENV]: cluster.password,
       WRONG_PW: 'nope',
