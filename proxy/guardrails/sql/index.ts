@@ -10,6 +10,7 @@ export {
   type SearchPathChange,
   type SqlAnalysis,
   type StatementReport,
+  type TransactionControl,
 } from './classify.ts';
 export {
   type SqlGuardrailsConfig,
@@ -24,6 +25,7 @@ export type { FilterVerdict } from './filters.ts';
 export {
   type CheckContext,
   compileSqlGuardrails,
+  type SessionImpact,
   type SqlGuardrails,
   type StatementVerdict,
   type Verdict,
@@ -40,8 +42,10 @@ export {
   advanceSession,
   type RoutineBody,
   type RoutineResolver,
+  changesSessionState,
   type SessionState,
   type TrackedSession,
+  type TransactionState,
 } from './resolve.ts';
 export {
   DEFAULT_BLAST_RADIUS,
