@@ -184,7 +184,9 @@ function stateKey(ctx: CheckContext): string {
     p === undefined ? '' : p === 'unknown' ? '?' : p.join(',');
   const temp = ctx.tempRelations?.size ? [...ctx.tempRelations].join(',') : '';
   const t = ctx.transaction;
-  const transaction = t ? `${path(t.startPath)}\u0002${path(t.sessionPath)}\u0002${[...t.startTemp].join(',')}` : '';
+  const transaction = t
+    ? `${path(t.startPath)}\u0002${path(t.sessionPath)}\u0002${[...t.startTemp].join(',')}`
+    : '';
   if (
     !ctx.searchPath &&
     !ctx.defaultSearchPath &&

@@ -40,9 +40,9 @@ export {
 } from './names.ts';
 export {
   advanceSession,
+  changesSessionState,
   type RoutineBody,
   type RoutineResolver,
-  changesSessionState,
   type SessionState,
   type TrackedSession,
   type TransactionState,

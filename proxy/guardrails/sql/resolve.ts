@@ -136,7 +136,8 @@ class Tracker {
     }
     if (report.discardsTemp) this.temp.clear();
     for (const t of report.tempCreated ?? []) this.temp.add(t.name);
-    for (const index of report.indexesCreated ?? []) if (isSessionTemp(index.on, scope)) this.temp.add(index.name);
+    for (const index of report.indexesCreated ?? [])
+      if (isSessionTemp(index.on, scope)) this.temp.add(index.name);
     if (report.searchPath) {
       const { value, local } = report.searchPath;
       const path = value === 'default' ? (this.session.defaultSearchPath ?? DEFAULT_SEARCH_PATH) : value;
@@ -181,7 +182,10 @@ class Tracker {
       }
       case 'prepare':
         // The block leaves the session; what its SETs leave behind is not modelled.
-        if (this.transaction && (this.path !== this.transaction.startPath || this.sessionPath !== this.path)) {
+        if (
+          this.transaction &&
+          (this.path !== this.transaction.startPath || this.sessionPath !== this.path)
+        ) {
           this.path = 'unknown';
           this.sessionPath = 'unknown';
         }
@@ -224,7 +228,8 @@ export function resolveStatements(
     if (report.executes !== undefined) {
       const target = tracker.prepared.get(report.executes);
       // What EXECUTE runs is estimated by EXPLAIN EXECUTE (the statement itself).
-      if (target) operations.push(...target.operations.map((op) => ({ ...op, estimate: 'statement' as const })));
+      if (target)
+        operations.push(...target.operations.map((op) => ({ ...op, estimate: 'statement' as const })));
       else operations[0] = withEffects(operations[0]!, [...operations[0]!.effects, 'unknown-prepared']);
     }
     let opaqueSessionChange = false;
