@@ -1,6 +1,7 @@
 /**
  * The `chat:` section of `warden.yaml`: which chat front end runs and how it reaches Slack.
- * Secrets are references (`{env: NAME}` or `{file: /path}`), resolved only at start-up.
+ * Secrets are references (`{env: NAME}` or `{file: /path}`), resolved only at start-up by the
+ * resolver the caller passes in (the broker's), so a secret can come from anywhere it can read.
  *
  * ```yaml
  * chat:
@@ -12,13 +13,23 @@
  *     bot_token: { env: SLACK_BOT_TOKEN }
  *     app_token: { env: SLACK_APP_TOKEN }   # socket mode
  *     user_mapping: id                # or email (users.info → people[].email)
+ *     reconnect_max_delay: 1m         # longest wait between tries while Slack is unreachable
  * ```
  */
 import { z } from 'zod';
-import { formatConfigPath } from '../broker/config/load.ts';
-import { secretRefSchema } from '../broker/config/schema.ts';
-import { resolveSecret, type Secret, type SecretRef } from '../broker/config/secrets.ts';
+import type { ResolveSecret, Revealable, SecretRef } from '../broker/ports/chat.ts';
+import { parseDurationMs } from '../lib/duration.ts';
 import { BotConfigError } from './errors.ts';
+
+/** The same shape as every secret reference of `warden.yaml`: never a value written inline. */
+const secretRefSchema = z.union(
+  [z.strictObject({ env: z.string().min(1) }), z.strictObject({ file: z.string().min(1) })],
+  { error: 'secrets are referenced as {env: NAME} or {file: /path}, never written inline' },
+);
+
+const durationSchema = z.string().refine((text) => (parseDurationMs(text) ?? 0) > 0, {
+  error: 'a duration such as 30s, 1m or 5m',
+});
 
 const slackSchema = z
   .strictObject({
@@ -38,6 +49,8 @@ const slackSchema = z
     user_mapping: z.enum(['id', 'email']).default('id'),
     /** Web API base URL; only changed for tests or an egress proxy. */
     api_url: z.url().default('https://slack.com/api/'),
+    /** Longest wait between tries while Slack is unreachable (the first is 1 s, doubling). Default 1m. */
+    reconnect_max_delay: durationSchema.default('1m'),
   })
   .superRefine((slack, ctx) => {
     if (slack.mode === 'http' && !slack.signing_secret) {
@@ -62,13 +75,20 @@ export const botConfigSchema = z.strictObject({
 export type BotConfig = z.output<typeof botConfigSchema>;
 export type SlackConfig = z.output<typeof slackSchema>;
 
+/** `chat.slack.listen`, `people[2]`: a config path as the rest of Warden prints it. */
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>(
+    (out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)),
+    '',
+  );
+}
+
 /** Validates the `chat:` section; throws `ERR_BOT_CONFIG` naming the offending key. */
 export function parseBotConfig(raw: unknown): BotConfig {
   const parsed = botConfigSchema.safeParse(raw ?? {});
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
-  const path = formatConfigPath(['chat', ...issue.path]);
-  throw new BotConfigError(path, issue.message);
+  throw new BotConfigError(formatPath(['chat', ...issue.path]), issue.message);
 }
 
 /** Slack settings with their secrets resolved. */
@@ -76,29 +96,32 @@ export interface SlackSettings {
   mode: 'http' | 'socket';
   host: string;
   port: number;
-  signingSecret: Secret | undefined;
-  botToken: Secret;
-  appToken: Secret | undefined;
+  signingSecret: Revealable | undefined;
+  botToken: Revealable;
+  appToken: Revealable | undefined;
   userMapping: 'id' | 'email';
   apiUrl: string;
+  /** Longest wait between tries while Slack is unreachable, in ms. Default 60,000. */
+  reconnectMaxDelayMs?: number;
 }
 
 /** Resolves the Slack section's secrets; a missing one fails here, naming its config key. */
-export function resolveSlackSettings(
+export async function resolveSlackSettings(
   slack: SlackConfig,
-  env: Record<string, string | undefined> = process.env,
-): SlackSettings {
-  const resolve = (ref: SecretRef | undefined, key: string) =>
-    ref ? resolveSecret(ref, `chat.slack.${key}`, env) : undefined;
+  resolve: ResolveSecret,
+): Promise<SlackSettings> {
+  const secret = async (ref: SecretRef | undefined, key: string) =>
+    ref ? await resolve(ref, `chat.slack.${key}`) : undefined;
   const [host, port] = slack.listen.split(':') as [string, string];
   return {
     mode: slack.mode,
     host,
     port: Number(port),
-    signingSecret: resolve(slack.signing_secret, 'signing_secret'),
-    botToken: resolve(slack.bot_token, 'bot_token')!,
-    appToken: resolve(slack.app_token, 'app_token'),
+    signingSecret: await secret(slack.signing_secret, 'signing_secret'),
+    botToken: (await secret(slack.bot_token, 'bot_token'))!,
+    appToken: await secret(slack.app_token, 'app_token'),
     userMapping: slack.user_mapping,
     apiUrl: slack.api_url,
+    reconnectMaxDelayMs: parseDurationMs(slack.reconnect_max_delay),
   };
 }

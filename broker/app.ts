@@ -1,10 +1,12 @@
 /** Builds a running broker from a configuration: store, providers, event bus, scheduler. */
-
 import { loadCa, type SshCa } from '../lib/ssh/keys.ts';
+import { AuditCheckpointer } from './audit/checkpoints.ts';
+import { loadConfiguredAuditSigner } from './audit/config.ts';
+import { type AuditKeyring, type AuditSigner, createAuditKeyring } from './audit/signing.ts';
 import type { Config } from './config/load.ts';
 import { resolveSecret } from './config/secrets.ts';
 import { type Directory, FileDirectory } from './directory/directory.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError, StoreMissingError } from './errors.ts';
 import { EventBus } from './events/events.ts';
 import type { Logger } from './log.ts';
 import type { ProxyPorts } from './ports/proxy.ts';
@@ -30,6 +32,8 @@ export interface BrokerApp {
   reviews: StatementReviews;
   /** What every recording proxy gets from the broker (`ports/proxy.ts`). */
   proxyPorts: ProxyPorts;
+  /** The audit key's public half and the checkpoint file, for `GET /v1/audit/verify`. */
+  audit: { keyring: AuditKeyring | undefined; checkpointFile: string | undefined };
   close(): Promise<void>;
 }
 
@@ -44,6 +48,29 @@ export interface BrokerAppOptions {
   passive?: boolean;
 }
 
+/** Options of {@link openConfiguredStore}. */
+export interface OpenStoreOptions {
+  /**
+   * Refuse a store that does not exist (no file, or no Warden schema) instead of creating one:
+   * for commands that read it (`audit`, `sessions`, `replay`, `ssh krl`).
+   */
+  mustExist?: boolean;
+  /** Signs audit appends; default: `audit.signing_key` (required to resolve for a `server`). */
+  auditSigner?: AuditSigner | null;
+}
+
+/** The audit signer of a process that is not a server: the configured one when it resolves here. */
+function optionalAuditSigner(
+  config: Config,
+  env: Record<string, string | undefined>,
+): AuditSigner | undefined {
+  try {
+    return loadConfiguredAuditSigner(config, env);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Opens the configured store and migrates it. A long-running `server` (not a CLI command) gets the
  * embedded store's WAL checkpoints on a worker thread, and its failures in its log.
@@ -52,22 +79,56 @@ export async function openConfiguredStore(
   config: Config,
   env: Record<string, string | undefined> = process.env,
   server?: { logger: Logger },
+  options: OpenStoreOptions = {},
 ): Promise<Store> {
   const settings = config.broker.store;
-  const store =
+  const auditSigner =
+    options.auditSigner !== undefined
+      ? (options.auditSigner ?? undefined)
+      : server
+        ? loadConfiguredAuditSigner(config, env)
+        : optionalAuditSigner(config, env);
+  const where =
     settings.kind === 'embedded'
-      ? openEmbeddedStore(
-          settings.path,
-          server
-            ? {
-                backgroundCheckpoints: true,
-                onCheckpointError: (error) =>
-                  server.logger.warn({ err: error }, 'embedded store: WAL checkpoint failed'),
-              }
-            : {},
-        )
-      : openPostgresStore(resolveSecret(settings.url, 'broker.store.url', env).reveal());
+      ? `broker.store.path of ${config.source}`
+      : `broker.store.url of ${config.source}`;
+  const missing = (what: string) =>
+    new StoreMissingError(
+      `${what} (${where}); a command that reads the store never creates one: check --config or WARDEN_CONFIG`,
+    );
+  let store: ReturnType<typeof openPostgresStore>;
+  if (settings.kind === 'embedded') {
+    try {
+      store = openEmbeddedStore(settings.path, {
+        ...(server
+          ? {
+              backgroundCheckpoints: true,
+              onCheckpointError: (error: unknown) =>
+                server.logger.warn({ err: error }, 'embedded store: WAL checkpoint failed'),
+            }
+          : {}),
+        ...(auditSigner ? { auditSigner } : {}),
+        ...(options.mustExist ? { mustExist: true } : {}),
+      });
+    } catch (error) {
+      if (error instanceof StoreMissingError) throw missing(error.message);
+      throw error;
+    }
+  } else {
+    store = openPostgresStore(
+      resolveSecret(settings.url, 'broker.store.url', env).reveal(),
+      10,
+      auditSigner ? { auditSigner } : {},
+    );
+  }
   try {
+    if (options.mustExist && (await store.schemaVersion()) === 0) {
+      throw missing(
+        settings.kind === 'embedded'
+          ? `${settings.path} holds no Warden store`
+          : 'the database holds no Warden store',
+      );
+    }
     await store.migrate();
   } catch (error) {
     await store.close().catch(() => {});
@@ -80,6 +141,7 @@ export async function openConfiguredStore(
 export function createProviders(
   config: Config,
   env: Record<string, string | undefined> = process.env,
+  logger?: Logger,
 ): Map<string, CredentialProvider> {
   const providers = new Map<string, CredentialProvider>();
   let ca: SshCa | undefined;
@@ -96,6 +158,7 @@ export function createProviders(
         target,
         adminPassword: resolveSecret(target.admin.password, `targets.${name}.admin.password`, env),
         tls: resolvePgTls(name, target, target.admin.host, env),
+        ...(logger ? { logger } : {}),
       }),
     );
   }
@@ -116,10 +179,15 @@ export function loadSshCa(config: Config, env: Record<string, string | undefined
 export async function createBrokerApp(config: Config, options: BrokerAppOptions): Promise<BrokerApp> {
   const env = options.env ?? process.env;
   const directory = new FileDirectory(config.people);
-  const providers = createProviders(config, env);
+  const providers = createProviders(config, env, options.logger);
+  const auditSigner = options.passive
+    ? optionalAuditSigner(config, env)
+    : loadConfiguredAuditSigner(config, env);
   const store =
     options.store ??
-    (await openConfiguredStore(config, env, options.passive ? undefined : { logger: options.logger }));
+    (await openConfiguredStore(config, env, options.passive ? undefined : { logger: options.logger }, {
+      auditSigner: auditSigner ?? null,
+    }));
   const proxyAuthority = new ProxyAuthority({
     directory,
     getRequest: (id) => store.getRequest(id),
@@ -158,14 +226,32 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
     ...(options.clock ? { clock: options.clock } : {}),
   });
   reviews.follow(events);
+  const keyring = auditSigner ? createAuditKeyring([auditSigner.publicKey]) : undefined;
+  const checkpointFile = config.audit.checkpoints.file;
+  const checkpointer =
+    auditSigner && keyring && !options.passive
+      ? new AuditCheckpointer({
+          store,
+          signer: auditSigner,
+          keyring,
+          logger: options.logger,
+          file: checkpointFile,
+          log: config.audit.checkpoints.log,
+          everyMs: config.audit.checkpoints.every,
+          ...(options.clock ? { clock: options.clock } : {}),
+        })
+      : undefined;
   const close = async () => {
     reviews.stop();
     await broker.stop();
+    await checkpointer?.stop();
     for (const provider of providers.values()) await provider.close();
     if (!options.store) await store.close();
   };
   if (!options.passive) {
     try {
+      if (auditSigner) await markKeyed(store, auditSigner, options.clock ?? Date.now);
+      checkpointer?.start();
       await broker.start();
       await reviews.start(config.broker.sweep_interval);
       const restored = await proxyAuthority.restore();
@@ -192,6 +278,34 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
     proxyAuthority,
     reviews,
     proxyPorts: createProxyPorts({ authority: proxyAuthority, store, broker, reviews }),
+    audit: { keyring, checkpointFile },
     close,
   };
+}
+
+/**
+ * The first start with an audit key on a log that has no signed entry appends `audit.keyed`,
+ * signed: it covers the entries written before the key, from now on. A log that has signed entries
+ * but an unsigned head is never signed over here (that would vouch for entries someone else wrote):
+ * `warden audit verify` reports it.
+ */
+async function markKeyed(store: Store, signer: AuditSigner, clock: () => number): Promise<void> {
+  const head = await store.readAuditHead();
+  if (head?.sig) return;
+  let signedBefore = false;
+  for (let after = 0; head && !signedBefore; ) {
+    const entries = await store.readAudit({ afterSeq: after, limit: 5000 });
+    if (entries.length === 0) break;
+    signedBefore = entries.some((e) => e.sig !== null);
+    after = entries.at(-1)!.seq;
+  }
+  if (signedBefore) return;
+  await store.appendAudit({
+    at: clock(),
+    actor: 'warden',
+    via: 'warden',
+    action: 'audit.keyed',
+    subject: signer.keyId,
+    data: { unsigned_before: head?.seq ?? 0 },
+  });
 }

@@ -33,6 +33,7 @@ export const BROKER_ERROR_CODES = [
   'ERR_SSH_GRANT_NOT_SSH',
   'ERR_SSH_KEY_INVALID',
   'ERR_STORE_FAILED',
+  'ERR_STORE_MISSING',
 ] as const;
 
 export type BrokerErrorCode = (typeof BROKER_ERROR_CODES)[number];
@@ -101,6 +102,13 @@ export class ProviderError extends BrokerError {
 export class AuthError extends BrokerError {
   constructor(code: 'ERR_AUTH_REQUIRED' | 'ERR_AUTH_INVALID') {
     super(code, code === 'ERR_AUTH_REQUIRED' ? 'authentication required' : 'invalid credentials');
+  }
+}
+
+/** A command that reads the store was pointed at one that does not exist (it is never created). */
+export class StoreMissingError extends BrokerError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('ERR_STORE_MISSING', message, { details });
   }
 }
 

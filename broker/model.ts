@@ -2,13 +2,21 @@
 import type { PolicyDecision } from './policy/evaluate.ts';
 
 /**
- * pending → approved → active → expired | revoked; pending → denied | cancelled | timed_out.
+ * pending → approved → active → revoking → expired | revoked; pending → denied | cancelled | timed_out.
  * `failed`: approved but the credential could not be minted (the reason is in `error`).
+ *
+ * A grant leaves `active` the moment it expires or is revoked: from then on nothing treats it as
+ * live (new logins are refused and its sessions are cut at once). It shows `revoking` while its
+ * credentials are being removed and `revocation_failed` after an attempt failed (Warden keeps
+ * retrying, the reason is in `error`); it reaches `expired` or `revoked` (its `endState`) only
+ * once every credential it minted is gone from its target.
  */
 export type RequestState =
   | 'pending'
   | 'approved'
   | 'active'
+  | 'revoking'
+  | 'revocation_failed'
   | 'expired'
   | 'revoked'
   | 'denied'
@@ -16,6 +24,7 @@ export type RequestState =
   | 'timed_out'
   | 'failed';
 
+/** States after which a request never changes again. */
 export const TERMINAL_STATES: readonly RequestState[] = [
   'expired',
   'revoked',
@@ -24,6 +33,9 @@ export const TERMINAL_STATES: readonly RequestState[] = [
   'timed_out',
   'failed',
 ];
+
+/** A grant whose access has ended and whose credentials are still being removed. */
+export const ENDING_STATES: readonly RequestState[] = ['revoking', 'revocation_failed'];
 
 export type RequestSource = 'chat' | 'cli' | 'api' | 'ci';
 
@@ -51,6 +63,11 @@ export interface AccessRequest {
   endedAt: number | null;
   endReason: string | null;
   endedBy: string | null;
+  /**
+   * What an ended grant becomes once its credentials are gone (`expired` or `revoked`); set when
+   * it leaves `active`, `null` before.
+   */
+  endState: 'expired' | 'revoked' | null;
   remindedAt: number | null;
   expiringNotifiedAt: number | null;
   error: string | null;
@@ -68,7 +85,12 @@ export interface Approval {
   at: number;
 }
 
-export type CredentialState = 'active' | 'revoking' | 'revoked' | 'failed';
+/**
+ * `minting`: recorded before the provider creates it (so a credential that exists on a target is
+ * always in the store); `active` once created; `revoking` while (or until) it is removed;
+ * `revoked` once gone; `failed`: the provider did not create it.
+ */
+export type CredentialState = 'minting' | 'active' | 'revoking' | 'revoked' | 'failed';
 
 /** What a grant minted on a target: a role name, a certificate serial, a lease id. Never the secret. */
 export interface CredentialRecord {
@@ -88,18 +110,33 @@ export interface CredentialRecord {
   leaseUntil: number | null;
 }
 
+/** One entry of the hash-chained audit log (see `broker/audit/` and docs/audit.md). */
 export interface AuditEntry {
   seq: number;
   at: number;
+  /** The person (or CI job, or `warden`) the entry is about: who acted, or was acted for. */
   actor: string;
   action: string;
   subject: string;
   data: Record<string, unknown>;
+  /**
+   * What made the call: `token:<name>` (an API token, by its configured name), `chat:slack`,
+   * `proxy:ssh`, `session:<id>`, `oidc:<issuer>`, `warden` (Warden itself), ... `null` on entries
+   * written before migration 9.
+   */
+  via: string | null;
   prevHash: string;
   hash: string;
+  /** The audit key that signed this entry's hash (the last entry of each append), or `null`. */
+  keyId: string | null;
+  /** Base64 Ed25519 signature over the hash, or `null` (see `broker/audit/signing.ts`). */
+  sig: string | null;
 }
 
-export type AuditInput = Omit<AuditEntry, 'seq' | 'prevHash' | 'hash'>;
+/** What a writer gives; the store adds the position, the chain and the signature. */
+export type AuditInput = Omit<AuditEntry, 'seq' | 'prevHash' | 'hash' | 'via' | 'keyId' | 'sig'> & {
+  via?: string | null | undefined;
+};
 
 /** pending → approved | denied | expired (timed out, withdrawn by the proxy, or the grant ended). */
 export type ReviewState = 'pending' | 'approved' | 'denied' | 'expired';

@@ -132,6 +132,10 @@ export class ProxyAuthority {
     };
     return {
       name: inner.name,
+      ...(inner.planHandle ? { planHandle: (grant: AccessRequest) => inner.planHandle!(grant) } : {}),
+      ...(inner.maintain ? { maintain: () => inner.maintain!() } : {}),
+      ...(inner.health ? { health: () => inner.health!() } : {}),
+      ...(inner.selfTest ? { selfTest: () => inner.selfTest!() } : {}),
       mint,
       extend: (credential, at) => inner.extend(credential, at),
       revoke: async (credentials) => {
@@ -217,7 +221,7 @@ export class ProxyAuthority {
 
   async #endBeforeRevocation(grantId: string): Promise<void> {
     const request = await this.#getRequest?.(grantId).catch(() => undefined);
-    if (request?.state === 'revoked')
+    if (request?.endState === 'revoked')
       this.#end(grantId, 'revoked', request.endedBy ?? 'warden', request.endReason ?? '');
     else this.#end(grantId, 'expired');
   }

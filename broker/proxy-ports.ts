@@ -38,6 +38,7 @@ export function createProxyPorts(parts: ProxyPortsParts): ProxyPorts {
           target: request.target,
           level: request.level,
           state: request.state,
+          endState: request.endState,
           expiresAt: request.expiresAt,
         };
       },
@@ -51,7 +52,10 @@ export function createProxyPorts(parts: ProxyPortsParts): ProxyPorts {
     },
     audit: {
       async record(actor, action, subject, data) {
-        await broker.recordAudit(actor, action, subject, data);
+        // Proxies name their actions after their protocol (`ssh.login`, `postgres.session_start`):
+        // the entry says which proxy made the call (`via: proxy:ssh`).
+        const protocol = action.slice(0, Math.max(0, action.indexOf('.'))) || 'unknown';
+        await broker.recordAudit(actor, action, subject, data, `proxy:${protocol}`);
       },
     },
     ...(parts.reviews ? { reviews: parts.reviews } : {}),

@@ -14,6 +14,7 @@ import { runServe } from './commands/serve.ts';
 import { runReplayCommand, runSessionsCommand } from './commands/sessions.ts';
 import { runSshCommand } from './commands/ssh.ts';
 import { UsageError } from './errors.ts';
+import { helpFor } from './help.ts';
 import { ExitCode, type Io, processIo } from './output.ts';
 
 const HELP = `warden: just-in-time privileged access
@@ -25,16 +26,18 @@ usage: warden <command> [flags]
   request <target[:level]> <duration> <reason...> [--as user] [--break-glass]
   approve <id> [--as user]          deny <id> <reason...> [--as user]
   cancel <id>                       revoke <id> [reason...]
-  extend <id> <duration>            grants [--user u] [--state s] [--all]      show <id>
+  extend <id> <duration>            grants [--user u] [--state s] [--all] [--failing]  show <id>
   reviews [--pending]               statements the Postgres proxy holds for review
   review approve|deny <id> [reason...] [--as user]
-  audit verify [--expect-head H]    audit export [--since DATE] [--format jsonl]
+  audit verify [--expect-head H] [--checkpoints FILE] [--public-key FILE.pem]
+  audit export [--since DATE] [--format jsonl]        audit keygen --out FILE
   policy explain --user u --target t [--level l] [--at DATE]
   policy test CASES.yaml
   init [FILE] [--force]             write a commented warden.yaml
   doctor [--config warden.yaml]     check the store, targets, Slack, the CA key and OIDC issuers
   ci exchange --target t --level l [--ttl 15m] [--audience warden] [--token-file f]
-              [--format env|github|json] [--url URL] [--max-wait 15m]   (in a CI job)
+              [--format env|github|json] [--url URL] [--max-wait 15m]
+              [--sslmode verify-full] [--ca FILE]   (in a CI job)
   sessions list [--user u] [--target t] [--json]
   replay <session> [--format jsonl]   a Postgres session's timeline, or an SSH session's terminal
                                     (SSH: [--speed 2] [--idle-limit 1] [--export f.cast])
@@ -66,15 +69,20 @@ const OPTIONS = {
   user: { type: 'string' },
   state: { type: 'string' },
   all: { type: 'boolean' },
+  failing: { type: 'boolean' },
   pending: { type: 'boolean' },
   json: { type: 'boolean' },
   at: { type: 'string' },
   since: { type: 'string' },
   format: { type: 'string' },
   'expect-head': { type: 'string' },
+  checkpoints: { type: 'string' },
+  'public-key': { type: 'string' },
   ttl: { type: 'string' },
   audience: { type: 'string' },
   'max-wait': { type: 'string' },
+  sslmode: { type: 'string' },
+  ca: { type: 'string' },
   force: { type: 'boolean' },
   out: { type: 'string' },
   dir: { type: 'string' },
@@ -101,7 +109,7 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
     });
     const [command, ...rest] = positionals;
     if (!command || flags.help || command === 'help') {
-      io.out(HELP);
+      io.out(helpFor(command === 'help' ? rest[0] : command) ?? HELP);
       return command || flags.help ? ExitCode.Ok : ExitCode.Usage;
     }
     switch (command) {

@@ -6,14 +6,16 @@
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import type { Logger } from '../../broker/log.ts';
-import { BotCore, type ChatSurface, type MessageRef } from '../core/bot.ts';
-import type { RequestView, ReviewView } from '../core/render.ts';
+import type { ChatBrokerPort, ChatMessageStore, ChatReviewPort } from '../../broker/ports/chat.ts';
+import type { Logger } from '../../lib/log.ts';
+import { BotCore } from '../core/bot.ts';
+import type { Card, Message } from '../core/message.ts';
 import type { Reply } from '../core/replies.ts';
-import type { BrokerPort, ReviewPort } from '../port.ts';
+import type { ChatSurface, Destination, MessageRef } from '../core/surface.ts';
+import { cleanLiteral, renderConsoleCard, renderConsoleMessage } from './console-text.ts';
 
 export interface ConsoleBotOptions {
-  broker: BrokerPort;
+  broker: ChatBrokerPort;
   input: Readable;
   output: Writable;
   logger: Logger;
@@ -24,9 +26,10 @@ export interface ConsoleBotOptions {
   prompt?: boolean;
   clock?: () => number;
   /** Decisions on statements the Postgres proxy holds for review. */
-  reviews?: ReviewPort;
+  reviews?: ChatReviewPort;
+  /** Where message references are kept. Default: memory (the console's messages are its own output). */
+  messages?: ChatMessageStore;
 }
-
 /** DMs kept per person while someone else is typing. */
 const MAX_INBOX = 100;
 const MAX_LINE = 4000;
@@ -58,7 +61,7 @@ const BARE_VERBS = new Set([
 
 export class ConsoleBot {
   readonly core: BotCore;
-  readonly #broker: BrokerPort;
+  readonly #broker: ChatBrokerPort;
   readonly #input: Readable;
   readonly #output: Writable;
   readonly #prompt: boolean;
@@ -75,10 +78,11 @@ export class ConsoleBot {
       broker: options.broker,
       surface: this.#surface(),
       logger: options.logger,
-      mention: (id) => `@${id}`,
       defaultChannel: options.defaultChannel ?? '#access-requests',
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.reviews ? { reviews: options.reviews } : {}),
+      via: 'chat:console',
+      ...(options.messages ? { messages: options.messages } : {}),
     });
   }
 
@@ -129,7 +133,7 @@ export class ConsoleBot {
     } else if (verb === 'reply') {
       await this.#threadReply(rest[0], rest.slice(1).join(' '));
     } else {
-      this.#write(`Unknown command "${word.slice(0, 40)}". Type help.`);
+      this.#write(`Unknown command "${cleanLiteral(word.slice(0, 40))}". Type help.`);
     }
     await this.core.idle();
     return true;
@@ -138,7 +142,9 @@ export class ConsoleBot {
   #switch(who: string | undefined): void {
     const person = who ? this.#broker.directory.get(who.replace(/^@/, '').toLowerCase()) : undefined;
     if (!person) {
-      this.#write(`No person "${(who ?? '').slice(0, 40)}" in the directory. Usage: as <person id>`);
+      this.#write(
+        `No person "${cleanLiteral((who ?? '').slice(0, 40))}" in the directory. Usage: as <person id>`,
+      );
       return;
     }
     this.#identity = person.id;
@@ -149,44 +155,41 @@ export class ConsoleBot {
   }
 
   async #threadReply(id: string | undefined, text: string): Promise<void> {
-    const ref = id ? this.core.findMessage(id.toLowerCase()) : undefined;
+    const ref = id ? await this.core.findMessage(id.toLowerCase()) : undefined;
     if (!ref) {
-      this.#write(`No thread for "${(id ?? '').slice(0, 40)}". Usage: reply <request id> <text>`);
+      this.#write(
+        `No thread for "${cleanLiteral((id ?? '').slice(0, 40))}". Usage: reply <request id> <text>`,
+      );
       return;
     }
-    this.#write(`  ↳ ${ref.ts} @${this.#identity}: ${text}`);
+    this.#write(`  ↳ ${parseConsoleRef(ref).id} @${this.#identity}: ${cleanLiteral(text)}`);
     const reply = await this.core.handleThreadReply(this.#identity, ref, text);
     if (reply) this.#reply(reply);
   }
 
   #reply(reply: Reply): void {
-    const text = reply.ok ? reply.text : `${reply.text} [${reply.code}]`;
-    this.#write(text.replace(/`/g, '').replace(/^/gm, '  '));
+    const text = renderConsoleMessage(reply.message);
+    this.#write((reply.ok ? text : `${text} [${reply.code}]`).replace(/^/gm, '  '));
   }
 
   #surface(): ChatSurface {
     return {
-      postRequest: async (channel: string, view: RequestView): Promise<MessageRef> => {
-        // The request id names the thread on the console: `reply <id> …`.
-        const ts = view.requestId;
-        this.#write(renderConsoleView(channel, view, 'new'));
-        return { channel, ts };
+      name: 'console',
+      postCard: async (where: Destination, card: Card): Promise<MessageRef> => {
+        const thread = where.thread ? parseConsoleRef(where.thread) : undefined;
+        const channel = thread?.channel ?? where.channel;
+        this.#write(renderConsoleCard(channel, card, thread ? { thread: thread.id } : { how: 'new' }));
+        // The subject's id names the thread on the console: `reply <id> …`.
+        return formatConsoleRef(channel, card.subject.id);
       },
-      updateRequest: async (ref: MessageRef, view: RequestView) => {
-        this.#write(renderConsoleView(ref.channel, view, 'updated'));
+      updateCard: async (ref: MessageRef, card: Card) => {
+        this.#write(renderConsoleCard(parseConsoleRef(ref).channel, card, { how: 'updated' }));
       },
-      postInThread: async (ref: MessageRef, text: string) => {
-        this.#write(`  ↳ ${ref.ts}: ${text.replace(/`/g, '')}`);
+      postInThread: async (root: MessageRef, message: Message) => {
+        this.#write(`  ↳ ${parseConsoleRef(root).id}: ${renderConsoleMessage(message)}`);
       },
-      postReview: async (where, view: ReviewView) => {
-        const channel = where.thread?.channel ?? where.channel;
-        this.#write(renderConsoleReview(channel, view, where.thread?.ts));
-        return { channel, ts: view.reviewId };
-      },
-      updateReview: async (ref: MessageRef, view: ReviewView) => {
-        this.#write(renderConsoleReview(ref.channel, view, undefined, true));
-      },
-      sendDirect: async (personId: string, text: string) => {
+      sendDirect: async (personId: string, message: Message) => {
+        const text = renderConsoleMessage(message);
         if (personId === this.#identity) {
           this.#write(formatDm(personId, text));
           return;
@@ -216,37 +219,12 @@ function formatDm(personId: string, text: string): string {
     .join('\n');
 }
 
-/** A request's root message as console text. */
-export function renderConsoleView(channel: string, view: RequestView, how: 'new' | 'updated'): string {
-  const lines = [
-    `${channel} ${how === 'new' ? '' : '(updated) '}[${view.requestId}] ${view.title}`,
-    `  ${view.status}`,
-    `  ${view.fields.map((f) => `${f.label}: ${f.value}`).join(' | ')}`,
-  ];
-  if (view.actions.length > 0) {
-    lines.push(
-      `  → approve ${view.requestId}  |  deny ${view.requestId} <reason>   (${view.approvers.map((a) => `@${a}`).join(', ')})`,
-    );
-  }
-  return lines.join('\n');
+/** A console message reference: the channel and the id of what the message shows. */
+function formatConsoleRef(channel: string, id: string): MessageRef {
+  return `${channel}\u0000${id}`;
 }
 
-/** A statement held for review as console text, with the verbs that decide it. */
-export function renderConsoleReview(
-  channel: string,
-  view: ReviewView,
-  thread?: string,
-  updated = false,
-): string {
-  const where = thread ? `  ↳ ${thread}:` : `${channel}${updated ? ' (updated)' : ''}`;
-  const lines = [
-    `${where} [${view.reviewId}] ${view.title}`,
-    ...view.statement.split('\n').map((line) => `    | ${line}`),
-    `  ${view.status}`,
-    `  ${view.fields.map((f) => `${f.label}: ${f.value}`).join(' | ')}`,
-  ];
-  if (view.actions.length > 0) {
-    lines.push(`  → review approve ${view.reviewId}  |  review deny ${view.reviewId} [reason]`);
-  }
-  return lines.join('\n');
+function parseConsoleRef(ref: MessageRef): { channel: string; id: string } {
+  const at = ref.lastIndexOf('\u0000');
+  return { channel: ref.slice(0, at), id: ref.slice(at + 1) };
 }

@@ -127,3 +127,49 @@ function parseRequest(words: string[]): Command {
   const duration = remaining[0] && LOOKS_LIKE_DURATION.test(remaining[0]) ? remaining.shift() : undefined;
   return { kind: 'request', target, level, duration, reason: remaining.join(' ').trim(), breakGlass };
 }
+
+/** What a reply in a request's thread asks for. */
+export type ThreadReply =
+  | { kind: 'approve' }
+  | { kind: 'deny'; reason: string }
+  /** `deny` without a reason. */
+  | { kind: 'deny-without-reason' }
+  /** Reads like a decision but is not exactly one (`Approve??`, `lgtm`, `approve r1a2…`): nothing happens. */
+  | { kind: 'unclear' };
+
+/** First words that read like a decision; only the exact commands act on it. */
+const DECISION_WORDS = new Set([
+  'approve',
+  'approved',
+  'approves',
+  'approving',
+  'lgtm',
+  'deny',
+  'denied',
+  'denies',
+  'reject',
+  'rejected',
+  'decline',
+  'declined',
+]);
+
+/**
+ * Reads a reply in a request's thread. Only `approve` (alone) and `deny <reason>` decide, in any
+ * case and with blanks around; a reply that starts like a decision but is not exactly one is
+ * `unclear` (a question such as "Approve?? Not before you tell me which customer" must never
+ * approve); anything else is conversation and gives undefined.
+ */
+export function parseThreadReply(text: string): ThreadReply | undefined {
+  const trimmed = text.slice(0, MAX_COMMAND_LENGTH + 1).trim();
+  if (/^approve$/i.test(trimmed)) return { kind: 'approve' };
+  const deny = /^deny(?:\s+([\s\S]*))?$/i.exec(trimmed);
+  if (deny) {
+    const reason = (deny[1] ?? '').trim();
+    return reason ? { kind: 'deny', reason } : { kind: 'deny-without-reason' };
+  }
+  const first = /^[^\s]+/
+    .exec(trimmed)?.[0]
+    .toLowerCase()
+    .replace(/[^a-z]/g, '');
+  return first && DECISION_WORDS.has(first) ? { kind: 'unclear' } : undefined;
+}

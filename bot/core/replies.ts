@@ -1,14 +1,16 @@
 /**
  * Turns errors into helpful replies: what went wrong, and what to type instead. This is the edge
  * where broker and bot error codes become chat text; the code travels along for tests and logs.
+ * An error's message may quote input (a mistyped target, an id), so it is always literal text.
  */
-import { formatDuration } from '../../broker/config/duration.ts';
+import { formatDuration } from '../../lib/duration.ts';
 import { isBotError } from '../errors.ts';
+import { code, joinLines, type Line, line, literal, type Message, message, text } from './message.ts';
 
 /** What the person who typed a command or clicked a button is told. */
 export interface Reply {
   ok: boolean;
-  text: string;
+  message: Message;
   /** The error code when `ok` is false. */
   code?: string;
 }
@@ -25,60 +27,72 @@ function isCoded(error: unknown): error is CodedError {
   return typeof code === 'string' && code.startsWith('ERR_');
 }
 
+/** A successful reply of one or more lines. */
+export function okReply(...lines: Line[]): Reply {
+  return { ok: true, message: message(...lines) };
+}
+
+/** A refusal with its code. */
+export function failReply(errorCode: string, ...lines: Line[]): Reply {
+  return { ok: false, code: errorCode, message: message(...lines) };
+}
+
 /** A reply for a failure. Unknown errors get a generic text (their details belong in logs). */
 export function describeError(error: unknown, knownTargets: readonly string[]): Reply {
   if (!isCoded(error)) {
-    return {
-      ok: false,
-      code: 'ERR_BOT_INTERNAL',
-      text: 'Something went wrong on Warden’s side; nothing was changed. Try again, or tell an admin.',
-    };
+    return failReply(
+      'ERR_BOT_INTERNAL',
+      line`Something went wrong on Warden’s side; nothing was changed. Try again, or tell an admin.`,
+    );
   }
   const details = error.details ?? {};
-  const fail = (text: string): Reply => ({ ok: false, code: error.code, text });
+  const said = literal(capitalise(error.message));
+  const fail = (...spans: Line): Reply => failReply(error.code, spans);
   switch (error.code) {
     case 'ERR_TARGET_UNKNOWN': {
       const closest = Array.isArray(details.closest) ? (details.closest as string[]) : [];
+      const names = (list: readonly string[], separator: string) =>
+        joinLines(
+          list.map((c) => [code(c)]),
+          separator,
+        );
       const hint =
         closest.length > 0
-          ? ` Did you mean ${closest.map((c) => `\`${c}\``).join(' or ')}?`
+          ? line` Did you mean ${names(closest, ' or ')}?`
           : knownTargets.length > 0
-            ? ` Known targets: ${knownTargets.map((c) => `\`${c}\``).join(', ')}.`
-            : '';
-      return fail(`${capitalise(error.message.replace(/; did you mean.*$/, ''))}.${hint}`);
+            ? line` Known targets: ${names(knownTargets, ', ')}.`
+            : [];
+      return fail(literal(capitalise(error.message.replace(/; did you mean.*$/, ''))), text('.'), ...hint);
     }
     case 'ERR_REQUEST_DURATION': {
       const max = typeof details.maxMs === 'number' ? formatDuration(details.maxMs) : undefined;
-      return fail(
-        max ? `${capitalise(error.message)}. Ask for ${max} or less.` : `${capitalise(error.message)}.`,
-      );
+      return max ? fail(...line`${said}. Ask for ${max} or less.`) : fail(said, text('.'));
     }
     case 'ERR_LEVEL_UNKNOWN': {
       const levels = Array.isArray(details.levels) ? (details.levels as string[]) : [];
-      return fail(
-        `${capitalise(error.message)}. Write the level after a colon, e.g. \`/access <target>:${levels[0] ?? 'read'} 30m <reason>\`.`,
-      );
+      const example = code(`/access <target>:${levels[0] ?? 'read'} 30m <reason>`);
+      return fail(...line`${said}. Write the level after a colon, e.g. ${example}.`);
     }
     case 'ERR_REQUEST_REASON':
-      return fail(`${capitalise(error.message)}. Example: \`/access prod-db 30m fixing invoice 4411\`.`);
+      return fail(...line`${said}. Example: ${code('/access prod-db 30m fixing invoice 4411')}.`);
     case 'ERR_APPROVAL_SELF':
-      return fail('You cannot approve or deny your own request: someone else has to.');
+      return fail(text('You cannot approve or deny your own request: someone else has to.'));
     case 'ERR_APPROVAL_NOT_ELIGIBLE': {
       const needs = /it needs (.*)$/.exec(error.message)?.[1];
-      return fail(`You are not an approver of this request${needs ? `: it needs ${needs}` : ''}.`);
+      return fail(...line`You are not an approver of this request${needs ? line`: it needs ${needs}` : []}.`);
     }
     case 'ERR_APPROVAL_DUPLICATE':
-      return fail('You already answered this request; your answer is counted once.');
+      return fail(text('You already answered this request; your answer is counted once.'));
     case 'ERR_BOT_USAGE':
     case 'ERR_BOT_INPUT_TOO_LONG':
-      return fail(`${capitalise(error.message)}. Type \`/access help\` for the commands.`);
+      return fail(...line`${said}. Type ${code('/access help')} for the commands.`);
     default:
-      return fail(`${capitalise(error.message)}.`.replace(/\.\.$/, '.'));
+      return error.message.endsWith('.') ? fail(said) : fail(said, text('.'));
   }
 }
 
-function capitalise(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
+function capitalise(value: string): string {
+  return value.charAt(0).toUpperCase() + value.slice(1);
 }
 
 /** Whether an error is one the bot expects (a person's mistake) rather than a fault to log loudly. */

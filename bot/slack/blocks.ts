@@ -1,5 +1,6 @@
-/** Translates the bot's neutral views into Slack Block Kit. Pure. */
-import type { ActionView, RequestView, ReviewView } from '../core/render.ts';
+/** Translates the bot's neutral cards into Slack Block Kit. Pure. */
+import type { ActionView, Card } from '../core/message.ts';
+import { clipMrkdwn, codeBlock, escapeEntities, renderLine, type SlackName } from './mrkdwn.ts';
 
 /** Interaction ids on the wire (`action_id`, `callback_id`, `block_id`). */
 export enum SlackId {
@@ -26,73 +27,76 @@ const MAX_FIELDS = 10;
 // biome-ignore lint/suspicious/noExplicitAny: Block Kit JSON is schemaless on the wire.
 export type Block = Record<string, any>;
 
-const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+/** Names people by their id when no Slack id is known (`@alice`). */
+const byId: SlackName = () => undefined;
 
-function button(action: ActionView, requestId: string): Block {
+function button(action: ActionView, card: Card): Block {
+  const review = card.subject.kind === 'review';
+  const approve = action.kind === 'approve';
   return {
     type: 'button',
-    action_id: action.kind === 'approve' ? SlackId.Approve : SlackId.Deny,
+    action_id: review
+      ? approve
+        ? SlackId.ReviewApprove
+        : SlackId.ReviewDeny
+      : approve
+        ? SlackId.Approve
+        : SlackId.Deny,
     text: { type: 'plain_text', text: action.label },
     style: action.style,
-    value: requestId,
+    value: card.subject.id,
   };
 }
 
-/** The root message of a request. */
-export function renderRequestBlocks(view: RequestView): Block[] {
-  const fields = view.fields.slice(0, MAX_FIELDS).map((f) => ({
-    type: 'mrkdwn',
-    text: clip(`*${f.label}*\n${f.value}`, MAX_FIELD),
-  }));
+/**
+ * A card: its title, the verbatim block in a code block (a statement under review), the facts, the
+ * status, and the buttons while it is undecided.
+ */
+export function renderCardBlocks(card: Card, name: SlackName = byId): Block[] {
   const blocks: Block[] = [
-    { type: 'section', text: { type: 'mrkdwn', text: clip(`*${view.title}*`, MAX_SECTION) } },
-    { type: 'section', fields },
-    { type: 'context', elements: [{ type: 'mrkdwn', text: clip(view.status, MAX_FIELD) }] },
-  ];
-  if (view.actions.length > 0) {
-    blocks.push({
-      type: 'actions',
-      block_id: `warden_actions_${view.requestId}`,
-      elements: view.actions.map((a) => button(a, view.requestId)),
-    });
-  }
-  return blocks;
-}
-
-/** A statement held for review: the statement in a code block, the facts, the status, the buttons. */
-export function renderReviewBlocks(view: ReviewView): Block[] {
-  // A fence inside the statement would end the code block early.
-  const code = view.statement.replace(/```/g, '`\u200b``');
-  const blocks: Block[] = [
-    { type: 'section', text: { type: 'mrkdwn', text: clip(`*${view.title}*`, MAX_SECTION) } },
-    { type: 'section', text: { type: 'mrkdwn', text: `\`\`\`${clip(code, MAX_SECTION - 6)}\`\`\`` } },
     {
       type: 'section',
-      fields: view.fields.slice(0, MAX_FIELDS).map((f) => ({
+      text: { type: 'mrkdwn', text: clipMrkdwn(`*${renderLine(card.title, name)}*`, MAX_SECTION) },
+    },
+  ];
+  if (card.block !== undefined) {
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: codeBlock(card.block, MAX_SECTION) },
+    });
+  }
+  blocks.push(
+    {
+      type: 'section',
+      fields: card.fields.slice(0, MAX_FIELDS).map((f) => ({
         type: 'mrkdwn',
-        text: clip(`*${f.label}*\n${f.value}`, MAX_FIELD),
+        text: clipMrkdwn(`*${escapeEntities(f.label)}*\n${renderLine(f.value, name)}`, MAX_FIELD),
       })),
     },
-    { type: 'context', elements: [{ type: 'mrkdwn', text: clip(view.status, MAX_FIELD) }] },
-  ];
-  if (view.actions.length > 0) {
+    {
+      type: 'context',
+      elements: [{ type: 'mrkdwn', text: clipMrkdwn(renderLine(card.status, name), MAX_FIELD) }],
+    },
+  );
+  if (card.actions.length > 0) {
+    const prefix = card.subject.kind === 'review' ? 'warden_review_' : 'warden_actions_';
     blocks.push({
       type: 'actions',
-      block_id: `warden_review_${view.reviewId}`,
-      elements: view.actions.map((a) => ({
-        type: 'button',
-        action_id: a.kind === 'approve' ? SlackId.ReviewApprove : SlackId.ReviewDeny,
-        text: { type: 'plain_text', text: a.label },
-        style: a.style,
-        value: view.reviewId,
-      })),
+      block_id: `${prefix}${card.subject.id}`,
+      elements: card.actions.map((a) => button(a, card)),
     });
   }
   return blocks;
 }
 
+/** The root message of a request. */
+export const renderRequestBlocks = renderCardBlocks;
+
+/** A statement held for review: the statement in a code block, the facts, the status, the buttons. */
+export const renderReviewBlocks = renderCardBlocks;
+
 /** The modal that asks an approver why they deny a request. */
-export function renderDenyModal(requestId: string, title: string): Block {
+export function renderDenyModal(requestId: string): Block {
   return {
     type: 'modal',
     callback_id: SlackId.DenyModal,
@@ -101,7 +105,7 @@ export function renderDenyModal(requestId: string, title: string): Block {
     submit: { type: 'plain_text', text: 'Deny' },
     close: { type: 'plain_text', text: 'Cancel' },
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: clip(title, MAX_SECTION) } },
+      { type: 'section', text: { type: 'plain_text', text: `Deny request ${requestId}?` } },
       {
         type: 'input',
         block_id: SlackId.ReasonBlock,

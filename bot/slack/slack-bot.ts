@@ -1,39 +1,49 @@
 /**
- * The Slack front end on @slack/bolt: `/access`, Approve/Deny buttons with a reason modal,
- * `approve` / `deny <reason>` replies in a request's thread, DMs to the requester. Every handler
- * acknowledges first and does the broker work after, inside Slack's three seconds.
+ * The Slack adapter on @slack/bolt: transport, markup and identity lookup, nothing else. It maps
+ * `/access`, Approve/Deny buttons (Deny opens a reason modal), replies in a request's thread and
+ * DMs onto the chat-neutral core, and draws the core's cards and messages as Block Kit and mrkdwn
+ * (`mrkdwn.ts` escapes every literal). Every handler acknowledges first and does the broker work
+ * after, inside Slack's three seconds.
  *
- * HTTP mode serves `POST /slack/events`: this module checks the signature, the five-minute
- * window and replays, then hands the request to Bolt's HTTPReceiver (which checks the signature
- * again). Socket Mode needs no public endpoint.
+ * HTTP mode runs {@link SlackHttpReceiver}, a Bolt receiver that checks signatures and replays;
+ * Socket Mode uses Bolt's own receiver (no public endpoint). Slack being unreachable never stops
+ * Warden: {@link SlackConnection} keeps trying and reports the state for `/v1/health`.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { App, type Logger as BoltLogger, HTTPReceiver, LogLevel } from '@slack/bolt';
-import type { WebClient } from '@slack/web-api';
-import type { Logger } from '../../broker/log.ts';
+import { App, type Logger as BoltLogger, LogLevel, webApi } from '@slack/bolt';
+import type { ChatBrokerPort, ChatMessageStore, ChatReviewPort } from '../../broker/ports/chat.ts';
+import type { Logger } from '../../lib/log.ts';
 import type { SlackSettings } from '../config.ts';
-import { BotCore, type ChatSurface, type MessageRef } from '../core/bot.ts';
-import type { Reply } from '../core/replies.ts';
+import { BotCore } from '../core/bot.ts';
+import { MemoryChatMessages } from '../core/memory-messages.ts';
+import { type Card, line, type Message } from '../core/message.ts';
+import { failReply, okReply, type Reply } from '../core/replies.ts';
+import type { ChatSurface, Destination, MessageRef } from '../core/surface.ts';
 import { BotConfigError, BotError, isBotError } from '../errors.ts';
-import type { BrokerPort, ReviewPort } from '../port.ts';
-import { renderDenyModal, renderRequestBlocks, renderReviewBlocks, SlackId } from './blocks.ts';
-import { ReplayCache, verifySlackSignature } from './signature.ts';
+import { renderCardBlocks, renderDenyModal, SlackId } from './blocks.ts';
+import { SlackHttpReceiver } from './http-receiver.ts';
+import { decodeSlackText, renderCardText, renderMessage, type SlackName } from './mrkdwn.ts';
+import type { ReplayCache } from './signature.ts';
 import { callSlack, DEFAULT_RETRY, type RetryPolicy } from './slack-calls.ts';
+import {
+  type ChatStatus,
+  SlackConnection,
+  type SlackConnectionOptions,
+  type SlackFailure,
+  type SlackIdentity,
+} from './slack-connection.ts';
 import { SlackPeople } from './slack-people.ts';
 
-/** Largest request body accepted on `/slack/events` (Slack's payloads are a few KiB). */
-export const MAX_BODY_BYTES = 64 * 1024;
-const EVENTS_PATH = '/slack/events';
-const MAX_DM_CHANNELS = 5000;
+export { MAX_BODY_BYTES } from './http-receiver.ts';
 
-/** What the broker must also answer for the Slack adapter: whether a click may act. */
-export interface SlackBrokerPort extends BrokerPort {
-  canApprove(id: string, personId: string): Promise<{ ok: boolean; reason?: string }>;
-}
+const MAX_DM_CHANNELS = 5000;
+/** Names this chat in stored message references. */
+const CHAT = 'slack';
+
+/** What the Slack adapter calls: the chat port, nothing more. */
+export type SlackBrokerPort = ChatBrokerPort;
 
 export interface SlackBotOptions {
-  broker: SlackBrokerPort;
+  broker: ChatBrokerPort;
   settings: SlackSettings;
   logger: Logger;
   /** Channel for requests whose rule and target name none. */
@@ -43,62 +53,89 @@ export interface SlackBotOptions {
   /** Signed requests remembered against replay. */
   replayCache?: ReplayCache;
   /** Decisions on statements the Postgres proxy holds for review. */
-  reviews?: ReviewPort;
+  reviews?: ChatReviewPort;
+  /**
+   * Where message references are kept: the broker's store, so that any process (a replica, or
+   * this one after a restart) updates a request's root message and finds its thread. Default: memory.
+   */
+  messages?: ChatMessageStore;
+  /** First wait before trying Slack again after a failure, in ms. Default 1,000. */
+  reconnectInitialDelayMs?: number;
+}
+
+/** A Slack message reference: `<channel id>:<ts>`, the same for a root and for a reply naming it. */
+export function formatSlackRef(channel: string, ts: string): MessageRef {
+  return `${channel}:${ts}`;
+}
+
+/** The channel and ts of a reference made by {@link formatSlackRef}. */
+export function parseSlackRef(ref: MessageRef): { channel: string; ts: string } {
+  const at = ref.indexOf(':');
+  if (at <= 0) throw new BotError('ERR_BOT_INTERNAL', 'not a Slack message reference');
+  return { channel: ref.slice(0, at), ts: ref.slice(at + 1) };
 }
 
 export class SlackBot {
   readonly core: BotCore;
   readonly app: App;
   readonly people: SlackPeople;
-  readonly #settings: SlackSettings;
-  readonly #broker: SlackBrokerPort;
+  readonly connection: SlackConnection;
   readonly #log: Logger;
-  readonly #clock: () => number;
   readonly #retry: RetryPolicy;
-  readonly #replays: ReplayCache;
-  readonly #receiver: HTTPReceiver | undefined;
+  readonly #client: webApi.WebClient;
+  readonly #receiver: SlackHttpReceiver | undefined;
+  readonly #messages: ChatMessageStore;
+  readonly #clock: () => number;
   readonly #dmChannels = new Map<string, string>();
-  #server: Server | undefined;
+  #started = false;
 
   constructor(options: SlackBotOptions) {
     const { settings } = options;
-    this.#settings = settings;
-    this.#broker = options.broker;
     this.#log = options.logger;
     this.#clock = options.clock ?? Date.now;
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
-    this.#replays = options.replayCache ?? new ReplayCache();
+    this.#messages = options.messages ?? new MemoryChatMessages();
     const logger = toBoltLogger(options.logger);
-    // Our own retry policy runs the show: Bolt's client fails fast and reports rate limits.
-    const clientOptions = {
-      slackApiUrl: settings.apiUrl,
-      retryConfig: { retries: 0 },
-      rejectRateLimitedCalls: true,
-    };
+    const clientOptions = slackClientOptions(settings, logger);
+    this.#client = new webApi.WebClient(settings.botToken.reveal(), clientOptions);
+    this.connection = createSlackConnection(this.#client, settings, options.logger, {
+      ...(settings.mode === 'socket' ? { connect: async () => void (await this.app.start()) } : {}),
+      onConnected: async () => {
+        const posted = await this.core.catchUp();
+        if (posted > 0) this.#log.info({ posted }, 'posted the requests made while Slack was unreachable');
+      },
+      clock: this.#clock,
+      initialDelayMs: options.reconnectInitialDelayMs ?? 1000,
+    });
+    // Bolt learns who the bot is from our connection, which never fails an event for want of it:
+    // events are authenticated by their signature, and `ignoreSelf` needs only the ids once known.
+    const authorize = async () => ({
+      botToken: settings.botToken.reveal(),
+      botId: this.connection.identity?.botId,
+      botUserId: this.connection.identity?.botUserId,
+    });
     if (settings.mode === 'http') {
       if (!settings.signingSecret) {
         throw new BotConfigError('chat.slack.signing_secret', 'HTTP mode needs a signing secret');
       }
-      this.#receiver = new HTTPReceiver({
-        signingSecret: settings.signingSecret.reveal(),
-        endpoints: EVENTS_PATH,
-        logger,
-        bodyLimit: MAX_BODY_BYTES,
+      this.#receiver = new SlackHttpReceiver({
+        host: settings.host,
+        port: settings.port,
+        signingSecret: settings.signingSecret,
+        logger: options.logger,
+        boltLogger: logger,
+        clock: this.#clock,
+        ...(options.replayCache ? { replayCache: options.replayCache } : {}),
       });
-      this.app = new App({
-        token: settings.botToken.reveal(),
-        receiver: this.#receiver,
-        logger,
-        clientOptions,
-      });
+      this.app = new App({ receiver: this.#receiver, authorize, logger, clientOptions });
     } else {
       if (!settings.appToken) {
         throw new BotConfigError('chat.slack.app_token', 'Socket Mode needs an app-level token');
       }
       this.app = new App({
-        token: settings.botToken.reveal(),
         appToken: settings.appToken.reveal(),
         socketMode: true,
+        authorize,
         logger,
         clientOptions,
       });
@@ -125,94 +162,46 @@ export class SlackBot {
       broker: options.broker,
       surface: this.#surface(),
       logger: options.logger,
-      mention: (id) => this.people.mention(id),
       defaultChannel: options.defaultChannel,
+      messages: this.#messages,
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.reviews ? { reviews: options.reviews } : {}),
+      via: 'chat:slack',
     });
     this.#listen();
+    // Check the token at once, as Bolt would; a failure is only recorded: start() keeps trying.
+    void this.connection.check();
   }
 
-  get #client(): WebClient {
-    return this.app.client;
+  /** Whether Slack is reachable, for `/v1/health`. */
+  status(): ChatStatus {
+    return this.connection.status();
   }
 
-  /** Starts following the broker and serving Slack. Returns the HTTP port in HTTP mode. */
+  /**
+   * Starts following the broker and serving Slack; returns the HTTP port in HTTP mode. Resolves
+   * whether or not Slack is reachable: the connection keeps trying in the background. Fails only
+   * when the HTTP port cannot be bound.
+   */
   async start(): Promise<{ port: number | undefined }> {
+    let port: number | undefined;
+    if (this.#receiver) port = (await this.#receiver.start()).port;
+    this.#started = true;
     this.core.start();
-    if (this.#settings.mode === 'socket') {
-      await this.app.start();
-      return { port: undefined };
-    }
-    const server = createServer((req, res) => {
-      this.#guard(req, res).catch((error) => {
-        this.#log.error({ err: error }, 'slack request failed');
-        if (!res.headersSent) res.writeHead(500).end();
-      });
-    });
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 15_000;
-    this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#settings.port, this.#settings.host, () => resolve());
-    });
-    return { port: (server.address() as AddressInfo).port };
+    this.connection.start();
+    return { port };
   }
 
   async stop(): Promise<void> {
     this.core.stop();
-    if (this.#settings.mode === 'socket') {
-      await this.app.stop();
-    } else if (this.#server) {
-      const server = this.#server;
-      this.#server = undefined;
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+    await this.connection.stop();
+    if (this.#started) {
+      this.#started = false;
+      await this.app.stop().catch((error: unknown) => {
+        this.#log.warn({ message: (error as Error).message }, 'stopping the Slack app failed');
+      });
     }
     await this.core.idle();
-  }
-
-  // ------------------------------------------------------------------ HTTP guard
-
-  /** Bounded body, signature, window and replay checks; then Bolt. */
-  async #guard(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '').split('?')[0];
-    if (req.method !== 'POST' || path !== EVENTS_PATH) {
-      res.writeHead(404).end();
-      return;
-    }
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_BODY_BYTES) {
-      res.writeHead(413, { connection: 'close' }).end();
-      req.destroy();
-      return;
-    }
-    const body = await readBounded(req, MAX_BODY_BYTES);
-    if (!body) {
-      res.writeHead(413, { connection: 'close' }).end();
-      return;
-    }
-    const signed = {
-      timestamp: header(req, 'x-slack-request-timestamp'),
-      signature: header(req, 'x-slack-signature'),
-      body,
-    };
-    try {
-      const now = this.#clock();
-      verifySlackSignature(this.#settings.signingSecret!.reveal(), signed, now);
-      this.#replays.remember(signed, now);
-    } catch (error) {
-      this.#log.warn(
-        { code: (error as BotError).code, reason: (error as { reason?: string }).reason },
-        'slack request refused',
-      );
-      res.writeHead(401).end();
-      return;
-    }
-    // Bolt reuses a body that was already read when it sits on `rawBody`.
-    (req as IncomingMessage & { rawBody?: Buffer }).rawBody = body;
-    this.#receiver!.requestListener(req, res);
   }
 
   // ------------------------------------------------------------------ handlers
@@ -222,10 +211,10 @@ export class SlackBot {
       await ack();
       await afterPendingIo();
       const reply = await this.#asPerson(command.user_id, (person) =>
-        this.core.handleCommand(person, command.text ?? ''),
+        this.core.handleCommand(person, decodeSlackText(command.text ?? '')),
       );
       try {
-        await respond({ response_type: 'ephemeral', text: reply.text });
+        await respond({ response_type: 'ephemeral', text: this.#render(reply.message) });
       } catch (error) {
         this.#log.error(
           { code: (error as { code?: string }).code, message: (error as Error).message },
@@ -237,31 +226,29 @@ export class SlackBot {
     this.app.action(SlackId.Approve, async ({ ack, body, action }) => {
       await ack();
       await afterPendingIo();
-      const requestId = 'value' in action && typeof action.value === 'string' ? action.value : '';
       const reply = await this.#asPerson(body.user.id, (person) =>
-        this.core.handleAction(person, requestId, 'approve'),
+        this.core.handleAction(person, valueOfAction(action), 'approve'),
       );
       await this.#explain(reply, body.user.id, channelOf(body));
     });
 
     this.app.action(SlackId.Deny, async ({ ack, body, action }) => {
       await ack();
-      const requestId = 'value' in action && typeof action.value === 'string' ? action.value : '';
+      const requestId = valueOfAction(action);
       const channel = channelOf(body);
       const reply = await this.#asPerson(body.user.id, async (person) => {
-        const may = await this.#broker.canApprove(requestId, person);
-        if (!may.ok)
-          return { ok: false, code: 'ERR_FORBIDDEN', text: `You cannot deny this request: ${may.reason}.` };
+        const refused = await this.core.checkDecider(person, requestId);
+        if (refused) return refused;
         const triggerId = 'trigger_id' in body ? String(body.trigger_id) : '';
         const metadata = JSON.stringify({ id: requestId, channel });
-        const view = renderDenyModal(requestId, `Deny request ${requestId}?`);
+        const view = renderDenyModal(requestId);
         await this.#call(() =>
           this.#client.views.open({
             trigger_id: triggerId,
             view: { ...view, private_metadata: metadata } as never,
           }),
         );
-        return { ok: true, text: '' };
+        return okReply();
       });
       await this.#explain(reply, body.user.id, channel);
     });
@@ -273,9 +260,8 @@ export class SlackBot {
       this.app.action(id, async ({ ack, body, action }) => {
         await ack();
         await afterPendingIo();
-        const reviewId = 'value' in action && typeof action.value === 'string' ? action.value : '';
         const reply = await this.#asPerson(body.user.id, (person) =>
-          this.core.handleReviewAction(person, reviewId, verb),
+          this.core.handleReviewAction(person, valueOfAction(action), verb),
         );
         await this.#explain(reply, body.user.id, channelOf(body));
       });
@@ -301,16 +287,17 @@ export class SlackBot {
 
     this.app.message(async ({ message }) => {
       if (message.subtype !== undefined || !('thread_ts' in message) || !message.thread_ts) return;
-      const ref: MessageRef = { channel: message.channel, ts: message.thread_ts };
-      if (!this.core.findRequestByMessage(ref) || !message.user) return;
+      if (('bot_id' in message && message.bot_id) || !message.user) return;
+      const root = formatSlackRef(message.channel, message.thread_ts);
+      if (!(await this.core.findRequestByMessage(root))) return;
       const user = message.user;
-      const text = message.text ?? '';
+      const text = decodeSlackText(message.text ?? '');
       let reply: Reply | undefined;
       try {
         const person = await this.people.toPerson(user);
-        reply = await this.core.handleThreadReply(person, ref, text);
+        reply = await this.core.handleThreadReply(person, root, text);
       } catch (error) {
-        if (/^\s*(approve|deny)\b/i.test(text)) reply = this.#unknown(error);
+        if (BotCore.looksLikeDecision(text)) reply = this.#unknown(error);
       }
       if (reply) await this.#explain(reply, user, message.channel, message.thread_ts);
     });
@@ -338,18 +325,17 @@ export class SlackBot {
         { code: (error as { code?: string }).code, message: (error as Error).message },
         'slack action failed',
       );
-      return {
-        ok: false,
-        code: (error as { code?: string }).code ?? 'ERR_BOT_INTERNAL',
-        text: `That did not work: ${(error as Error).message}`,
-      };
+      return failReply(
+        (error as { code?: string }).code ?? 'ERR_BOT_INTERNAL',
+        line`That did not work: ${(error as Error).message}`,
+      );
     }
   }
 
   #unknown(error: unknown): Reply {
-    if (isBotError(error)) return { ok: false, code: error.code, text: `${error.message}.` };
+    if (isBotError(error)) return failReply(error.code, line`${error.message}.`);
     this.#log.error({ message: (error as Error).message }, 'cannot map a Slack user');
-    return { ok: false, code: 'ERR_BOT_INTERNAL', text: 'Warden could not look you up in Slack; try again.' };
+    return failReply('ERR_BOT_INTERNAL', line`Warden could not look you up in Slack; try again.`);
   }
 
   /** Failed clicks and thread commands get an ephemeral explanation; successes show in the thread. */
@@ -360,7 +346,7 @@ export class SlackBot {
         this.#client.chat.postEphemeral({
           channel,
           user,
-          text: reply.text,
+          text: this.#render(reply.message),
           ...(threadTs ? { thread_ts: threadTs } : {}),
         }),
       );
@@ -374,65 +360,65 @@ export class SlackBot {
 
   // ------------------------------------------------------------------ surface
 
-  #call<T>(call: () => Promise<T>): Promise<T> {
-    return callSlack(call, this.#retry);
+  /** A Web API call under the retry policy; Slack found unreachable sends the connection back to trying. */
+  async #call<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await callSlack(call, this.#retry);
+    } catch (error) {
+      if (isBotError(error) && error.details.transient === true) {
+        const failure: SlackFailure = { kind: 'unreachable', message: error.message };
+        this.connection.lost(failure);
+      }
+      throw error;
+    }
+  }
+
+  readonly #name: SlackName = (personId) => this.people.known(personId);
+
+  #render(message: Message): string {
+    return renderMessage(message, this.#name);
   }
 
   #surface(): ChatSurface {
     return {
-      postRequest: async (channel, view) => {
+      name: CHAT,
+      postCard: async (where: Destination, card: Card) => {
+        const thread = where.thread ? parseSlackRef(where.thread) : undefined;
         const res = await this.#call(() =>
           this.#client.chat.postMessage({
+            channel: thread?.channel ?? where.channel,
+            ...(thread ? { thread_ts: thread.ts } : {}),
+            text: renderCardText(card, this.#name),
+            blocks: renderCardBlocks(card, this.#name) as never,
+          }),
+        );
+        return formatSlackRef(String(res.channel), String(res.ts));
+      },
+      updateCard: async (ref: MessageRef, card: Card) => {
+        const { channel, ts } = parseSlackRef(ref);
+        await this.#call(() =>
+          this.#client.chat.update({
             channel,
-            text: view.text,
-            blocks: renderRequestBlocks(view) as never,
+            ts,
+            text: renderCardText(card, this.#name),
+            blocks: renderCardBlocks(card, this.#name) as never,
           }),
         );
-        return { channel: String(res.channel), ts: String(res.ts) };
       },
-      updateRequest: async (ref, view) => {
+      postInThread: async (root: MessageRef, message: Message) => {
+        const { channel, ts } = parseSlackRef(root);
         await this.#call(() =>
-          this.#client.chat.update({
-            channel: ref.channel,
-            ts: ref.ts,
-            text: view.text,
-            blocks: renderRequestBlocks(view) as never,
-          }),
+          this.#client.chat.postMessage({ channel, thread_ts: ts, text: this.#render(message) }),
         );
       },
-      postReview: async (where, view) => {
-        const res = await this.#call(() =>
-          this.#client.chat.postMessage({
-            channel: where.thread?.channel ?? where.channel,
-            ...(where.thread ? { thread_ts: where.thread.ts } : {}),
-            text: view.text,
-            blocks: renderReviewBlocks(view) as never,
-          }),
-        );
-        return { channel: String(res.channel), ts: String(res.ts) };
-      },
-      updateReview: async (ref, view) => {
-        await this.#call(() =>
-          this.#client.chat.update({
-            channel: ref.channel,
-            ts: ref.ts,
-            text: view.text,
-            blocks: renderReviewBlocks(view) as never,
-          }),
-        );
-      },
-      postInThread: async (ref, text) => {
-        await this.#call(() =>
-          this.#client.chat.postMessage({ channel: ref.channel, thread_ts: ref.ts, text }),
-        );
-      },
-      sendDirect: async (personId, text) => {
+      sendDirect: async (personId: string, message: Message) => {
         const channel = await this.#dmChannel(personId);
-        await this.#call(() => this.#client.chat.postMessage({ channel, text }));
+        await this.#call(() => this.#client.chat.postMessage({ channel, text: this.#render(message) }));
       },
     };
   }
 
+  /** The DM channel with a person: remembered, then stored (any process reuses it), then opened. */
   async #dmChannel(personId: string): Promise<string> {
     const slackId = await this.people.toSlack(personId);
     if (!slackId) {
@@ -440,14 +426,71 @@ export class SlackBot {
     }
     const cached = this.#dmChannels.get(slackId);
     if (cached) return cached;
-    const res = await this.#call(() => this.#client.conversations.open({ users: slackId }));
-    const channel = res.channel?.id;
-    if (!channel) throw new BotError('ERR_BOT_SLACK_API', 'conversations.open returned no channel');
+    const stored = await this.#messages.getChatMessage(CHAT, 'direct', slackId);
+    let channel = stored?.ref;
+    if (!channel) {
+      const res = await this.#call(() => this.#client.conversations.open({ users: slackId }));
+      channel = res.channel?.id;
+      if (!channel) throw new BotError('ERR_BOT_SLACK_API', 'conversations.open returned no channel');
+      await this.#messages.saveChatMessage(
+        { chat: CHAT, subject: 'direct', subjectId: slackId, ref: channel, createdAt: this.#clock() },
+        { replace: true },
+      );
+    }
     this.#dmChannels.set(slackId, channel);
     if (this.#dmChannels.size > MAX_DM_CHANNELS)
       this.#dmChannels.delete(this.#dmChannels.keys().next().value as string);
     return channel;
   }
+}
+
+/** Web API client options: our own retry policy runs the show, so the client fails fast and reports rate limits. */
+function slackClientOptions(settings: SlackSettings, logger: BoltLogger) {
+  return {
+    slackApiUrl: settings.apiUrl,
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    timeout: 10_000,
+    logger,
+  };
+}
+
+/** The connection of an adapter (or of `warden doctor`'s one check) over a Web API client. */
+function createSlackConnection(
+  client: webApi.WebClient,
+  settings: SlackSettings,
+  logger: Logger,
+  extra: Partial<Omit<SlackConnectionOptions, 'verify' | 'logger' | 'backoff'>> & {
+    initialDelayMs?: number;
+  } = {},
+): SlackConnection {
+  const { initialDelayMs = 1000, ...rest } = extra;
+  return new SlackConnection({
+    verify: async () => {
+      const res = await client.auth.test();
+      return { botUserId: res.user_id, botId: res.bot_id, team: res.team, user: res.user };
+    },
+    logger,
+    backoff: { initialMs: initialDelayMs, maxMs: settings.reconnectMaxDelayMs ?? 60_000 },
+    ...rest,
+  });
+}
+
+/**
+ * One `auth.test` with the configured token, as the adapter makes it (`warden doctor`): undefined
+ * when Slack accepts the token, else why not, network failures told apart from a refused token.
+ */
+export async function checkSlackSettings(
+  settings: SlackSettings,
+  logger: Logger,
+): Promise<{ failure: SlackFailure | undefined; identity: SlackIdentity | undefined }> {
+  const client = new webApi.WebClient(
+    settings.botToken.reveal(),
+    slackClientOptions(settings, toBoltLogger(logger)),
+  );
+  const connection = createSlackConnection(client, settings, logger);
+  const failure = await connection.check();
+  return { failure, identity: connection.identity };
 }
 
 /**
@@ -458,29 +501,9 @@ function afterPendingIo(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** Reads a body up to `max` bytes; undefined (and the socket dropped) when it is longer. */
-function readBounded(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        req.removeAllListeners('data');
-        req.resume();
-        resolve(undefined);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.once('end', () => resolve(Buffer.concat(chunks)));
-    req.once('error', reject);
-  });
+function valueOfAction(action: unknown): string {
+  const value = (action as { value?: unknown }).value;
+  return typeof value === 'string' ? value : '';
 }
 
 function channelOf(body: unknown): string | undefined {

@@ -55,7 +55,7 @@ export function classifySlackFailure(error: unknown, attempt: number, policy: Re
     return {
       retry: false,
       error: new SlackApiError('ERR_BOT_SLACK_API', 'Slack is rate limiting Warden; try again shortly', {
-        details: { retryAfter: e.retryAfter },
+        details: { retryAfter: e.retryAfter, transient: true },
       }),
     };
   }
@@ -72,7 +72,7 @@ export function classifySlackFailure(error: unknown, attempt: number, policy: Re
         'ERR_BOT_SLACK_API',
         `Slack is unavailable (${e.statusCode ? `HTTP ${e.statusCode}` : 'network error'})`,
         {
-          details: { statusCode: e.statusCode },
+          details: { statusCode: e.statusCode, transient: true },
           cause: error,
         },
       ),

@@ -3,8 +3,9 @@
  * (users.info on the way in, users.lookupByEmail on the way out), as configured. Lookups are
  * cached, bounded.
  */
+
+import type { ChatDirectory } from '../../broker/ports/chat.ts';
 import { UnknownUserError } from '../errors.ts';
-import type { PeopleDirectory } from '../port.ts';
 
 /** The two Web API lookups the mapping needs (wrapped by the adapter, with retries). */
 export interface SlackUsersApi {
@@ -15,7 +16,7 @@ export interface SlackUsersApi {
 }
 
 export interface SlackPeopleOptions {
-  directory: PeopleDirectory;
+  directory: ChatDirectory;
   mapping: 'id' | 'email';
   api: SlackUsersApi;
   /** Cached mappings kept (oldest dropped). Default 5,000. */
@@ -25,7 +26,7 @@ export interface SlackPeopleOptions {
 const SLACK_USER = /^[UW][A-Z0-9]{2,30}$/;
 
 export class SlackPeople {
-  readonly #directory: PeopleDirectory;
+  readonly #directory: ChatDirectory;
   readonly #mapping: 'id' | 'email';
   readonly #api: SlackUsersApi;
   readonly #max: number;
@@ -44,7 +45,7 @@ export class SlackPeople {
     if (!SLACK_USER.test(slackId)) throw new UnknownUserError(String(slackId).slice(0, 32));
     const cached = this.#personOf.get(slackId);
     if (cached) return cached;
-    const byId = this.#directory.findBySlackId(slackId);
+    const byId = this.#directory.findByChatId('slack', slackId);
     let person = byId;
     if (!person && this.#mapping === 'email') {
       const email = await this.#api.emailOf(slackId);
@@ -57,7 +58,7 @@ export class SlackPeople {
 
   /** The Slack user id to DM a person, if one is known or can be found. */
   async toSlack(personId: string): Promise<string | undefined> {
-    const known = this.#known(personId);
+    const known = this.known(personId);
     if (known || this.#mapping !== 'email') return known;
     const person = this.#directory.get(personId);
     const slackId = person ? await this.#api.idOfEmail(person.email) : undefined;
@@ -65,14 +66,9 @@ export class SlackPeople {
     return slackId;
   }
 
-  /** `<@U123>` when the person's Slack id is known, else `@alice`. */
-  mention(personId: string): string {
-    const slackId = this.#known(personId);
-    return slackId ? `<@${slackId}>` : `@${personId}`;
-  }
-
-  #known(personId: string): string | undefined {
-    return this.#directory.get(personId)?.slack ?? this.#slackOf.get(personId);
+  /** The person's Slack id if it is configured or was learnt, without asking Slack (mentions). */
+  known(personId: string): string | undefined {
+    return this.#directory.chatIdOf(personId, 'slack') ?? this.#slackOf.get(personId);
   }
 
   #learn(slackId: string, personId: string): void {

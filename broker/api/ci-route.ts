@@ -4,6 +4,7 @@
  * and translate CI error codes to HTTP statuses (401 token, 403 rule, 429 rate, 503 JWKS).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { runAsCaller } from '../audit/caller.ts';
 import type { CiErrorCode } from '../ci/errors.ts';
 import { type CiError, CiRuleError, isCiError } from '../ci/errors.ts';
 import type { CiExchange, CiExchangeOutcome } from '../ci/exchange.ts';
@@ -31,6 +32,7 @@ export const CI_STATUS_BY_CODE: Readonly<Record<CiErrorCode, number>> = {
   ERR_CI_DISCOVERY_INVALID: 503,
   ERR_CI_REPLAY_CACHE_FULL: 503,
   ERR_CI_UNAVAILABLE: 503,
+  ERR_CI_NOT_CONFIGURED: 404,
   ERR_CI_NO_RULE: 403,
   ERR_CI_REF_NOT_ALLOWED: 403,
   ERR_CI_DURATION_TOO_LONG: 403,
@@ -45,6 +47,9 @@ export const CI_STATUS_BY_CODE: Readonly<Record<CiErrorCode, number>> = {
 
 const ID = /^\/v1\/ci\/exchange\/([a-z0-9]{1,64})$/;
 
+/** `via` of the CI routes' audit entries: a CI job's OIDC token. */
+const CI_VIA = 'oidc';
+
 /** The two CI routes, for `ApiServer`'s `publicRoutes`. */
 export function createCiRoutes(exchange: CiExchange, logger: Logger): PublicRoute[] {
   return [
@@ -53,8 +58,9 @@ export function createCiRoutes(exchange: CiExchange, logger: Logger): PublicRout
       pattern: /^\/v1\/ci\/exchange$/,
       async handle(req, res) {
         const read = await readCappedBody(req);
+        // The job's OIDC token made the call; the entries' actor names the issuer and subject.
         await answer(res, logger, () =>
-          exchange.exchange({ authorization: req.headers.authorization, ...read }),
+          runAsCaller(CI_VIA, () => exchange.exchange({ authorization: req.headers.authorization, ...read })),
         );
       },
     },
@@ -63,7 +69,9 @@ export function createCiRoutes(exchange: CiExchange, logger: Logger): PublicRout
       pattern: ID,
       async handle(req, res, params) {
         await answer(res, logger, () =>
-          exchange.collect({ authorization: req.headers.authorization }, params[0]!),
+          runAsCaller(CI_VIA, () =>
+            exchange.collect({ authorization: req.headers.authorization }, params[0]!),
+          ),
         );
       },
     },

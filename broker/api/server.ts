@@ -4,7 +4,11 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { verifyAuditChain } from '../audit/chain.ts';
+import { runAsCaller, tokenVia } from '../audit/caller.ts';
+import type { AuditCheckpoint } from '../audit/checkpoints.ts';
+import { readCheckpointFile } from '../audit/checkpoints.ts';
+import type { AuditKeyring } from '../audit/signing.ts';
+import { verifyAuditLog } from '../audit/verify.ts';
 import { BrokerError, InvalidInputError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { AccessRequest, RequestState } from '../model.ts';
@@ -41,6 +45,20 @@ export interface ApiServerOptions {
   extraRoutes?: readonly Route[];
   /** Routes that authenticate on their own (the CI exchange takes an OIDC token, not an API token). */
   publicRoutes?: readonly PublicRoute[];
+  /** What `GET /v1/audit/verify` checks signatures and checkpoints against (the broker app's `audit`). */
+  audit?: { keyring: AuditKeyring | undefined; checkpointFile: string | undefined };
+  /**
+   * Parts whose trouble degrades Warden without stopping it (chat), as `/v1/health` shows them:
+   * `{chat: {degraded: true, slack: {...}}}`. A degraded part leaves the answer 200, with
+   * `status: "degraded"`: proxies, API and CI still work, so nothing should restart Warden for it.
+   */
+  health?: () => Record<string, HealthPart>;
+}
+
+/** One part's health: whether it is degraded, and facts to show (never secrets). */
+export interface HealthPart {
+  degraded: boolean;
+  [fact: string]: unknown;
 }
 
 export type Handler = (ctx: {
@@ -257,15 +275,11 @@ export function buildRoutes(options: ApiServerOptions): Route[] {
       pattern: /^\/v1\/audit\/verify$/,
       handler: async ({ caller }) => {
         requireAdmin(caller);
-        let from = { seq: 0, hash: '0'.repeat(64) };
-        let checked = 0;
-        for (;;) {
-          const page = await store.readAudit({ afterSeq: from.seq, limit: 5000 });
-          const result = verifyAuditChain(page, from);
-          checked += result.checked;
-          if (!result.ok || page.length === 0) return { ...result, checked };
-          from = { seq: result.lastSeq, hash: result.lastHash };
-        }
+        const file = options.audit?.checkpointFile;
+        const checkpoints: AuditCheckpoint[] = file ? readCheckpointFile(file) : [];
+        const report = await verifyAuditLog({ store, keyring: options.audit?.keyring, checkpoints });
+        // Kept for callers of the chain-only answer: lastSeq and lastHash name the verified head.
+        return { ...report, lastSeq: report.head.seq, lastHash: report.head.hash };
       },
     },
   ];
@@ -316,9 +330,34 @@ export class ApiServer {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://warden');
     try {
+      // Liveness: the process answers. It never touches the store, so an orchestrator does not
+      // restart Warden (cutting every proxied session) because the database blinked.
+      if (req.method === 'GET' && url.pathname === '/v1/health/live') {
+        send(res, 200, { ok: true });
+        return;
+      }
+      // Readiness: the store answers too.
       if (req.method === 'GET' && url.pathname === '/v1/health') {
         await this.#options.store.ping();
-        send(res, 200, { ok: true, store: this.#options.store.kind });
+        // A target that cannot be reached is reported, not fatal: the API, the proxies and the
+        // other targets go on (a load balancer must not pull the process for one database).
+        const targets = Object.fromEntries(
+          Object.entries(this.#options.broker.targetHealth()).map(([name, h]) => [
+            name,
+            { ok: h.ok, since: new Date(h.since).toISOString(), ...(h.error ? { error: h.error } : {}) },
+          ]),
+        );
+        const parts = this.#options.health?.() ?? {};
+        const degraded =
+          Object.values(targets).some((t) => !t.ok) || Object.values(parts).some((part) => part.degraded);
+        send(res, 200, {
+          ok: true,
+          status: degraded ? 'degraded' : 'ok',
+          store: this.#options.store.kind,
+          targets,
+          ...parts,
+          ...(degraded ? { degraded } : {}),
+        });
         return;
       }
       for (const route of this.#options.publicRoutes ?? []) {
@@ -328,12 +367,28 @@ export class ApiServer {
           return;
         }
       }
+      if (
+        url.pathname.startsWith('/v1/ci/') &&
+        !this.#options.publicRoutes?.some((r) => r.pattern.test(url.pathname))
+      ) {
+        // Without this, a CI job's OIDC token meets the API-token check: "invalid credentials".
+        send(res, 404, {
+          error: {
+            code: 'ERR_CI_NOT_CONFIGURED',
+            message: 'this Warden does not exchange CI tokens: its configuration has no ci: section',
+          },
+        });
+        return;
+      }
       const caller = authenticateBearer(req.headers.authorization, this.#options.tokens);
       for (const route of this.#routes) {
         const match = route.pattern.exec(url.pathname);
         if (!match || route.method !== req.method) continue;
         const body = req.method === 'POST' ? await readBody(req) : {};
-        const result = await route.handler({ caller, params: match.slice(1), query: url.searchParams, body });
+        // Every audit entry of this call names the token that made it, beside the person acted for.
+        const result = await runAsCaller(tokenVia(caller.token), () =>
+          route.handler({ caller, params: match.slice(1), query: url.searchParams, body }),
+        );
         send(res, 200, result);
         return;
       }

@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { isSshCaError } from '../../lib/ssh/errors.ts';
 import { parsePublicKeyLine, type SshCa } from '../../lib/ssh/keys.ts';
+import { tokenVia } from '../audit/caller.ts';
 import type { Config } from '../config/load.ts';
 import {
   BrokerError,
@@ -108,7 +109,10 @@ export function createSshRoutes(options: SshRouteOptions): Route[] {
         if (!grant) throw new NotFoundError('grant', id);
         // A certificate is a credential of the requester: nobody else gets one, admins included.
         if (grant.requester !== actor.id) {
-          throw new ForbiddenError('ERR_FORBIDDEN', 'only the requester of a grant can get its certificate');
+          throw new ForbiddenError(
+            'ERR_FORBIDDEN',
+            `only the requester of grant ${id} can get its certificate; this call acts for "${actor.id}"`,
+          );
         }
         const target = config.targets[grant.target];
         if (grant.kind !== 'access' || target?.kind !== 'ssh') {
@@ -135,6 +139,7 @@ export function createSshRoutes(options: SshRouteOptions): Route[] {
         await store.appendAudit({
           at: now,
           actor: actor.id,
+          via: tokenVia(caller.token),
           action: 'ssh.certificate_issued',
           subject: id,
           data: {

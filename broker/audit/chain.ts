@@ -17,20 +17,22 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
 }
 
-export function hashAuditEntry(entry: Omit<AuditEntry, 'hash'>): string {
-  return createHash('sha256')
-    .update(
-      canonicalJson([
-        entry.seq,
-        entry.at,
-        entry.actor,
-        entry.action,
-        entry.subject,
-        entry.data,
-        entry.prevHash,
-      ]),
-    )
-    .digest('hex');
+/**
+ * The hash of an entry: its fields and the previous entry's hash. `via` joined the hashed fields
+ * with migration 9; entries without it (older ones) hash as they always did.
+ */
+export function hashAuditEntry(entry: Omit<AuditEntry, 'hash' | 'keyId' | 'sig'>): string {
+  const fields: unknown[] = [
+    entry.seq,
+    entry.at,
+    entry.actor,
+    entry.action,
+    entry.subject,
+    entry.data,
+    entry.prevHash,
+  ];
+  if (entry.via !== null && entry.via !== undefined) fields.push(entry.via);
+  return createHash('sha256').update(canonicalJson(fields)).digest('hex');
 }
 
 export type AuditProblem =

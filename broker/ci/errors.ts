@@ -36,6 +36,7 @@ export const CI_ERROR_CODES = [
   'ERR_CI_ALREADY_COLLECTED',
   'ERR_CI_GRANT_FAILED',
   'ERR_CI_UNAVAILABLE',
+  'ERR_CI_NOT_CONFIGURED',
 ] as const;
 
 export type CiErrorCode = (typeof CI_ERROR_CODES)[number];
@@ -69,6 +70,7 @@ const MESSAGES: Record<CiErrorCode, string> = {
   ERR_CI_ALREADY_COLLECTED: 'the credential of this CI exchange was already collected',
   ERR_CI_GRANT_FAILED: 'the credential could not be minted',
   ERR_CI_UNAVAILABLE: 'CI exchange temporarily unavailable',
+  ERR_CI_NOT_CONFIGURED: 'this Warden does not exchange CI tokens: its configuration has no ci: section',
 };
 
 /**

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
@@ -49,7 +50,11 @@ export function parseConfig(raw: unknown, source = 'warden.yaml'): Config {
   return config;
 }
 
-/** Reads and validates a YAML configuration file. */
+/**
+ * Reads and validates a YAML configuration file. Relative paths in it (the store, TLS files,
+ * secret files, known_hosts, audit keys and checkpoints) are relative to the file's directory,
+ * not to wherever the command runs: see {@link resolveConfigPaths}.
+ */
 export function loadConfig(file: string): Config {
   let text: string;
   try {
@@ -57,7 +62,88 @@ export function loadConfig(file: string): Config {
   } catch (error) {
     throw new ConfigError('', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
   }
-  return parseConfigText(text, file);
+  return resolveConfigPaths(parseConfigText(text, file), dirname(resolve(file)));
+}
+
+/** A secret reference read from a file (`{file: path}`), wherever it sits in the configuration. */
+function isFileRef(value: unknown): value is { file: string } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.keys(value).length === 1 &&
+    typeof (value as { file?: unknown }).file === 'string'
+  );
+}
+
+/** Every `{file: relative}` under `node` made absolute against `base` (sections other parts parse too). */
+function resolveFileRefs(node: unknown, base: string): unknown {
+  if (Array.isArray(node)) return node.map((item) => resolveFileRefs(item, base));
+  if (isFileRef(node)) return { file: resolve(base, node.file) };
+  if (typeof node !== 'object' || node === null) return node;
+  return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, resolveFileRefs(v, base)]));
+}
+
+/** A masking fragment whose `key: file:relative` becomes `file:/absolute`. */
+function resolveMaskingKey(masking: Record<string, unknown> | undefined, base: string) {
+  const key = masking?.key;
+  if (typeof key !== 'string' || !key.startsWith('file:') || isAbsolute(key.slice(5))) return masking;
+  return { ...masking, key: `file:${resolve(base, key.slice(5))}` };
+}
+
+/**
+ * Makes every file path of `config` absolute against `base` (the configuration file's directory):
+ * `broker.store.path`, each `{file: ...}` secret reference (in every section, chat included), the
+ * proxies' `tls.cert`/`tls.key`, masking keys `file:...`, `known_hosts`, `audit.public_keys` and
+ * `audit.checkpoints.file`. Absolute paths stay as they are.
+ */
+export function resolveConfigPaths(config: Config, base: string): Config {
+  const at = (path: string) => resolve(base, path);
+  const refs = resolveFileRefs(config, base) as Config;
+  const store = refs.broker.store;
+  const targets = Object.fromEntries(
+    Object.entries(refs.targets).map(([name, target]) => {
+      if (target.kind === 'ssh') {
+        return [
+          name,
+          {
+            ...target,
+            ...(target.known_hosts ? { known_hosts: at(target.known_hosts) } : {}),
+            ...(target.masking ? { masking: resolveMaskingKey(target.masking, base) } : {}),
+          },
+        ];
+      }
+      const proxy = target.proxy;
+      return [
+        name,
+        proxy
+          ? {
+              ...target,
+              proxy: {
+                ...proxy,
+                ...(proxy.tls ? { tls: { cert: at(proxy.tls.cert), key: at(proxy.tls.key) } } : {}),
+                masking: resolveMaskingKey(proxy.masking, base)!,
+              },
+            }
+          : target,
+      ];
+    }),
+  ) as Config['targets'];
+  const checkpoints = refs.audit.checkpoints;
+  return {
+    ...refs,
+    broker: {
+      ...refs.broker,
+      store:
+        store.kind === 'embedded' && store.path !== ':memory:' ? { ...store, path: at(store.path) } : store,
+    },
+    targets,
+    audit: {
+      ...refs.audit,
+      public_keys: refs.audit.public_keys.map(at),
+      checkpoints: { ...checkpoints, ...(checkpoints.file ? { file: at(checkpoints.file) } : {}) },
+    },
+  };
 }
 
 /** Parses YAML text into a validated configuration. */
@@ -77,6 +163,7 @@ function checkReferences(config: Config, raw: unknown): void {
   const groups = new Set<string>();
   const seenEmail = new Set<string>();
   const seenSlack = new Set<string>();
+  const seenTeams = new Set<string>();
   config.people.forEach((person, i) => {
     if (people.has(person.id))
       throw new ConfigError(path('people', i, 'id'), `duplicate person id "${person.id}"`);
@@ -86,8 +173,13 @@ function checkReferences(config: Config, raw: unknown): void {
     if (person.slack && seenSlack.has(person.slack)) {
       throw new ConfigError(path('people', i, 'slack'), `duplicate Slack id "${person.slack}"`);
     }
+    const teams = person.teams?.toLowerCase();
+    if (teams && seenTeams.has(teams)) {
+      throw new ConfigError(path('people', i, 'teams'), `duplicate Teams id "${person.teams}"`);
+    }
     seenEmail.add(email);
     if (person.slack) seenSlack.add(person.slack);
+    if (teams) seenTeams.add(teams);
     people.set(person.id, person);
     for (const g of person.groups) groups.add(g);
   });

@@ -38,9 +38,12 @@ export const PG_TABLE_GRANTS = [
 ] as const;
 export type PgTableGrant = (typeof PG_TABLE_GRANTS)[number];
 
+/** A table named `schema.table` (or `table`, in `public`), as a level's `tables` lists it. */
+const QUALIFIED_TABLE = /^([A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+
 const pgLevelSchema = z
   .strictObject({
-    /** Table privileges granted on all tables of `schemas`. */
+    /** Table privileges granted on the level's tables (`tables`, or every table of `schemas`). */
     grants: z
       .array(
         z.string().refine((g) => (PG_TABLE_GRANTS as readonly string[]).includes(g), {
@@ -58,13 +61,38 @@ const pgLevelSchema = z
           .transform((r) => [r]),
       )
       .optional(),
-    schemas: z.array(z.string().min(1)).default(['public']),
+    /**
+     * Schemas whose every table (and sequence) `grants` covers, including tables created later.
+     * Default `[public]` when `tables` is not given either.
+     */
+    schemas: z.array(z.string().min(1).max(63)).optional(),
+    /** Only these tables (`schema.table`; `public` when unqualified), and the sequences they own. */
+    tables: z
+      .array(
+        z.string().regex(QUALIFIED_TABLE, {
+          error: 'a table is "schema.table" or "table" (unquoted identifiers)',
+        }),
+      )
+      .optional(),
     /** Replaces the creation statements for this level (`{{name}}`, `{{password}}`, `{{expiration}}`). */
     creation_statements: z.array(z.string().min(1)).optional(),
   })
   .refine((l) => l.grants?.length || l.inherit?.length || l.creation_statements?.length, {
     error: 'a level needs grants, inherit or creation_statements',
-  });
+  })
+  .transform((l) => ({ ...l, schemas: l.schemas ?? (l.tables?.length ? [] : ['public']) }));
+
+/**
+ * What happens at revocation to the objects a grant's role owns. `drop` (default): `DROP OWNED
+ * ... CASCADE`. `reassign_to: role`: objects that would act after the grant ends (SECURITY
+ * DEFINER functions, views, triggers, rules, event triggers, publications, subscriptions, foreign
+ * servers, default privileges) are dropped all the same; the rest (tables, sequences, plain
+ * functions, types) is handed to `role`, which the admin must have the privileges of.
+ */
+const ownedObjectsSchema = z.union(
+  [z.literal('drop'), z.strictObject({ reassign_to: z.string().min(1).max(63) })],
+  { error: 'owned_objects is "drop" or { reassign_to: <role> }' },
+);
 
 /**
  * Recording proxy in front of a Postgres target. People then connect to `listen` (or `public`)
@@ -163,11 +191,23 @@ const postgresTargetSchema = z
       .default({}),
     levels: z.record(name('a level name'), pgLevelSchema),
     connection_limit: z.number().int().min(1).max(1000).default(5),
-    /** Prefix of minted role names; Warden only ever drops roles carrying it. */
+    /**
+     * Prefix of minted role names (and of the level roles `<prefix>_<level>` and the marker role
+     * `<prefix>__minted`). Warden alters or drops a role only when its store recorded minting it
+     * and the role is a member of the marker role; the admin user may not fall under the prefix.
+     */
     role_prefix: z
       .string()
-      .regex(/^[a-z][a-z0-9_]{0,20}$/)
+      .regex(/^[a-z][a-z0-9_]{0,20}$/, {
+        error: 'role_prefix is lower-case letters, digits and "_", at most 21',
+      })
       .default('warden_'),
+    /** What revocation does with the objects a grant's role owns (see {@link ownedObjectsSchema}). */
+    owned_objects: ownedObjectsSchema.default('drop'),
+    /**
+     * Replace Warden's owned-object and DROP ROLE steps (after NOLOGIN and ending sessions).
+     * `{{name}}` is the role. The revocation only counts as done once the role is gone.
+     */
     revocation_statements: z.array(z.string().min(1)).optional(),
     approval_channel: z.string().optional(),
     /** Put Warden's recording proxy in the data path (see the README, "The Postgres recording proxy"). */
@@ -176,6 +216,37 @@ const postgresTargetSchema = z
   .refine((t) => !(t.admin.ssl && t.tls), {
     path: ['admin', 'ssl'],
     error: 'admin.ssl and tls both set: drop admin.ssl (tls governs the admin connection too)',
+  })
+  .superRefine((t, ctx) => {
+    // Roles under the prefix are Warden's to drop: the admin (or a role it hands out or reassigns
+    // to) named that way would be taken for a leftover grant role.
+    const prefix = t.role_prefix;
+    const under = (role: string) => role.startsWith(prefix);
+    if (under(t.admin.user)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['admin', 'user'],
+        message: `the admin user "${t.admin.user}" falls under role_prefix "${prefix}": Warden would take it for a role it minted. Rename the admin (for example "warden") or set role_prefix`,
+      });
+    }
+    if (typeof t.owned_objects === 'object' && under(t.owned_objects.reassign_to)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['owned_objects', 'reassign_to'],
+        message: `"${t.owned_objects.reassign_to}" falls under role_prefix "${prefix}"`,
+      });
+    }
+    for (const [name, level] of Object.entries(t.levels)) {
+      (level.inherit ?? []).forEach((role, i) => {
+        if (under(role)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['levels', name, 'inherit', i],
+            message: `"${role}" falls under role_prefix "${prefix}": roles there are Warden's own`,
+          });
+        }
+      });
+    }
   });
 
 /** Login names a certificate may carry (no commas, wildcards or spaces: sshd splits on commas). */
@@ -351,6 +422,27 @@ const storeSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('postgres'), url: secretRefSchema }),
 ]);
 
+/**
+ * The audit log's keys and where its signed heads go (docs/audit.md). Without `signing_key` the
+ * chain is unkeyed: anyone who can write the store can rewrite it and recompute the hashes.
+ */
+const auditSchema = z.strictObject({
+  /** Ed25519 private key (PKCS#8 PEM, `warden audit keygen`) that signs every append and checkpoint. */
+  signing_key: secretRefSchema.optional(),
+  /** SPKI PEM files of public keys that verify too: keys rotated out, or an auditor's copy. */
+  public_keys: z.array(z.string().min(1)).default([]),
+  checkpoints: z
+    .strictObject({
+      /** A JSON-lines file (created 0600) the signed heads are appended to; keep it off the store's disk. */
+      file: z.string().min(1).optional(),
+      /** Also write each checkpoint to the log (info, `audit_checkpoint`), for a SIEM. Default true. */
+      log: z.boolean().default(true),
+      /** How often the head is checkpointed when it moved. Default 1m. */
+      every: durationSchema.prefault('1m'),
+    })
+    .prefault({}),
+});
+
 export const configSchema = z.strictObject({
   broker: z
     .strictObject({
@@ -363,6 +455,11 @@ export const configSchema = z.strictObject({
       expiring_soon: durationSchema.prefault('5m'),
       /** How often the sweeper checks for work a timer may have missed (other replicas, clock jumps). */
       sweep_interval: durationSchema.prefault('5s'),
+      /**
+       * How long a replica holds a credential it is revoking before another may take it over
+       * (a replica that died mid-revocation): its revocation resumes at most this long after.
+       */
+      revocation_lease: durationSchema.prefault('60s'),
     })
     .prefault({}),
   targets: z.record(name('a target name'), targetSchema).default({}),
@@ -377,6 +474,8 @@ export const configSchema = z.strictObject({
   chat: z.unknown().optional(),
   /** SSH certificate authority and proxy; needed once a target has `kind: ssh`. */
   ssh: sshSchema.optional(),
+  /** Audit keys and checkpoints (see {@link auditSchema}). */
+  audit: auditSchema.prefault({}),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -389,8 +488,10 @@ export type SshConfig = z.output<typeof sshSchema>;
 export type PgProxyConfig = z.output<typeof pgProxySchema>;
 export type PgTlsConfig = z.output<typeof pgTlsSchema>;
 export type PgLevelConfig = z.output<typeof pgLevelSchema>;
+export type PgOwnedObjectsConfig = z.output<typeof ownedObjectsSchema>;
 export type RuleConfig = z.output<typeof ruleSchema>;
 export type PersonConfig = z.output<typeof personSchema>;
 export type ApproverConfig = z.output<typeof approverSchema>;
 export type WindowConfig = z.output<typeof windowSchema>;
 export type TokenConfig = z.output<typeof tokenSchema>;
+export type AuditConfig = z.output<typeof auditSchema>;

@@ -48,9 +48,23 @@ export type BrokerEvent =
   | { type: 'grant.break_glass'; request: AccessRequest }
   | { type: 'grant.extended'; request: AccessRequest; by: string; previousExpiresAt: number }
   | { type: 'grant.expiring'; request: AccessRequest; inMs: number }
+  /** The grant expired: it is no longer live and its credentials are being removed (`revoking`). */
   | { type: 'grant.expired'; request: AccessRequest }
+  /** The grant was revoked: it is no longer live and its credentials are being removed (`revoking`). */
   | { type: 'grant.revoked'; request: AccessRequest; by: string; reason: string }
-  | { type: 'credential.revocation_failed'; request: AccessRequest; error: string; attempts: number }
+  /** Every credential of an ended grant is gone: it now reads `expired` or `revoked`. */
+  | { type: 'grant.ended'; request: AccessRequest }
+  /**
+   * Removing a credential failed and is retried (`revocation_failed`); sent on the first failure
+   * and about hourly after. `approvers`: the people who may approve the grant's target and level.
+   */
+  | {
+      type: 'credential.revocation_failed';
+      request: AccessRequest;
+      error: string;
+      attempts: number;
+      approvers: string[];
+    }
   /** A proxied statement waits for review; `request` is its grant. */
   | { type: 'review.requested'; request: AccessRequest; review: StatementReview }
   /** A review was approved, denied or expired; `request` is its grant. */

@@ -34,6 +34,8 @@ export interface GrantStatus {
    * with an expiry in the future lets anyone in; every other state is refused (deny by default).
    */
   state: string;
+  /** What an ending grant becomes (`revoked`, `expired`); `null` while it has not ended. */
+  endState: string | null;
   /** Epoch ms; `null` before activation. */
   expiresAt: number | null;
 }

@@ -8,18 +8,39 @@ export interface MintResult {
   credential: IssuedCredential;
 }
 
+/** What one `revoke` call did: per credential id, its error, or the facts of its removal. */
+export interface RevokeResult {
+  failures: Map<string, Error>;
+  /** For the audit entry of each removed credential (objects dropped, ...). Never secrets. */
+  details: Map<string, Record<string, unknown>>;
+}
+
+/** One step of a provider's self-test (`warden doctor`). */
+export interface SelfTestStep {
+  step: string;
+  ok: boolean;
+  detail: string;
+  /** What to run or change when the step failed. */
+  fix?: string;
+}
+
 /**
  * Mints and removes credentials on one kind of target. Implementations must be idempotent:
  * revoking a credential that is already gone succeeds.
  */
 export interface CredentialProvider {
   readonly name: string;
+  /**
+   * The handle `mint` will give this grant's credential, when it is known beforehand: the broker
+   * records it in the store before minting, so nothing exists on a target that the store lacks.
+   */
+  planHandle?(grant: AccessRequest): string;
   mint(grant: AccessRequest, expiresAt: number): Promise<MintResult>;
   /** Moves the credential's expiry (extension). */
   extend(credential: CredentialRecord, expiresAt: number): Promise<void>;
-  /** Revokes several credentials of this provider's target at once (fast mass expiry). Returns per-id errors. */
-  revoke(credentials: readonly CredentialRecord[]): Promise<Map<string, Error>>;
-  /** Handles of credentials that exist on the target and look like Warden's (for reconciliation). */
+  /** Revokes several credentials of this provider's target at once (fast mass expiry). */
+  revoke(credentials: readonly CredentialRecord[]): Promise<RevokeResult>;
+  /** Handles of credentials that exist on the target and carry Warden's mark (for reconciliation). */
   listManaged(): Promise<string[]>;
   /** Removes a credential known only by its handle (a leftover found by reconciliation). */
   removeOrphan(handle: string): Promise<void>;
@@ -29,7 +50,21 @@ export interface CredentialProvider {
    * whose minted passwords were only ever kept in memory.
    */
   resetPassword?(handle: string): Promise<Secret>;
-  /** Checks the admin connection can do its job (doctor). */
+  /** Periodic upkeep (level privileges for tables created since); called by the broker's sweeper. */
+  maintain?(): Promise<void>;
+  /** The state of the connection to the target (health endpoint, doctor). */
+  health?(): TargetHealth;
+  /** Checks the admin connection can do its job. */
   check(): Promise<void>;
+  /** A full mint → login → revoke cycle on a scratch credential (`warden doctor`); leaves nothing behind. */
+  selfTest?(): Promise<SelfTestStep[]>;
   close(): Promise<void>;
+}
+
+/** What a provider says about its target's reachability. */
+export interface TargetHealth {
+  ok: boolean;
+  /** Since when (ms). */
+  since: number;
+  error?: string;
 }

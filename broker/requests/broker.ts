@@ -4,6 +4,7 @@
  */
 import { Cron } from 'croner';
 import { createId } from '../../lib/ids.ts';
+import { resolveVia, runAsCaller } from '../audit/caller.ts';
 import { findCiRule, formatCiRuleRef, resolveCiRequirement } from '../ci/approvers.ts';
 import { CI_DEFAULTS, type CiRuleConfig } from '../ci/config.ts';
 import { formatDuration, parseDuration } from '../config/duration.ts';
@@ -36,7 +37,7 @@ import {
   type PolicyDecision,
   resolveApprovers,
 } from '../policy/evaluate.ts';
-import type { CredentialProvider } from '../providers/provider.ts';
+import type { CredentialProvider, TargetHealth } from '../providers/provider.ts';
 import type { RequestFilter, Store } from '../store/store.ts';
 import { type RevocationOutcome, Revoker } from './revoker.ts';
 
@@ -96,6 +97,8 @@ const REQUEST_MESSAGES: Partial<Record<RequestState, string>> = {
   active: 'was already approved and is active',
   expired: 'has expired',
   revoked: 'was revoked',
+  revoking: 'has ended; its credential is being removed',
+  revocation_failed: 'has ended; removing its credential failed and is being retried',
   denied: 'was denied',
   cancelled: 'was cancelled',
   timed_out: 'timed out waiting for approval',
@@ -103,6 +106,12 @@ const REQUEST_MESSAGES: Partial<Record<RequestState, string>> = {
 };
 
 const MAX_REASON = 500;
+/** A `minting` record younger than this may belong to a mint in progress (reconciliation leaves it). */
+const MINTING_GRACE_MS = 10 * 60_000;
+/** How often the sweeper runs providers' upkeep (level privileges for new tables). */
+const MAINTAIN_EVERY_MS = 60_000;
+/** A failing revocation is told to approvers on its first failure and every this many attempts. */
+const NOTIFY_EVERY_ATTEMPTS = 12;
 
 export class Broker {
   readonly #config: Config;
@@ -119,6 +128,8 @@ export class Broker {
   #expiryBatch: AccessRequest[] = [];
   #expiryScheduled = false;
   #stopped = false;
+  /** The first upkeep waits a full period: the first mint of each level looks at its privileges anyway. */
+  #maintainedAt: number;
 
   constructor(options: BrokerOptions) {
     this.#config = options.config;
@@ -128,12 +139,14 @@ export class Broker {
     this.#events = options.events;
     this.#log = options.logger;
     this.#clock = options.clock ?? Date.now;
+    this.#maintainedAt = this.#clock();
     this.#revoker = new Revoker({
       store: this.#store,
       providers: this.#providers,
       logger: this.#log,
       clock: this.#clock,
       owner: options.replicaId ?? createId('b'),
+      leaseMs: this.#config.broker.revocation_lease,
       onOutcomes: (outcomes) => this.#onRevocations(outcomes),
     });
   }
@@ -417,20 +430,23 @@ export class Broker {
         'only the requester, an approver of this grant or an admin can revoke it',
       );
     }
-    if (request.state === 'revoked') return request;
+    if (request.endState === 'revoked') return request;
     if (request.state !== 'active') throw this.#stateConflict(request, 'revoke');
     const text = reason.trim().slice(0, MAX_REASON) || 'revoked';
-    const revoked = await this.#transition(request, ['active'], {
-      state: 'revoked',
+    // The grant stops being live here; it only reads `revoked` once its credentials are gone.
+    const ending = await this.#transition(request, ['active'], {
+      state: 'revoking',
+      endState: 'revoked',
       endedAt: this.#clock(),
       endedBy: actor.id,
       endReason: text,
     });
     this.#cancelTimer(id);
-    await this.#revokeCredentialsOf([revoked]);
+    // Told first, so proxies cut the grant's sessions at the start of the revocation.
+    this.#events.publish({ type: 'grant.revoked', request: ending, by: actor.id, reason: text });
+    await this.#revokeCredentialsOf([ending]);
     await this.#audit(actor.id, 'grant.revoked', id, { reason: text });
-    this.#events.publish({ type: 'grant.revoked', request: revoked, by: actor.id, reason: text });
-    return revoked;
+    return (await this.#store.getRequest(id)) ?? ending;
   }
 
   /**
@@ -560,6 +576,16 @@ export class Broker {
     return this.#resolveRequirement(request);
   }
 
+  /** The admin connection of each target that reports one (`/v1/health`). */
+  targetHealth(): Record<string, TargetHealth> {
+    const out: Record<string, TargetHealth> = {};
+    for (const [name, provider] of this.#providers) {
+      const health = provider.health?.();
+      if (health) out[name] = health;
+    }
+    return out;
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   /** Books timers for live grants, revokes what expired while down, removes orphans, starts the sweeper. */
@@ -582,8 +608,10 @@ export class Broker {
   }
 
   /**
-   * Start-up reconciliation: grants past expiry are revoked at once, and roles that carry
-   * Warden's prefix but no live grant are removed.
+   * Start-up reconciliation: grants past expiry are revoked at once, and leftover credentials
+   * are removed. A role is a leftover only when three things agree: the target says Warden
+   * minted it (its mark, see the provider), the store recorded minting it, and no live grant
+   * owns it. A role the store does not know (a DBA's, another Warden's) is never touched.
    */
   async reconcile(): Promise<{ expired: number; orphans: string[] }> {
     await this.sweep();
@@ -597,14 +625,31 @@ export class Broker {
         continue;
       }
       if (managed.length === 0) continue;
-      const live = new Set(
-        (await this.#store.listCredentials({ target, states: ['active', 'revoking'] })).map((c) => c.handle),
-      );
+      const records = await this.#store.listCredentials({ target, handles: managed });
+      const byHandle = new Map<string, CredentialRecord[]>();
+      for (const record of records)
+        byHandle.set(record.handle, [...(byHandle.get(record.handle) ?? []), record]);
       for (const handle of managed) {
-        if (live.has(handle)) continue;
+        const mine = byHandle.get(handle);
+        if (!mine) {
+          this.#log.warn(
+            { target, handle },
+            'role carries the mark but the store never minted it; not touched',
+          );
+          continue;
+        }
+        if (!(await this.#isLeftover(mine))) continue;
         try {
           await provider.removeOrphan(handle);
           orphans.push(handle);
+          const now = this.#clock();
+          for (const record of mine.filter((r) => r.state !== 'revoked')) {
+            await this.#store.updateCredential(record.id, {
+              state: 'revoked',
+              revokedAt: now,
+              lastError: null,
+            });
+          }
           await this.#audit('warden', 'credential.orphan_removed', handle, { target });
         } catch (error) {
           this.#log.error({ err: error, target, handle }, 'cannot remove orphaned credential');
@@ -612,6 +657,22 @@ export class Broker {
       }
     }
     return { expired: 0, orphans };
+  }
+
+  /**
+   * A recorded credential nobody owns any more: not live or being revoked (the revoker's), and
+   * not being minted right now (a `minting` record younger than {@link MINTING_GRACE_MS} whose
+   * grant still waits in `approved`).
+   */
+  async #isLeftover(records: readonly CredentialRecord[]): Promise<boolean> {
+    for (const record of records) {
+      if (record.state === 'active' || record.state === 'revoking') return false;
+      if (record.state === 'minting' && record.createdAt > this.#clock() - MINTING_GRACE_MS) {
+        const grant = await this.#store.getRequest(record.requestId);
+        if (grant?.state === 'approved') return false;
+      }
+    }
+    return true;
   }
 
   /** One pass over time-based work: timeouts, reminders, expiry warnings, expiries, retries. */
@@ -640,7 +701,18 @@ export class Broker {
     }
     if (due.expired.length > 0) await this.#expire(due.expired);
     const retries = await this.#store.findRevocationsDue(now);
-    if (retries.length > 0) await this.#revoker.revoke(retries);
+    if (retries.length > 0) {
+      await this.#revoker.revoke(retries);
+      await this.#complete([...new Set(retries.map((c) => c.requestId))]);
+    }
+    if (now - this.#maintainedAt >= MAINTAIN_EVERY_MS) {
+      this.#maintainedAt = now;
+      for (const [target, provider] of this.#providers) {
+        await provider
+          .maintain?.()
+          .catch((error) => this.#log.warn({ err: error, target }, 'target upkeep failed'));
+      }
+    }
   }
 
   async #timeOut(request: AccessRequest): Promise<void> {
@@ -660,7 +732,8 @@ export class Broker {
     await Promise.all(
       grants.map(async (grant) => {
         const done = await this.#store.updateRequest(grant.id, grant.version, {
-          state: 'expired',
+          state: 'revoking',
+          endState: 'expired',
           endedAt: this.#clock(),
           endReason: 'expired',
         });
@@ -668,6 +741,8 @@ export class Broker {
       }),
     );
     for (const grant of expired) this.#cancelTimer(grant.id);
+    // Told first, so proxies cut the grants' sessions at the start of the revocation.
+    for (const grant of expired) this.#events.publish({ type: 'grant.expired', request: grant });
     await this.#revokeCredentialsOf(expired);
     await this.#auditBatch(
       expired.map((g) => ({
@@ -678,7 +753,6 @@ export class Broker {
         data: {},
       })),
     );
-    for (const grant of expired) this.#events.publish({ type: 'grant.expired', request: grant });
   }
 
   async #revokeCredentialsOf(grants: readonly AccessRequest[]): Promise<void> {
@@ -690,12 +764,27 @@ export class Broker {
       );
     }
     await this.#revoker.revoke(credentials);
+    // Grants left without credentials to remove (none minted, or removed by an earlier attempt).
+    await this.#complete(grants.map((g) => g.id));
+  }
+
+  /** Ending grants among `ids` whose credentials are all gone reach `expired` / `revoked`. */
+  async #complete(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    let done: AccessRequest[];
+    try {
+      done = await this.#store.completeRevocations(ids);
+    } catch (error) {
+      this.#log.error({ err: error }, 'recording finished revocations failed; the sweeper will retry');
+      return;
+    }
+    for (const request of done) this.#events.publish({ type: 'grant.ended', request });
   }
 
   async #onRevocations(outcomes: readonly RevocationOutcome[]): Promise<void> {
     const at = this.#clock();
     await this.#auditBatch(
-      outcomes.map(({ credential, error }) => ({
+      outcomes.map(({ credential, error, details }) => ({
         at,
         actor: 'warden',
         action: error ? 'credential.revocation_failed' : 'credential.revoked',
@@ -706,8 +795,11 @@ export class Broker {
               handle: credential.handle,
               attempts: credential.attempts,
               error: credential.lastError,
+              next_attempt_at: credential.nextAttemptAt
+                ? new Date(credential.nextAttemptAt).toISOString()
+                : null,
             }
-          : { target: credential.target, handle: credential.handle },
+          : { target: credential.target, handle: credential.handle, ...details },
       })),
     );
     for (const { credential, error } of outcomes) {
@@ -717,23 +809,45 @@ export class Broker {
           err: error,
           request: credential.requestId,
           target: credential.target,
+          handle: credential.handle,
           attempts: credential.attempts,
         },
         'credential revocation failed; will retry',
       );
-      const request = await this.#store.getRequest(credential.requestId);
-      if (!request) continue;
-      const updated =
-        (await this.#store.updateRequest(request.id, request.version, {
-          error: `revocation failed (${credential.attempts} attempts): ${credential.lastError}`,
-        })) ?? request;
-      this.#events.publish({
-        type: 'credential.revocation_failed',
-        request: updated,
-        error: credential.lastError ?? 'unknown',
-        attempts: credential.attempts,
-      });
+      await this.#markRevocationFailed(credential);
     }
+    await this.#complete([...new Set(outcomes.filter((o) => !o.error).map((o) => o.credential.requestId))]);
+  }
+
+  /**
+   * Shows the failure on the grant (`revocation_failed`, `error`) and tells its approvers: on the
+   * first failure, then about once an hour while it lasts (retries are capped at 5 minutes).
+   */
+  async #markRevocationFailed(credential: CredentialRecord): Promise<void> {
+    const error = `revocation failed (${credential.attempts} attempts, retrying): ${credential.lastError}`;
+    let request = await this.#store.getRequest(credential.requestId);
+    for (let i = 0; request && i < 5; i++) {
+      const ending = request.state === 'revoking' || request.state === 'revocation_failed';
+      const updated = await this.#store.updateRequest(request.id, request.version, {
+        error,
+        ...(ending ? { state: 'revocation_failed' as const } : {}),
+      });
+      if (updated) {
+        request = updated;
+        break;
+      }
+      request = await this.#store.getRequest(credential.requestId);
+    }
+    if (!request) return;
+    if (credential.attempts !== 1 && credential.attempts % NOTIFY_EVERY_ATTEMPTS !== 0) return;
+    const approvers = [...new Set(this.#resolveRequirement(request).groups.flatMap((g) => g.members))];
+    this.#events.publish({
+      type: 'credential.revocation_failed',
+      request,
+      error: credential.lastError ?? 'unknown',
+      attempts: credential.attempts,
+      approvers,
+    });
   }
 
   /** Mints the credential and makes an approved request active. */
@@ -743,13 +857,38 @@ export class Broker {
     const expiresAt = now + request.durationMs;
     let credential: IssuedCredential | undefined;
     let handle: string | undefined;
+    // Recorded before it exists on the target: reconciliation may only ever remove what the
+    // store knows Warden minted.
+    const planned = provider?.planHandle?.(request);
+    const record: CredentialRecord = {
+      id: createId('c'),
+      requestId: request.id,
+      target: request.target,
+      provider: provider?.name ?? 'none',
+      handle: planned ?? '',
+      state: 'minting',
+      createdAt: now,
+      expiresAt,
+      revokedAt: null,
+      attempts: 0,
+      nextAttemptAt: null,
+      lastError: null,
+      leaseOwner: null,
+      leaseUntil: null,
+    };
     try {
       if (!provider) throw new Error(`no credential provider for target ${request.target}`);
+      if (planned) await this.#store.insertCredential(record);
       const minted = await provider.mint(request, expiresAt);
       credential = minted.credential;
       handle = minted.handle;
     } catch (error) {
       const message = (error as Error).message.slice(0, 500);
+      if (planned) {
+        await this.#store
+          .updateCredential(record.id, { state: 'failed', lastError: message })
+          .catch((e) => this.#log.error({ err: e, request: request.id }, 'recording a failed mint failed'));
+      }
       const failed = await this.#transition(request, ['approved'], {
         state: 'failed',
         error: message,
@@ -763,23 +902,8 @@ export class Broker {
       this.#events.publish({ type: 'grant.failed', request: failed, error: message });
       return failed;
     }
-    const record: CredentialRecord = {
-      id: createId('c'),
-      requestId: request.id,
-      target: request.target,
-      provider: provider.name,
-      handle,
-      state: 'active',
-      createdAt: now,
-      expiresAt,
-      revokedAt: null,
-      attempts: 0,
-      nextAttemptAt: null,
-      lastError: null,
-      leaseOwner: null,
-      leaseUntil: null,
-    };
-    await this.#store.insertCredential(record);
+    if (planned) await this.#store.updateCredential(record.id, { state: 'active', handle });
+    else await this.#store.insertCredential({ ...record, handle, state: 'active' });
     const active = await this.#transition(request, ['approved'], {
       state: 'active',
       activatedAt: now,
@@ -932,9 +1056,17 @@ export class Broker {
     action: string,
     subject: string,
     data: Record<string, unknown>,
+    via?: string,
   ): Promise<AuditEntry | undefined> {
     try {
-      return await this.#store.appendAudit({ at: this.#clock(), actor, action, subject, data });
+      return await this.#store.appendAudit({
+        at: this.#clock(),
+        actor,
+        action,
+        subject,
+        data,
+        via: resolveVia(actor, via),
+      });
     } catch (error) {
       this.#log.error({ err: error, action, subject }, 'audit append failed');
       return undefined;
@@ -943,20 +1075,29 @@ export class Broker {
 
   async #auditBatch(entries: readonly AuditInput[]): Promise<void> {
     try {
-      await this.#store.appendAuditBatch(entries);
+      await this.#store.appendAuditBatch(entries.map((e) => ({ ...e, via: resolveVia(e.actor, e.via) })));
     } catch (error) {
       this.#log.error({ err: error, entries: entries.length }, 'audit append failed');
     }
   }
 
-  /** Appends an audit entry on behalf of another part (proxy, CI exchange). */
+  /** Runs `fn` with `via` as the caller its audit entries record (a chat front end in this process). */
+  runAs<T>(via: string, fn: () => T): T {
+    return runAsCaller(via, fn);
+  }
+
+  /**
+   * Appends an audit entry on behalf of another part (proxy, CI exchange). `via` names what made
+   * the call (`proxy:ssh`, `session:<id>`); default: the caller of the current call.
+   */
   recordAudit(
     actor: string,
     action: string,
     subject: string,
     data: Record<string, unknown>,
+    via?: string,
   ): Promise<AuditEntry | undefined> {
-    return this.#audit(actor, action, subject, data);
+    return this.#audit(actor, action, subject, data, via);
   }
 }
 
@@ -967,6 +1108,7 @@ const UNSTARTED = {
   endedAt: null,
   endReason: null,
   endedBy: null,
+  endState: null,
   remindedAt: null,
   expiringNotifiedAt: null,
   error: null,

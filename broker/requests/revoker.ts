@@ -2,16 +2,18 @@
  * Removes credentials. Calls are coalesced into batches per target,
  * so a thousand grants expiring in the same second cost a few statements, not thousands.
  * A lease on each credential row makes exactly one replica work on it; failures are retried
- * with backoff and stay visible on the credential (attempts, last error).
+ * with backoff (capped at 5 minutes) for as long as it takes, and stay visible on the
+ * credential (attempts, last error) and on its grant (`revocation_failed`).
  */
 import type { Logger } from '../log.ts';
 import type { CredentialRecord } from '../model.ts';
-import type { CredentialProvider } from '../providers/provider.ts';
+import type { CredentialProvider, RevokeResult } from '../providers/provider.ts';
 import type { Store } from '../store/store.ts';
 
 /** Roles per provider call; large batches hold catalogue locks longer. */
 const BATCH_SIZE = 100;
-const LEASE_MS = 60_000;
+/** Default lease on a credential being revoked (`broker.revocation_lease`). */
+export const DEFAULT_LEASE_MS = 60_000;
 /** Credentials one worker takes from its queue at a time. */
 const MAX_BATCH = 1000;
 
@@ -23,6 +25,8 @@ interface QueueItem {
 export interface RevocationOutcome {
   credential: CredentialRecord;
   error?: Error;
+  /** What the provider reports of the removal (objects dropped, ...), for the audit. */
+  details?: Record<string, unknown>;
 }
 
 export interface RevokerOptions {
@@ -31,6 +35,8 @@ export interface RevokerOptions {
   logger: Logger;
   clock: () => number;
   owner: string;
+  /** How long a claimed credential stays with this replica (default {@link DEFAULT_LEASE_MS}). */
+  leaseMs?: number;
   /** Called after each provider call with its outcomes (audit, events). */
   onOutcomes: (outcomes: readonly RevocationOutcome[]) => Promise<void>;
 }
@@ -92,7 +98,12 @@ export class Revoker {
     const { store, logger, clock, owner } = this.#options;
     try {
       const ids = [...new Set(batch.map((b) => b.credential.id))];
-      const claimed = await store.claimRevocations(ids, owner, clock(), LEASE_MS);
+      const claimed = await store.claimRevocations(
+        ids,
+        owner,
+        clock(),
+        this.#options.leaseMs ?? DEFAULT_LEASE_MS,
+      );
       if (claimed.length > 0) await this.#revokeTarget(target, claimed);
     } catch (error) {
       logger.error({ err: error, target }, 'revocation batch failed; the sweeper will retry');
@@ -105,23 +116,27 @@ export class Revoker {
     const bookkeeping: Promise<void>[] = [];
     for (let i = 0; i < credentials.length; i += BATCH_SIZE) {
       const chunk = credentials.slice(i, i + BATCH_SIZE);
-      let failures: Map<string, Error>;
+      let result: RevokeResult;
       if (!provider) {
-        failures = new Map(
-          chunk.map((c) => [c.id, new Error(`no provider configured for target ${target}`)]),
-        );
+        result = {
+          failures: new Map(
+            chunk.map((c) => [c.id, new Error(`no provider configured for target ${target}`)]),
+          ),
+          details: new Map(),
+        };
       } else {
         try {
-          failures = await provider.revoke(chunk);
+          result = await provider.revoke(chunk);
         } catch (error) {
-          failures = new Map(chunk.map((c) => [c.id, error as Error]));
+          result = { failures: new Map(chunk.map((c) => [c.id, error as Error])), details: new Map() };
         }
       }
-      bookkeeping.push(this.#record(chunk, failures));
+      bookkeeping.push(this.#record(chunk, result));
     }
     await Promise.all(bookkeeping);
   }
-  async #record(chunk: readonly CredentialRecord[], failures: ReadonlyMap<string, Error>): Promise<void> {
+  async #record(chunk: readonly CredentialRecord[], result: RevokeResult): Promise<void> {
+    const failures = result.failures;
     const { store, clock, onOutcomes, logger } = this.#options;
     try {
       const now = clock();
@@ -141,6 +156,7 @@ export class Revoker {
             leaseUntil: null,
             lastError: null,
           },
+          ...(result.details.has(credential.id) ? { details: result.details.get(credential.id)! } : {}),
         });
       }
       for (const credential of chunk) {

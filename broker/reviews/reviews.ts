@@ -120,13 +120,19 @@ export class StatementReviews implements StatementReviewer {
       heldAt: now,
     };
     await this.#store.insertReview(review);
-    await this.#broker.recordAudit(grant.requester, 'review.requested', review.id, {
-      grant: grant.id,
-      target: grant.target,
-      level: grant.level,
-      rule: review.rule,
-      session: review.sessionId,
-    });
+    await this.#broker.recordAudit(
+      grant.requester,
+      'review.requested',
+      review.id,
+      {
+        grant: grant.id,
+        target: grant.target,
+        level: grant.level,
+        rule: review.rule,
+        session: review.sessionId,
+      },
+      `session:${review.sessionId}`,
+    );
     const outcome = new Promise<ReviewOutcome>((resolve) => {
       const timer = setTimeout(() => void this.#expireDue(review.id), Math.max(0, review.deadline - now));
       timer.unref();

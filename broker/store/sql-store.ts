@@ -7,12 +7,15 @@
  * Each aggregate's queries live in `sql/<aggregate>.ts`, the schema in `sql/migrations.ts`; this
  * file opens a dialect and puts the aggregates together.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
+import type { AuditSigner } from '../audit/signing.ts';
+import { StoreMissingError } from '../errors.ts';
 import { createAuditQueries } from './sql/audit.ts';
+import { createChatMessageQueries } from './sql/chat-messages.ts';
 import { createCredentialQueries } from './sql/credentials.ts';
 import { migrateSchema } from './sql/migrations.ts';
 import { createOnceQueries } from './sql/once.ts';
@@ -27,6 +30,8 @@ import { WalCheckpointer } from './wal-checkpointer.ts';
 /** A store on SQL, with raw access for tests that tamper with the audit log on purpose. */
 export interface SqlStore extends Store {
   readonly kysely: Db;
+  /** The applied schema version; 0 when the database holds no Warden schema. */
+  schemaVersion(): Promise<number>;
 }
 
 /**
@@ -34,11 +39,28 @@ export interface SqlStore extends Store {
  * {@link openPostgresStore}). `beforeClose` runs first in `close` (the embedded store stops its
  * checkpointer there).
  */
-export function createSqlStore(kind: StoreKind, db: Db, beforeClose?: () => Promise<void>): SqlStore {
+export function createSqlStore(
+  kind: StoreKind,
+  db: Db,
+  beforeClose?: () => Promise<void>,
+  auditSigner?: AuditSigner,
+): SqlStore {
   return {
     kind,
     kysely: db,
     migrate: () => migrateSchema(db, kind),
+    async schemaVersion() {
+      try {
+        const row = await db
+          .selectFrom('warden_meta')
+          .select('value')
+          .where('key', '=', 'schema_version')
+          .executeTakeFirst();
+        return row ? Number(row.value) : 0;
+      } catch {
+        return 0;
+      }
+    },
     async close() {
       await beforeClose?.();
       await db.destroy();
@@ -48,11 +70,12 @@ export function createSqlStore(kind: StoreKind, db: Db, beforeClose?: () => Prom
     },
     ...createRequestQueries(db),
     ...createCredentialQueries(db),
-    ...createAuditQueries(db, kind),
+    ...createAuditQueries(db, kind, auditSigner),
     ...createSessionQueries(db),
     ...createProxyVerifierQueries(db),
     ...createReviewQueries(db),
     ...createOnceQueries(db),
+    ...createChatMessageQueries(db),
   };
 }
 
@@ -66,11 +89,38 @@ export interface EmbeddedStoreOptions {
   backgroundCheckpoints?: boolean;
   /** Told when the background checkpoints fail (the store then checkpoints inline). */
   onCheckpointError?(error: unknown): void;
+  /** Signs the head of every audit append (`audit.signing_key`). */
+  auditSigner?: AuditSigner;
+  /** Refuse a file that does not exist instead of creating it (commands that only read). */
+  mustExist?: boolean;
 }
 
-/** Opens the embedded store: a SQLite file (WAL). */
+/** SQLite's files of a database: the file itself, its write-ahead log and its shared-memory index. */
+const SQLITE_FILES = ['', '-wal', '-shm'];
+
+/**
+ * Makes sure the store's files are readable by their owner only: a missing directory is made
+ * 0700, the database file is created 0600, and files an older version left group- or
+ * world-readable are narrowed to 0600. SQLite gives the -wal and -shm files it creates the mode
+ * of the database file. An existing directory keeps its mode (it may be shared, like the cwd).
+ */
+function secureStoreFiles(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  closeSync(openSync(path, 'a', 0o600));
+  for (const suffix of SQLITE_FILES) {
+    const file = `${path}${suffix}`;
+    if (existsSync(file) && (statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+  }
+}
+
+/** Opens the embedded store: a SQLite file (WAL), readable by its owner only. */
 export function openEmbeddedStore(path: string, options: EmbeddedStoreOptions = {}): SqlStore {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    if (options.mustExist && !existsSync(path)) {
+      throw new StoreMissingError(`there is no store at ${resolve(path)}`, { path: resolve(path) });
+    }
+    secureStoreFiles(path);
+  }
   const database = new Database(path);
   database.pragma('journal_mode = WAL');
   // NORMAL in WAL mode survives a killed process (SIGKILL); only an OS crash may lose the last commits.
@@ -85,13 +135,17 @@ export function openEmbeddedStore(path: string, options: EmbeddedStoreOptions = 
         })
       : undefined;
   const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database }) });
-  return createSqlStore('embedded', db, checkpointer && (() => checkpointer.stop()));
+  return createSqlStore('embedded', db, checkpointer && (() => checkpointer.stop()), options.auditSigner);
 }
 
 const INT8_OID = 20;
 
 /** Opens the PostgreSQL store for replicated deployments. */
-export function openPostgresStore(connectionString: string, poolSize = 10): SqlStore {
+export function openPostgresStore(
+  connectionString: string,
+  poolSize = 10,
+  options: { auditSigner?: AuditSigner } = {},
+): SqlStore {
   const pool = new pg.Pool({
     connectionString,
     max: poolSize,
@@ -104,5 +158,10 @@ export function openPostgresStore(connectionString: string, poolSize = 10): SqlS
   });
   // An idle client losing its server must not crash the process; the next query reconnects.
   pool.on('error', () => {});
-  return createSqlStore('postgres', new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) }));
+  return createSqlStore(
+    'postgres',
+    new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) }),
+    undefined,
+    options.auditSigner,
+  );
 }

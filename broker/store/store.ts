@@ -53,6 +53,8 @@ export interface CredentialFilter {
   requestId?: string;
   requestIds?: readonly string[];
   target?: string;
+  /** Only credentials with one of these handles (role names, serials). */
+  handles?: readonly string[];
   states?: readonly CredentialRecord['state'][];
 }
 
@@ -72,6 +74,11 @@ export interface RequestStore {
     expectedVersion: number,
     patch: Partial<AccessRequest>,
   ): Promise<AccessRequest | undefined>;
+  /**
+   * Moves ending grants (`revoking`, `revocation_failed`) among `ids` whose credentials are all
+   * gone to their `endState`; returns the grants it moved (each move bumps the version).
+   */
+  completeRevocations(ids: readonly string[]): Promise<AccessRequest[]>;
   /** Requests whose pending time ran out, active grants past expiry (or within `expiringWithin` and not yet warned). */
   findDue(
     now: number,
@@ -116,6 +123,8 @@ export interface AuditStore {
   /** Appends several entries in one transaction, in order. */
   appendAuditBatch(entries: readonly AuditInput[]): Promise<AuditEntry[]>;
   readAudit(options: { afterSeq?: number; since?: number; limit?: number }): Promise<AuditEntry[]>;
+  /** The last entry (the head), if any. */
+  readAuditHead(): Promise<AuditEntry | undefined>;
 }
 
 /**
@@ -179,6 +188,37 @@ export interface OnceStore {
   rememberOnce(key: string, expiresAt: number, now: number): Promise<boolean>;
 }
 
+/** What a chat message shows: a request (its root message), a held statement, a person's direct conversation. */
+export type ChatMessageSubject = 'request' | 'review' | 'direct';
+
+/** Where a chat adapter posted about a subject, so any process can update it or find it again. */
+export interface ChatMessageRecord {
+  /** The adapter that posted it (`slack`, `teams`, `console`). */
+  chat: string;
+  subject: ChatMessageSubject;
+  /** The request id, review id, or (direct) the person's id in that chat. */
+  subjectId: string;
+  /** The adapter's reference, opaque to Warden (Slack: channel and ts; Teams: a conversation reference). */
+  ref: string;
+  createdAt: number;
+}
+
+/** Chat message references. */
+export interface ChatMessageStore {
+  /**
+   * Stores a reference. The first one stored for a subject is kept unless `replace` (direct
+   * conversations, whose reference may change); returns the reference now stored.
+   */
+  saveChatMessage(record: ChatMessageRecord, options?: { replace?: boolean }): Promise<ChatMessageRecord>;
+  getChatMessage(
+    chat: string,
+    subject: ChatMessageSubject,
+    subjectId: string,
+  ): Promise<ChatMessageRecord | undefined>;
+  /** The record whose reference is `ref`: what a reply's thread is about. */
+  findChatMessage(chat: string, ref: string): Promise<ChatMessageRecord | undefined>;
+}
+
 /** Which SQL dialect a store runs on. */
 export type StoreKind = 'embedded' | 'postgres';
 
@@ -195,7 +235,8 @@ export interface Store
     SessionStore,
     ProxyVerifierStore,
     ReviewStore,
-    OnceStore {
+    OnceStore,
+    ChatMessageStore {
   readonly kind: StoreKind;
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -17,6 +17,24 @@ export interface CiCredential {
   readonly password: string;
   /** ISO 8601 instant or a Date. */
   readonly expiresAt: string | Date;
+  /** libpq `sslmode` the job connects with (`--sslmode`, or verify-full with `--ca`). */
+  readonly sslmode?: CiSslMode;
+  /** Absolute path of the CA file that verifies the server (`--ca`). */
+  readonly sslrootcert?: string;
+}
+
+/** libpq `sslmode` values `warden ci exchange` offers (no silent plaintext fallback). */
+export const CI_SSL_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
+export type CiSslMode = (typeof CI_SSL_MODES)[number];
+
+/**
+ * Puts `sslmode` (and `sslrootcert`) into the credential's URI, so `psql "$DATABASE_URL"` checks
+ * the server the way the job asked instead of libpq's default `prefer` (plaintext when TLS fails).
+ */
+export function withTls(credential: CiCredential, sslmode: CiSslMode, sslrootcert?: string): CiCredential {
+  const query = new URLSearchParams({ sslmode, ...(sslrootcert ? { sslrootcert } : {}) });
+  const base = credential.uri.split('?')[0]!;
+  return { ...credential, uri: `${base}?${query}`, sslmode, ...(sslrootcert ? { sslrootcert } : {}) };
 }
 
 /** Output formats of `warden ci exchange`. */
@@ -63,6 +81,8 @@ function variables(credential: CiCredential): [string, string][] {
     ['PGPASSWORD', credential.password],
     ['DATABASE_URL', credential.uri],
     ['WARDEN_EXPIRES_AT', expiresAt],
+    ...(credential.sslmode ? [['PGSSLMODE', credential.sslmode] as [string, string]] : []),
+    ...(credential.sslrootcert ? [['PGSSLROOTCERT', credential.sslrootcert] as [string, string]] : []),
   ];
 }
 

@@ -3,10 +3,19 @@
  * prints it as shell assignments, GitHub Actions environment entries, or JSON. The token never
  * goes on the command line; it comes from `--token-file`, GitHub Actions or a GitLab variable.
  */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { BrokerApiError, BrokerClient } from '../../broker/api/client.ts';
 import { CiCliError } from '../ci/errors.ts';
-import { type CiCredential, type CiOutputFormat, parseOutputFormat, renderCredential } from '../ci/format.ts';
+import {
+  CI_SSL_MODES,
+  type CiCredential,
+  type CiOutputFormat,
+  type CiSslMode,
+  parseOutputFormat,
+  renderCredential,
+  withTls,
+} from '../ci/format.ts';
 import { readCiToken } from '../ci/token-source.ts';
 import { UsageError } from '../errors.ts';
 import type { Io } from '../output.ts';
@@ -31,7 +40,7 @@ export enum CiExitCode {
 
 const USAGE =
   'usage: warden ci exchange --target <name> --level <level> [--ttl 15m] [--audience warden] ' +
-  '[--token-file f] [--format env|github|json] [--url URL] [--max-wait 15m]';
+  '[--token-file f] [--format env|github|json] [--url URL] [--max-wait 15m] [--sslmode verify-full] [--ca FILE]';
 
 const DEFAULT_MAX_WAIT_MS = 15 * 60_000;
 
@@ -69,6 +78,7 @@ export async function runCiCommand(
   const format = parseFormatFlag(s(flags.format) ?? 'env');
   const ttl = s(flags.ttl) ?? s(flags.duration);
   const maxWaitMs = parseMaxWait(s(flags['max-wait']));
+  const tls = parseTlsFlags(s(flags.sslmode), s(flags.ca));
   const url = s(flags.url) ?? io.env.WARDEN_URL ?? 'http://127.0.0.1:8080';
   const githubEnv = io.env.GITHUB_ENV;
   if (format === 'github' && !githubEnv) {
@@ -123,7 +133,11 @@ export async function runCiCommand(
       if (!again) return CiExitCode.NoToken;
       answer = await again.call<ExchangeAnswer>('GET', `/v1/ci/exchange/${answer.pending}`);
     }
-    const rendered = renderCredential(toCredential(answer), format);
+    const credential = toCredential(answer);
+    const rendered = renderCredential(
+      tls ? withTls(credential, tls.sslmode, tls.sslrootcert) : credential,
+      format,
+    );
     if (rendered.githubEnv !== undefined) appendFileSync(githubEnv!, rendered.githubEnv, { mode: 0o600 });
     io.out(rendered.stdout.replace(/\n$/, ''));
     return CiExitCode.Ok;
@@ -142,6 +156,27 @@ function parseFormatFlag(text: string): CiOutputFormat {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+}
+
+/** `--sslmode` and `--ca` (which implies verify-full); the CA path is made absolute. */
+function parseTlsFlags(
+  mode: string | undefined,
+  ca: string | undefined,
+): { sslmode: CiSslMode; sslrootcert?: string } | undefined {
+  if (mode === undefined && ca === undefined) return undefined;
+  const sslmode = (mode ?? 'verify-full') as CiSslMode;
+  if (!CI_SSL_MODES.includes(sslmode)) {
+    throw new UsageError(
+      `--sslmode is one of ${CI_SSL_MODES.join(', ')} (prefer and allow fall back to plaintext)`,
+    );
+  }
+  if (ca === undefined) return { sslmode };
+  if (sslmode !== 'verify-ca' && sslmode !== 'verify-full') {
+    throw new UsageError(`--ca is only checked under --sslmode verify-ca or verify-full, not ${sslmode}`);
+  }
+  const path = resolve(ca);
+  if (!existsSync(path)) throw new UsageError(`--ca: no file ${path}`);
+  return { sslmode, sslrootcert: path };
 }
 
 function parseMaxWait(text: string | undefined): number {

@@ -1,13 +1,16 @@
 /**
  * `warden doctor`: checks a configuration against the world it describes — the store, each
- * target's admin login (can it create roles?), the proxies' settings, Slack's auth.test, the SSH
- * CA key, the OIDC issuers — and says what is wrong and how to fix it. Exits 3 when a failure is
- * in the configuration (or its secrets), 1 when only the world is wrong.
+ * target's admin (for Postgres, a full mint → login → revoke cycle on a scratch role, see
+ * `broker/providers/postgres/self-test.ts`), the proxies' settings, Slack's auth.test, the SSH CA
+ * key, the OIDC issuers — and says what is wrong and how to fix it. Exits 3 when a failure is in
+ * the configuration (or its secrets), 1 when only the world is wrong.
  */
 
-import { parseBotConfig, resolveSlackSettings } from '../../bot/config.ts';
+import { startChat } from '../../bot/start.ts';
 import { createProviders, loadSshCa, openConfiguredStore } from '../../broker/app.ts';
 import { type Config, loadConfig } from '../../broker/config/load.ts';
+import { resolveSecret } from '../../broker/config/secrets.ts';
+import { createSilentLogger } from '../../broker/log.ts';
 import { isConfigurationError } from '../../lib/errors.ts';
 import { formatCaPublicKeyLine } from '../../lib/ssh/keys.ts';
 import { compilePgProxies } from '../../proxy/pg/start.ts';
@@ -41,6 +44,33 @@ async function check(name: string, run: () => Promise<string>, fix: string): Pro
       fix: secretMissing ? 'set the environment variable or file it names' : fix,
       ...(isConfigurationError(error) ? { configuration: true } : {}),
     };
+  }
+}
+
+/** The chat front ends, checked by the code that starts them (`startChat` in check mode). */
+async function checkChat(config: Config, env: Record<string, string | undefined>): Promise<DoctorCheck[]> {
+  try {
+    const chat = await startChat({
+      config: config.chat,
+      resolveSecret: (ref, path) => resolveSecret(ref, path, env),
+      logger: createSilentLogger(),
+      mode: 'check',
+    });
+    return chat.checks;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    return [
+      {
+        name: 'chat',
+        ok: false,
+        detail: (error as Error).message,
+        fix:
+          code === 'ERR_CONFIG_SECRET'
+            ? 'set the environment variable or file it names'
+            : 'fix the chat: section',
+        ...(isConfigurationError(error) ? { configuration: true } : {}),
+      },
+    ];
   }
 }
 
@@ -82,6 +112,27 @@ export async function runDoctorChecks(
     });
   }
   for (const [name, provider] of providers ?? []) {
+    if (provider.selfTest) {
+      // Mint → login → revoke with the configured admin: each step names what is missing.
+      const steps = await provider.selfTest().catch((error: Error) => [
+        {
+          step: 'admin login',
+          ok: false,
+          detail: error.message,
+          fix: `check targets.${name}.admin: host, port, user and password`,
+        },
+      ]);
+      for (const step of steps) {
+        checks.push({
+          name: `target ${name}: ${step.step}`,
+          ok: step.ok,
+          detail: step.detail,
+          ...(step.fix ? { fix: step.fix } : {}),
+        });
+      }
+      await provider.close().catch(() => {});
+      continue;
+    }
     checks.push(
       await check(
         `target ${name} (${provider.name})`,
@@ -131,40 +182,7 @@ export async function runDoctorChecks(
       ),
     );
   }
-  const chat = (() => {
-    try {
-      return parseBotConfig(config.chat);
-    } catch (error) {
-      checks.push({
-        name: 'chat',
-        ok: false,
-        detail: (error as Error).message,
-        fix: 'fix the chat: section',
-        ...(isConfigurationError(error) ? { configuration: true } : {}),
-      });
-      return undefined;
-    }
-  })();
-  if (chat?.slack) {
-    const slack = chat.slack;
-    checks.push(
-      await check(
-        'Slack auth.test',
-        async () => {
-          const settings = resolveSlackSettings(slack, env);
-          const res = await doFetch(new URL('auth.test', settings.apiUrl), {
-            method: 'POST',
-            headers: { authorization: `Bearer ${settings.botToken.reveal()}` },
-            signal: AbortSignal.timeout(10_000),
-          });
-          const body = (await res.json()) as { ok: boolean; error?: string; team?: string; user?: string };
-          if (!body.ok) throw new Error(`Slack answered ${body.error ?? res.status}`);
-          return `bot ${body.user ?? '?'} in workspace ${body.team ?? '?'}`;
-        },
-        'check chat.slack.bot_token (xoxb-...), and that the app is installed in the workspace',
-      ),
-    );
-  }
+  checks.push(...(await checkChat(config, env)));
   for (const issuer of config.ci?.issuers ?? []) {
     checks.push(
       await check(

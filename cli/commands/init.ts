@@ -16,14 +16,18 @@ broker:
     - { name: cli-admin, role: admin, secret: { env: WARDEN_ADMIN_TOKEN } }
   expiring_soon: 5m                   # when requesters get the "expiring soon" DM
 
+# audit:                              # sign the audit log (docs/audit.md); make the key with warden audit keygen
+#   signing_key: { file: /run/secrets/warden-audit-key.pem }
+#   checkpoints: { file: /var/lib/warden/audit-checkpoints.jsonl }
+
 targets:
   prod-db:                            # the name people type: /access prod-db 30m ...
     kind: postgres
-    admin:                            # a role with CREATEROLE that owns (or may grant on) the tables
+    admin:                            # a role with CREATEROLE, granted the table privileges WITH GRANT OPTION (docs/postgres.md)
       host: db.internal
       port: 5432
       database: app
-      user: warden_admin
+      user: warden                    # not under role_prefix (warden_): Warden refuses that
       password: { env: PROD_DB_ADMIN_PASSWORD }
     levels:
       read: { grants: [select] }

@@ -11,7 +11,7 @@ const s = (v: string | boolean | undefined) => (typeof v === 'string' ? v : unde
 
 function describe(r: ApiRequest): string {
   const until = r.expires ? ` until ${r.expires}` : '';
-  return `${r.id}  ${r.state.padEnd(9)} ${r.requester} → ${r.target}:${r.level}${until}  ${r.reason}`;
+  return `${r.id}  ${r.state.padEnd(17)} ${r.requester} → ${r.target}:${r.level}${until}  ${r.reason}`;
 }
 
 export async function runRequestCommand(
@@ -97,11 +97,17 @@ export async function runRequestCommand(
       const query = new URLSearchParams();
       const user = s(flags.user);
       if (user) query.set('requester', user);
-      query.set('state', s(flags.state) ?? (flags.all ? '' : 'pending,approved,active'));
+      // Ending grants are listed by default: one whose credential is not removed yet still matters.
+      const states = flags.failing
+        ? 'revocation_failed'
+        : (s(flags.state) ?? (flags.all ? '' : 'pending,approved,active,revoking,revocation_failed'));
+      query.set('state', states);
       const result = await client.call<{ requests: ApiRequest[] }>('GET', `/v1/requests?${query}`);
       if (json) io.out(JSON.stringify(result));
       else if (result.requests.length === 0) io.out('no requests');
-      else for (const r of result.requests) io.out(describe(r));
+      else if (flags.failing) {
+        for (const r of result.requests) io.out(`${describe(r)}\n    ${r.error ?? ''}`);
+      } else for (const r of result.requests) io.out(describe(r));
       return ExitCode.Ok;
     }
     default:

@@ -1,12 +1,10 @@
 /** `warden serve`: every part in one process (the default deployment), or `--demo` for a first run. */
 
 import pino from 'pino';
-import { parseBotConfig, resolveSlackSettings } from '../../bot/config.ts';
-import { ConsoleBot } from '../../bot/console/console-bot.ts';
-import { SlackBot } from '../../bot/slack/slack-bot.ts';
+import { type ChatRuntime, prepareChat } from '../../bot/start.ts';
 import { createCiRoutes } from '../../broker/api/ci-route.ts';
 import { createReviewRoutes } from '../../broker/api/review-routes.ts';
-import { ApiServer } from '../../broker/api/server.ts';
+import { ApiServer, type HealthPart } from '../../broker/api/server.ts';
 import { createSshRoutes } from '../../broker/api/ssh-route.ts';
 import { createBrokerApp, loadSshCa } from '../../broker/app.ts';
 import { CiExchange } from '../../broker/ci/exchange.ts';
@@ -59,10 +57,12 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     });
     // Sections only the front ends and proxies read are checked before the broker starts (and
     // reconciles its targets), so a bad one changes nothing; what fails later is stopped below.
-    const chat = parseBotConfig(config.chat);
+    const chat = await prepareChat({
+      config: config.chat,
+      resolveSecret: (ref, path) => resolveSecret(ref, path, env),
+    });
     const proxySettings = readProxySettings(config, env);
     checkProxySettings(proxySettings);
-    const slackSettings = chat.slack ? resolveSlackSettings(chat.slack, env) : undefined;
     const tokens = config.broker.tokens.map((t, i) => ({
       name: t.name,
       role: t.role,
@@ -77,11 +77,19 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     // Every recording proxy (Postgres, SSH) starts the same way, from the broker's proxy ports.
     const proxies = await startProxies(proxySettings, { ports: app.proxyPorts, clock: Date.now, logger });
     started.push('proxies', () => Promise.all(proxies.map((proxy) => proxy.close())));
+    let chatRuntime: ChatRuntime | undefined;
     const api = new ApiServer({
       broker: app.broker,
       store: app.store,
       tokens,
       logger,
+      audit: app.audit,
+      health: (): Record<string, HealthPart> => {
+        const chats = chatRuntime?.health() ?? {};
+        if (Object.keys(chats).length === 0) return {};
+        const degraded = Object.values(chats).some((c) => c.state !== 'connected');
+        return { chat: { degraded, ...chats } };
+      },
       ...(ci ? { publicRoutes: createCiRoutes(ci, logger) } : {}),
       extraRoutes: [
         ...createReviewRoutes(app.reviews),
@@ -99,18 +107,6 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       },
       'warden is serving',
     );
-    if (slackSettings) {
-      const slack = new SlackBot({
-        broker: app.broker,
-        settings: slackSettings,
-        logger,
-        defaultChannel: chat.default_channel,
-        reviews: app.reviews,
-      });
-      started.push('Slack bot', () => slack.stop());
-      const running = await slack.start();
-      logger.info({ mode: slackSettings.mode, port: running.port }, 'Slack bot started');
-    }
     if (demo) {
       for (const line of demo.instructions(`http://${address.address}:${address.port}`)) io.out(line);
     }
@@ -118,19 +114,28 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     const stopped = signal.aborted
       ? Promise.resolve()
       : new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-    if (consoleMode) {
-      const consoleBot = new ConsoleBot({
-        broker: app.broker,
-        input: process.stdin,
-        output: process.stdout,
-        logger,
-        identity: typeof flags.as === 'string' ? flags.as : (config.people[0]?.id ?? 'admin'),
-        defaultChannel: chat.default_channel,
-        reviews: app.reviews,
-        prompt: process.stdin.isTTY === true,
-      });
+    // Chat starts last and never fails for Slack being unreachable: it runs degraded and retries.
+    const runtime = await chat.serve({
+      broker: app.broker,
+      reviews: app.reviews,
+      messages: app.store,
+      logger,
+      ...(consoleMode
+        ? {
+            console: {
+              input: process.stdin,
+              output: process.stdout,
+              identity: typeof flags.as === 'string' ? flags.as : (config.people[0]?.id ?? 'admin'),
+              prompt: process.stdin.isTTY === true,
+            },
+          }
+        : {}),
+    });
+    chatRuntime = runtime;
+    started.push('chat', () => runtime.stop());
+    if (runtime.consoleDone) {
       // The console ending (Ctrl-D, `quit`) stops Warden like Ctrl-C does.
-      await Promise.race([consoleBot.run(), stopped]);
+      await Promise.race([runtime.consoleDone, stopped]);
       // Ctrl-C leaves the console waiting for a line: let go of stdin so the process can exit.
       process.stdin.destroy();
     } else {

@@ -103,7 +103,7 @@ export async function runSessionsCommand(
   io: Io,
 ): Promise<number> {
   if (verb !== 'list') throw new UsageError('usage: warden sessions list [--user u] [--target t] [--json]');
-  const store = await openConfiguredStore(config, io.env);
+  const store = await openConfiguredStore(config, io.env, undefined, { mustExist: true });
   try {
     const sessions = await store.listSessions({
       ...(typeof flags.user === 'string' ? { requester: flags.user } : {}),
@@ -129,7 +129,7 @@ export async function runReplayCommand(
   if (!id) throw new UsageError('usage: warden replay <session> [--format jsonl]');
   const format = flags.format ?? 'text';
   if (format !== 'text' && format !== 'jsonl') throw new UsageError('--format is text or jsonl');
-  const store = await openConfiguredStore(config, io.env);
+  const store = await openConfiguredStore(config, io.env, undefined, { mustExist: true });
   try {
     const session = await store.getSession(id);
     // SSH sessions are recorded as terminal casts: play them in the terminal.

@@ -105,8 +105,14 @@ export async function loginWithCertificate(positionals: string[], flags: Flags, 
   if (!GRANT_ID.test(grantId)) {
     throw new SshCliError('ERR_SSH_CLI_GRANT_ID', 'a grant id is 1-64 lowercase letters and digits');
   }
-  const client = createClientFromFlags({ url: s(flags.url), 'token-file': s(flags['token-file']) }, io);
   const actor = s(flags.as) ?? io.env.WARDEN_USER;
+  if (!actor) {
+    // The broker certifies a key only for the grant's requester: say who that is before asking.
+    throw new UsageError(
+      `say whose grant ${grantId} is: --as <you> (or WARDEN_USER); only the grant's requester gets a certificate`,
+    );
+  }
+  const client = createClientFromFlags({ url: s(flags.url), 'token-file': s(flags['token-file']) }, io);
   const dir = s(flags.dir) ?? join(io.env.HOME ?? homedir(), '.ssh', 'warden');
   const keyFlag = s(flags.key);
   let identity: Identity;

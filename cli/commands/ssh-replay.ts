@@ -52,7 +52,9 @@ export async function replaySshSession(
   const format = flags.format;
   if (format !== undefined && format !== 'jsonl') throw new UsageError('only --format jsonl is supported');
   const exportPath = typeof flags.export === 'string' ? flags.export : undefined;
-  const store = deps.store ?? (await openConfiguredStore(loadConfigOf(flags, io), io.env));
+  const store =
+    deps.store ??
+    (await openConfiguredStore(loadConfigOf(flags, io), io.env, undefined, { mustExist: true }));
   try {
     const session = await store.getSession(id);
     if (!session)

@@ -79,7 +79,7 @@ async function writeKrl(flags: Flags, io: Io, deps: SshCommandDeps): Promise<num
   if (!out) throw new UsageError('usage: warden ssh krl --out FILE [--config warden.yaml]');
   const config = loadConfigOf(flags, io);
   const ca = loadSshCa(config, io.env);
-  const store = deps.store ?? (await openConfiguredStore(config, io.env));
+  const store = deps.store ?? (await openConfiguredStore(config, io.env, undefined, { mustExist: true }));
   try {
     const now = (deps.clock ?? Date.now)();
     // Grants of targets the configuration no longer has stay in: their certificates may still be valid.

@@ -30,6 +30,8 @@ export interface PgCluster {
   dataDir: string;
   /** Connection URL to a given database as the superuser. */
   urlFor(database: string): string;
+  /** Stops the server (fast shutdown: sessions are cut) and starts it again on the same port. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -183,7 +185,11 @@ export async function startPgCluster(
       rmSync(root, { recursive: true, force: true });
     }
   });
-  return { host, port, user, password, url: urlFor('postgres'), dataDir, urlFor, stop };
+  const restart = async () => {
+    run(join(BIN, 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+    run(join(BIN, 'pg_ctl'), args);
+  };
+  return { host, port, user, password, url: urlFor('postgres'), dataDir, urlFor, restart, stop };
 }
 
 /** Creates a database with a random name and returns it. */

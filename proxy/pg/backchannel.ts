@@ -202,7 +202,8 @@ export class InternalJob {
 
   private row(raw: Buffer): void {
     const values = decodeDataRow(raw).map((v) => (v === null ? null : v.toString('utf8')));
-    (this.current ??= []).push(values);
+    this.current ??= [];
+    this.current.push(values);
   }
 
   /** Marks the steps of expectations from `from` up to the next Sync as skipped. */
@@ -265,7 +266,9 @@ export function sandboxSteps(
   }
   if (extended) steps.push({ sync: true });
   // Sent whatever happened: a failure above leaves the block (or the savepoint) aborted.
-  steps.push({ query: inBlock ? `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}` : 'ROLLBACK' });
+  steps.push({
+    query: inBlock ? `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}` : 'ROLLBACK',
+  });
   return { steps, at };
 }
 
@@ -320,7 +323,7 @@ function normaliseSchema(schema: string): string {
 export function tableSizeSql(writes: readonly QualifiedName[]): string {
   const oids = writes.map((w) => `pg_catalog.to_regclass(${quoteLiteral(quoteName(w))})`).join(', ');
   return (
-    'SELECT n.nspname, c.relname, CASE WHEN c.relkind OPERATOR(pg_catalog.=) \'p\' THEN ' +
+    "SELECT n.nspname, c.relname, CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'p' THEN " +
     '(SELECT pg_catalog.sum(l.reltuples) FROM pg_catalog.pg_partition_tree(c.oid) t ' +
     'JOIN pg_catalog.pg_class l ON l.oid OPERATOR(pg_catalog.=) t.relid WHERE t.isleaf ' +
     'AND l.reltuples OPERATOR(pg_catalog.>=) 0) ELSE c.reltuples END ' +

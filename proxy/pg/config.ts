@@ -30,6 +30,8 @@ export interface PgProxyTarget {
   tls: SecureContext | undefined;
   allowPlaintext: boolean;
   recordRows: boolean;
+  /** The target's levels (for the hint of a blocked statement); unknown when not given. */
+  levels?: readonly string[];
 }
 
 /** Reads a file named in the configuration (injectable for tests). */
@@ -68,7 +70,12 @@ function resolveMaskingKey(
 export function compilePgProxyTarget(
   name: string,
   config: PgProxyTargetConfig,
-  options: { env?: Record<string, string | undefined>; readFile?: ReadConfigFile } = {},
+  options: {
+    env?: Record<string, string | undefined>;
+    readFile?: ReadConfigFile;
+    /** The target's level names. */
+    levels?: readonly string[];
+  } = {},
 ): PgProxyTarget {
   const env = options.env ?? {};
   const readFile = options.readFile ?? ((path: string) => readFileSync(path));
@@ -108,5 +115,6 @@ export function compilePgProxyTarget(
     tls,
     allowPlaintext: config.allow_plaintext,
     recordRows: config.record_rows,
+    ...(options.levels ? { levels: options.levels } : {}),
   };
 }

@@ -12,7 +12,12 @@
  * schema changes. Objects are immutable: a change is a new object, which tells the guardrails'
  * verdict cache that what they answer changed.
  */
-import type { QualifiedName, RelationCatalog, RoutineBody, RoutineResolver } from '../guardrails/sql/index.ts';
+import type {
+  QualifiedName,
+  RelationCatalog,
+  RoutineBody,
+  RoutineResolver,
+} from '../guardrails/sql/index.ts';
 import { nameArray } from './backchannel.ts';
 
 /** How long a shared snapshot serves new sessions, and a session its own, in ms. */
@@ -53,7 +58,7 @@ export const ROUTINE_NAMES_SQL =
  */
 export function routineBodiesSql(names: readonly string[]): string {
   return (
-    'SELECT CASE WHEN n.oid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema() THEN \'pg_temp\' ' +
+    "SELECT CASE WHEN n.oid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema() THEN 'pg_temp' " +
     'ELSE n.nspname::pg_catalog.text END, p.proname, l.lanname, p.prosrc, p.prosecdef, ' +
     'CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_function_sqlbody(p.oid) END ' +
     'FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace ' +
@@ -66,7 +71,9 @@ type Rows = readonly (readonly (string | null)[])[];
 
 /** Relations by name, then schema, with their NOT NULL columns. */
 export class RelationIndex implements RelationCatalog {
-  private constructor(private readonly byName: ReadonlyMap<string, ReadonlyMap<string, ReadonlySet<string>>>) {}
+  private constructor(
+    private readonly byName: ReadonlyMap<string, ReadonlyMap<string, ReadonlySet<string>>>,
+  ) {}
 
   /** Reads the rows of {@link relationsSql}; malformed rows are skipped. */
   static fromRows(rows: Rows): RelationIndex {
@@ -127,7 +134,11 @@ export interface SchemaSnapshot {
 }
 
 /** Builds a snapshot from the rows of {@link relationsSql} and {@link ROUTINE_NAMES_SQL}. */
-export function buildSchemaSnapshot(relations: Rows | undefined, names: Rows | undefined, loadedAt: number): SchemaSnapshot {
+export function buildSchemaSnapshot(
+  relations: Rows | undefined,
+  names: Rows | undefined,
+  loadedAt: number,
+): SchemaSnapshot {
   return {
     relations: relations ? RelationIndex.fromRows(relations) : undefined,
     routineNames: names ? new Set(names.flatMap(([name]) => (name ? [name] : []))) : undefined,

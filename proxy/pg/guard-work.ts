@@ -7,12 +7,7 @@
  * sync boundary, as Parse/Bind/Execute with a Flush inside a client's unfinished batch. The
  * decision for a text or a Parse is never taken before its reads are done.
  */
-import type {
-  EstimateRequest,
-  EstimateResult,
-  SqlGuardrails,
-  Verdict,
-} from '../guardrails/sql/index.ts';
+import type { EstimateRequest, EstimateResult, SqlGuardrails, Verdict } from '../guardrails/sql/index.ts';
 import {
   EXPLAIN_PREFIX,
   type InternalStep,
@@ -115,7 +110,12 @@ export class GuardWork {
   }
 
   /** Settles a prepared statement's pending estimates with a Bind's parameters. */
-  async estimateBind(verdict: Verdict, types: readonly number[], bind: BindMessage, inBatch: boolean): Promise<Verdict> {
+  async estimateBind(
+    verdict: Verdict,
+    types: readonly number[],
+    bind: BindMessage,
+    inBatch: boolean,
+  ): Promise<Verdict> {
     const requests = verdict.pendingEstimates ?? [];
     const results = await this.estimates(requests, inBatch, { types, bind });
     return this.host.guardrails.applyEstimates(verdict, results);
@@ -146,7 +146,10 @@ export class GuardWork {
   }
 
   /** Runs read-only statements; the rows of each, or undefined for one that failed. */
-  private async read(statements: readonly string[], inBatch: boolean): Promise<((string | null)[][] | undefined)[]> {
+  private async read(
+    statements: readonly string[],
+    inBatch: boolean,
+  ): Promise<((string | null)[][] | undefined)[]> {
     const outcome = await this.runSteps(
       statements.map((sql) => (inBatch ? { statement: sql } : { query: sql })),
       inBatch,

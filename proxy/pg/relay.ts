@@ -37,19 +37,21 @@ import {
   type Verdict,
 } from '../guardrails/sql/index.ts';
 import type { Masker } from '../masking/index.ts';
-import { type InternalStep, InternalJob, type JobOutcome } from './backchannel.ts';
+import { InternalJob, type InternalStep, type JobOutcome } from './backchannel.ts';
 import { remember } from './bounded-names.ts';
 import type { Catalog } from './catalog.ts';
 import { type ByteSink, ChunkOutput } from './chunk-output.ts';
 import { CopyOutMasker, type CopyOutPlan } from './copy-masking.ts';
 import { PgProxyError } from './errors.ts';
+import { GuardHold } from './guard-hold.ts';
+import { GuardWork, type GuardWorkHost } from './guard-work.ts';
 import {
   BackendParser,
+  decodeCommandComplete,
   decodeCopyResponse,
   decodeErrorResponse,
   decodeNoticeResponse,
   decodeNotificationResponse,
-  decodeCommandComplete,
   decodeParameterStatus,
   decodeReadyForQuery,
   decodeRowDescription,
@@ -65,9 +67,9 @@ import {
 import { BackendCode, TransactionStatus } from './protocol/message-codes.ts';
 import {
   type NoticeInput,
+  writeBind,
   writeCopyData,
   writeDescribe,
-  writeBind,
   writeErrorResponse,
   writeFlush,
   writeNoticeResponse,
@@ -76,8 +78,6 @@ import {
 } from './protocol/serializer.ts';
 import { FALLBACK_PLAN, type ResultPlan, ResultPlanner } from './result-plan.ts';
 import { type HeldMessage, type HoldHost, type HoldOutcome, ReviewHold, refusalOf } from './review-hold.ts';
-import { GuardHold } from './guard-hold.ts';
-import { GuardWork, type GuardWorkHost } from './guard-work.ts';
 import { type RowHooks, RowRewriter } from './row-rewriter.ts';
 import { SessionGuard, type Unit } from './session-guard.ts';
 import { MAX_RECORDED_ROWS, type RelayStats, StatementLog, type StatementRecord } from './statement-log.ts';
@@ -142,6 +142,8 @@ export interface RelayOptions {
   masker: Masker;
   level: string;
   groups: readonly string[];
+  /** Every level of the target: a blocked statement's hint says which of them would allow it. */
+  levels?: readonly string[];
   recordRows: boolean;
   catalog: Catalog | undefined;
   /** The server's socket. */
@@ -468,8 +470,11 @@ export class PgRelay {
       async () => {
         this.work.begin();
         const checked = await this.work.settle(message.sql, inBatch, quick);
-        if (!checked.pendingEstimates || inBatch) return { checked, verdict: checked, broken: this.work.broken };
-        const bind = (await this.guardHold.waitForKept((m) => bindOf(m, message.name))) as BindMessage | undefined;
+        if (!checked.pendingEstimates || inBatch)
+          return { checked, verdict: checked, broken: this.work.broken };
+        const bind = (await this.guardHold.waitForKept((m) => bindOf(m, message.name))) as
+          | BindMessage
+          | undefined;
         if (!bind) return { checked, verdict: checked, broken: undefined };
         const verdict = await this.work.estimateBind(checked, message.parameterTypes, bind, false);
         this.estimatedBinds.add(bind);
@@ -560,7 +565,7 @@ export class PgRelay {
     if (verdict.action === 'allow') out.pass(message.raw);
     else {
       this.reportBlocked(stmt, message.sql, verdict.rule);
-      writeQuery(out.writer(), this.substitute(verdict));
+      writeQuery(out.writer(), this.substitute(verdict, message.sql));
     }
   }
 
@@ -583,20 +588,22 @@ export class PgRelay {
       this.log.record(stmt, 'blocked');
       this.reportBlocked(stmt, message.sql, verdict.rule);
       this.statements.delete(message.name);
-      writeParse(out.writer(), { name: message.name, sql: this.substitute(verdict) });
+      writeParse(out.writer(), { name: message.name, sql: this.substitute(verdict, message.sql) });
     }
   }
 
-  private rememberStatement(message: ParseMessage, checked: Verdict, copy: CopyOutPlan | null | undefined): void {
+  private rememberStatement(
+    message: ParseMessage,
+    checked: Verdict,
+    copy: CopyOutPlan | null | undefined,
+  ): void {
     remember(this.statements, message.name, {
       recorded: this.log.recordedSql(message.sql),
       plans: new Map(),
       fields: undefined,
       copy,
       types: message.parameterTypes,
-      ...(checked.impact
-        ? { impact: checked.impact, reports: checked.statements.map((s) => s.report) }
-        : {}),
+      ...(checked.impact ? { impact: checked.impact, reports: checked.statements.map((s) => s.report) } : {}),
       ...(checked.pendingEstimates ? { pending: checked } : {}),
     });
   }
@@ -735,18 +742,36 @@ export class PgRelay {
   }
 
   /** Registers a blocked statement and returns the SQL the server will reject in its place. */
-  private substitute(verdict: Verdict): string {
+  private substitute(verdict: Verdict, sql?: string): string {
     const rule = verdict.rule ?? 'guardrail';
     return this.substituteError({
       severity: 'ERROR',
       code: '42501',
       message: `Warden blocked this statement (rule ${rule}): ${verdict.message ?? 'not allowed'}`,
-      hint:
-        rule === 'unparseable'
-          ? 'Warden could not parse the statement and refuses what it cannot read'
-          : 'ask for a grant at a level that allows it',
+      hint: this.blockedHint(rule, sql),
       extra: [['R', 'warden_guardrail']],
     });
+  }
+
+  /**
+   * What the person can do about a block: name the levels of the target whose guardrails would let
+   * the statement through, or say that none does (asking for another grant would not help).
+   */
+  private blockedHint(rule: string, sql: string | undefined): string {
+    if (rule === 'unparseable') return 'Warden could not parse the statement and refuses what it cannot read';
+    const none = 'no level of this target allows it';
+    // These refusals do not depend on the level: masking and the fast-path apply to every grant.
+    if (rule === 'masked-copy' || rule === 'function-call') return none;
+    const levels = this.options.levels;
+    if (!levels || sql === undefined) return "the guardrails of this grant's level refuse it";
+    const ctx = this.guard.ctx;
+    const allowing = levels.filter(
+      (level) =>
+        level !== ctx.level && this.options.guardrails.check(sql, { ...ctx, level }).action !== 'block',
+    );
+    if (allowing.length === 0) return none;
+    const names = allowing.map((l) => `"${l}"`).join(' or ');
+    return `a grant at level ${names} allows it (${allowing.length === 1 ? 'that level' : 'those levels'} may still send it for review)`;
   }
 
   /** Tells {@link RelayOptions.onBlocked} of a refused statement (`stmt`: its entry, if one is kept). */
@@ -819,8 +844,14 @@ export class PgRelay {
     }
     const out = this.upstreamOut;
     const refused = this.substituteError(refusalOf(rule, outcome));
-    const text = message.type === 'bind' ? this.bindText(message, this.statements.get(message.statement)) : message.sql;
-    const stmt = this.log.start(text, message.type === 'query' ? 'simple' : 'extended', verdict, message.type === 'bind');
+    const text =
+      message.type === 'bind' ? this.bindText(message, this.statements.get(message.statement)) : message.sql;
+    const stmt = this.log.start(
+      text,
+      message.type === 'query' ? 'simple' : 'extended',
+      verdict,
+      message.type === 'bind',
+    );
     if (stmt) {
       stmt.verdict = { action: 'block', rule };
       stmt.review = review;
@@ -1015,7 +1046,10 @@ export class PgRelay {
           if (head.unit) this.guard.ran(head.unit, [decodeCommandComplete(raw)]);
         } else if (head?.t === 'query') {
           if (head.stmt) head.stmt.rows += rows;
-          if (head.unit) (head.tags ??= []).push(decodeCommandComplete(raw));
+          if (head.unit) {
+            head.tags ??= [];
+            head.tags.push(decodeCommandComplete(raw));
+          }
         }
         out.pass(raw);
         return;
@@ -1076,7 +1110,8 @@ export class PgRelay {
           this.log.record(head.stmt);
           if (head.unit) this.guard.ran(head.unit, ['']);
         } else if (head?.t === 'query' && head.unit) {
-          (head.tags ??= []).push('');
+          head.tags ??= [];
+          head.tags.push('');
         }
         out.pass(raw);
         return;

@@ -8,8 +8,8 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import type { ProxyPorts } from '../../broker/ports/proxy.ts';
 import { createSilentLogger, type Logger } from '../../lib/log.ts';
 import { CatalogCache } from './catalog.ts';
-import { SchemaSnapshotCache } from './guard-catalog.ts';
 import type { PgProxyTarget } from './config.ts';
+import { SchemaSnapshotCache } from './guard-catalog.ts';
 import { encodeMessages, writeErrorResponse } from './protocol/serializer.ts';
 import { PgProxySession } from './session.ts';
 import { cancelUpstream } from './upstream.ts';

@@ -25,16 +25,16 @@ import {
   DEFAULT_SEARCH_PATH,
   parseSearchPathValue,
   type SearchPath,
-  type StatementReport,
   type SessionImpact,
+  type StatementReport,
   type TransactionState,
   type Verdict,
 } from '../guardrails/sql/index.ts';
 import { remember } from './bounded-names.ts';
 import {
   GUARD_CATALOG_TTL_MS,
-  ROUTINE_NAMES_SQL,
   RelationIndex,
+  ROUTINE_NAMES_SQL,
   relationsSql,
   routineBodiesSql,
   type SchemaSnapshot,
@@ -168,7 +168,11 @@ export class SessionGuard {
   reads(): Reads | undefined {
     if (!this.live || this.status === TransactionStatus.Failed) return undefined;
     const relations =
-      this.staleRelations === undefined ? undefined : this.staleRelations === 'all' ? 'all' : [...this.staleRelations];
+      this.staleRelations === undefined
+        ? undefined
+        : this.staleRelations === 'all'
+          ? 'all'
+          : [...this.staleRelations];
     // A session's own snapshot grows old too; it is read again outside a block only, so a block's
     // first statement keeps taking the block's snapshot itself.
     const expired =
@@ -188,7 +192,10 @@ export class SessionGuard {
     if (reads.path) out.push({ sql: 'SHOW search_path', kind: 'path' });
     if (reads.temp) out.push({ sql: TEMP_RELATIONS_SQL, kind: 'temp' });
     if (reads.relations !== undefined)
-      out.push({ sql: relationsSql(reads.relations === 'all' ? undefined : reads.relations), kind: 'relations' });
+      out.push({
+        sql: relationsSql(reads.relations === 'all' ? undefined : reads.relations),
+        kind: 'relations',
+      });
     if (reads.routineNames) out.push({ sql: ROUTINE_NAMES_SQL, kind: 'names' });
     return out;
   }
@@ -220,7 +227,9 @@ export class SessionGuard {
       if (rows) {
         const names = reads.relations;
         this.relations =
-          names === 'all' || !this.relations ? RelationIndex.fromRows(rows) : this.relations.patched(names, rows);
+          names === 'all' || !this.relations
+            ? RelationIndex.fromRows(rows)
+            : this.relations.patched(names, rows);
         if (names === 'all') this.loadedAt = this.clock();
         this.staleRelations = undefined;
         this.ctx.catalog = this.relations;
@@ -229,7 +238,9 @@ export class SessionGuard {
     if (reads.routineNames) {
       const rows = results.get('names');
       this.routineNames = rows ? new Set(rows.flatMap(([name]) => (name ? [name] : []))) : undefined;
-      this.ctx.routines = (this.ctx.routines ?? new SessionRoutines(undefined, new Map())).reset(this.routineNames);
+      this.ctx.routines = (this.ctx.routines ?? new SessionRoutines(undefined, new Map())).reset(
+        this.routineNames,
+      );
     }
   }
 
@@ -246,7 +257,10 @@ export class SessionGuard {
   /** Adds the bodies read (`rows` undefined: the read failed). */
   applyBodies(names: readonly string[], rows: (string | null)[][] | undefined): boolean {
     if (!rows) return false;
-    this.ctx.routines = (this.ctx.routines ?? new SessionRoutines(this.routineNames, new Map())).with(names, rows);
+    this.ctx.routines = (this.ctx.routines ?? new SessionRoutines(this.routineNames, new Map())).with(
+      names,
+      rows,
+    );
     return true;
   }
 
@@ -265,12 +279,7 @@ export class SessionGuard {
   }
 
   /** A unit for an Execute of a prepared statement whose Parse was checked with `reports`. */
-  track(
-    reports: readonly StatementReport[],
-    impact: SessionImpact,
-    batch: number,
-    kind: Unit['kind'],
-  ): Unit {
+  track(reports: readonly StatementReport[], impact: SessionImpact, batch: number, kind: Unit['kind']): Unit {
     const unit: Unit = { reports, impact, batch, kind, sentIn: this.status, state: 'sent' };
     this.units.push(unit);
     return unit;
@@ -318,7 +327,8 @@ export class SessionGuard {
       if (report.renamed) gone.add(report.renamed.from.name);
     }
     if (unit.reports.some((r) => r.discardsTemp)) this.ctx.tempRelations = new Set();
-    else if (gone.size > 0) this.ctx.tempRelations = new Set([...this.ctx.tempRelations].filter((n) => !gone.has(n)));
+    else if (gone.size > 0)
+      this.ctx.tempRelations = new Set([...this.ctx.tempRelations].filter((n) => !gone.has(n)));
     if (gone.size > 0 || unit.reports.some((r) => r.tempCreated)) this.tempDoubt = true;
     this.afterRun(unit);
   }
@@ -375,7 +385,10 @@ export class SessionGuard {
   private apply(unit: Unit, tags: readonly string[]): void {
     const reports = unit.reports.map((report, i) =>
       report.transaction?.startsWith('commit') && tags[i] === 'ROLLBACK'
-        ? { ...report, transaction: report.transaction === 'commit' ? 'rollback' : 'rollback-and-chain' } as StatementReport
+        ? ({
+            ...report,
+            transaction: report.transaction === 'commit' ? 'rollback' : 'rollback-and-chain',
+          } as StatementReport)
         : report,
     );
     const next = advanceSession(this.ctx, reports);

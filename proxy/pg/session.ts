@@ -16,8 +16,8 @@ import {
   ScramServerSession,
 } from './auth/scram.ts';
 import { buildCatalog, CATALOG_SQL, type Catalog } from './catalog.ts';
-import { buildSchemaSnapshot, ROUTINE_NAMES_SQL, relationsSql } from './guard-catalog.ts';
 import { isPgProxyError, PgProxyAuthError, PgProxyError } from './errors.ts';
+import { buildSchemaSnapshot, ROUTINE_NAMES_SQL, relationsSql } from './guard-catalog.ts';
 import { decodeParameterStatus } from './protocol/backend-parser.ts';
 import { isProtocolError } from './protocol/errors.ts';
 import {
@@ -40,8 +40,8 @@ import {
 } from './protocol/serializer.ts';
 import { SessionRecorder } from './recorder.ts';
 import { type BlockedStatement, PgRelay } from './relay.ts';
-import { SessionGuard } from './session-guard.ts';
 import type { PgProxyServerContext } from './server.ts';
+import { SessionGuard } from './session-guard.ts';
 import { checkStartupParameters } from './startup-parameters.ts';
 import { adoptWithStaticReads } from './static-read.ts';
 import { connectUpstream, type UpstreamConnection } from './upstream.ts';
@@ -441,6 +441,7 @@ export class PgProxySession {
       level: grant.level,
       groups: grant.groups,
       guard,
+      ...(this.server.target.levels ? { levels: this.server.target.levels } : {}),
       recordRows: this.server.target.recordRows,
       catalog,
       toUpstream: upstream.socket,

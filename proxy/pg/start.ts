@@ -9,8 +9,10 @@ import { PgProxyServer } from './server.ts';
 
 /** The settings the Postgres proxy starts from (the protocol part of its `ProxyOptions`). */
 export interface PgProxySettings {
-  /** Targets as configured; only those with `proxy` get a listener. */
-  targets: Readonly<Record<string, { proxy?: PgProxyTargetConfig | undefined }>>;
+  /** Targets as configured; only those with `proxy` get a listener. Level names feed refusal hints. */
+  targets: Readonly<
+    Record<string, { proxy?: PgProxyTargetConfig | undefined; levels?: Readonly<Record<string, unknown>> }>
+  >;
   /** Where `env:` masking key references are read. */
   env: Record<string, string | undefined>;
 }
@@ -39,7 +41,10 @@ export function compilePgProxies(settings: PgProxySettings): CompiledPgProxy[] {
           {
             name,
             listen: target.proxy.listen,
-            target: compilePgProxyTarget(name, target.proxy, { env: settings.env }),
+            target: compilePgProxyTarget(name, target.proxy, {
+              env: settings.env,
+              ...(target.levels ? { levels: Object.keys(target.levels) } : {}),
+            }),
           },
         ]
       : [],

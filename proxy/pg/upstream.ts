@@ -253,7 +253,11 @@ export function connectUpstream(
           result.status = decodeReadyForQuery(raw);
           if (phase === 'login' && queries.length > 0) {
             phase = 'query';
-            socket.write(encodeMessages((w) => queries.forEach((q) => writeQuery(w, q))));
+            socket.write(
+              encodeMessages((w) => {
+                for (const q of queries) writeQuery(w, q);
+              }),
+            );
             return;
           }
           if (phase === 'query') {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseBotConfig, resolveSlackSettings } from '../../bot/config.ts';
 import { BotError } from '../../bot/errors.ts';
+import { resolveSecret, type SecretRef } from '../../broker/config/secrets.ts';
 
 describe('botConfigSchema', () => {
   it('fills defaults', () => {
@@ -47,16 +48,18 @@ describe('botConfigSchema', () => {
     });
   }
 
-  it('resolves secret references, failing on a missing one with its config key', () => {
+  it('resolves secret references, failing on a missing one with its config key', async () => {
     const slack = parseBotConfig({
       slack: { listen: '0.0.0.0:3999', signing_secret: { env: 'S' }, bot_token: { env: 'T' } },
     }).slack!;
-    const settings = resolveSlackSettings(slack, { S: 'sign', T: 'xoxb-1' });
+    const fromEnv = (env: Record<string, string>) => (ref: SecretRef, path: string) =>
+      resolveSecret(ref, path, env);
+    const settings = await resolveSlackSettings(slack, fromEnv({ S: 'sign', T: 'xoxb-1' }));
     assert.equal(settings.botToken.reveal(), 'xoxb-1');
     assert.equal(String(settings.signingSecret), '[secret]');
     assert.equal(settings.port, 3999);
-    assert.throws(
-      () => resolveSlackSettings(slack, { S: 'sign' }),
+    await assert.rejects(
+      resolveSlackSettings(slack, fromEnv({ S: 'sign' })),
       (error: unknown) =>
         (error as { code?: string }).code === 'ERR_CONFIG_SECRET' &&
         /chat\.slack\.bot_token/.test((error as Error).message),

@@ -46,7 +46,7 @@ const fakeProvider: CredentialProvider = {
     };
   },
   extend: async () => {},
-  revoke: async () => new Map(),
+  revoke: async () => ({ failures: new Map(), details: new Map() }),
   listManaged: async () => [],
   removeOrphan: async () => {},
   check: async () => {},
@@ -95,7 +95,12 @@ describe('ProxyAuthority', () => {
     authority.watch((c) => changes.push(c));
     const provider = authority.wrapProvider('db', dbTarget, fakeProvider);
     await provider.mint(grant('r2'), 10_000);
-    stored.set('r2', { ...grant('r2', 'revoked'), endedBy: 'root', endReason: 'incident over' });
+    stored.set('r2', {
+      ...grant('r2', 'revoked'),
+      endState: 'revoked',
+      endedBy: 'root',
+      endReason: 'incident over',
+    });
     await provider.revoke([{ requestId: 'r2' } as never]);
     assert.deepEqual(changes[0], {
       type: 'ended',

@@ -16,6 +16,7 @@ const request = {
   target: 'web-1',
   level: 'shell',
   state: 'revoked',
+  endState: 'revoked',
   expiresAt: 5,
 };
 
@@ -65,6 +66,7 @@ describe('createProxyPorts', () => {
       target: 'web-1',
       level: 'shell',
       state: 'revoked',
+      endState: 'revoked',
       expiresAt: 5,
     });
     assert.equal(await ports.grants.getGrant('rnope'), undefined);

@@ -115,7 +115,7 @@ describe('a configuration error exits 3 in every family, naming the key', () => 
             host: '127.0.0.1',
             port: 1,
             database: 'app',
-            user: 'warden_admin',
+            user: 'warden',
             password: { env: ADMIN_PASSWORD_ENV },
           },
           levels: { read: { grants: ['select'] } },

@@ -12,8 +12,13 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { stringify } from 'yaml';
-import { buildTestConfig, TARGET_ADMIN_ENV, waitFor } from '../helpers/broker-fixture.ts';
-import { createDatabase, execSql, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
+import {
+  buildTestConfig,
+  createTargetDatabase,
+  TARGET_ADMIN_ENV,
+  waitFor,
+} from '../helpers/broker-fixture.ts';
+import { execSql, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
 import { callApi, ServeProcess } from '../helpers/serve-process.ts';
 
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -61,7 +66,7 @@ describe('warden serve: proxied grants across a restart', () => {
 
   before(async () => {
     cluster = await startPgCluster();
-    const database = await createDatabase(cluster);
+    const database = await createTargetDatabase(cluster);
     await execSql(cluster, database, 'CREATE TABLE invoices (id int); INSERT INTO invoices VALUES (1), (2)');
     dir = mkdtempSync(join(tmpdir(), 'warden-proxy-restart-'));
     const port = await freePort();

@@ -11,8 +11,13 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { stringify } from 'yaml';
-import { buildTestConfig, TARGET_ADMIN_ENV, waitFor } from '../helpers/broker-fixture.ts';
-import { createDatabase, execSql, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
+import {
+  buildTestConfig,
+  createTargetDatabase,
+  TARGET_ADMIN_ENV,
+  waitFor,
+} from '../helpers/broker-fixture.ts';
+import { execSql, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
 import { callApi, ServeProcess, WARDEN } from '../helpers/serve-process.ts';
 
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -49,7 +54,7 @@ describe('warden serve', () => {
 
   before(async () => {
     cluster = await startPgCluster();
-    const database = await createDatabase(cluster);
+    const database = await createTargetDatabase(cluster);
     await execSql(cluster, database, 'CREATE TABLE invoices (id int)');
     dir = mkdtempSync(join(tmpdir(), 'warden-serve-'));
     const port = await freePort();
@@ -185,7 +190,8 @@ describe('warden serve', () => {
     }
   });
 
-  it('removes leftover roles that no grant owns, and never touches other roles', async () => {
+  it('never touches at start-up a role it did not mint, even one named with its prefix', async () => {
+    // Regression (issue 12): reconciliation used to take any role with the prefix for a leftover.
     await execSql(
       cluster,
       'postgres',
@@ -196,12 +202,13 @@ describe('warden serve', () => {
     const [roles] = await execSql(
       cluster,
       'postgres',
-      "SELECT rolname FROM pg_roles WHERE rolname IN ('warden_leftover_r0000000000', 'app_owner')",
+      "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('warden_leftover_r0000000000', 'app_owner', 'warden') ORDER BY 1",
     );
-    assert.deepEqual(
-      roles!.rows.map((r) => r.rolname),
-      ['app_owner'],
-    );
+    assert.deepEqual(roles!.rows, [
+      { rolname: 'app_owner', rolcanlogin: true },
+      { rolname: 'warden', rolcanlogin: true },
+      { rolname: 'warden_leftover_r0000000000', rolcanlogin: true },
+    ]);
   });
 
   it('lists grants and policy through the CLI with stable exit codes', () => {

@@ -10,8 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { buildTestConfig, TARGET_ADMIN_ENV, waitFor } from '../helpers/broker-fixture.ts';
-import { createDatabase, execSql, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
+import {
+  buildTestConfig,
+  createTargetDatabase,
+  TARGET_ADMIN_ENV,
+  waitFor,
+} from '../helpers/broker-fixture.ts';
+import { execSql, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
 import { ServeProcess, WARDEN } from '../helpers/serve-process.ts';
 
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -33,7 +38,7 @@ describe('warden serve with the postgres proxy, sessions and replay', () => {
 
   before(async () => {
     cluster = await startPgCluster();
-    const database = await createDatabase(cluster);
+    const database = await createTargetDatabase(cluster);
     await execSql(
       cluster,
       database,

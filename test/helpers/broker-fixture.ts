@@ -1,6 +1,8 @@
 /**
  * A broker wired to a real PostgreSQL target (and, for the `postgres` store kind, a store
- * database on the same server), with a small directory and policy for tests.
+ * database on the same server), with a small directory and policy for tests. The target's admin
+ * is the README's: a non-superuser CREATEROLE role set up with the README's SQL (see
+ * `target-admin.ts`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,9 @@ import { createLogger } from '../../broker/log.ts';
 import { openEmbeddedStore, openPostgresStore } from '../../broker/store/sql-store.ts';
 import type { Store } from '../../broker/store/store.ts';
 import { createDatabase, execSql, type PgCluster } from './pg-cluster.ts';
+import { prepareTargetAdmin, TEST_ADMIN_USER } from './target-admin.ts';
+
+export { TEST_ADMIN_USER } from './target-admin.ts';
 
 export type StoreKind = 'embedded' | 'postgres';
 
@@ -34,7 +39,7 @@ export function buildTestConfig(
           host: cluster.host,
           port: cluster.port,
           database,
-          user: cluster.user,
+          user: TEST_ADMIN_USER,
           password: { env: TARGET_ADMIN_ENV },
         },
         levels: {
@@ -114,13 +119,20 @@ export async function openTestStore(
   return { store, cleanup: () => {} };
 }
 
+/** Creates a database whose admin role is set up as the README says (see `target-admin.ts`). */
+export async function createTargetDatabase(cluster: PgCluster, prefix = 'app'): Promise<string> {
+  const database = await createDatabase(cluster, prefix);
+  await prepareTargetAdmin(cluster, database);
+  return database;
+}
+
 /** Creates an app database with a table and starts a broker on it. */
 export async function startBrokerFixture(
   kind: StoreKind,
   cluster: PgCluster,
   overrides: Partial<ConfigInput> = {},
 ): Promise<BrokerFixture> {
-  const database = await createDatabase(cluster);
+  const database = await createTargetDatabase(cluster);
   await execSql(
     cluster,
     database,

@@ -10,8 +10,13 @@ import type { StatementReviewer } from '../../broker/ports/proxy.ts';
 import { createSelfSignedCertificate } from '../../cli/demo/tls.ts';
 import { compilePgProxyTarget, type PgProxyTargetConfig } from '../../proxy/pg/config.ts';
 import { PgProxyServer, type PgProxyServerOptions } from '../../proxy/pg/server.ts';
-import { type BrokerFixture, buildTestConfig, startBrokerFixture } from './broker-fixture.ts';
-import { createDatabase, execSql, freePort, type PgCluster } from './pg-cluster.ts';
+import {
+  type BrokerFixture,
+  buildTestConfig,
+  createTargetDatabase,
+  startBrokerFixture,
+} from './broker-fixture.ts';
+import { execSql, freePort, type PgCluster } from './pg-cluster.ts';
 
 /** Connection details a requester gets for the proxy. */
 export interface ProxyLogin {
@@ -80,7 +85,7 @@ export async function startProxyFixture(
     record_rows: false,
     ...proxy,
   };
-  const targetDb = await createDatabase(cluster, 'proxied');
+  const targetDb = await createTargetDatabase(cluster, 'proxied');
   const base = buildTestConfig(cluster, targetDb);
   const baseTarget = (base.targets as Record<string, Record<string, unknown>>)['app-db']!;
   const overrides: Partial<ConfigInput> = {

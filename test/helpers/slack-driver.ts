@@ -22,6 +22,11 @@ export interface SignOptions {
 
 let counter = 0;
 
+/** Slack sends what people type with `&`, `<` and `>` entity-escaped (commands and message events). */
+function asSlackSends(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 /** The fields every interaction payload carries. */
 function interactionOf(type: 'block_actions' | 'view_submission', user: string): Record<string, unknown> {
   return {
@@ -90,7 +95,7 @@ export class SlackDriver {
       user_id: user,
       user_name: user.toLowerCase(),
       command: '/access',
-      text,
+      text: asSlackSends(text),
       api_app_id: 'A0WARDEN',
       response_url: this.#standin.responseUrl(key),
       trigger_id: `trigger-${++counter}`,
@@ -171,7 +176,7 @@ export class SlackDriver {
         channel: root.channel,
         channel_type: 'channel',
         user,
-        text,
+        text: asSlackSends(text),
         ts,
         thread_ts: root.ts,
         event_ts: ts,

@@ -81,16 +81,17 @@ export class SlackStandin {
     });
   }
 
-  /** Starts on 127.0.0.1 and a free port. */
+  /** Starts on 127.0.0.1 and a free port (or `port`: Slack coming back where Warden expects it). */
   static async start(options: {
     token: string;
     channels?: StandinChannel[];
     users?: Record<string, string>;
+    port?: number;
   }): Promise<SlackStandin> {
     const standin = new SlackStandin(options.token);
     for (const c of options.channels ?? []) standin.channels.set(c.id, { ...c });
     for (const [id, email] of Object.entries(options.users ?? {})) standin.users.set(id, email);
-    await new Promise<void>((resolve) => standin.#server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => standin.#server.listen(options.port ?? 0, '127.0.0.1', resolve));
     standin.#port = (standin.#server.address() as AddressInfo).port;
     return standin;
   }

@@ -153,6 +153,7 @@ const SAMPLES: Record<string, Record<string, { make: () => WardenError; config?:
     PolicyDeniedError: { make: () => new broker.PolicyDeniedError('ERR_POLICY_DENIED', 'no') },
     NotFoundError: { make: () => new broker.NotFoundError('request', 'r1') },
     StateConflictError: { make: () => new broker.StateConflictError('already approved') },
+    StoreMissingError: { make: () => new broker.StoreMissingError('no store at /x') },
     ForbiddenError: { make: () => new broker.ForbiddenError('ERR_FORBIDDEN', 'no') },
     ProviderError: { make: () => new broker.ProviderError('cannot mint', { cause: new Error('x') }) },
     AuthError: { make: () => new broker.AuthError('ERR_AUTH_INVALID') },

@@ -60,6 +60,9 @@ describe('manifests', () => {
     visit(join(root, 'cli/warden.js'));
     assert.ok(folders.has('lib') && folders.has('broker'), [...folders].join(', '));
     for (const folder of folders) assert.ok(copied.has(folder), `the Dockerfile does not copy ${folder}/`);
+    // The packed CLI (`npm pack`, the CI examples' install) ships the same folders.
+    const packed = new Set(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).files as string[]);
+    for (const folder of folders) assert.ok(packed.has(folder), `package.json files does not list ${folder}/`);
   });
 
   it('the Dockerfile copies only what exists and starts the CLI', () => {

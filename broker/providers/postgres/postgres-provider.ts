@@ -1,28 +1,47 @@
 /**
  * The native PostgreSQL provider: one LOGIN role per grant, created by the target's admin
- * connection, expiring on its own (`VALID UNTIL`) even if Warden were gone, and dropped at
- * revocation after its sessions are ended.
+ * connection (a CREATEROLE role, not a superuser), expiring on its own (`VALID UNTIL`) even if
+ * Warden were gone, and dropped at revocation after its sessions are ended.
+ *
+ * Warden only ever alters roles it minted: each is recorded in the store before it is created
+ * (`planHandle`), and made a member of the marker role in the transaction that creates it.
+ * Revocation and reconciliation touch a role only when it carries that mark (`revocation.ts`).
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { PostgresTargetConfig } from '../../config/schema.ts';
 import { Secret } from '../../config/secrets.ts';
 import { ProviderError } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
 import type { AccessRequest, CredentialRecord } from '../../model.ts';
-import type { CredentialProvider, MintResult } from '../provider.ts';
+import type {
+  CredentialProvider,
+  MintResult,
+  RevokeResult,
+  SelfTestStep,
+  TargetHealth,
+} from '../provider.ts';
+import { AdminPool, describePgError } from './admin-pool.ts';
+import { LevelPrivileges } from './level-privileges.ts';
+import { ACL_LOCK_KEY, type BatchOutcome, type RoleRemoval, removeRoles } from './revocation.ts';
 import { buildScramVerifier } from './scram-verifier.ts';
+import { runSelfTest } from './self-test.ts';
 import {
   buildDefaultCreationStatements,
+  buildEnsureRoleStatement,
   buildLevelRoleName,
-  buildLevelRoleStatements,
+  buildMarkerRoleName,
   renderStatement,
 } from './statements.ts';
 import { buildPgSslOption, type PgTlsSettings, resolvePgTls } from './tls.ts';
 
 const { escapeIdentifier } = pg;
 
-/** Advisory lock key under which Warden changes roles and ACLs on a target database. */
-const ACL_LOCK_KEY = 7467100;
+/**
+ * A mint reuses a look at its level's privileges this young; tables created since are covered by
+ * the next look (at most this much later for new grants, and by the sweeper's upkeep for live ones).
+ */
+const MINT_LOOK_MAX_AGE_MS = 5000;
 
 export interface PostgresProviderOptions {
   targetName: string;
@@ -32,6 +51,10 @@ export interface PostgresProviderOptions {
   tls?: PgTlsSettings;
   /** Connections the provider keeps to the target (default 4). */
   poolSize?: number;
+  /** Where lost connections and skipped privileges are reported. */
+  logger?: Logger;
+  /** Client-side limit on one admin statement, in ms (default 30 s): a dropped network must not hang revocations. */
+  queryTimeoutMs?: number;
 }
 
 /** Role name for a grant: the prefix, the person, and the grant id; at most 63 bytes. */
@@ -40,47 +63,78 @@ export function buildRoleName(prefix: string, requester: string, grantId: string
   return `${prefix}${person}_${grantId}`.slice(0, 63);
 }
 
-function describePgError(error: unknown): string {
-  const e = error as { code?: string; message?: string };
-  // Server messages never contain the password (we only ever send a verifier), but keep them short.
-  return `${e.code ? `${e.code} ` : ''}${(e.message ?? String(error)).slice(0, 200)}`;
-}
-
 export class PostgresProvider implements CredentialProvider {
   readonly name = 'postgres';
   readonly #options: PostgresProviderOptions;
-  readonly #pool: pg.Pool;
-  #levelRoles: Promise<void> | undefined;
+  readonly #pool: AdminPool;
+  readonly #levels: LevelPrivileges;
+  readonly #marker: string;
+  #prepared: Promise<void> | undefined;
+  #serverVersion: number | undefined;
 
   constructor(options: PostgresProviderOptions) {
     this.#options = options;
-    const admin = options.target.admin;
-    this.#pool = new pg.Pool({
+    this.#marker = buildMarkerRoleName(options.target.role_prefix);
+    this.#pool = new AdminPool({
+      targetName: options.targetName,
+      logger: options.logger,
+      config: this.#connectionConfig(options.target.admin.database, options.poolSize ?? 4),
+    });
+    this.#levels = new LevelPrivileges({
+      targetName: options.targetName,
+      target: options.target,
+      connect: () => this.#connect(),
+      release: (client, error) => this.#pool.release(client, error),
+      logger: options.logger,
+    });
+  }
+
+  #connectionConfig(database: string, max: number): pg.PoolConfig {
+    const { target, targetName, adminPassword, tls } = this.#options;
+    const admin = target.admin;
+    return {
       host: admin.host,
       port: admin.port,
-      database: admin.database,
+      database,
       user: admin.user,
-      password: options.adminPassword.reveal(),
-      ssl: buildPgSslOption(
-        options.tls ?? resolvePgTls(options.targetName, options.target, admin.host),
-        admin.host,
-      ),
-      max: options.poolSize ?? 4,
+      password: adminPassword.reveal(),
+      ssl: buildPgSslOption(tls ?? resolvePgTls(targetName, target, admin.host), admin.host),
+      max,
       connectionTimeoutMillis: 10_000,
+      // Idle admin connections stay open: opening one at revocation time (a backend start and
+      // SCRAM) cost seconds on a loaded server, right when a thousand grants expire. Dead ones
+      // are dropped by the pool's error handling and replaced.
+      idleTimeoutMillis: 0,
+      query_timeout: this.#options.queryTimeoutMs ?? 30_000,
+      keepAlive: true,
       application_name: 'warden-broker',
-    });
-    this.#pool.on('error', () => {});
+    };
+  }
+
+  health(): TargetHealth {
+    return this.#pool.health;
+  }
+
+  planHandle(grant: AccessRequest): string {
+    return buildRoleName(this.#options.target.role_prefix, grant.requester, grant.id);
   }
 
   async mint(grant: AccessRequest, expiresAt: number): Promise<MintResult> {
     const { target, targetName } = this.#options;
     const level = target.levels[grant.level];
     if (!level) throw new ProviderError(`target ${targetName} has no level ${grant.level}`);
-    const name = buildRoleName(target.role_prefix, grant.requester, grant.id);
+    const name = this.planHandle(grant);
     const password = randomBytes(24).toString('base64url');
-    const levelRole = level.grants?.length ? buildLevelRoleName(target.role_prefix, grant.level) : undefined;
-    if (levelRole) await this.#ensureLevelRoles();
-    const templates = level.creation_statements ?? buildDefaultCreationStatements(level, levelRole);
+    const levelRole =
+      level.grants?.length && !level.creation_statements
+        ? buildLevelRoleName(target.role_prefix, grant.level)
+        : undefined;
+    await this.#prepare();
+    if (levelRole) await this.#levels.refresh(grant.level, MINT_LOOK_MAX_AGE_MS);
+    const templates = [
+      ...(level.creation_statements ?? buildDefaultCreationStatements(level, levelRole)),
+      `GRANT ${escapeIdentifier(this.#marker)} TO {{name}}`,
+    ];
     const values = {
       name,
       passwordVerifier: await buildScramVerifier(password),
@@ -88,6 +142,7 @@ export class PostgresProvider implements CredentialProvider {
       connectionLimit: target.connection_limit,
     };
     const client = await this.#connect();
+    let failure: unknown;
     try {
       await client.query('BEGIN');
       // Custom statements may GRANT on tables, and two concurrent GRANTs on one table fail with
@@ -96,12 +151,13 @@ export class PostgresProvider implements CredentialProvider {
       for (const template of templates) await client.query(renderStatement(template, values));
       await client.query('COMMIT');
     } catch (error) {
+      failure = error;
       await client.query('ROLLBACK').catch(() => {});
       throw new ProviderError(`creating role on ${targetName} failed: ${describePgError(error)}`, {
         cause: error,
       });
     } finally {
-      client.release();
+      this.#pool.release(client, failure);
     }
     const admin = target.admin;
     return {
@@ -118,45 +174,25 @@ export class PostgresProvider implements CredentialProvider {
     };
   }
 
-  /**
-   * Creates or refreshes the level roles once per provider instance (at the first mint), so
-   * tables created since the last start are covered.
-   */
-  #ensureLevelRoles(): Promise<void> {
-    this.#levelRoles ??= this.#applyLevelRoles().catch((error) => {
-      this.#levelRoles = undefined;
-      throw error;
-    });
-    return this.#levelRoles;
+  /** The marker role, once per provider instance (again after a failure). */
+  #prepare(): Promise<void> {
+    this.#prepared ??= this.#query(buildEnsureRoleStatement(this.#marker), 'creating the marker role').then(
+      () => undefined,
+      (error) => {
+        this.#prepared = undefined;
+        throw error;
+      },
+    );
+    return this.#prepared;
   }
 
-  async #applyLevelRoles(): Promise<void> {
-    const { target, targetName } = this.#options;
-    const client = await this.#connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1)', [ACL_LOCK_KEY]);
-      for (const [name, level] of Object.entries(target.levels)) {
-        if (!level.grants?.length || level.creation_statements) continue;
-        for (const statement of buildLevelRoleStatements(
-          buildLevelRoleName(target.role_prefix, name),
-          level,
-        )) {
-          await client.query(statement);
-        }
-      }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw new ProviderError(`preparing level roles on ${targetName} failed: ${describePgError(error)}`, {
-        cause: error,
-      });
-    } finally {
-      client.release();
-    }
+  /** Grants level roles the privileges on tables created since the last look. */
+  async maintain(): Promise<void> {
+    await this.#levels.refreshAll();
   }
 
   async extend(credential: CredentialRecord, expiresAt: number): Promise<void> {
+    await this.#assertMarked(credential.handle, 'extend');
     await this.#query(
       `ALTER ROLE ${escapeIdentifier(credential.handle)} VALID UNTIL ${pg.escapeLiteral(new Date(expiresAt).toISOString())}`,
       'extending role',
@@ -165,7 +201,7 @@ export class PostgresProvider implements CredentialProvider {
 
   /** Sets a fresh random password on grant role `handle` (sent as a SCRAM verifier, as at mint). */
   async resetPassword(handle: string): Promise<Secret> {
-    this.#assertGrantRole(handle, 'change');
+    await this.#assertMarked(handle, 'change');
     const password = randomBytes(24).toString('base64url');
     const verifier = await buildScramVerifier(password);
     await this.#query(
@@ -175,100 +211,115 @@ export class PostgresProvider implements CredentialProvider {
     return new Secret(password);
   }
 
-  async revoke(credentials: readonly CredentialRecord[]): Promise<Map<string, Error>> {
-    const failures = new Map<string, Error>();
-    if (credentials.length === 0) return failures;
+  async revoke(credentials: readonly CredentialRecord[]): Promise<RevokeResult> {
+    const result: RevokeResult = { failures: new Map(), details: new Map() };
+    if (credentials.length === 0) return result;
+    const apply = (batch: readonly CredentialRecord[], outcome: BatchOutcome) => {
+      for (const credential of batch) {
+        const refused = outcome.refused.get(credential.handle);
+        const removed = outcome.removed.get(credential.handle);
+        if (refused) result.failures.set(credential.id, refused);
+        else if (removed) result.details.set(credential.id, describeRemoval(removed));
+        else
+          result.failures.set(credential.id, new ProviderError(`role ${credential.handle} was not removed`));
+      }
+    };
     try {
-      await this.#revokeRoles(credentials.map((c) => c.handle));
+      apply(credentials, await this.#removeRoles(credentials.map((c) => c.handle)));
     } catch (error) {
       if (credentials.length === 1) {
-        failures.set(credentials[0]!.id, error as Error);
-        return failures;
+        result.failures.set(credentials[0]!.id, error as Error);
+        return result;
       }
       // One bad role must not keep the others alive: retry one by one to isolate it.
       for (const credential of credentials) {
         try {
-          await this.#revokeRoles([credential.handle]);
+          apply([credential], await this.#removeRoles([credential.handle]));
         } catch (inner) {
-          failures.set(credential.id, inner as Error);
+          result.failures.set(credential.id, inner as Error);
         }
       }
     }
-    return failures;
+    return result;
   }
 
-  /**
-   * Stop new logins, end live sessions, remove what the roles own or were granted, drop them.
-   * Idempotent: roles already gone are skipped.
-   */
-  async #revokeRoles(names: readonly string[]): Promise<void> {
+  async #removeRoles(names: readonly string[]): Promise<BatchOutcome> {
+    const { target, targetName } = this.#options;
     const client = await this.#connect();
+    let failure: unknown;
     try {
-      const existing = await client.query<{ rolname: string }>(
-        'SELECT rolname FROM pg_roles WHERE rolname = ANY($1)',
-        [names],
-      );
-      const roles = existing.rows.map((r) => r.rolname);
-      if (roles.length === 0) return;
-      const list = roles.map((r) => escapeIdentifier(r)).join(', ');
-      await client.query(roles.map((r) => `ALTER ROLE ${escapeIdentifier(r)} NOLOGIN`).join('; '));
-      await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ANY($1)', [
-        roles,
-      ]);
-      const custom = this.#options.target.revocation_statements;
-      if (custom) {
-        for (const role of roles) {
-          for (const template of custom) {
-            await client.query(
-              renderStatement(template, {
-                name: role,
-                passwordVerifier: '',
-                expiresAt: Date.now(),
-                connectionLimit: 0,
-              }),
-            );
-          }
-        }
-        return;
-      }
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1)', [ACL_LOCK_KEY]);
-      await client.query(`REASSIGN OWNED BY ${list} TO ${escapeIdentifier(this.#options.target.admin.user)}`);
-      await client.query(`DROP OWNED BY ${list}`);
-      await client.query(`DROP ROLE IF EXISTS ${list}`);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw new ProviderError(
-        `revoking roles on ${this.#options.targetName} failed: ${describePgError(error)}`,
+      return await removeRoles(
         {
-          cause: error,
+          client,
+          targetName,
+          markerRole: this.#marker,
+          ownedObjects: target.owned_objects,
+          revocationStatements: target.revocation_statements,
+          serverVersion: await this.#version(client),
+          inDatabase: (database, run) => this.#inDatabase(database, run),
         },
+        names,
       );
+    } catch (error) {
+      failure = error;
+      throw new ProviderError(`revoking roles on ${targetName} failed: ${describePgError(error)}`, {
+        cause: error,
+      });
     } finally {
-      client.release();
+      this.#pool.release(client, failure);
     }
   }
 
+  async #version(client: pg.PoolClient): Promise<number> {
+    if (this.#serverVersion === undefined) {
+      const result = await client.query<{ server_version_num: string }>('SHOW server_version_num');
+      this.#serverVersion = Number(result.rows[0]!.server_version_num);
+    }
+    return this.#serverVersion;
+  }
+
+  /** A short-lived admin connection to another database of the server (objects owned there). */
+  async #inDatabase(database: string, run: (client: pg.ClientBase) => Promise<void>): Promise<void> {
+    const client = new pg.Client(this.#connectionConfig(database, 1));
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await run(client);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  /** Roles that carry Warden's mark (members of the marker role). */
   async listManaged(): Promise<string[]> {
     const result = await this.#query(
-      'SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) AND NOT starts_with(rolname, $2) ORDER BY rolname',
+      `SELECT r.rolname FROM pg_auth_members m
+         JOIN pg_roles k ON k.oid = m.roleid JOIN pg_roles r ON r.oid = m.member
+       WHERE k.rolname = $1 ORDER BY r.rolname`,
       'listing roles',
-      [this.#options.target.role_prefix, `${this.#options.target.role_prefix}_`],
+      [this.#marker],
     );
     return result.rows.map((r: { rolname: string }) => r.rolname);
   }
 
   async removeOrphan(handle: string): Promise<void> {
-    this.#assertGrantRole(handle, 'drop');
-    await this.#revokeRoles([handle]);
+    const outcome = await this.#removeRoles([handle]);
+    const refused = outcome.refused.get(handle);
+    if (refused) throw refused;
   }
 
-  /** Warden only ever touches roles it minted: the prefix, and not a level role (`prefix_`). */
-  #assertGrantRole(handle: string, verb: string): void {
-    const prefix = this.#options.target.role_prefix;
-    if (!handle.startsWith(prefix) || handle.startsWith(`${prefix}_`)) {
-      throw new ProviderError(`refusing to ${verb} ${handle}: it is not a grant role (prefix ${prefix})`);
+  /** Refuses to change a role that does not carry Warden's mark. */
+  async #assertMarked(handle: string, verb: string): Promise<void> {
+    const result = await this.#query(
+      `SELECT EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles k ON k.oid = m.roleid
+                        JOIN pg_roles r ON r.oid = m.member WHERE k.rolname = $1 AND r.rolname = $2) AS marked`,
+      'checking the role',
+      [this.#marker, handle],
+    );
+    if (!(result.rows[0] as { marked: boolean }).marked) {
+      throw new ProviderError(
+        `refusing to ${verb} ${handle} on ${this.#options.targetName}: it does not carry Warden's mark (membership in ${this.#marker})`,
+      );
     }
   }
 
@@ -283,6 +334,22 @@ export class PostgresProvider implements CredentialProvider {
         `${this.#options.target.admin.user} on ${this.#options.targetName} cannot create roles (needs CREATEROLE)`,
       );
     }
+  }
+
+  /** Mint → login → revoke on a scratch role for each level (`warden doctor`). */
+  selfTest(): Promise<SelfTestStep[]> {
+    return runSelfTest({
+      targetName: this.#options.targetName,
+      target: this.#options.target,
+      provider: this,
+      levels: this.#levels,
+      query: (text, params) => this.#query(text, 'self-test', params),
+      loginConfig: (user, password) => ({
+        ...this.#connectionConfig(this.#options.target.admin.database, 1),
+        user,
+        password,
+      }),
+    });
   }
 
   async close(): Promise<void> {
@@ -302,14 +369,26 @@ export class PostgresProvider implements CredentialProvider {
 
   async #query(text: string, what: string, params: unknown[] = []): Promise<pg.QueryResult> {
     const client = await this.#connect();
+    let failure: unknown;
     try {
       return await client.query(text, params);
     } catch (error) {
+      failure = error;
       throw new ProviderError(`${what} on ${this.#options.targetName} failed: ${describePgError(error)}`, {
         cause: error,
       });
     } finally {
-      client.release();
+      this.#pool.release(client, failure);
     }
   }
+}
+
+/** The audit facts of one removed role. */
+function describeRemoval(removal: RoleRemoval): Record<string, unknown> {
+  return {
+    owned_objects: removal.ownedObjects,
+    owned_objects_policy: removal.policy,
+    acting_objects_removed: removal.actingObjects,
+    ...(removal.otherDatabases ? { other_databases: removal.otherDatabases } : {}),
+  };
 }

@@ -24,7 +24,7 @@ import { Secret } from '../../config/secrets.ts';
 import { ProviderError } from '../../errors.ts';
 import type { SshIssuedCredential } from '../../events/events.ts';
 import type { AccessRequest, CredentialRecord } from '../../model.ts';
-import type { CredentialProvider, MintResult } from '../provider.ts';
+import type { CredentialProvider, MintResult, RevokeResult } from '../provider.ts';
 
 /** Request meta key holding the requester's OpenSSH public key line (optional). */
 export const SSH_PUBLIC_KEY_META = 'ssh_public_key';
@@ -156,8 +156,8 @@ export class SshCaProvider implements CredentialProvider {
   async extend(_credential: CredentialRecord, _expiresAt: number): Promise<void> {}
 
   /** Nothing to remove on the target (see the module comment); the KRL and the proxy do the work. */
-  async revoke(_credentials: readonly CredentialRecord[]): Promise<Map<string, Error>> {
-    return new Map();
+  async revoke(_credentials: readonly CredentialRecord[]): Promise<RevokeResult> {
+    return { failures: new Map(), details: new Map() };
   }
 
   /** Certificates leave nothing on the target to reconcile. */

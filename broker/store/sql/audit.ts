@@ -1,6 +1,7 @@
 /** The hash-chained audit log on SQL. */
 import { type Selectable, sql, type Transaction } from 'kysely';
 import { GENESIS_HASH, hashAuditEntry } from '../../audit/chain.ts';
+import type { AuditSigner } from '../../audit/signing.ts';
 import type { AuditEntry, AuditInput } from '../../model.ts';
 import type { AuditStore, StoreKind } from '../store.ts';
 import { type AuditRow, type Db, num, type Tables } from './tables.ts';
@@ -13,19 +14,24 @@ function fromAuditRow(row: Selectable<AuditRow>): AuditEntry {
     action: row.action,
     subject: row.subject,
     data: JSON.parse(row.data),
+    via: row.via ?? null,
     prevHash: row.prev_hash,
     hash: row.hash,
+    keyId: row.key_id ?? null,
+    sig: row.sig ?? null,
   };
 }
 
 /**
- * Appends entries after the last one, chaining each to the hash of the one before. On
- * PostgreSQL an advisory lock serialises appends across replicas; SQLite serialises writers.
+ * Appends entries after the last one, chaining each to the hash of the one before, and signs the
+ * last one's hash when a signer is set (it covers the others through the chain). On PostgreSQL an
+ * advisory lock serialises appends across replicas; SQLite serialises writers.
  */
 async function appendAuditEntries(
   trx: Transaction<Tables>,
   kind: StoreKind,
   entries: readonly AuditInput[],
+  signer: AuditSigner | undefined,
 ): Promise<AuditEntry[]> {
   if (kind === 'postgres') await sql`select pg_advisory_xact_lock(7467002)`.execute(trx);
   const last = await trx
@@ -39,10 +45,15 @@ async function appendAuditEntries(
   const written: AuditEntry[] = [];
   for (const entry of entries) {
     seq++;
-    const full: Omit<AuditEntry, 'hash'> = { ...entry, seq, prevHash };
+    const full = { ...entry, via: entry.via ?? null, seq, prevHash };
     const hash = hashAuditEntry(full);
-    written.push({ ...full, hash });
+    written.push({ ...full, hash, keyId: null, sig: null });
     prevHash = hash;
+  }
+  const head = written[written.length - 1];
+  if (head && signer) {
+    head.keyId = signer.keyId;
+    head.sig = signer.signEntry(head.hash);
   }
   for (let i = 0; i < written.length; i += 200) {
     await trx
@@ -55,8 +66,11 @@ async function appendAuditEntries(
           action: e.action,
           subject: e.subject,
           data: JSON.stringify(e.data),
+          via: e.via,
           prev_hash: e.prevHash,
           hash: e.hash,
+          key_id: e.keyId,
+          sig: e.sig,
         })),
       )
       .execute();
@@ -64,16 +78,19 @@ async function appendAuditEntries(
   return written;
 }
 
-export function createAuditQueries(db: Db, kind: StoreKind): AuditStore {
+/** The audit queries; `signer` signs the head of every append (see `broker/audit/signing.ts`). */
+export function createAuditQueries(db: Db, kind: StoreKind, signer?: AuditSigner): AuditStore {
   return {
     async appendAudit(entry: AuditInput): Promise<AuditEntry> {
-      const [written] = await db.transaction().execute(async (trx) => appendAuditEntries(trx, kind, [entry]));
+      const [written] = await db
+        .transaction()
+        .execute(async (trx) => appendAuditEntries(trx, kind, [entry], signer));
       return written!;
     },
 
     async appendAuditBatch(entries: readonly AuditInput[]): Promise<AuditEntry[]> {
       if (entries.length === 0) return [];
-      return db.transaction().execute(async (trx) => appendAuditEntries(trx, kind, entries));
+      return db.transaction().execute(async (trx) => appendAuditEntries(trx, kind, entries, signer));
     },
 
     async readAudit(options: { afterSeq?: number; since?: number; limit?: number }): Promise<AuditEntry[]> {
@@ -85,6 +102,16 @@ export function createAuditQueries(db: Db, kind: StoreKind): AuditStore {
         .limit(options.limit ?? 10_000)
         .execute();
       return rows.map(fromAuditRow);
+    },
+
+    async readAuditHead(): Promise<AuditEntry | undefined> {
+      const row = await db
+        .selectFrom('warden_audit')
+        .selectAll()
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      return row ? fromAuditRow(row) : undefined;
     },
   };
 }

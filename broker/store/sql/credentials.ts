@@ -73,6 +73,10 @@ export function createCredentialQueries(db: Db): CredentialStore {
         q = q.where('request_id', 'in', [...filter.requestIds]);
       }
       if (filter.target) q = q.where('target', '=', filter.target);
+      if (filter.handles) {
+        if (filter.handles.length === 0) return [];
+        q = q.where('handle', 'in', [...filter.handles]);
+      }
       if (filter.states?.length) q = q.where('state', 'in', [...filter.states]);
       return (await q.orderBy('created_at').execute()).map(fromCredentialRow);
     },
@@ -120,7 +124,7 @@ export function createCredentialQueries(db: Db): CredentialStore {
         .where((eb) =>
           eb.or([
             eb('c.expires_at', '<=', now),
-            eb('r.state', 'in', ['expired', 'revoked']),
+            eb('r.state', 'in', ['revoking', 'revocation_failed', 'expired', 'revoked']),
             eb.and([eb('c.state', '=', 'revoking'), eb('c.lease_until', '<', now)]),
           ]),
         )

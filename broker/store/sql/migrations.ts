@@ -221,8 +221,41 @@ const MIGRATIONS: ((db: Db, kind: StoreKind) => Promise<void>)[] = [
   async (db) => {
     await db.schema.alterTable('warden_reviews').addColumn('held_at', 'bigint').execute();
   },
-  // 9: one session model for every protocol (see migrateToOneSessionModel).
+  // 9: what an ending grant becomes once its credentials are gone (`expired` | `revoked`).
+  async (db) => {
+    await db.schema.alterTable('warden_requests').addColumn('end_state', 'text').execute();
+    await db
+      .updateTable('warden_requests')
+      .set({ end_state: sql`state` })
+      .where('state', 'in', ['expired', 'revoked'])
+      .execute();
+  },
+  // 10: audit entries say what made the call, and carry the audit key's signature (docs/audit.md).
+  async (db) => {
+    await db.schema.alterTable('warden_audit').addColumn('via', 'text').execute();
+    await db.schema.alterTable('warden_audit').addColumn('key_id', 'text').execute();
+    await db.schema.alterTable('warden_audit').addColumn('sig', 'text').execute();
+  },
+  // 11: one session model for every protocol (see migrateToOneSessionModel).
   migrateToOneSessionModel,
+  // 12: chat message references, so any process can update a request's messages and find its thread.
+  async (db) => {
+    await db.schema
+      .createTable('warden_chat_messages')
+      .addColumn('chat', 'text', (c) => c.notNull())
+      .addColumn('subject', 'text', (c) => c.notNull())
+      .addColumn('subject_id', 'text', (c) => c.notNull())
+      .addColumn('ref', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('warden_chat_messages_pk', ['chat', 'subject', 'subject_id'])
+      .execute();
+    await db.schema
+      .createIndex('warden_chat_messages_ref')
+      .unique()
+      .on('warden_chat_messages')
+      .columns(['chat', 'ref'])
+      .execute();
+  },
 ];
 
 /** The schema version that moved every protocol's sessions into one table (tests start before it). */

@@ -26,6 +26,7 @@ const REQUEST_FIELDS: Record<keyof AccessRequest, keyof RequestRow> = {
   endedAt: 'ended_at',
   endReason: 'end_reason',
   endedBy: 'ended_by',
+  endState: 'end_state',
   remindedAt: 'reminded_at',
   expiringNotifiedAt: 'expiring_notified_at',
   error: 'error',
@@ -68,6 +69,7 @@ function fromRequestRow(row: Selectable<RequestRow>): AccessRequest {
     endedAt: numOrNull(row.ended_at),
     endReason: row.end_reason,
     endedBy: row.ended_by,
+    endState: (row.end_state ?? null) as AccessRequest['endState'],
     remindedAt: numOrNull(row.reminded_at),
     expiringNotifiedAt: numOrNull(row.expiring_notified_at),
     error: row.error,
@@ -108,7 +110,12 @@ export function createRequestQueries(db: Db): RequestStore {
       const rows = await db
         .selectFrom('warden_requests')
         .selectAll()
-        .where('state', '=', 'revoked')
+        .where((eb) =>
+          eb.or([
+            eb('state', '=', 'revoked'),
+            eb.and([eb('state', 'in', ['revoking', 'revocation_failed']), eb('end_state', '=', 'revoked')]),
+          ]),
+        )
         .where('kind', '=', 'access')
         .where('expires_at', '>', now)
         .orderBy('expires_at')
@@ -130,6 +137,32 @@ export function createRequestQueries(db: Db): RequestStore {
         .returningAll()
         .executeTakeFirst();
       return row ? fromRequestRow(row) : undefined;
+    },
+
+    async completeRevocations(ids: readonly string[]): Promise<AccessRequest[]> {
+      const done: AccessRequest[] = [];
+      for (let i = 0; i < ids.length; i += 500) {
+        const rows = await db
+          .updateTable('warden_requests')
+          .set({ state: sql`end_state`, version: sql`version + 1` })
+          .where('id', 'in', [...ids.slice(i, i + 500)])
+          .where('state', 'in', ['revoking', 'revocation_failed'])
+          .where('end_state', 'in', ['expired', 'revoked'])
+          .where(({ not, exists, selectFrom }) =>
+            not(
+              exists(
+                selectFrom('warden_credentials as c')
+                  .select('c.id')
+                  .whereRef('c.request_id', '=', 'warden_requests.id')
+                  .where('c.state', 'in', ['minting', 'active', 'revoking']),
+              ),
+            ),
+          )
+          .returningAll()
+          .execute();
+        done.push(...rows.map(fromRequestRow));
+      }
+      return done;
     },
 
     async findDue(now: number, expiringWithinMs: number) {

@@ -23,6 +23,7 @@ export interface RequestRow {
   ended_at: number | null;
   end_reason: string | null;
   ended_by: string | null;
+  end_state: string | null;
   reminded_at: number | null;
   expiring_notified_at: number | null;
   error: string | null;
@@ -64,6 +65,11 @@ export interface AuditRow {
   data: string;
   prev_hash: string;
   hash: string;
+  /** Migration 9: what made the call (`token:<name>`, `chat:slack`, ...). */
+  via: string | null;
+  /** Migration 9: the audit key id and signature over `hash` (last entry of each append). */
+  key_id: string | null;
+  sig: string | null;
 }
 
 /** A proxied session of any protocol (migration 9). */
@@ -131,7 +137,17 @@ export interface ReviewRow {
   held_at: number | null;
 }
 
+/** Which chat message shows a subject; `ref` is the adapter's own reference, opaque to Warden. */
+export interface ChatMessageRow {
+  chat: string;
+  subject: string;
+  subject_id: string;
+  ref: string;
+  created_at: number;
+}
+
 export interface Tables {
+  warden_chat_messages: ChatMessageRow;
   warden_reviews: ReviewRow;
   warden_sessions: SessionRow;
   warden_session_events: SessionEventsRow;

@@ -149,10 +149,9 @@ describe('renderReviewBlocks', () => {
     meta: {},
     heldAt: null,
   };
-  const ctx = { mention: (id: string) => `<@${id}>`, now: 0 };
 
   it('cuts long statements and keeps a fence inside the statement from closing the code block', () => {
-    const blocks = renderReviewBlocks(renderReview(review, ctx));
+    const blocks = renderReviewBlocks(renderReview(review));
     const code = blocks[1]!.text.text as string;
     assert.ok(code.length <= 3000);
     assert.ok(code.startsWith('```') && code.endsWith('```'));
@@ -161,7 +160,7 @@ describe('renderReviewBlocks', () => {
 
   it('shows no buttons once decided', () => {
     const blocks = renderReviewBlocks(
-      renderReview({ ...review, state: 'expired', decidedBy: 'warden', decisionReason: 'timed out' }, ctx),
+      renderReview({ ...review, state: 'expired', decidedBy: 'warden', decisionReason: 'timed out' }),
     );
     assert.equal(
       blocks.some((b) => b.type === 'actions'),

@@ -127,7 +127,8 @@ describe('Slack adapter over HTTP', () => {
     ];
     for (const [text, expected] of cases) assert.match(await access('UALICE', text), expected, text);
     assert.match(await access('UNOBODY1', 'list'), /does not know who you are/);
-    assert.match(await access('UALICE', 'help'), /\/access <target>\[:<level>\]/);
+    // Slack shows `&lt;` as `<`: Warden's own text is entity-escaped too.
+    assert.match(await access('UALICE', 'help'), /\/access &lt;target&gt;\[:&lt;level&gt;\]/);
     assert.equal((await h.fx.app.broker.list({})).length, before);
   });
 
@@ -223,7 +224,7 @@ describe('Slack adapter over HTTP', () => {
     await h.driver.threadReply('UDANA', root, 'looking at it');
     const mark = h.standin.ephemerals.length;
     await h.driver.threadReply('UDANA', root, 'deny');
-    await ephemeralFor('UDANA', mark, /deny <reason>/);
+    await ephemeralFor('UDANA', mark, /deny &lt;reason&gt;/);
     await h.driver.threadReply('UDANA', root, 'approve');
     await threadSays(root, /<@UDANA> approved \(1\/1\)/);
     // The thread says "approved" on the approval; the grant turns active once its role is minted.
@@ -235,6 +236,26 @@ describe('Slack adapter over HTTP', () => {
       10_000,
       'revoke DM',
     );
+  });
+
+  it('a question counts as an approval (regression): "Approve?? …" in the thread approves nothing', async () => {
+    const id = idIn(await access('UALICE', 'app-db 10m which customer'));
+    const root = await rootOf(id);
+    const mark = h.standin.ephemerals.length;
+    await h.driver.threadReply(
+      'UMARIA',
+      root,
+      'Approve?? Not before you tell me which customer this is for.',
+    );
+    assert.match(await ephemeralFor('UMARIA', mark, /Nothing was decided/), /exactly `approve`/);
+    const details = await h.fx.app.broker.show(id);
+    assert.equal(details.request.state, 'pending');
+    assert.deepEqual(details.approvals, []);
+    assert.equal(
+      h.standin.thread(root).some((t) => /approved/.test(t)),
+      false,
+    );
+    await h.fx.app.broker.cancel(id, { id: 'alice', admin: false });
   });
 
   it('lists, shows, extends and revokes by command', async () => {

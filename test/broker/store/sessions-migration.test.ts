@@ -46,6 +46,7 @@ const grant: AccessRequest = {
   error: null,
   version: 3,
   meta: {},
+  endState: 'expired',
 };
 
 const FRAMES = [Buffer.from([0x57, 0, 0xff]), Buffer.alloc(70_000, 9)];

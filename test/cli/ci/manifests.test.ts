@@ -17,11 +17,12 @@ describe('CI example manifests', () => {
   });
 
   it('the GitHub workflow may request an OIDC token and exchanges it for the reporting database', () => {
-    const workflow = read('github-actions-nightly-report.yaml');
+    const workflow = read('nightly-report.yaml');
     assert.equal(workflow.permissions['id-token'], 'write');
     const steps: { run?: string }[] = workflow.jobs.report.steps;
     const exchange = steps.findIndex((s) => s.run?.includes('warden ci exchange'));
     assert.match(steps[exchange]!.run!, /--target reporting-db --level read --ttl 15m --format github/);
+    assert.match(steps[exchange]!.run!, /--sslmode verify-full --ca \S+/);
     assert.ok(steps.slice(exchange + 1).some((s) => s.run?.includes('$DATABASE_URL')));
   });
 

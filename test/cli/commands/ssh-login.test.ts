@@ -98,7 +98,13 @@ describe('warden ssh login', () => {
     );
     const out = join(dir, 'refused');
     const cases: [string, string[], Record<string, string | undefined>, number, RegExp][] = [
-      ['another person', [grant.id, '--as', 'maria'], {}, ExitCode.Refused, /\(ERR_FORBIDDEN\)/],
+      [
+        'another person',
+        [grant.id, '--as', 'maria'],
+        {},
+        ExitCode.Refused,
+        /this call acts for "maria" \(ERR_FORBIDDEN\)/,
+      ],
       [
         'a revoked grant',
         [revoked.grant.id, '--as', 'alice'],
@@ -116,12 +122,13 @@ describe('warden ssh login', () => {
       ],
       ['no grant', ['--as', 'alice'], {}, ExitCode.Usage, /usage: warden ssh login/],
       ['no token', [grant.id, '--as', 'alice'], { WARDEN_TOKEN: undefined }, ExitCode.Usage, /no API token/],
+      // Issue 14: this used to reach the broker and say only ERR_FORBIDDEN.
       [
         'an admin acting for nobody',
         [grant.id],
         { WARDEN_TOKEN: ADMIN_TOKEN },
-        ExitCode.Refused,
-        /\(ERR_FORBIDDEN\)/,
+        ExitCode.Usage,
+        /--as <you> \(or WARDEN_USER\); only the grant's requester gets a certificate/,
       ],
       [
         'a key file that is no key',

@@ -28,6 +28,7 @@ import {
   removeDir,
   startProxyFixture,
 } from '../../helpers/pg-proxy-fixture.ts';
+import { prepareTargetAdmin, TEST_ADMIN_USER } from '../../helpers/target-admin.ts';
 
 const SSL_SQL = 'SELECT ssl::text, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()';
 
@@ -70,6 +71,8 @@ describe('TLS from the proxy to the database', () => {
     removeDir(stranger.dir);
   });
 
+  // The superuser here only stands for any login: these check the TLS of a raw upstream
+  // connection, not what Warden's admin may do (that is the broker test below).
   const login = (cluster: PgCluster, tls: PgTlsSettings) =>
     connectUpstream(
       {
@@ -218,6 +221,7 @@ describe('TLS from the proxy to the database', () => {
   });
 
   it('the broker admin connection follows the same tls block', async () => {
+    await prepareTargetAdmin(tlsCluster, 'postgres');
     const build = (tls: Record<string, unknown>) => {
       const config = parseConfig(
         {
@@ -228,7 +232,7 @@ describe('TLS from the proxy to the database', () => {
                 host: '127.0.0.1',
                 port: tlsCluster.port,
                 database: 'postgres',
-                user: tlsCluster.user,
+                user: TEST_ADMIN_USER,
                 password: { env: 'PW' },
               },
               levels: { read: { grants: ['select'] } },
