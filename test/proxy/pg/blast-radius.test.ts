@@ -1,0 +1,191 @@
+/**
+ * The default blast-radius rule in the data path, on a proxy with no reviewer wired (so it
+ * refuses): the estimate comes from EXPLAIN (never ANALYZE) on the session's own connection, so it
+ * sees the session's temporary tables and its open transaction; a Bind is estimated with its own
+ * parameters; taking the estimate changes nothing the client can see (no rows, no transaction
+ * state, no savepoint, no desynchronised replies), also with pipelined extended protocol.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import type { BackendMessage } from '../../../proxy/pg/protocol/backend-parser.ts';
+import {
+  encodeMessages,
+  writeBind,
+  writeExecute,
+  writeParse,
+  writeQuery,
+  writeSync,
+} from '../../../proxy/pg/protocol/serializer.ts';
+import { execSql, type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
+import { type ProxyFixture, type ProxyLogin, startProxyFixture } from '../../helpers/pg-proxy-fixture.ts';
+import { loginRaw } from '../../helpers/pg-raw-client.ts';
+
+const EVENTS = 5000;
+
+function isBlastRadius(error: { code?: string; message: string }): boolean {
+  assert.equal(error.code, '42501', error.message);
+  assert.match(error.message, /\(rule blast-radius\)/);
+  assert.match(error.message, /statement review is not available/);
+  return true;
+}
+
+const types = (messages: readonly BackendMessage[]) => messages.map((m) => m.type);
+
+describe('blast radius: EXPLAIN estimates on the session connection', () => {
+  let cluster: PgCluster;
+  let fx: ProxyFixture;
+  let login: ProxyLogin;
+  let client: pg.Client;
+  const count = async () => Number((await client.query('SELECT count(*) AS n FROM events')).rows[0].n);
+
+  before(async () => {
+    cluster = await startPgCluster();
+    fx = await startProxyFixture(cluster);
+    await execSql(
+      cluster,
+      fx.database,
+      `CREATE TABLE events (id int PRIMARY KEY, kind text);
+       INSERT INTO events SELECT g, 'k' || (g % 7) FROM generate_series(1, ${EVENTS}) g;
+       ANALYZE events;
+       ALTER TABLE events OWNER TO app_owner;`,
+    );
+    login = await fx.grant('write');
+    client = new pg.Client({ ...login });
+    await client.connect();
+  });
+  after(async () => {
+    await client?.end();
+    await fx?.close();
+    await cluster?.stop();
+  });
+
+  it('refuses a write estimated over half of a table over 1,000 rows when no reviewer is wired', async () => {
+    await assert.rejects(client.query('DELETE FROM events WHERE id > 0'), isBlastRadius);
+    await assert.rejects(client.query("UPDATE events SET kind = 'x' WHERE kind <> 'y'"), isBlastRadius);
+    assert.equal(await count(), EVENTS);
+  });
+
+  it('lets a targeted write through (its estimate is small)', async () => {
+    const done = await client.query('DELETE FROM events WHERE id = 5000');
+    assert.equal(done.rowCount, 1);
+    await client.query('INSERT INTO events VALUES (5000, $1)', ['k0']);
+  });
+
+  it('estimates a Bind with its own parameters (extended protocol)', async () => {
+    const text = 'DELETE FROM events WHERE id > $1';
+    await assert.rejects(client.query({ name: 'wide', text, values: [0] }), isBlastRadius);
+    const narrow = await client.query({ name: 'wide', text, values: [EVENTS - 3] });
+    assert.equal(narrow.rowCount, 3);
+    await assert.rejects(client.query({ name: 'wide', text, values: [-1] }), isBlastRadius);
+    await client.query(`INSERT INTO events SELECT g, 'k' FROM generate_series(${EVENTS - 2}, ${EVENTS}) g`);
+    assert.equal(await count(), EVENTS);
+  });
+
+  it("sees the session's temporary table and open transaction; the transaction is untouched", async () => {
+    await client.query('BEGIN');
+    await client.query('CREATE TEMP TABLE scratch AS SELECT g AS id FROM generate_series(1, 4000) g');
+    await client.query('ANALYZE scratch');
+    await client.query('SAVEPOINT mine');
+    // A small write is estimated inside the block (a read-only savepoint, rolled back) and runs.
+    assert.equal((await client.query('DELETE FROM scratch WHERE id = 1')).rowCount, 1);
+    // The client's own savepoint is still there, and the deleted row is gone only until it.
+    await client.query('ROLLBACK TO SAVEPOINT mine');
+    assert.equal(Number((await client.query('SELECT count(*) AS n FROM scratch')).rows[0].n), 4000);
+    assert.equal((await client.query('SHOW transaction_read_only')).rows[0].transaction_read_only, 'off');
+    await assert.rejects(client.query('DELETE FROM scratch WHERE id > 0'), isBlastRadius);
+    // Refused like a permission error: the block is aborted, and ROLLBACK ends it as usual.
+    await assert.rejects(client.query('SELECT 1'), (e: { code?: string }) => e.code === '25P02');
+    await client.query('ROLLBACK');
+    assert.equal(await count(), EVENTS);
+  });
+
+  it('a pipelined batch: the estimate inside it keeps every reply in order', async () => {
+    const raw = await loginRaw(login);
+    try {
+      raw.send(
+        encodeMessages((w) => {
+          writeParse(w, { name: 'a', sql: 'SELECT 1 AS a' });
+          writeBind(w, { statement: 'a' });
+          writeExecute(w);
+          writeParse(w, { name: 'd', sql: 'DELETE FROM events WHERE id > $1' });
+          writeBind(w, { statement: 'd', parameters: [Buffer.from('0')] });
+          writeExecute(w);
+          writeParse(w, { name: 'b', sql: 'SELECT 2 AS b' });
+          writeBind(w, { statement: 'b' });
+          writeExecute(w);
+          writeSync(w);
+          // The same prepared statement in the next batch, with a narrow parameter: it runs.
+          writeBind(w, { statement: 'd', parameters: [Buffer.from(String(EVENTS - 1))] });
+          writeExecute(w);
+          writeSync(w);
+          writeQuery(w, 'SELECT count(*) FROM events');
+        }),
+      );
+      const first = await raw.untilReady();
+      assert.deepEqual(types(first), [
+        'parseComplete',
+        'bindComplete',
+        'dataRow',
+        'commandComplete',
+        'parseComplete',
+        'errorResponse',
+        'readyForQuery',
+      ]);
+      const error = first[5]!;
+      assert.ok(error.type === 'errorResponse' && /\(rule blast-radius\)/.test(error.message));
+      const second = await raw.untilReady();
+      assert.deepEqual(types(second), ['bindComplete', 'commandComplete', 'readyForQuery']);
+      const tag = second[1]!;
+      assert.ok(tag.type === 'commandComplete' && tag.tag === 'DELETE 1', JSON.stringify(tag));
+      const third = await raw.untilReady();
+      const row = third.find((m) => m.type === 'dataRow');
+      assert.ok(row?.type === 'dataRow');
+      assert.equal(row.values[0]!.toString(), String(EVENTS - 1));
+    } finally {
+      raw.end();
+    }
+    await client.query(`INSERT INTO events VALUES (${EVENTS}, 'k')`);
+  });
+
+  it('a batch whose first message is the wide write: held until its Bind, refused before anything runs', async () => {
+    const raw = await loginRaw(login);
+    try {
+      raw.send(
+        encodeMessages((w) => {
+          writeParse(w, { sql: 'DELETE FROM events WHERE id > $1 RETURNING id' });
+          writeBind(w, { parameters: [Buffer.from('0')] });
+          writeExecute(w);
+          writeParse(w, { name: 'c', sql: 'SELECT count(*) FROM events' });
+          writeBind(w, { statement: 'c' });
+          writeExecute(w);
+          writeSync(w);
+          writeQuery(w, 'SELECT count(*) FROM events');
+        }),
+      );
+      const first = await raw.untilReady();
+      // The Parse itself is refused (estimated with the Bind that followed it): nothing was prepared.
+      assert.deepEqual(types(first), ['errorResponse', 'readyForQuery']);
+      const error = first[0]!;
+      assert.ok(error.type === 'errorResponse' && /\(rule blast-radius\)/.test(error.message));
+      const second = await raw.untilReady();
+      const row = second.find((m) => m.type === 'dataRow');
+      assert.ok(row?.type === 'dataRow');
+      assert.equal(row.values[0]!.toString(), String(EVENTS));
+    } finally {
+      raw.end();
+    }
+  });
+
+  it('records how long the estimate held a write', async () => {
+    const sessions = await fx.broker.store.listSessions({ grantId: login.grantId });
+    const events = (await Promise.all(sessions.map((s) => fx.broker.store.listSessionEvents(s.id)))).flat();
+    const held = events.filter((e) => typeof e.data.held_ms === 'number');
+    assert.ok(held.length > 0, 'no statement records held_ms');
+    assert.ok(
+      events.some(
+        (e) => e.kind === 'blocked' && (e.data.verdict as { rule?: string }).rule === 'blast-radius',
+      ),
+    );
+  });
+});
