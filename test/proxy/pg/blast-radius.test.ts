@@ -189,3 +189,83 @@ describe('blast radius: EXPLAIN estimates on the session connection', () => {
     );
   });
 });
+
+describe('blast radius: levels and rules raise or disable the default', () => {
+  let cluster: PgCluster;
+  let fx: ProxyFixture;
+
+  before(async () => {
+    cluster = await startPgCluster();
+    fx = await startProxyFixture(cluster, {
+      guardrails: {
+        disable: [{ rule: 'blast-radius', levels: ['owner'] }],
+        adjust: [{ rule: 'blast-radius', levels: ['write'], max_rows: { rows: 1_000_000 } }],
+        rules: [
+          {
+            name: 'big-event-writes',
+            match: { kinds: ['update', 'delete'], relations: ['events'] },
+            action: 'block',
+            levels: ['write'],
+            max_rows: 1_000,
+          },
+        ],
+      },
+    });
+    await execSql(
+      cluster,
+      fx.database,
+      `CREATE TABLE events (id int PRIMARY KEY, kind text);
+       INSERT INTO events SELECT g, 'k' FROM generate_series(1, ${EVENTS}) g;
+       ANALYZE events;
+       ALTER TABLE events OWNER TO app_owner;
+       CREATE TABLE other (id int PRIMARY KEY);
+       INSERT INTO other SELECT generate_series(1, ${EVENTS});
+       ANALYZE other;
+       ALTER TABLE other OWNER TO app_owner;`,
+    );
+  });
+  after(async () => {
+    await fx?.close();
+    await cluster?.stop();
+  });
+
+  async function connect(level: string): Promise<pg.Client> {
+    const client = new pg.Client({ ...(await fx.grant(level)) });
+    await client.connect();
+    return client;
+  }
+
+  it('a level that raised the limit writes half a table; its own max_rows rule still applies', async () => {
+    const client = await connect('write');
+    try {
+      // blast-radius raised to 1,000,000 rows for write: 5,000 rows of `other` pass.
+      assert.equal((await client.query('UPDATE other SET id = id WHERE id > 0')).rowCount, EVENTS);
+      // The level's own rule on events (over 1,000 rows) refuses, naming itself.
+      await assert.rejects(client.query("UPDATE events SET kind = 'x' WHERE id > 0"), (e: Error) =>
+        /\(rule big-event-writes\)/.test(e.message),
+      );
+      assert.equal((await client.query("UPDATE events SET kind = 'y' WHERE id <= 500")).rowCount, 500);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('a level that disabled the rule is not estimated against it', async () => {
+    const client = await connect('owner');
+    try {
+      assert.equal((await client.query("UPDATE events SET kind = 'z' WHERE id > 0")).rowCount, EVENTS);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('a level without an adjustment keeps the default', async () => {
+    const client = await connect('read');
+    try {
+      // Refused by the guardrails before the server's own permission check could.
+      await assert.rejects(client.query('DELETE FROM other WHERE id > 0'), isBlastRadius);
+    } finally {
+      await client.end();
+    }
+  });
+});
