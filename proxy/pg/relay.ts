@@ -22,10 +22,19 @@
  * kept in order (bounded) until the reviewer's outcome, then the held message is forwarded, or
  * substituted like a blocked statement, and the kept input is processed.
  *
- * Why this file is longer than 600 lines: what is left is the two directions of one state
- * machine. They share the reply queue, the substitution tokens, the prepared statements' and
- * portals' state and the COPY plans, and the per-message dispatch is the hot path (every DataRow
- * run goes through it); cutting it further would only spread one queue's bookkeeping over files.
+ * Statements whose verdict needs the server (an estimate for a `max_rows` rule, the session's
+ * search_path or temporary relations read back, the bodies of called functions) are held by the
+ * guard hold (`guard-hold.ts`) while the guard work (`guard-work.ts`) runs Warden's own statements
+ * on this connection as jobs in the same reply queue (`backchannel.ts`); the session's guardrail
+ * state is the session guard's (`session-guard.ts`).
+ *
+ * Why this file is longer than 600 lines (about 1,400): what is left is the two directions of one
+ * state machine and the decisions that feed it. They share the reply queue (client messages,
+ * Warden's jobs, substitutions), the batch and transaction state the guard work waits on, the
+ * prepared statements' and portals' state and the COPY plans; the per-message dispatch is the hot
+ * path (every DataRow run goes through it). Everything with a state of its own was split out (the
+ * files named above, result planning, the statement log, the review hold, the row rewriter);
+ * cutting the rest would put one queue's bookkeeping behind host interfaces as wide as the class.
  */
 import { randomBytes } from 'node:crypto';
 import type { StatementReviewer } from '../../broker/ports/proxy.ts';
