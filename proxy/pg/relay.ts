@@ -774,13 +774,24 @@ export class PgRelay {
     const levels = this.options.levels;
     if (!levels || sql === undefined) return "the guardrails of this grant's level refuse it";
     const ctx = this.guard.ctx;
-    const allowing = levels.filter(
-      (level) =>
-        level !== ctx.level && this.options.guardrails.check(sql, { ...ctx, level }).action !== 'block',
-    );
-    if (allowing.length === 0) return none;
-    const names = allowing.map((l) => `"${l}"`).join(' or ');
-    return `a grant at level ${names} allows it (${allowing.length === 1 ? 'that level' : 'those levels'} may still send it for review)`;
+    const allowing: string[] = [];
+    const sized: string[] = [];
+    for (const level of levels) {
+      if (level === ctx.level) continue;
+      const verdict = this.options.guardrails.check(sql, { ...ctx, level });
+      if (verdict.action === 'block') continue;
+      // A max_rows rule of that level still needs the estimate: it may refuse the write too.
+      (verdict.pendingEstimates ? sized : allowing).push(level);
+    }
+    // The checks above are for the hint only: function names they missed are not this session's.
+    this.guard.takeMisses();
+    const quoted = (list: string[]) => list.map((l) => `"${l}"`).join(' or ');
+    if (allowing.length > 0) {
+      return `a grant at level ${quoted(allowing)} allows it (${allowing.length === 1 ? 'that level' : 'those levels'} may still send it for review)`;
+    }
+    if (sized.length > 0)
+      return `a grant at level ${quoted(sized)} may allow it, depending on the rows it touches`;
+    return none;
   }
 
   /** Tells {@link RelayOptions.onBlocked} of a refused statement (`stmt`: its entry, if one is kept). */
@@ -1381,7 +1392,15 @@ const EMPTY = Buffer.alloc(0);
  */
 function bindOf(message: FrontendMessage, statement: string): 'found' | 'stop' | 'skip' {
   if (message.type === 'bind') return message.statement === statement ? 'found' : 'skip';
-  if (message.type === 'sync' || message.type === 'query' || message.type === 'terminate') return 'stop';
+  // A Flush may mean the client waits for the replies so far (ParseComplete) before it binds:
+  // waiting on for its Bind would deadlock, so the Bind is estimated when it comes (onBind).
+  if (
+    message.type === 'sync' ||
+    message.type === 'flush' ||
+    message.type === 'query' ||
+    message.type === 'terminate'
+  )
+    return 'stop';
   if (message.type === 'parse' && message.name === statement) return 'stop';
   if (message.type === 'close' && message.kind === 'statement' && message.name === statement) return 'stop';
   return 'skip';

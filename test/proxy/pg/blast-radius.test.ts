@@ -13,6 +13,7 @@ import {
   encodeMessages,
   writeBind,
   writeExecute,
+  writeFlush,
   writeParse,
   writeQuery,
   writeSync,
@@ -175,6 +176,39 @@ describe('blast radius: EXPLAIN estimates on the session connection', () => {
     } finally {
       raw.end();
     }
+  });
+
+  // Regression: a Parse that starts a batch waited for its Bind even past a Flush, while the
+  // client waited for the ParseComplete before binding: neither side moved.
+  it('a Parse followed by a Flush is answered before its Bind arrives (no deadlock)', {
+    timeout: 30_000,
+  }, async () => {
+    const raw = await loginRaw(login);
+    try {
+      raw.send(
+        encodeMessages((w) => {
+          writeParse(w, { name: 'f', sql: 'DELETE FROM events WHERE id > $1' });
+          writeFlush(w);
+        }),
+      );
+      await raw.waitFor((m) => m.type === 'parseComplete', 'ParseComplete');
+      const bindAndRun = (value: string) =>
+        encodeMessages((w) => {
+          writeBind(w, { statement: 'f', parameters: [Buffer.from(value)] });
+          writeExecute(w);
+          writeSync(w);
+        });
+      raw.send(bindAndRun('0'));
+      const wide = await raw.untilReady();
+      assert.deepEqual(types(wide), ['errorResponse', 'readyForQuery']);
+      assert.ok(wide[0]!.type === 'errorResponse' && /\(rule blast-radius\)/.test(wide[0]!.message));
+      raw.send(bindAndRun(String(EVENTS - 1)));
+      const narrow = await raw.untilReady();
+      assert.deepEqual(types(narrow), ['bindComplete', 'commandComplete', 'readyForQuery']);
+    } finally {
+      raw.end();
+    }
+    await client.query(`INSERT INTO events VALUES (${EVENTS}, 'k')`);
   });
 
   it('records how long the estimate held a write', async () => {
