@@ -7,9 +7,9 @@
  * Nothing here may change what the client's session sees:
  * - names are reserved (`warden_<token>_...`, never the unnamed statement or portal): a Close of
  *   the name comes first, so a statement left by a failed job cannot collide with the next;
- * - at a sync boundary the statements run sandboxed: outside a block in a read-only implicit
- *   transaction (`SET TRANSACTION READ ONLY; ...`), inside one in a read-only savepoint that is
- *   rolled back and released whatever happens; a failed transaction runs nothing;
+ * - at a sync boundary the statements run sandboxed, always rolled back: outside a block in a
+ *   read-only transaction of their own, inside one in a read-only savepoint that is rolled back
+ *   and released whatever happens; a failed transaction runs nothing;
  * - inside a client's unfinished extended-protocol batch (no Sync yet) nothing can be wrapped
  *   (a Sync would end the client's implicit transaction): the statements are sent as
  *   Parse/Bind/Execute with a Flush, and a failure is the client's statement's failure (see the relay);
@@ -246,15 +246,10 @@ export function sandboxSteps(
   const inBlock = status === TransactionStatus.InTransaction;
   // Extended statements need a batch of their own inside the sandbox, closed by a Sync.
   const extended = statements.some((s) => 'statement' in s);
-  if (!inBlock && !extended) {
-    // An implicit transaction block: read-only for its statements, ended (and undone) with them.
-    for (const statement of statements) {
-      if (!('query' in statement)) continue;
-      at.push(steps.length);
-      steps.push({ query: `SET TRANSACTION READ ONLY; ${statement.query}` });
-    }
-    return { steps, at };
-  }
+  // Never an implicit transaction that commits: planning may run the session's IMMUTABLE
+  // functions (constant folding), and what they did that a read-only transaction allows
+  // (set_config(..., false), pg_notify) would outlive it. The sandbox is always rolled back, in
+  // steps of their own so that a failing statement cannot skip the ROLLBACK.
   steps.push({
     query: inBlock
       ? `SAVEPOINT ${savepoint}; SET LOCAL transaction_read_only = on`

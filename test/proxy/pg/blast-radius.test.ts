@@ -49,7 +49,9 @@ describe('blast radius: EXPLAIN estimates on the session connection', () => {
       `CREATE TABLE events (id int PRIMARY KEY, kind text);
        INSERT INTO events SELECT g, 'k' || (g % 7) FROM generate_series(1, ${EVENTS}) g;
        ANALYZE events;
-       ALTER TABLE events OWNER TO app_owner;`,
+       ALTER TABLE events OWNER TO app_owner;
+       CREATE FUNCTION leak() RETURNS int IMMUTABLE LANGUAGE plpgsql AS
+         $$ BEGIN PERFORM pg_catalog.set_config('warden.leak', 'yes', false); RETURN 1; END $$;`,
     );
     login = await fx.grant('write');
     client = new pg.Client({ ...login });
@@ -209,6 +211,15 @@ describe('blast radius: EXPLAIN estimates on the session connection', () => {
       raw.end();
     }
     await client.query(`INSERT INTO events VALUES (${EVENTS}, 'k')`);
+  });
+
+  // Regression: outside a block the estimate ran in an implicit transaction that committed, so
+  // what an IMMUTABLE function did while the planner folded it (a session setting) outlived it.
+  it("the estimate's sandbox is rolled back: constant folding leaves no session setting", async () => {
+    await assert.rejects(client.query('DELETE FROM events WHERE id > leak() - 1'), isBlastRadius);
+    const shown = await client.query("SELECT coalesce(current_setting('warden.leak', true), '') AS v");
+    assert.equal(shown.rows[0].v, '');
+    assert.equal(await count(), EVENTS);
   });
 
   it('records how long the estimate held a write', async () => {
