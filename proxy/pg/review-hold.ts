@@ -75,12 +75,20 @@ interface Held {
  * for review) must not be overwritten by the next read.
  */
 export function detach(message: FrontendMessage): FrontendMessage {
+  // A message kept twice (by the guard hold, then by a review it started) stays the same object:
+  // the relay knows a Bind whose estimate was taken with its Parse by identity.
+  if (detached.has(message)) return message;
   let copy: FrontendMessage | undefined;
   new FrontendParser({ phase: 'normal' }).feed(Buffer.from(message.raw), (parsed) => {
     copy = parsed;
   });
-  return copy ?? message;
+  if (!copy) return message;
+  detached.add(copy);
+  return copy;
 }
+
+/** Messages {@link detach} made (they own their bytes). */
+const detached = new WeakSet<FrontendMessage>();
 
 /** The review hold of one session (see the module comment). */
 export class ReviewHold {

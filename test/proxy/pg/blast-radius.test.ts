@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import type { ReviewSubmission, StatementReviewer } from '../../../broker/ports/proxy.ts';
 import type { BackendMessage } from '../../../proxy/pg/protocol/backend-parser.ts';
 import {
   encodeMessages,
@@ -309,6 +310,60 @@ describe('blast radius: levels and rules raise or disable the default', () => {
     try {
       // Refused by the guardrails before the server's own permission check could.
       await assert.rejects(client.query('DELETE FROM other WHERE id > 0'), isBlastRadius);
+    } finally {
+      await client.end();
+    }
+  });
+});
+
+describe('blast radius: held for review where a reviewer is wired', () => {
+  let cluster: PgCluster;
+  let fx: ProxyFixture;
+  const submissions: ReviewSubmission[] = [];
+  const decisions: ('approved' | 'denied')[] = [];
+  const reviewer: StatementReviewer = {
+    async review(submission) {
+      submissions.push(submission);
+      const decision = decisions.shift() ?? 'denied';
+      return { decision, reviewId: `r${submissions.length}`, by: 'dba', reason: 'checked' };
+    },
+  };
+
+  before(async () => {
+    cluster = await startPgCluster();
+    fx = await startProxyFixture(cluster, {}, { reviewer });
+    await execSql(
+      cluster,
+      fx.database,
+      `CREATE TABLE events (id int PRIMARY KEY, kind text);
+       INSERT INTO events SELECT g, 'k' FROM generate_series(1, ${EVENTS}) g;
+       ANALYZE events;
+       ALTER TABLE events OWNER TO app_owner;`,
+    );
+  });
+  after(async () => {
+    await fx?.close();
+    await cluster?.stop();
+  });
+
+  it('a wide Bind waits for the reviewer: approved it runs, denied it fails naming the rule', async () => {
+    const client = new pg.Client({ ...(await fx.grant('write')) });
+    await client.connect();
+    try {
+      const text = "UPDATE events SET kind = 'reviewed' WHERE id > $1";
+      decisions.push('approved', 'denied');
+      const approved = await client.query({ name: 'wide', text, values: [0] });
+      assert.equal(approved.rowCount, EVENTS);
+      assert.equal(submissions.length, 1);
+      assert.equal(submissions[0]!.rule, 'blast-radius');
+      assert.match(submissions[0]!.statement, /UPDATE events/);
+      await assert.rejects(client.query({ name: 'wide', text, values: [0] }), (e: Error) =>
+        /\(rule blast-radius\): denied by dba/.test(e.message),
+      );
+      // A narrow Bind of the same statement is not held.
+      assert.equal((await client.query({ name: 'wide', text, values: [EVENTS - 1] })).rowCount, 1);
+      assert.equal(submissions.length, 2);
+      assert.equal((await client.query('SELECT 1 AS ok')).rows[0].ok, 1);
     } finally {
       await client.end();
     }
