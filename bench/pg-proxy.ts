@@ -5,12 +5,18 @@
  * recording on. Measures:
  * - `pgbench -S`, 8 clients, simple and prepared: tps direct, through pgbouncer, through Warden;
  * - a 1,000,000-row (~100 MB) result with two masked columns: time through Warden / time direct;
- * - RSS growth of the proxy process per idle proxied connection, at 1,000 connections.
+ * - RSS growth of the proxy process per idle proxied connection, at 1,000 connections;
+ * - the guardrails' cost per statement text over issue 16's mixed corpus (dangerous and ordinary
+ *   statements), with the verdict caches warm and with them off;
+ * - the latency a write pays for its blast-radius estimate (EXPLAIN on the session's connection):
+ *   p99 of a targeted UPDATE through Warden with the default pack, less the same through a Warden
+ *   with blast-radius disabled.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import {
   createDatabase,
   execSql,
@@ -18,8 +24,11 @@ import {
   type PgCluster,
   startPgCluster,
 } from '../cli/demo/local-postgres.ts';
+import { compileSqlGuardrails } from '../proxy/guardrails/sql/index.ts';
 import type { PgProxyTargetConfig } from '../proxy/pg/config.ts';
 import { loginRaw, type RawClient } from '../test/helpers/pg-raw-client.ts';
+import { CORPUS_GUARDRAILS, CORPUS_LEVEL, DANGEROUS, ORDINARY } from '../test/proxy/guardrails/sql/corpus.ts';
+import { summarize } from './_stats.ts';
 
 const PGBENCH_SECONDS = Number(process.env.WARDEN_BENCH_SECONDS ?? 5);
 /** `WARDEN_BENCH_PGBENCH_ONLY=1`: only the pgbench runs (quick iterations on the hot path). */
@@ -245,6 +254,47 @@ async function openIdle(port: number, database: string, count: number): Promise<
   return clients;
 }
 
+/** Statement texts checked per measurement of the guardrails' cost. */
+const GUARDRAIL_CHECKS = 20_000;
+/** Targeted writes timed per proxy for the blast-radius latency. */
+const BLAST_RADIUS_WRITES = 400;
+
+/**
+ * µs per statement text checked over the mixed corpus (in this process: the check is pure CPU),
+ * with the verdict caches warm (`cached`) and disabled (`uncached`).
+ */
+export function measureGuardrails(): { cached: number; uncached: number } {
+  const texts = [...DANGEROUS, ...ORDINARY].map((c) => c.sql);
+  const ctx = { level: CORPUS_LEVEL, groups: [] as string[] };
+  const time = (cacheSize: number) => {
+    const guardrails = compileSqlGuardrails({ ...CORPUS_GUARDRAILS, cacheSize });
+    for (const sql of texts) guardrails.check(sql, ctx);
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < GUARDRAIL_CHECKS; i++) guardrails.check(texts[i % texts.length]!, ctx);
+    return Number(process.hrtime.bigint() - started) / 1_000 / GUARDRAIL_CHECKS;
+  };
+  return { cached: Number(time(10_000).toFixed(2)), uncached: Number(time(0).toFixed(2)) };
+}
+
+/** Latencies (ms) of targeted UPDATEs, one at a time on one connection, simple protocol. */
+async function timeWrites(endpoint: Endpoint, database: string): Promise<number[]> {
+  const client = new pg.Client({ host: '127.0.0.1', ...endpoint, database });
+  await client.connect();
+  try {
+    const samples: number[] = [];
+    for (let i = 0; i < BLAST_RADIUS_WRITES + 50; i++) {
+      const aid = 1 + ((i * 7919) % 400_000);
+      const started = process.hrtime.bigint();
+      await client.query(`UPDATE pgbench_accounts SET abalance = abalance WHERE aid = ${aid}`);
+      // The first 50 warm the connection, the plan caches and the proxy's JIT.
+      if (i >= 50) samples.push(Number(process.hrtime.bigint() - started) / 1e6);
+    }
+    return samples;
+  } finally {
+    await client.end();
+  }
+}
+
 /** The proxy as benchmarked: default guardrails, two masked columns of `big` plus the default detectors, recording on. */
 export const BENCH_PROXY_SETTINGS: PgProxyTargetConfig = {
   listen: '127.0.0.1:0',
@@ -316,6 +366,28 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
       );
     }
 
+    const guardrailCost = measureGuardrails();
+    figures.guardrail_us_per_statement_cached = guardrailCost.cached;
+    figures.guardrail_us_per_statement_uncached = guardrailCost.uncached;
+    log(
+      `guardrails per statement text: ${guardrailCost.cached} µs cached, ${guardrailCost.uncached} µs uncached`,
+    );
+
+    // The same proxy without the blast-radius rule: the difference is what the estimate adds.
+    const noEstimate = await startProxy(dir, 'no-estimate', upstream, {
+      ...proxySettings,
+      guardrails: { disable: ['blast-radius'] },
+    });
+    children.push(noEstimate.child);
+    const without = summarize(await timeWrites({ ...warden, port: noEstimate.port }, database));
+    const withEstimate = summarize(await timeWrites(warden, database));
+    figures.blast_radius_ms_p99 = Number((withEstimate.p99 - without.p99).toFixed(3));
+    figures.blast_radius_ms_p50 = Number((withEstimate.p50 - without.p50).toFixed(3));
+    log(
+      `targeted UPDATE through warden: p50 ${withEstimate.p50} ms / p99 ${withEstimate.p99} ms with the estimate, p50 ${without.p50} ms / p99 ${without.p99} ms without`,
+    );
+    noEstimate.child.kill('SIGTERM');
+
     if (PGBENCH_ONLY) {
       console.log(JSON.stringify(figures));
       return figures;
@@ -368,6 +440,10 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
       prepared_cpu_us_per_tx_warden: figures.prepared_cpu_us_per_tx_warden!,
       large_result_ratio: figures.large_result_ratio!,
       rss_kb_per_conn: figures.rss_kb_per_conn!,
+      guardrail_us_per_statement_cached: figures.guardrail_us_per_statement_cached!,
+      guardrail_us_per_statement_uncached: figures.guardrail_us_per_statement_uncached!,
+      blast_radius_ms_p99: figures.blast_radius_ms_p99!,
+      blast_radius_ms_p50: figures.blast_radius_ms_p50!,
     };
     console.log(JSON.stringify(result));
     return result;

@@ -22,42 +22,65 @@
  * kept in order (bounded) until the reviewer's outcome, then the held message is forwarded, or
  * substituted like a blocked statement, and the kept input is processed.
  *
- * Why this file is longer than 600 lines: what is left is the two directions of one state
- * machine. They share the reply queue, the substitution tokens, the prepared statements' and
- * portals' state and the COPY plans, and the per-message dispatch is the hot path (every DataRow
- * run goes through it); cutting it further would only spread one queue's bookkeeping over files.
+ * Statements whose verdict needs the server (an estimate for a `max_rows` rule, the session's
+ * search_path or temporary relations read back, the bodies of called functions) are held by the
+ * guard hold (`guard-hold.ts`) while the guard work (`guard-work.ts`) runs Warden's own statements
+ * on this connection as jobs in the same reply queue (`backchannel.ts`); the session's guardrail
+ * state is the session guard's (`session-guard.ts`).
+ *
+ * Why this file is longer than 600 lines (about 1,400): what is left is the two directions of one
+ * state machine and the decisions that feed it. They share the reply queue (client messages,
+ * Warden's jobs, substitutions), the batch and transaction state the guard work waits on, the
+ * prepared statements' and portals' state and the COPY plans; the per-message dispatch is the hot
+ * path (every DataRow run goes through it). Everything with a state of its own was split out (the
+ * files named above, result planning, the statement log, the review hold, the row rewriter);
+ * cutting the rest would put one queue's bookkeeping behind host interfaces as wide as the class.
  */
 import { randomBytes } from 'node:crypto';
 import type { StatementReviewer } from '../../broker/ports/proxy.ts';
 import {
   isAsciiSafeEncoding,
+  type SessionImpact,
   type SqlGuardrails,
   type StatementReport,
   type Verdict,
 } from '../guardrails/sql/index.ts';
 import type { Masker } from '../masking/index.ts';
+import { InternalJob, type InternalStep, type JobOutcome } from './backchannel.ts';
 import { remember } from './bounded-names.ts';
 import type { Catalog } from './catalog.ts';
 import { type ByteSink, ChunkOutput } from './chunk-output.ts';
 import { CopyOutMasker, type CopyOutPlan } from './copy-masking.ts';
 import { PgProxyError } from './errors.ts';
+import { GuardHold } from './guard-hold.ts';
+import { GuardWork, type GuardWorkHost } from './guard-work.ts';
 import {
   BackendParser,
+  decodeCommandComplete,
   decodeCopyResponse,
   decodeErrorResponse,
   decodeNoticeResponse,
   decodeNotificationResponse,
   decodeParameterStatus,
+  decodeReadyForQuery,
   decodeRowDescription,
   type FieldDescription,
 } from './protocol/backend-parser.ts';
-import { type FrontendMessage, FrontendParser } from './protocol/frontend-parser.ts';
-import { BackendCode } from './protocol/message-codes.ts';
+import {
+  type BindMessage,
+  type FrontendMessage,
+  FrontendParser,
+  type ParseMessage,
+  type QueryMessage,
+} from './protocol/frontend-parser.ts';
+import { BackendCode, TransactionStatus } from './protocol/message-codes.ts';
 import {
   type NoticeInput,
+  writeBind,
   writeCopyData,
   writeDescribe,
   writeErrorResponse,
+  writeFlush,
   writeNoticeResponse,
   writeParse,
   writeQuery,
@@ -65,6 +88,7 @@ import {
 import { FALLBACK_PLAN, type ResultPlan, ResultPlanner } from './result-plan.ts';
 import { type HeldMessage, type HoldHost, type HoldOutcome, ReviewHold, refusalOf } from './review-hold.ts';
 import { type RowHooks, RowRewriter } from './row-rewriter.ts';
+import { SessionGuard, type Unit } from './session-guard.ts';
 import { MAX_RECORDED_ROWS, type RelayStats, StatementLog, type StatementRecord } from './statement-log.ts';
 
 export type { RelayStats } from './statement-log.ts';
@@ -76,10 +100,20 @@ type Pending =
   | { t: 'parse' }
   | { t: 'bind'; portal: string; statement: string; formats: number[] }
   | { t: 'describe'; kind: 'statement' | 'portal'; name: string; internal: boolean }
-  | { t: 'execute'; portal: string; stmt: StatementRecord | undefined }
+  | { t: 'execute'; portal: string; stmt: StatementRecord | undefined; unit: Unit | undefined }
   | { t: 'close'; kind: 'statement' | 'portal'; name: string }
-  | { t: 'sync' }
-  | { t: 'query'; stmt: StatementRecord | undefined };
+  | { t: 'sync'; batch: number }
+  | {
+      t: 'query';
+      stmt: StatementRecord | undefined;
+      batch: number;
+      unit?: Unit | undefined;
+      /** CommandComplete tags, kept for a unit (a COMMIT that answers ROLLBACK). */
+      tags?: string[];
+      failed?: boolean;
+    }
+  /** Warden's own statements (backchannel.ts): their replies never reach the client. */
+  | { t: 'internal'; job: InternalJob };
 
 interface PreparedStatement {
   /** The statement's text as recorded (masked, cut). */
@@ -90,6 +124,13 @@ interface PreparedStatement {
   fields: FieldDescription[] | null | undefined;
   /** A COPY TO's masking plan (null: no column rules apply). */
   copy?: CopyOutPlan | null;
+  /** Parameter types as the Parse gave them (for Warden's EXPLAIN of a Bind). */
+  types?: readonly number[];
+  /** What its execution changes in the session, and its reports (see session-guard.ts). */
+  impact?: SessionImpact;
+  reports?: readonly StatementReport[];
+  /** Its verdict while estimates are pending: each Bind is estimated with its parameters. */
+  pending?: Verdict;
 }
 
 interface Portal {
@@ -136,6 +177,12 @@ export interface RelayOptions {
   /** Called when processing the kept input after a release fails: end the session. */
   onFail?: (error: unknown) => void;
   /**
+   * The session's guardrail state (search_path, temporary relations, catalog, function bodies,
+   * estimates on this connection). Without one the relay asks the server nothing: writes that a
+   * `max_rows` rule judges are taken as unestimated.
+   */
+  guard?: SessionGuard;
+  /**
    * Told of each statement the proxy refuses, when it refuses it (before the server's reply,
    * so a client that leaves at once is told of too): its recorded text, the rule, its review.
    */
@@ -161,7 +208,31 @@ export class PgRelay {
   private readonly clientOut: ChunkOutput;
   private readonly options: RelayOptions;
   private readonly clock: () => number;
-  private readonly ctx: { level: string; groups: readonly string[]; prepared: Map<string, StatementReport> };
+  private readonly guard: SessionGuard;
+  private readonly work: GuardWork;
+  private readonly guardHold: GuardHold;
+  /** Id of the current extended-protocol batch (the next one once a Sync or Query ended it). */
+  private batchId = 0;
+  /** Client messages of the current batch were sent and no Sync yet. */
+  private batchOpen = false;
+  /** An error arrived for a client message of the current batch. */
+  private batchFailed = false;
+  /** Transaction status of the last ReadyForQuery of a client batch. */
+  private lastStatus: TransactionStatus = TransactionStatus.Idle;
+  private readonly waiters: { condition: () => boolean; resolve: () => void }[] = [];
+  /** Binds whose estimate was taken with their Parse's (see onParse). */
+  private readonly estimatedBinds = new WeakSet<BindMessage>();
+  /** The checked verdict of a Parse held for review (kept for its later Binds). */
+  private heldChecked: Verdict | undefined;
+  /** Nesting of output brackets outside a feed (the holds' replays, Warden's own jobs). */
+  private outputDepth = 0;
+  /** Which outputs a feed has open, and which a bracket opened. */
+  private upstreamOpen = false;
+  private clientOpen = false;
+  private bracketed: { upstream: boolean; client: boolean } = { upstream: false, client: false };
+  /** Prefix of Warden's own statement, portal and savepoint names in this session. */
+  private readonly namePrefix: string;
+  private holdingNotified = false;
   private readonly statements = new Map<string, PreparedStatement>();
   private readonly portals = new Map<string, Portal>();
   private readonly pending: Pending[] = [];
@@ -183,7 +254,17 @@ export class PgRelay {
   constructor(options: RelayOptions) {
     this.options = options;
     this.clock = options.clock ?? Date.now;
-    this.ctx = { level: options.level, groups: options.groups, prepared: new Map() };
+    this.guard =
+      options.guard ??
+      new SessionGuard({
+        level: options.level,
+        groups: options.groups,
+        user: '',
+        searchPath: undefined,
+        snapshot: undefined,
+        clock: this.clock,
+        live: false,
+      });
     this.upstreamOut = new ChunkOutput(options.toUpstream);
     this.clientOut = new ChunkOutput(options.toClient);
     this.token = options.token ?? randomBytes(8).toString('hex');
@@ -207,9 +288,30 @@ export class PgRelay {
       ids: options.review ?? { grantId: '', sessionId: '' },
       clock: this.clock,
       host: this.holdHost,
-      onHold: options.onHold,
+      onHold: () => this.updateHold(),
       onFail: options.onFail,
     });
+    this.guardHold = new GuardHold({
+      receive: (message) => this.onClientMessage(message),
+      beginOutput: () => this.beginOutput(),
+      endOutput: () => this.endOutput(),
+      onHold: () => this.updateHold(),
+      onFail: (error) => this.options.onFail?.(error),
+    });
+    this.namePrefix = `warden_${this.token}`;
+    const host: GuardWorkHost = {
+      guard: this.guard,
+      guardrails: options.guardrails,
+      savepoint: this.namePrefix,
+      inBatch: () => this.batchOpen,
+      batch: () => this.batchId,
+      quiet: () => this.inFlight === 0,
+      status: () => this.lastStatus,
+      run: (steps, flush) => this.runJob(steps, flush),
+      flush: () => this.withOutput(() => writeFlush(this.upstreamOut.writer())),
+      when: (condition) => this.when(condition),
+    };
+    this.work = new GuardWork(host);
     if (options.clientEncoding) this.clientEncoding = options.clientEncoding;
     this.rows = new RowRewriter(options.masker);
   }
@@ -222,9 +324,11 @@ export class PgRelay {
   /** Feeds bytes from the client. Throws a ProtocolError or PgProxyError: end the session. */
   feedClient(chunk: Buffer): void {
     this.upstreamOut.begin(chunk);
+    this.upstreamOpen = true;
     try {
       this.frontend.feed(chunk, (message) => this.onClientMessage(message));
     } finally {
+      this.upstreamOpen = false;
       this.upstreamOut.end();
     }
   }
@@ -232,11 +336,14 @@ export class PgRelay {
   /** Feeds bytes from the server. Throws a ProtocolError or PgProxyError: end the session. */
   feedUpstream(chunk: Buffer): void {
     this.clientOut.begin(chunk);
+    this.clientOpen = true;
     try {
       this.backend.feed(chunk, this.onServerFrame, this.onServerRows);
     } finally {
+      this.clientOpen = false;
       this.clientOut.end();
     }
+    if (this.waiters.length > 0) this.wakeWaiters();
   }
 
   // ------------------------------------------------------------------ client → server
@@ -246,70 +353,23 @@ export class PgRelay {
       this.review.keep(message);
       return;
     }
+    if (this.guardHold.holding) {
+      this.guardHold.keep(message);
+      return;
+    }
     const out = this.upstreamOut;
     switch (message.type) {
-      case 'query': {
-        const verdict = this.check(message.sql);
-        if (verdict.action === 'review') {
-          this.review.hold(message, verdict, this.log.recordedSql(message.sql));
-          return;
-        }
-        const stmt = this.log.start(message.sql, 'simple', verdict);
-        const entry: Pending = { t: 'query', stmt };
-        this.push(entry);
-        this.attachCopyPlans(entry);
-        if (verdict.action === 'allow') out.pass(message.raw);
-        else {
-          this.reportBlocked(stmt, message.sql, verdict.rule);
-          writeQuery(out.writer(), this.substitute(verdict, message.sql));
-        }
-        this.syncsSent++;
+      case 'query':
+        this.onQuery(message);
         return;
-      }
-      case 'parse': {
-        const verdict = this.check(message.sql);
-        if (verdict.action === 'review') {
-          this.review.hold(message, verdict, this.log.recordedSql(message.sql));
-          return;
-        }
-        this.push({ t: 'parse' });
-        if (verdict.action === 'allow') {
-          remember(this.statements, message.name, {
-            recorded: this.log.recordedSql(message.sql),
-            plans: new Map(),
-            fields: undefined,
-            copy: this.checkedCopies.pop(),
-          });
-          out.pass(message.raw);
-        } else {
-          const stmt = this.log.start(message.sql, 'extended', verdict);
-          this.log.record(stmt, 'blocked');
-          this.reportBlocked(stmt, message.sql, verdict.rule);
-          this.statements.delete(message.name);
-          writeParse(out.writer(), { name: message.name, sql: this.substitute(verdict, message.sql) });
-        }
+      case 'parse':
+        this.onParse(message);
         return;
-      }
-      case 'bind': {
-        this.push({
-          t: 'bind',
-          portal: message.portal,
-          statement: message.statement,
-          formats: message.resultFormats,
-        });
-        const statement = this.statements.get(message.statement);
-        const portal: Portal = {
-          statement: message.statement,
-          plan: statement && this.planOf(statement, message.resultFormats),
-          params: this.log.maskParams(message.parameters, message.parameterFormats),
-          copy: statement?.copy,
-        };
-        remember(this.portals, message.portal, portal);
-        out.pass(message.raw);
+      case 'bind':
+        this.onBind(message);
         return;
-      }
       case 'describe': {
-        this.push({ t: 'describe', kind: message.kind, name: message.name, internal: false });
+        this.pushExtended({ t: 'describe', kind: message.kind, name: message.name, internal: false });
         const portal = message.kind === 'portal' ? this.portals.get(message.name) : undefined;
         if (portal) portal.described = true;
         out.pass(message.raw);
@@ -319,25 +379,28 @@ export class PgRelay {
         const portal = this.portals.get(message.portal);
         if (portal?.plan === undefined && !portal?.described) {
           // Masking needs the result's columns: ask for them and keep the answer to ourselves.
-          this.push({ t: 'describe', kind: 'portal', name: message.portal, internal: true });
+          this.pushExtended({ t: 'describe', kind: 'portal', name: message.portal, internal: true });
           writeDescribe(out.writer(), 'portal', message.portal);
         }
-        const recorded = portal ? this.statements.get(portal.statement)?.recorded : undefined;
-        const stmt = this.log.start(recorded ?? '', 'extended', undefined, true);
+        const statement = portal ? this.statements.get(portal.statement) : undefined;
+        const stmt = this.log.start(statement?.recorded ?? '', 'extended', undefined, true);
         if (stmt && portal && portal.params.length > 0) stmt.params = portal.params;
-        const entry: Pending = { t: 'execute', portal: message.portal, stmt };
-        this.push(entry);
+        const unit =
+          statement?.impact && statement.reports
+            ? this.guard.track(statement.reports, statement.impact, this.batchId, 'execute')
+            : undefined;
+        const entry: Pending = { t: 'execute', portal: message.portal, stmt, unit };
+        this.pushExtended(entry);
         if (portal?.copy !== undefined) this.copyPlans.set(entry, [portal.copy]);
         out.pass(message.raw);
         return;
       }
       case 'close':
-        this.push({ t: 'close', kind: message.kind, name: message.name });
+        this.pushExtended({ t: 'close', kind: message.kind, name: message.name });
         out.pass(message.raw);
         return;
       case 'sync':
-        this.push({ t: 'sync' });
-        this.syncsSent++;
+        this.pushSync({ t: 'sync', batch: this.batchId });
         out.pass(message.raw);
         return;
       case 'functionCall': {
@@ -351,9 +414,8 @@ export class PgRelay {
         const call = `<function call oid ${message.functionOid}>`;
         const stmt = this.log.start(call, 'function', verdict);
         this.reportBlocked(stmt, call, verdict.rule);
-        this.push({ t: 'query', stmt });
+        this.pushSync({ t: 'query', stmt, batch: this.batchId });
         writeQuery(out.writer(), this.substitute(verdict));
-        this.syncsSent++;
         return;
       }
       case 'terminate':
@@ -371,13 +433,251 @@ export class PgRelay {
     }
   }
 
-  private check(sql: string): Verdict {
-    const verdict = this.options.guardrails.check(sql, this.ctx);
+  // ------------------------------------------------------------------ deciding
+
+  /**
+   * A simple Query: checked now when nothing must be waited for or read first and no estimate is
+   * needed; else held while the guard work runs (see guard-work.ts).
+   */
+  private onQuery(message: QueryMessage): void {
+    const inBatch = this.batchOpen;
+    const quick = this.work.quick(message.sql, inBatch);
+    if (quick && quick.misses.length === 0 && (!quick.verdict.pendingEstimates || !this.guard.live)) {
+      this.actQuery(message, this.unestimated(quick.verdict));
+      return;
+    }
+    const started = this.clock();
+    this.guardHold.start(
+      async () => {
+        this.work.begin();
+        let verdict = await this.work.settle(message.sql, inBatch, quick);
+        if (verdict.pendingEstimates) verdict = await this.work.estimate(verdict, inBatch);
+        return { verdict, broken: this.work.broken };
+      },
+      ({ verdict, broken }) => {
+        if (broken) this.answerBroken(message, broken);
+        else this.actQuery(message, verdict, this.clock() - started);
+      },
+    );
+  }
+
+  /**
+   * A Parse: checked like a Query. A write whose estimate a rule needs is held, when it starts a
+   * batch, until its Bind arrives: the estimate is taken with the Bind's parameters, sandboxed,
+   * before anything of the batch reaches the server. Later Binds are estimated each (onBind).
+   */
+  private onParse(message: ParseMessage): void {
+    const inBatch = this.batchOpen;
+    const quick = this.work.quick(message.sql, inBatch);
+    const live = this.guard.live;
+    if (quick && quick.misses.length === 0 && (!quick.verdict.pendingEstimates || inBatch || !live)) {
+      this.actParse(message, quick.verdict, quick.verdict);
+      return;
+    }
+    const started = this.clock();
+    this.guardHold.start(
+      async () => {
+        this.work.begin();
+        const checked = await this.work.settle(message.sql, inBatch, quick);
+        if (!checked.pendingEstimates || inBatch)
+          return { checked, verdict: checked, broken: this.work.broken };
+        const bind = (await this.guardHold.waitForKept((m) => bindOf(m, message.name))) as
+          | BindMessage
+          | undefined;
+        if (!bind) return { checked, verdict: checked, broken: undefined };
+        const verdict = await this.work.estimateBind(checked, message.parameterTypes, bind, false);
+        this.estimatedBinds.add(bind);
+        return { checked, verdict, broken: undefined };
+      },
+      ({ checked, verdict, broken }) => {
+        if (broken) this.answerBroken(message, broken);
+        else this.actParse(message, verdict, checked, this.clock() - started);
+      },
+    );
+  }
+
+  /** A Bind of a statement whose writes a rule judges by estimate: estimated with its parameters. */
+  private onBind(message: BindMessage): void {
+    const statement = this.statements.get(message.statement);
+    const pending = statement?.pending;
+    if (!pending || this.estimatedBinds.has(message)) {
+      this.actBind(message, undefined);
+      return;
+    }
+    if (!this.guard.live) {
+      this.actBind(message, this.unestimated(pending));
+      return;
+    }
+    const inBatch = this.batchOpen;
+    const started = this.clock();
+    this.guardHold.start(
+      async () => {
+        this.work.begin();
+        const verdict = await this.work.estimateBind(pending, statement.types ?? [], message, inBatch);
+        return { verdict, broken: this.work.broken };
+      },
+      ({ verdict, broken }) => {
+        if (broken) this.answerBroken(message, broken);
+        else this.actBind(message, verdict, this.clock() - started);
+      },
+    );
+  }
+
+  /** Without a server to ask (unit tests), pending estimates are settled as not taken. */
+  private unestimated(verdict: Verdict): Verdict {
+    return verdict.pendingEstimates ? this.options.guardrails.applyEstimates(verdict, new Map()) : verdict;
+  }
+
+  /**
+   * The held message's batch broke while Warden's own statements ran inside it (no Sync yet):
+   * `ours` when one of them failed (the client's message gets the error it caused), `theirs` when
+   * an earlier client message had failed (the server skips this one too, and answers nothing).
+   */
+  private answerBroken(message: QueryMessage | ParseMessage | BindMessage, broken: 'ours' | 'theirs'): void {
+    this.batchFailed = true;
+    if (message.type === 'query') {
+      // The client's Query ends the broken batch as its Sync would: it gets the error, then RFQ.
+      const stmt = this.log.start(message.sql, 'simple', undefined);
+      this.pushSync({ t: 'query', stmt, batch: this.batchId });
+      writeQuery(this.upstreamOut.writer(), this.substituteError(this.brokenError(broken)));
+      return;
+    }
+    if (broken === 'theirs') return;
+    writeErrorResponse(this.clientOut.writer(), this.brokenError(broken));
+  }
+
+  private brokenError(broken: 'ours' | 'theirs'): NoticeInput {
+    return {
+      severity: 'ERROR',
+      code: broken === 'ours' ? '42501' : '25P02',
+      message:
+        broken === 'ours'
+          ? `Warden could not check this statement: ${this.work.brokenReason ?? 'its check failed'}`
+          : 'an earlier statement of this batch failed',
+      extra: [['R', 'warden_guardrail']],
+    };
+  }
+
+  private actQuery(message: QueryMessage, checked: Verdict, heldMs?: number): void {
+    const verdict = this.finish(checked);
+    if (verdict.action === 'review') {
+      this.review.hold(message, verdict, this.log.recordedSql(message.sql));
+      return;
+    }
+    const out = this.upstreamOut;
+    const stmt = this.log.start(message.sql, 'simple', verdict);
+    if (stmt && heldMs !== undefined) stmt.heldMs = heldMs;
+    const unit = verdict.action === 'allow' ? this.guard.unitFor(verdict, this.batchId, 'query') : undefined;
+    const entry: Pending = { t: 'query', stmt, batch: this.batchId, unit };
+    this.pushSync(entry);
+    this.attachCopyPlans(entry);
+    if (verdict.action === 'allow') out.pass(message.raw);
+    else {
+      this.reportBlocked(stmt, message.sql, verdict.rule);
+      writeQuery(out.writer(), this.substitute(verdict, message.sql));
+    }
+  }
+
+  /** `verdict` decides; `checked` (with its pending estimates) is kept for the statement's later Binds. */
+  private actParse(message: ParseMessage, decided: Verdict, checked: Verdict, heldMs?: number): void {
+    const verdict = this.finish(decided);
+    if (verdict.action === 'review') {
+      this.heldChecked = checked;
+      this.review.hold(message, verdict, this.log.recordedSql(message.sql));
+      return;
+    }
+    const out = this.upstreamOut;
+    this.pushExtended({ t: 'parse' });
+    if (verdict.action === 'allow') {
+      this.rememberStatement(message, checked, this.checkedCopies.pop());
+      out.pass(message.raw);
+    } else {
+      const stmt = this.log.start(message.sql, 'extended', verdict);
+      if (stmt && heldMs !== undefined) stmt.heldMs = heldMs;
+      this.log.record(stmt, 'blocked');
+      this.reportBlocked(stmt, message.sql, verdict.rule);
+      this.statements.delete(message.name);
+      writeParse(out.writer(), { name: message.name, sql: this.substitute(verdict, message.sql) });
+    }
+  }
+
+  private rememberStatement(
+    message: ParseMessage,
+    checked: Verdict,
+    copy: CopyOutPlan | null | undefined,
+  ): void {
+    remember(this.statements, message.name, {
+      recorded: this.log.recordedSql(message.sql),
+      plans: new Map(),
+      fields: undefined,
+      copy,
+      types: message.parameterTypes,
+      ...(checked.impact ? { impact: checked.impact, reports: checked.statements.map((s) => s.report) } : {}),
+      ...(checked.pendingEstimates ? { pending: checked } : {}),
+    });
+  }
+
+  /** A Bind, passed (`verdict` undefined or allow), held for review, or refused. */
+  private actBind(message: BindMessage, decided: Verdict | undefined, heldMs?: number): void {
+    const verdict = decided && this.finish(decided);
+    if (!verdict || verdict.action === 'allow') {
+      this.passBind(message);
+      return;
+    }
+    const statement = this.statements.get(message.statement);
+    const text = this.bindText(message, statement);
+    if (verdict.action === 'review') {
+      this.review.hold(message, verdict, text);
+      return;
+    }
+    const stmt = this.log.start(text, 'extended', verdict, true);
+    if (stmt && heldMs !== undefined) stmt.heldMs = heldMs;
+    this.log.record(stmt, 'blocked');
+    this.reportBlocked(stmt, text, verdict.rule);
+    this.refuseBind(message, this.substitute(verdict));
+  }
+
+  private passBind(message: BindMessage): void {
+    this.pushExtended({
+      t: 'bind',
+      portal: message.portal,
+      statement: message.statement,
+      formats: message.resultFormats,
+    });
+    const statement = this.statements.get(message.statement);
+    const portal: Portal = {
+      statement: message.statement,
+      plan: statement && this.planOf(statement, message.resultFormats),
+      params: this.log.maskParams(message.parameters, message.parameterFormats),
+      copy: statement?.copy,
+    };
+    remember(this.portals, message.portal, portal);
+    this.upstreamOut.pass(message.raw);
+  }
+
+  /** Sends, in the Bind's place, one of a statement that does not exist (the server's error is replaced). */
+  private refuseBind(message: BindMessage, missing: string): void {
+    this.pushExtended({ t: 'bind', portal: message.portal, statement: missing, formats: [] });
+    this.portals.delete(message.portal);
+    writeBind(this.upstreamOut.writer(), { portal: message.portal, statement: missing });
+  }
+
+  /** A Bind as recorded: its statement's text and its parameters (masked). */
+  private bindText(message: BindMessage, statement: PreparedStatement | undefined): string {
+    const params = this.log.maskParams(message.parameters, message.parameterFormats);
+    return `${statement?.recorded ?? ''}${params.length > 0 ? ` -- parameters: ${params.join(', ')}` : ''}`;
+  }
+
+  /**
+   * The verdict as acted on: prepared statements remembered, COPY TO plans made (a COPY whose
+   * masking cannot be planned is refused), review refused where no reviewer is wired.
+   */
+  private finish(verdict: Verdict): Verdict {
     this.checkedCopies.length = 0;
     if (verdict.action === 'allow') {
       for (const statement of verdict.statements) {
         const prepares = statement.report.prepares;
-        if (prepares) remember(this.ctx.prepared, prepares.name, prepares.statement);
+        if (prepares) remember(this.guard.ctx.prepared, prepares.name, prepares.statement);
         // COPY TO carries no RowDescription: its masking is planned from the statement, queued in
         // statement order (null when no column rule applies).
         const copy = this.planner.planCopy(statement.report, this.clientEncoding);
@@ -470,17 +770,28 @@ export class PgRelay {
     if (rule === 'unparseable') return 'Warden could not parse the statement and refuses what it cannot read';
     const none = 'no level of this target allows it';
     // These refusals do not depend on the level: masking and the fast-path apply to every grant.
-    if (sql === undefined || rule === 'masked-copy' || rule === 'function-call') return none;
+    if (rule === 'masked-copy' || rule === 'function-call') return none;
     const levels = this.options.levels;
-    if (!levels) return "the guardrails of this grant's level refuse it";
-    const allowing = levels.filter(
-      (level) =>
-        level !== this.ctx.level &&
-        this.options.guardrails.check(sql, { ...this.ctx, level }).action !== 'block',
-    );
-    if (allowing.length === 0) return none;
-    const names = allowing.map((l) => `"${l}"`).join(' or ');
-    return `a grant at level ${names} allows it (${allowing.length === 1 ? 'that level' : 'those levels'} may still send it for review)`;
+    if (!levels || sql === undefined) return "the guardrails of this grant's level refuse it";
+    const ctx = this.guard.ctx;
+    const allowing: string[] = [];
+    const sized: string[] = [];
+    for (const level of levels) {
+      if (level === ctx.level) continue;
+      const verdict = this.options.guardrails.check(sql, { ...ctx, level });
+      if (verdict.action === 'block') continue;
+      // A max_rows rule of that level still needs the estimate: it may refuse the write too.
+      (verdict.pendingEstimates ? sized : allowing).push(level);
+    }
+    // The checks above are for the hint only: function names they missed are not this session's.
+    this.guard.takeMisses();
+    const quoted = (list: string[]) => list.map((l) => `"${l}"`).join(' or ');
+    if (allowing.length > 0) {
+      return `a grant at level ${quoted(allowing)} allows it (${allowing.length === 1 ? 'that level' : 'those levels'} may still send it for review)`;
+    }
+    if (sized.length > 0)
+      return `a grant at level ${quoted(sized)} may allow it, depending on the rows it touches`;
+    return none;
   }
 
   /** Tells {@link RelayOptions.onBlocked} of a refused statement (`stmt`: its entry, if one is kept). */
@@ -522,17 +833,19 @@ export class PgRelay {
     return this.review.cancel();
   }
 
-  /** Withdraws a held statement's review (the session ended); nothing more is sent. */
+  /** Withdraws a held statement's review and Warden's own work (the session ended); nothing more is sent. */
   close(): void {
     this.review.close();
+    this.guardHold.close();
+    this.waiters.length = 0;
   }
 
   /** What the review hold asks of the relay: the wire side of a released statement. */
   private readonly holdHost: HoldHost = {
     settle: (message, verdict, outcome, review) => this.settleHeld(message, verdict, outcome, review),
     receive: (message) => this.onClientMessage(message),
-    beginOutput: () => this.upstreamOut.begin(EMPTY),
-    endOutput: () => this.upstreamOut.end(),
+    beginOutput: () => this.beginOutput(),
+    endOutput: () => this.endOutput(),
   };
 
   /** Forwards an approved held statement, or substitutes its refusal like a blocked one. */
@@ -543,44 +856,73 @@ export class PgRelay {
     review: Record<string, unknown>,
   ): void {
     const rule = verdict.rule ?? 'guardrail';
+    const checked = this.heldChecked;
+    this.heldChecked = undefined;
     if (outcome.decision === 'approved') {
-      this.forwardApproved(message, rule, review);
+      this.forwardApproved(message, verdict, checked ?? verdict, review);
       return;
     }
     const out = this.upstreamOut;
     const refused = this.substituteError(refusalOf(rule, outcome));
-    const stmt = this.log.start(message.sql, message.type === 'query' ? 'simple' : 'extended', verdict);
+    const text =
+      message.type === 'bind' ? this.bindText(message, this.statements.get(message.statement)) : message.sql;
+    const stmt = this.log.start(
+      text,
+      message.type === 'query' ? 'simple' : 'extended',
+      verdict,
+      message.type === 'bind',
+    );
     if (stmt) {
       stmt.verdict = { action: 'block', rule };
       stmt.review = review;
     }
-    this.reportBlocked(stmt, message.sql, rule, review);
+    this.reportBlocked(stmt, text, rule, review);
     if (message.type === 'query') {
-      this.push({ t: 'query', stmt });
+      this.pushSync({ t: 'query', stmt, batch: this.batchId });
       writeQuery(out.writer(), refused);
-      this.syncsSent++;
-    } else {
-      this.push({ t: 'parse' });
+    } else if (message.type === 'parse') {
+      this.pushExtended({ t: 'parse' });
       this.log.record(stmt, 'blocked');
       this.statements.delete(message.name);
       writeParse(out.writer(), { name: message.name, sql: refused });
+    } else {
+      this.log.record(stmt, 'blocked');
+      this.refuseBind(message, refused);
     }
   }
 
-  private forwardApproved(message: HeldMessage, rule: string, review: Record<string, unknown>): void {
+  private forwardApproved(
+    message: HeldMessage,
+    verdict: Verdict,
+    checked: Verdict,
+    review: Record<string, unknown>,
+  ): void {
+    const rule = verdict.rule ?? 'guardrail';
     if (message.type === 'query') {
+      const approved = this.finish({ ...verdict, action: 'allow' });
       const stmt = this.log.start(message.sql, 'simple', undefined);
       if (stmt) {
         stmt.verdict = { action: 'review', rule };
         stmt.review = review;
       }
-      this.push({ t: 'query', stmt });
-      this.syncsSent++;
+      const unit = this.guard.unitFor(approved, this.batchId, 'query');
+      const entry: Pending = { t: 'query', stmt, batch: this.batchId, unit };
+      this.pushSync(entry);
+      this.attachCopyPlans(entry);
+    } else if (message.type === 'parse') {
+      this.pushExtended({ t: 'parse' });
+      this.finish({ ...checked, action: 'allow' });
+      this.rememberStatement(message, checked, this.checkedCopies.pop());
+      this.log.note('review', { sql: this.log.recordedSql(message.sql), protocol: 'extended', rule, review });
     } else {
-      this.push({ t: 'parse' });
-      const recorded = this.log.recordedSql(message.sql);
-      remember(this.statements, message.name, { recorded, plans: new Map(), fields: undefined });
-      this.log.note('review', { sql: recorded, protocol: 'extended', rule, review });
+      this.log.note('review', {
+        sql: this.bindText(message, this.statements.get(message.statement)),
+        protocol: 'extended',
+        rule,
+        review,
+      });
+      this.passBind(message);
+      return;
     }
     this.upstreamOut.pass(message.raw);
   }
@@ -598,8 +940,81 @@ export class PgRelay {
     return plan;
   }
 
-  private push(entry: Pending): void {
+  /** A client message of an extended-protocol batch. */
+  private pushExtended(entry: Pending): void {
     this.pending.push(entry);
+    this.batchOpen = true;
+  }
+
+  /** A batch's ReadyForQuery: the guard confirms or undoes what its units changed. */
+  private endBatch(batch: number, status: TransactionStatus, failed: boolean): void {
+    this.guard.batchEnded(batch, status, failed);
+    this.batchFailed = false;
+  }
+
+  /** A Sync or a Query (or what stands for one): it ends the batch. */
+  private pushSync(entry: Pending): void {
+    this.pending.push(entry);
+    this.batchOpen = false;
+    this.batchId++;
+    this.syncsSent++;
+  }
+
+  // ------------------------------------------------------------------ Warden's own statements
+
+  private runJob(steps: readonly InternalStep[], flush: boolean): Promise<JobOutcome> {
+    return new Promise((resolve) => {
+      const job = new InternalJob(steps, this.namePrefix, flush, resolve);
+      this.pending.push({ t: 'internal', job });
+      this.withOutput(() => this.upstreamOut.send(job.bytes));
+    });
+  }
+
+  private when(condition: () => boolean): Promise<void> {
+    if (condition()) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ condition, resolve }));
+  }
+
+  /** Resolves the waits whose condition now holds (after each reply from the server). */
+  private wakeWaiters(): void {
+    for (let i = 0; i < this.waiters.length; i++) {
+      const waiter = this.waiters[i]!;
+      if (!waiter.condition()) continue;
+      this.waiters.splice(i--, 1);
+      waiter.resolve();
+    }
+  }
+
+  /** Runs `fn` with both outputs open: inside a feed they already are. */
+  private withOutput(fn: () => void): void {
+    this.beginOutput();
+    try {
+      fn();
+    } finally {
+      this.endOutput();
+    }
+  }
+
+  private beginOutput(): void {
+    if (this.outputDepth++ > 0) return;
+    this.bracketed = { upstream: !this.upstreamOpen, client: !this.clientOpen };
+    if (this.bracketed.upstream) this.upstreamOut.begin(EMPTY);
+    if (this.bracketed.client) this.clientOut.begin(EMPTY);
+  }
+
+  private endOutput(): void {
+    if (--this.outputDepth > 0) return;
+    if (this.bracketed.upstream) this.upstreamOut.end();
+    if (this.bracketed.client) this.clientOut.end();
+    this.bracketed = { upstream: false, client: false };
+  }
+
+  /** Tells the session whether any hold (review or Warden's own work) keeps the client waiting. */
+  private updateHold(): void {
+    const holding = this.review.holding || this.guardHold.holding;
+    if (holding === this.holdingNotified) return;
+    this.holdingNotified = holding;
+    this.options.onHold?.(holding);
   }
 
   private head(): Pending | undefined {
@@ -625,6 +1040,16 @@ export class PgRelay {
 
   private onServerMessage(code: number, raw: Buffer): void {
     const out = this.clientOut;
+    const first = this.pending[this.pendingHead];
+    if (
+      first?.t === 'internal' &&
+      code !== BackendCode.ParameterStatus &&
+      code !== BackendCode.NotificationResponse
+    ) {
+      // A reply to Warden's own statements: never the client's.
+      if (first.job.feed(code, raw)) this.shift();
+      return;
+    }
     switch (code) {
       case BackendCode.DataRow:
         // A row that arrived split across chunks (whole rows come in runs to onDataRows).
@@ -638,22 +1063,40 @@ export class PgRelay {
           if (head.stmt) head.stmt.rows += rows;
           this.shift();
           this.log.record(head.stmt);
-        } else if (head?.t === 'query' && head.stmt) {
-          head.stmt.rows += rows;
+          if (head.unit) this.guard.ran(head.unit, [decodeCommandComplete(raw)]);
+        } else if (head?.t === 'query') {
+          if (head.stmt) head.stmt.rows += rows;
+          if (head.unit) {
+            head.tags ??= [];
+            head.tags.push(decodeCommandComplete(raw));
+          }
         }
         out.pass(raw);
         return;
       }
       case BackendCode.ReadyForQuery: {
+        const status = decodeReadyForQuery(raw);
+        this.lastStatus = status;
         for (;;) {
           const entry = this.shift();
           if (!entry) break;
-          if (entry.t === 'execute') this.log.record(entry.stmt, 'skipped');
+          if (entry.t === 'execute') {
+            this.log.record(entry.stmt, 'skipped');
+            if (entry.unit) this.guard.skipped(entry.unit);
+          }
           if (entry.t === 'query') {
             this.log.record(entry.stmt);
+            if (entry.unit) {
+              if (entry.failed) this.guard.failed(entry.unit, status);
+              else this.guard.ran(entry.unit, entry.tags ?? []);
+            }
+            this.endBatch(entry.batch, status, entry.failed === true);
             break;
           }
-          if (entry.t === 'sync') break;
+          if (entry.t === 'sync') {
+            this.endBatch(entry.batch, status, this.batchFailed);
+            break;
+          }
         }
         this.syncsReceived++;
         this.queryPlan = null;
@@ -685,6 +1128,10 @@ export class PgRelay {
         if (head?.t === 'execute') {
           this.shift();
           this.log.record(head.stmt);
+          if (head.unit) this.guard.ran(head.unit, ['']);
+        } else if (head?.t === 'query' && head.unit) {
+          head.tags ??= [];
+          head.tags.push('');
         }
         out.pass(raw);
         return;
@@ -778,6 +1225,10 @@ export class PgRelay {
   /** A run of whole DataRows `data[start, end)`: masked in one pass by the result's plan. */
   private onDataRows(data: Buffer, start: number, end: number): void {
     const head = this.head();
+    if (head?.t === 'internal') {
+      head.job.rows(data, start, end);
+      return;
+    }
     let plan: ResultPlan | null = FALLBACK_PLAN;
     let stmt: StatementRecord | undefined;
     if (head?.t === 'execute') {
@@ -869,7 +1320,8 @@ export class PgRelay {
     const error = decodeErrorResponse(raw);
     const head = this.head();
     let replaced: NoticeInput | undefined;
-    if (error.code === '42601' && this.substitutions.size > 0) {
+    // A refused statement fails as a syntax error, a refused Bind as a missing statement (26000).
+    if ((error.code === '42601' || error.code === '26000') && this.substitutions.size > 0) {
       const at = error.message.indexOf(this.tokenPrefix);
       if (at >= 0) {
         const n = Number.parseInt(error.message.slice(at + this.tokenPrefix.length), 10);
@@ -882,13 +1334,25 @@ export class PgRelay {
     const message = replaced ? undefined : `${error.code} ${summary!.get('M') ?? ''}`;
     if (head?.t === 'query') {
       if (head.stmt && message) head.stmt.error = message;
+      head.failed = true;
     } else if (head && head.t !== 'sync') {
       // An extended-protocol error: the server skips everything up to the next Sync.
-      while (this.head() && this.head()!.t !== 'sync') {
-        const entry = this.shift()!;
-        if (entry.t === 'execute' && entry.stmt) {
-          if (message) entry.stmt.error = message;
-          this.log.record(entry.stmt, entry === head ? undefined : 'skipped');
+      this.batchFailed = true;
+      for (let entry = this.head(); entry && entry.t !== 'sync'; entry = this.head()) {
+        if (entry.t === 'internal') {
+          // Warden's statements queued behind the failed message are skipped too.
+          if (entry.job.skippedByServer()) break;
+          this.shift();
+          continue;
+        }
+        this.shift();
+        if (entry.t === 'query' && entry.unit) this.guard.skipped(entry.unit);
+        if (entry.t === 'execute') {
+          if (entry.stmt) {
+            if (message) entry.stmt.error = message;
+            this.log.record(entry.stmt, entry === head ? undefined : 'skipped');
+          }
+          if (entry.unit) this.guard.skipped(entry.unit);
         }
       }
     }
@@ -921,6 +1385,26 @@ export class PgRelay {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * What a Parse held for its estimate makes of a later kept message: its Bind, or the end of the
+ * wait (a Sync or Query ends the batch without binding it; a Close or another Parse replaces it).
+ */
+function bindOf(message: FrontendMessage, statement: string): 'found' | 'stop' | 'skip' {
+  if (message.type === 'bind') return message.statement === statement ? 'found' : 'skip';
+  // A Flush may mean the client waits for the replies so far (ParseComplete) before it binds:
+  // waiting on for its Bind would deadlock, so the Bind is estimated when it comes (onBind).
+  if (
+    message.type === 'sync' ||
+    message.type === 'flush' ||
+    message.type === 'query' ||
+    message.type === 'terminate'
+  )
+    return 'stop';
+  if (message.type === 'parse' && message.name === statement) return 'stop';
+  if (message.type === 'close' && message.kind === 'statement' && message.name === statement) return 'stop';
+  return 'skip';
+}
 
 /** The row count at the end of a CommandComplete tag (`SELECT 3`, `INSERT 0 1`), 0 if none. */
 function readRowCount(raw: Buffer): number {

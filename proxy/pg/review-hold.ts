@@ -11,6 +11,7 @@ import type { ReviewOutcome, StatementReviewer } from '../../broker/ports/proxy.
 import { DEFAULT_REVIEW_TIMEOUT_MS, type Verdict } from '../guardrails/sql/index.ts';
 import { PgProxyError } from './errors.ts';
 import {
+  type BindMessage,
   type FrontendMessage,
   FrontendParser,
   type ParseMessage,
@@ -21,8 +22,11 @@ import type { NoticeInput } from './protocol/serializer.ts';
 /** Most bytes of client input kept while a statement is held for review. */
 export const MAX_HELD_INPUT = 1024 * 1024;
 
-/** A message that can be held: a simple Query, or an extended-protocol Parse. */
-export type HeldMessage = QueryMessage | ParseMessage;
+/**
+ * A message that can be held: a simple Query, an extended-protocol Parse, or a Bind (a write
+ * whose estimate over the given parameters exceeds a `max_rows` rule).
+ */
+export type HeldMessage = QueryMessage | ParseMessage | BindMessage;
 
 /** How a held statement's wait ended: the reviewer's outcome, or the client's CancelRequest. */
 export type HoldOutcome = ReviewOutcome | { decision: 'cancelled' };
@@ -70,13 +74,21 @@ interface Held {
  * the session reads into one reused buffer (static-read.ts): a message kept past the chunk (held
  * for review) must not be overwritten by the next read.
  */
-function detach(message: FrontendMessage): FrontendMessage {
+export function detach(message: FrontendMessage): FrontendMessage {
+  // A message kept twice (by the guard hold, then by a review it started) stays the same object:
+  // the relay knows a Bind whose estimate was taken with its Parse by identity.
+  if (detached.has(message)) return message;
   let copy: FrontendMessage | undefined;
   new FrontendParser({ phase: 'normal' }).feed(Buffer.from(message.raw), (parsed) => {
     copy = parsed;
   });
-  return copy ?? message;
+  if (!copy) return message;
+  detached.add(copy);
+  return copy;
 }
+
+/** Messages {@link detach} made (they own their bytes). */
+const detached = new WeakSet<FrontendMessage>();
 
 /** The review hold of one session (see the module comment). */
 export class ReviewHold {

@@ -9,6 +9,7 @@ import type { ProxyPorts } from '../../broker/ports/proxy.ts';
 import { createSilentLogger, type Logger } from '../../lib/log.ts';
 import { CatalogCache } from './catalog.ts';
 import type { PgProxyTarget } from './config.ts';
+import { SchemaSnapshotCache } from './guard-catalog.ts';
 import { encodeMessages, writeErrorResponse } from './protocol/serializer.ts';
 import { PgProxySession } from './session.ts';
 import { cancelUpstream } from './upstream.ts';
@@ -40,6 +41,7 @@ export type PgProxyServerContext = Pick<
   | 'handshakeTimeoutMs'
   | 'mockSecret'
   | 'catalogs'
+  | 'schemaSnapshots'
   | 'clock'
   | 'logger'
   | 'cancel'
@@ -54,6 +56,8 @@ export class PgProxyServer {
   readonly handshakeTimeoutMs: number;
   readonly mockSecret: Buffer;
   readonly catalogs: CatalogCache;
+  /** The guardrails' catalog (relations, NOT NULL columns, function names) by target and database. */
+  readonly schemaSnapshots: SchemaSnapshotCache;
   readonly clock: () => number;
   readonly logger: Logger;
   private readonly maxConnections: number;
@@ -70,6 +74,7 @@ export class PgProxyServer {
     this.mockSecret = options.mockSecret ?? randomBytes(32);
     this.clock = options.clock ?? Date.now;
     this.catalogs = new CatalogCache(this.clock);
+    this.schemaSnapshots = new SchemaSnapshotCache(this.clock);
     this.logger = options.logger ?? createSilentLogger();
     this.server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.accept(socket));
     this.stopWatching = this.ports.grants.watch((change) => {

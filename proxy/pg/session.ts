@@ -17,6 +17,7 @@ import {
 } from './auth/scram.ts';
 import { buildCatalog, CATALOG_SQL, type Catalog } from './catalog.ts';
 import { isPgProxyError, PgProxyAuthError, PgProxyError } from './errors.ts';
+import { buildSchemaSnapshot, ROUTINE_NAMES_SQL, relationsSql } from './guard-catalog.ts';
 import { decodeParameterStatus } from './protocol/backend-parser.ts';
 import { isProtocolError } from './protocol/errors.ts';
 import {
@@ -40,6 +41,7 @@ import {
 import { SessionRecorder } from './recorder.ts';
 import { type BlockedStatement, PgRelay } from './relay.ts';
 import type { PgProxyServerContext } from './server.ts';
+import { SessionGuard } from './session-guard.ts';
 import { checkStartupParameters } from './startup-parameters.ts';
 import { adoptWithStaticReads } from './static-read.ts';
 import { connectUpstream, type UpstreamConnection } from './upstream.ts';
@@ -340,6 +342,14 @@ export class PgProxySession {
     const catalogKey = `${grant.target}/${grant.upstream.database}`;
     const needCatalog = this.server.target.masker.config.columns.length > 0;
     let catalog: Catalog | undefined = needCatalog ? this.server.catalogs.get(catalogKey) : undefined;
+    let snapshot = this.server.schemaSnapshots.get(catalogKey);
+    // Read after login, pipelined: the masking catalog, the session's search_path (startup
+    // options, role and database settings included), the guardrails' catalog.
+    const queries: string[] = [];
+    const maskingAt = needCatalog && !catalog ? queries.push(CATALOG_SQL) - 1 : -1;
+    const pathAt = queries.push('SHOW search_path') - 1;
+    const relationsAt = snapshot ? -1 : queries.push(relationsSql()) - 1;
+    const namesAt = snapshot ? -1 : queries.push(ROUTINE_NAMES_SQL) - 1;
     let upstream: UpstreamConnection;
     try {
       upstream = await connectUpstream(
@@ -354,23 +364,41 @@ export class PgProxySession {
         checkStartupParameters(this.startup!.parameters, (sql) =>
           this.server.target.guardrails.check(sql, { level: grant.level, groups: grant.groups }),
         ),
-        {
-          timeoutMs: this.server.handshakeTimeoutMs,
-          ...(needCatalog && !catalog ? { initialQuery: CATALOG_SQL } : {}),
-        },
+        { timeoutMs: this.server.handshakeTimeoutMs, initialQueries: queries },
       );
     } catch (error) {
       this.fail(error);
+      return;
+    }
+    const masking = maskingAt >= 0 ? upstream.results[maskingAt] : undefined;
+    if (masking?.error) {
+      upstream.socket.destroy();
+      this.fail(new PgProxyError('ERR_PGPROXY_UPSTREAM', `catalog query failed: ${masking.error}`));
       return;
     }
     if (this.state !== 'connecting') {
       upstream.socket.destroy();
       return;
     }
-    if (needCatalog && !catalog) {
-      catalog = buildCatalog(upstream.rows, Date.now());
+    if (masking) {
+      catalog = buildCatalog(masking.rows, Date.now());
       this.server.catalogs.set(catalogKey, catalog);
     }
+    if (!snapshot) {
+      const ok = (at: number) => (upstream.results[at]?.error ? undefined : upstream.results[at]?.rows);
+      snapshot = buildSchemaSnapshot(ok(relationsAt), ok(namesAt), this.server.clock());
+      this.server.schemaSnapshots.set(catalogKey, snapshot);
+    }
+    const shownPath = upstream.results[pathAt];
+    const guard = new SessionGuard({
+      level: grant.level,
+      groups: grant.groups,
+      user: grant.upstream.user,
+      searchPath: shownPath && !shownPath.error ? (shownPath.rows[0]?.[0] ?? undefined) : undefined,
+      snapshot,
+      clock: this.server.clock,
+      onSchemaChange: () => this.server.schemaSnapshots.invalidate(catalogKey),
+    });
     // The logged-in connection moves to a socket that reads into a reusable buffer.
     upstream.socket = adoptWithStaticReads(upstream.socket, this.onUpstreamData);
     this.upstream = upstream;
@@ -412,6 +440,7 @@ export class PgProxySession {
       masker: this.server.target.masker,
       level: grant.level,
       groups: grant.groups,
+      guard,
       ...(this.server.target.levels ? { levels: this.server.target.levels } : {}),
       recordRows: this.server.target.recordRows,
       catalog,

@@ -32,6 +32,8 @@ export interface StatementRecord {
   protocol: 'simple' | 'extended' | 'function';
   /** The outcome of its review, when a rule held it. */
   review?: Record<string, unknown>;
+  /** How long Warden held it for its own reads and estimates before deciding, in ms. */
+  heldMs?: number;
 }
 
 /** Session counters for the recording's summary. */
@@ -128,6 +130,7 @@ export class StatementLog {
     if (stmt.error) data.error = stmt.error;
     if (stmt.masked) data.masked = stmt.masked;
     if (stmt.review) data.review = stmt.review;
+    if (stmt.heldMs !== undefined) data.held_ms = stmt.heldMs;
     if (stmt.sample) data.result = stmt.sample;
     if (outcome) data.outcome = outcome;
     this.sink(stmt.verdict?.action === 'block' ? 'blocked' : 'statement', data, now);

@@ -3,7 +3,8 @@
  * for it (SSLRequest, then `tls.connect` over the same socket; never a plaintext fallback when
  * the mode requires TLS), StartupMessage with the minted role,
  * SCRAM-SHA-256 with its password (the client never sees either), then everything the server
- * sends up to the first ReadyForQuery. Optionally runs one catalog query before handing over.
+ * sends up to the first ReadyForQuery. Optionally runs queries before handing over (the masking
+ * catalog, the session's search_path, the guardrails' catalog), pipelined in one write.
  */
 import { connect, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
@@ -52,8 +53,14 @@ export interface UpstreamConnection {
   processId: number;
   secretKey: number;
   status: TransactionStatus;
-  /** Rows of `initialQuery` (text values; null for SQL NULL). */
+  /** What each of `initialQueries` returned, in order. */
+  results: InitialResult[];
+}
+
+/** The rows (text values; null for SQL NULL) of an initial query's last statement, or its error. */
+export interface InitialResult {
   rows: (string | null)[][];
+  error?: string;
 }
 
 /** Node's codes for a certificate chain that does not lead to a trusted CA (or is not valid now). */
@@ -108,7 +115,7 @@ const RESERVED = new Set(['user', 'database', 'replication']);
 export function connectUpstream(
   target: UpstreamTarget,
   parameters: ReadonlyMap<string, string>,
-  options: { timeoutMs?: number; initialQuery?: string } = {},
+  options: { timeoutMs?: number; initialQueries?: readonly string[] } = {},
 ): Promise<UpstreamConnection> {
   return new Promise((resolve, reject) => {
     const raw = connect({ host: target.host, port: target.port, noDelay: true });
@@ -123,11 +130,12 @@ export function connectUpstream(
       processId: 0,
       secretKey: 0,
       status: 0x49 as TransactionStatus,
-      rows: [],
+      results: [],
     };
+    const queries = options.initialQueries ?? [];
     let scram: ScramClientSession | undefined;
     let phase: 'login' | 'query' = 'login';
-    let queryError: string | undefined;
+    let current: InitialResult = { rows: [] };
     let settled = false;
     const failWith = (error: PgProxyError) => {
       if (settled) return;
@@ -227,24 +235,36 @@ export function connectUpstream(
         case BackendCode.ErrorResponse: {
           const error = decodeErrorResponse(raw);
           if (phase === 'query') {
-            queryError = `${error.code} ${error.message}`;
+            current.error = `${error.code} ${error.message}`.slice(0, 300);
             return;
           }
           throw new Error(`the database refused the login: ${error.code} ${error.message}`);
         }
         case BackendCode.DataRow:
           if (phase === 'query') {
-            result.rows.push(decodeDataRow(raw).map((v) => (v === null ? null : v.toString('utf8'))));
+            current.rows.push(decodeDataRow(raw).map((v) => (v === null ? null : v.toString('utf8'))));
           }
+          return;
+        case BackendCode.RowDescription:
+          // A new statement's rows: an initial query keeps its last statement's.
+          if (phase === 'query') current.rows = [];
           return;
         case BackendCode.ReadyForQuery:
           result.status = decodeReadyForQuery(raw);
-          if (phase === 'login' && options.initialQuery) {
+          if (phase === 'login' && queries.length > 0) {
             phase = 'query';
-            socket.write(encodeMessages((w) => writeQuery(w, options.initialQuery!)));
+            socket.write(
+              encodeMessages((w) => {
+                for (const q of queries) writeQuery(w, q);
+              }),
+            );
             return;
           }
-          if (queryError) throw new Error(`catalog query failed: ${queryError}`);
+          if (phase === 'query') {
+            result.results.push(current);
+            current = { rows: [] };
+            if (result.results.length < queries.length) return;
+          }
           settled = true;
           clearTimeout(timer);
           for (const event of ['data', 'close', 'error', 'connect', 'secureConnect'])
@@ -253,7 +273,7 @@ export function connectUpstream(
           resolve(result);
           return;
         default:
-          // RowDescription, CommandComplete of the catalog query, NegotiateProtocolVersion: nothing to keep.
+          // CommandComplete of the initial queries, NegotiateProtocolVersion: nothing to keep.
           return;
       }
     };

@@ -24,6 +24,7 @@ import { SshProxyError } from './errors.ts';
 import { checkCommand, type Guardrails } from './guardrails/rules.ts';
 import { type HostKeyPolicy, isHostKeyAccepted } from './host-key.ts';
 import type { OutputMaskerFactory } from './output-masker.ts';
+import { recordRefusedExec } from './refused-exec.ts';
 
 /** Exit status of a command refused by a guardrail (as a shell's "cannot execute"). */
 export const BLOCKED_EXIT_STATUS = 126;
@@ -237,9 +238,15 @@ export class ProxyConnection {
             command: effective.slice(0, 500),
             rule: verdict.ruleId,
           });
-          channel.stderr.write(`warden: blocked by rule ${verdict.ruleId}: ${verdict.reason}\n`);
+          const message = `warden: blocked by rule ${verdict.ruleId}: ${verdict.reason}`;
+          channel.stderr.write(`${message}\n`);
           channel.exit(BLOCKED_EXIT_STATUS);
           channel.end();
+          void recordRefusedExec(this.#ctx, this.#identity, this.#clientAddress, {
+            command: effective,
+            rule: verdict.ruleId,
+            message,
+          });
           return;
         }
       }

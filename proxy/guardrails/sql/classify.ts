@@ -34,6 +34,7 @@ import type {
   SearchPathChange,
   SqlAnalysis,
   StatementReport,
+  TransactionControl,
 } from './report.ts';
 import { SQL_TEXT_FUNCTIONS, type SqlTextUse } from './sql-functions.ts';
 import {
@@ -68,6 +69,7 @@ export type {
   SearchPathChange,
   SqlAnalysis,
   StatementReport,
+  TransactionControl,
 } from './report.ts';
 export { kindOf } from './statement-parts.ts';
 
@@ -134,8 +136,14 @@ export class StatementWalker {
   readonly tempCreated = new Map<string, QualifiedName>();
   readonly indexesCreated: { name: string; on: QualifiedName }[] = [];
   discardsTemp = false;
+  readonly dropped = new Map<string, QualifiedName>();
+  renamed: { from: QualifiedName; to: string } | undefined;
+  deallocates: { name?: string } | undefined;
+  transaction: TransactionControl | undefined;
   /** RangeVars that are the relation written by their statement. */
   private readonly targets = new WeakSet<object>();
+  /** RangeVars of temporary tables created ON COMMIT DROP (gone at the end of the transaction). */
+  private readonly commitDropped = new WeakSet<object>();
   private position: Position = { origin: 'statement', deferred: false };
 
   constructor(
@@ -182,6 +190,10 @@ export class StatementWalker {
       ...(this.tempCreated.size > 0 ? { tempCreated: [...this.tempCreated.values()] } : {}),
       ...(this.indexesCreated.length > 0 ? { indexesCreated: this.indexesCreated } : {}),
       ...(this.discardsTemp ? { discardsTemp: true } : {}),
+      ...(this.dropped.size > 0 ? { dropped: [...this.dropped.values()] } : {}),
+      ...(this.renamed ? { renamed: this.renamed } : {}),
+      ...(this.deallocates ? { deallocates: this.deallocates } : {}),
+      ...(this.transaction ? { transaction: this.transaction } : {}),
     };
   }
 
@@ -235,6 +247,8 @@ export class StatementWalker {
     for (const t of report.tempCreated ?? []) this.tempCreated.set(formatName(t), t);
     this.indexesCreated.push(...(report.indexesCreated ?? []));
     if (report.discardsTemp) this.discardsTemp = true;
+    for (const d of report.dropped ?? []) this.dropped.set(formatName(d), d);
+    if (report.renamed) this.renamed = report.renamed;
   }
 
   walk(value: unknown, depth: number): void {
@@ -251,7 +265,11 @@ export class StatementWalker {
         name: value.relname,
       };
       add(this.targets.has(value) ? this.current.writes : this.current.reads, name);
-      if (value.relpersistence === 't' && this.position.origin !== 'routine-definition') {
+      if (
+        value.relpersistence === 't' &&
+        this.position.origin !== 'routine-definition' &&
+        !this.commitDropped.has(value)
+      ) {
         // Only a created relation carries `t` (CREATE TEMP ..., SELECT INTO TEMP).
         this.tempCreated.set(name.name, { name: name.name });
       }
@@ -341,13 +359,29 @@ export class StatementWalker {
       case 'RenameStmt':
         this.effect(node.renameType === 'OBJECT_ROLE' ? 'role-change' : 'ddl');
         this.target(node.relation);
+        if (RELATION_RENAMES.has(String(node.renameType)) && typeof node.newname === 'string') {
+          this.renamed = { from: relationName(node.relation), to: node.newname };
+        }
+        break;
+      case 'CreateTableAsStmt':
+        if (isObject(node.into) && node.into.onCommit === 'ONCOMMIT_DROP') this.commitDrop(node.into.rel);
+        this.classifyByType(type);
+        break;
+      case 'DeallocateStmt':
+        this.deallocates = typeof node.name === 'string' ? { name: node.name } : {};
+        this.classifyByType(type);
+        break;
+      case 'TransactionStmt':
+        this.transaction = transactionControl(node);
+        this.classifyByType(type);
         break;
       case 'CreateStmt':
       case 'CreateSeqStmt':
       case 'ViewStmt':
         this.effect('ddl');
         this.target(node.relation ?? node.sequence ?? node.view);
-        this.noteTempSchema(node.relation ?? node.sequence ?? node.view);
+        if (node.oncommit === 'ONCOMMIT_DROP') this.commitDrop(node.relation);
+        else this.noteTempSchema(node.relation ?? node.sequence ?? node.view);
         break;
       case 'IndexStmt':
         this.effect('ddl');
@@ -424,6 +458,10 @@ export class StatementWalker {
         this.classifyByType(type);
     }
     this.walk(node, depth);
+  }
+
+  private commitDrop(relation: unknown): void {
+    if (isObject(relation)) this.commitDropped.add(relation);
   }
 
   private classifyByType(type: string): void {
@@ -509,6 +547,7 @@ export class StatementWalker {
       const parsed = u?.[0] === 'List' ? qualified(stringList(u[1].items)) : undefined;
       return parsed ? [parsed] : [];
     });
+    if (DROPPED_RELATIONS.has(String(removeType))) for (const name of names) add(this.dropped, name);
     if (removeType === 'OBJECT_TABLE' || removeType === 'OBJECT_FOREIGN_TABLE') {
       this.effect('drop-table');
       this.current.tempExempt.add('drop-table');
@@ -788,6 +827,45 @@ export class StatementWalker {
       this.position = saved;
     }
   }
+}
+
+/** RenameStmt types that rename a relation (its `relation` and `newname`). */
+const RELATION_RENAMES = new Set([
+  'OBJECT_TABLE',
+  'OBJECT_INDEX',
+  'OBJECT_VIEW',
+  'OBJECT_SEQUENCE',
+  'OBJECT_MATVIEW',
+  'OBJECT_FOREIGN_TABLE',
+]);
+
+/** DropStmt types whose objects are relations (what `dropped` reports). */
+const DROPPED_RELATIONS = new Set([
+  'OBJECT_TABLE',
+  'OBJECT_FOREIGN_TABLE',
+  'OBJECT_INDEX',
+  'OBJECT_VIEW',
+  'OBJECT_SEQUENCE',
+  'OBJECT_MATVIEW',
+]);
+
+const TRANSACTION_KINDS: Record<string, TransactionControl> = {
+  TRANS_STMT_BEGIN: 'begin',
+  TRANS_STMT_START: 'begin',
+  TRANS_STMT_COMMIT: 'commit',
+  TRANS_STMT_ROLLBACK: 'rollback',
+  TRANS_STMT_SAVEPOINT: 'savepoint',
+  TRANS_STMT_RELEASE: 'release',
+  TRANS_STMT_ROLLBACK_TO: 'rollback-to',
+  TRANS_STMT_PREPARE: 'prepare',
+};
+
+/** What a TransactionStmt does to the block (COMMIT/ROLLBACK PREPARED act on another transaction). */
+function transactionControl(node: AstNode): TransactionControl | undefined {
+  const kind = TRANSACTION_KINDS[String(node.kind)];
+  if (node.chain === true && kind === 'commit') return 'commit-and-chain';
+  if (node.chain === true && kind === 'rollback') return 'rollback-and-chain';
+  return kind;
 }
 
 /** Analyses one raw statement (`bodyDepth`: how deep in nested bodies it sits). */

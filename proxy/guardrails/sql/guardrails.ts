@@ -19,7 +19,12 @@ import type { EstimateRequest, EstimateResult, RowEstimator, WriteEstimate } fro
 import { LruCache } from './lru-cache.ts';
 import { type NameScope, nameMatches, type QualifiedName } from './names.ts';
 import { parseStatements } from './parser.ts';
-import { type ResolvedStatement, resolveStatements, type SessionState } from './resolve.ts';
+import {
+  changesSessionState,
+  type ResolvedStatement,
+  resolveStatements,
+  type SessionState,
+} from './resolve.ts';
 import {
   type CompiledRule,
   compileRule,
@@ -49,6 +54,32 @@ const ROUTINE_CACHE_SIZE = 1_000;
  */
 export interface CheckContext extends RuleSubject, SessionState {}
 
+/**
+ * What running a text does besides its rows, for the relay's session tracking (see
+ * {@link Verdict.impact}).
+ */
+export interface SessionImpact {
+  /**
+   * It changes what later statements resolve: search_path, temporary relations, prepared
+   * statements, the transaction block (apply `advanceSession` once it ran).
+   */
+  readonly session: boolean;
+  /** It changes the schema (DDL, also in a called function's body): reload the catalog after it. */
+  readonly schema: boolean;
+  /** A called function's body changes the session in ways the reports cannot follow. */
+  readonly opaque: boolean;
+}
+
+/** Effects of statements that change the relations or routines the catalog describes. */
+const SCHEMA_EFFECTS: ReadonlySet<string> = new Set([
+  'ddl',
+  'destructive-ddl',
+  'drop-table',
+  'drop-schema',
+  'drop',
+  'persistent-object',
+]);
+
 /** The decision for one statement. */
 export interface StatementVerdict {
   readonly action: RuleAction;
@@ -74,6 +105,8 @@ export interface Verdict {
    * call `applyEstimates`. Absent when the verdict is final.
    */
   readonly pendingEstimates?: readonly EstimateRequest[];
+  /** What the text changes besides rows (absent: nothing the session tracking follows). */
+  readonly impact?: SessionImpact;
 }
 
 /** A compiled guardrails configuration. */
@@ -110,6 +143,7 @@ interface PendingState {
   readonly matches: readonly PendingMatch[];
   readonly decided: readonly StatementVerdict[];
   readonly timeouts: readonly number[];
+  readonly impact: SessionImpact | undefined;
 }
 
 const SEVERITY: Record<RuleAction, number> = { allow: 0, review: 1, block: 2 };
@@ -149,8 +183,21 @@ function stateKey(ctx: CheckContext): string {
   const path = (p: CheckContext['searchPath']) =>
     p === undefined ? '' : p === 'unknown' ? '?' : p.join(',');
   const temp = ctx.tempRelations?.size ? [...ctx.tempRelations].join(',') : '';
-  if (!ctx.searchPath && !ctx.defaultSearchPath && !temp && !ctx.catalog && ctx.user === undefined) return '';
-  return `${path(ctx.searchPath)}\u0001${path(ctx.defaultSearchPath)}\u0001${ctx.user ?? ''}\u0001${temp}\u0001${idOf(ctx.catalog)}`;
+  const t = ctx.transaction;
+  const transaction = t
+    ? `${path(t.startPath)}\u0002${path(t.sessionPath)}\u0002${[...t.startTemp].join(',')}`
+    : '';
+  if (
+    !ctx.searchPath &&
+    !ctx.defaultSearchPath &&
+    !temp &&
+    !ctx.catalog &&
+    !ctx.routines &&
+    !t &&
+    ctx.user === undefined
+  )
+    return '';
+  return `${path(ctx.searchPath)}\u0001${path(ctx.defaultSearchPath)}\u0001${ctx.user ?? ''}\u0001${temp}\u0001${idOf(ctx.catalog)}\u0001${idOf(ctx.routines)}\u0001${transaction}`;
 }
 
 /**
@@ -171,19 +218,54 @@ function preparedKey(reports: readonly StatementReport[], ctx: CheckContext): st
 
 /**
  * The texts to EXPLAIN for each statement of `sql`: the statement itself, or the query that
- * `EXPLAIN ANALYZE` / `COPY (...)` wraps (re-parsed here: cached reports hold no text).
+ * `EXPLAIN ANALYZE` / `COPY (...)` wraps (re-parsed here: cached reports hold no text). `EXECUTE`
+ * of a statement prepared earlier in the same text has nothing to EXPLAIN EXECUTE yet (the server
+ * has not run the PREPARE when the estimate is taken): its body is EXPLAINed with the EXECUTE's
+ * arguments in place of the parameters.
  */
 function estimableTexts(sql: string): string[] {
+  const prepared = new Map<string, { query: unknown; types: unknown[] }>();
   return parseStatements(sql).map((raw) => {
     const u = unwrap(raw.stmt);
+    if (u?.[0] === 'PrepareStmt') {
+      const types = Array.isArray(u[1].argtypes) ? u[1].argtypes : [];
+      prepared.set(String(u[1].name ?? ''), { query: u[1].query, types });
+    }
+    if (u?.[0] === 'ExecuteStmt') {
+      const local = prepared.get(String(u[1].name ?? ''));
+      if (!local) return raw.text;
+      const args = Array.isArray(u[1].params) ? u[1].params : [];
+      return deparseOr(substituteParams(local.query, args, local.types), raw.text);
+    }
     const inner = u && (u[0] === 'ExplainStmt' || u[0] === 'CopyStmt') ? u[1].query : undefined;
     if (inner === undefined) return raw.text;
-    try {
-      return deparseSync({ version: 170004, stmts: [{ stmt: inner }] } as never);
-    } catch {
-      return raw.text;
-    }
+    return deparseOr(inner, raw.text);
   });
+}
+
+function deparseOr(statement: unknown, fallback: string): string {
+  try {
+    return deparseSync({ version: 170004, stmts: [{ stmt: statement }] } as never);
+  } catch {
+    return fallback;
+  }
+}
+
+/** A copy of `node` with `$n` replaced by `(args[n-1])::types[n-1]`. */
+function substituteParams(node: unknown, args: readonly unknown[], types: readonly unknown[]): unknown {
+  if (Array.isArray(node)) return node.map((item) => substituteParams(item, args, types));
+  if (node === null || typeof node !== 'object') return node;
+  const record = node as Record<string, unknown>;
+  const param = record.ParamRef as { number?: number } | undefined;
+  if (param && Object.keys(record).length === 1 && typeof param.number === 'number') {
+    const arg = args[param.number - 1];
+    const type = unwrap(types[param.number - 1]);
+    if (arg === undefined) return node;
+    return type?.[0] === 'TypeName' ? { TypeCast: { arg, typeName: type[1] } } : arg;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(record)) out[key] = substituteParams(value, args, types);
+  return out;
 }
 
 /**
@@ -355,7 +437,8 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
   const assemble = (
     statements: readonly StatementVerdict[],
     timeouts: readonly number[],
-    requests?: readonly EstimateRequest[],
+    requests: readonly EstimateRequest[] | undefined,
+    impact: SessionImpact | undefined,
   ): Verdict => {
     let strictest = -1;
     statements.forEach((s, i) => {
@@ -368,6 +451,7 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
       ...(top?.action === 'review' ? { timeoutMs: timeouts[strictest]! } : {}),
       statements,
       ...(requests && requests.length > 0 ? { pendingEstimates: requests } : {}),
+      ...(impact ? { impact } : {}),
     };
   };
 
@@ -406,7 +490,8 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
       return decided;
     });
     const open = waiting.filter((w) => SEVERITY[w.rule.action] > SEVERITY[statements[w.statement]!.action]);
-    if (open.length === 0) return assemble(statements, timeouts);
+    const impact = impactOf(resolved);
+    if (open.length === 0) return assemble(statements, timeouts, undefined, impact);
     let texts: string[] | undefined;
     const requests: EstimateRequest[] = [];
     const bySql = new Map<string, EstimateRequest & { writes: QualifiedName[] }>();
@@ -428,8 +513,8 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
       request.writes.push(...w.operation.writes);
       return { ...w, request: request.id };
     });
-    const verdict = assemble(statements, timeouts, requests);
-    pending.set(verdict, { matches, decided: statements, timeouts });
+    const verdict = assemble(statements, timeouts, requests, impact);
+    pending.set(verdict, { matches, decided: statements, timeouts, impact });
     return verdict;
   };
 
@@ -462,13 +547,13 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
       };
       if (match.rule.timeoutMs !== undefined) timeouts[match.statement] = match.rule.timeoutMs;
     }
-    return assemble(statements, timeouts);
+    return assemble(statements, timeouts, undefined, state.impact);
   };
 
   /**
    * Verdicts by analysis and session: the cached analyses are shared arrays, so a session's
-   * verdict on one is computed once per session state and prepared statement executed (not with
-   * a routine resolver, whose answers may change). A verdict waiting for estimates is kept too:
+   * verdict on one is computed once per session state (catalog and routine resolver included, by
+   * identity) and prepared statement executed. A verdict waiting for estimates is kept too:
    * `applyEstimates` settles it anew with each call's estimates.
    */
   const verdicts = new WeakMap<readonly StatementReport[], WeakMap<CheckContext, Map<string, Verdict>>>();
@@ -484,10 +569,8 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
         ? { action: 'allow', statements: [] }
         : { action: 'block', rule: 'unparseable', message: error.message, statements: [] };
     }
-    const memo = !ctx.routines;
-    const key = memo ? stateKey(ctx) + preparedKey(reports, ctx) : '';
-    const bySession = memo ? verdicts.get(reports)?.get(ctx) : undefined;
-    const known = bySession?.get(key);
+    const key = stateKey(ctx) + preparedKey(reports, ctx);
+    const known = verdicts.get(reports)?.get(ctx)?.get(key);
     if (known) return known;
     let verdict: Verdict;
     try {
@@ -496,20 +579,18 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
       if (!(error instanceof SqlUnparseableError)) throw error;
       return { action: 'block', rule: 'unparseable', message: error.message, statements: [] };
     }
-    if (memo) {
-      let sessions = verdicts.get(reports);
-      if (!sessions) {
-        sessions = new WeakMap();
-        verdicts.set(reports, sessions);
-      }
-      let states = sessions.get(ctx);
-      if (!states) {
-        states = new Map();
-        sessions.set(ctx, states);
-      }
-      if (states.size >= 16) states.clear();
-      states.set(key, verdict);
+    let sessions = verdicts.get(reports);
+    if (!sessions) {
+      sessions = new WeakMap();
+      verdicts.set(reports, sessions);
     }
+    let states = sessions.get(ctx);
+    if (!states) {
+      states = new Map();
+      sessions.set(ctx, states);
+    }
+    if (states.size >= 16) states.clear();
+    states.set(key, verdict);
     return verdict;
   };
 
@@ -537,6 +618,19 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
       return { ...shape, hits: shape.hits + byText.stats().hits };
     },
   };
+}
+
+/** What the resolved statements of a text change besides rows (undefined: nothing). */
+function impactOf(resolved: readonly ResolvedStatement[]): SessionImpact | undefined {
+  let session = false;
+  let schema = false;
+  let opaque = false;
+  for (const statement of resolved) {
+    if (changesSessionState(statement.report)) session = true;
+    if (statement.opaqueSessionChange) opaque = true;
+    if (statement.effects.some((e) => SCHEMA_EFFECTS.has(e))) schema = true;
+  }
+  return session || schema || opaque ? { session, schema, opaque } : undefined;
 }
 
 /** The largest estimate among those for the relation `match`'s operation writes. */

@@ -10,6 +10,7 @@ export {
   type SearchPathChange,
   type SqlAnalysis,
   type StatementReport,
+  type TransactionControl,
 } from './classify.ts';
 export {
   type SqlGuardrailsConfig,
@@ -24,6 +25,7 @@ export type { FilterVerdict } from './filters.ts';
 export {
   type CheckContext,
   compileSqlGuardrails,
+  type SessionImpact,
   type SqlGuardrails,
   type StatementVerdict,
   type Verdict,
@@ -38,10 +40,12 @@ export {
 } from './names.ts';
 export {
   advanceSession,
+  changesSessionState,
   type RoutineBody,
   type RoutineResolver,
   type SessionState,
   type TrackedSession,
+  type TransactionState,
 } from './resolve.ts';
 export {
   DEFAULT_BLAST_RADIUS,

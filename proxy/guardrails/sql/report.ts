@@ -48,6 +48,22 @@ export interface Operation {
   readonly estimate: EstimateSource;
 }
 
+/**
+ * What a transaction-control statement does to the session's transaction block: `commit` (also
+ * END), `rollback` (also ABORT), the `-and-chain` forms that open the next block at once,
+ * `rollback-to` a savepoint, and `prepare` (PREPARE TRANSACTION, which leaves the block).
+ */
+export type TransactionControl =
+  | 'begin'
+  | 'commit'
+  | 'commit-and-chain'
+  | 'rollback'
+  | 'rollback-and-chain'
+  | 'savepoint'
+  | 'release'
+  | 'rollback-to'
+  | 'prepare';
+
 /** A change of the session's `search_path` made by a statement. */
 export interface SearchPathChange {
   /** The new path; `default` after RESET / SET ... TO DEFAULT; `unknown` when not a constant. */
@@ -78,8 +94,19 @@ export interface StatementReport {
   readonly copy?: CopyDescription;
   /** When the statement changes `search_path` (the last change it makes). */
   readonly searchPath?: SearchPathChange;
-  /** Temporary relations it creates (tables, views, sequences; as written). */
+  /**
+   * Temporary relations it creates (tables, views, sequences; as written). Tables created
+   * `ON COMMIT DROP` are left out: they are gone when the transaction ends.
+   */
   readonly tempCreated?: readonly QualifiedName[];
+  /** Relations it drops (tables, views, sequences, indexes, as written). */
+  readonly dropped?: readonly QualifiedName[];
+  /** `ALTER TABLE/INDEX/VIEW/SEQUENCE ... RENAME TO`: the relation renamed and its new name. */
+  readonly renamed?: { readonly from: QualifiedName; readonly to: string };
+  /** `DEALLOCATE name` (`name` absent for DEALLOCATE ALL). */
+  readonly deallocates?: { readonly name?: string };
+  /** Transaction control (BEGIN, COMMIT, ROLLBACK, savepoints). */
+  readonly transaction?: TransactionControl;
   /** Indexes it creates, with their table: temporary when the table is. */
   readonly indexesCreated?: readonly { readonly name: string; readonly on: QualifiedName }[];
   /** True for `DISCARD ALL` / `DISCARD TEMP`: the session's temporary objects are gone. */

@@ -84,7 +84,7 @@ describe('TLS from the proxy to the database', () => {
         tls,
       },
       new Map(),
-      { initialQuery: SSL_SQL },
+      { initialQueries: [SSL_SQL] },
     );
 
   it('verify-full with the right CA logs in over TLS (pg_stat_ssl says so)', async () => {
@@ -96,12 +96,12 @@ describe('TLS from the proxy to the database', () => {
     ] as PgTlsSettings[]) {
       const upstream = await login(tlsCluster, tls);
       upstream.socket.destroy();
-      assert.equal(upstream.rows[0]?.[0], 'true', `${tls.mode} is encrypted`);
-      assert.match(upstream.rows[0]?.[1] ?? '', /^TLSv1\.[23]$/);
+      assert.equal(upstream.results[0]!.rows[0]?.[0], 'true', `${tls.mode} is encrypted`);
+      assert.match(upstream.results[0]!.rows[0]?.[1] ?? '', /^TLSv1\.[23]$/);
     }
     const plain = await login(tlsCluster, { mode: 'disable' });
     plain.socket.destroy();
-    assert.equal(plain.rows[0]?.[0], 'false', 'disable stays in plaintext');
+    assert.equal(plain.results[0]!.rows[0]?.[0], 'false', 'disable stays in plaintext');
   });
 
   const failures: [string, () => PgCluster, () => PgTlsSettings, string, RegExp][] = [
