@@ -1,19 +1,19 @@
 /** Builds a running broker from a configuration: store, providers, event bus, scheduler. */
-import { loadCa, type SshCa } from '../lib/ssh/keys.ts';
+import type { SshCa } from '../lib/ssh/keys.ts';
 import { AuditCheckpointer } from './audit/checkpoints.ts';
 import { loadConfiguredAuditSigner } from './audit/config.ts';
 import { type AuditKeyring, type AuditSigner, createAuditKeyring } from './audit/signing.ts';
 import type { Config } from './config/load.ts';
-import { resolveSecret } from './config/secrets.ts';
+import { resolveLocalSecret, resolveSecret } from './config/secrets.ts';
 import { type Directory, FileDirectory } from './directory/directory.ts';
-import { ConfigError, StoreMissingError } from './errors.ts';
+import { StoreMissingError } from './errors.ts';
 import { EventBus } from './events/events.ts';
 import type { Logger } from './log.ts';
 import type { ProxyPorts } from './ports/proxy.ts';
-import { PostgresProvider } from './providers/postgres/postgres-provider.ts';
 import { resolvePgTls } from './providers/postgres/tls.ts';
 import type { CredentialProvider } from './providers/provider.ts';
-import { SshCaProvider } from './providers/ssh-ca/ssh-ca-provider.ts';
+import { createProviders as createRegisteredProviders } from './providers/registry.ts';
+import { parseSshCa, sshCaKeyRef } from './providers/ssh-ca/plugin.ts';
 import { ProxyAuthority } from './proxy-authority.ts';
 import { createProxyPorts } from './proxy-ports.ts';
 import { Broker } from './requests/broker.ts';
@@ -116,7 +116,7 @@ export async function openConfiguredStore(
     }
   } else {
     store = openPostgresStore(
-      resolveSecret(settings.url, 'broker.store.url', env).reveal(),
+      (await resolveSecret(settings.url, 'broker.store.url', env)).reveal(),
       10,
       auditSigner ? { auditSigner } : {},
     );
@@ -137,49 +137,27 @@ export async function openConfiguredStore(
   return store;
 }
 
-/** Builds one provider per target; secrets resolve here, so a missing one fails at start-up. */
+/** Builds one provider per target through the provider registry (`providers/registry.ts`). */
 export function createProviders(
   config: Config,
   env: Record<string, string | undefined> = process.env,
   logger?: Logger,
-): Map<string, CredentialProvider> {
-  const providers = new Map<string, CredentialProvider>();
-  let ca: SshCa | undefined;
-  for (const [name, target] of Object.entries(config.targets)) {
-    if (target.kind === 'ssh') {
-      ca ??= loadSshCa(config, env);
-      providers.set(name, new SshCaProvider({ targetName: name, target, ca }));
-      continue;
-    }
-    providers.set(
-      name,
-      new PostgresProvider({
-        targetName: name,
-        target,
-        adminPassword: resolveSecret(target.admin.password, `targets.${name}.admin.password`, env),
-        tls: resolvePgTls(name, target, target.admin.host, env),
-        ...(logger ? { logger } : {}),
-      }),
-    );
-  }
-  return providers;
+): Promise<Map<string, CredentialProvider>> {
+  return createRegisteredProviders(config, { env, ...(logger ? { logger } : {}) });
 }
 
-/** Loads the SSH CA named by `ssh.ca_key`; fails with the config path when missing or unusable. */
+/**
+ * Loads the SSH CA named by `ssh.ca_key`, synchronously (CLI verbs, route set-up): `env:` and
+ * `file:` references only. Fails with the config path when missing or unusable.
+ */
 export function loadSshCa(config: Config, env: Record<string, string | undefined> = process.env): SshCa {
-  if (!config.ssh) throw new ConfigError('ssh', 'SSH targets need an ssh section with ca_key');
-  const text = resolveSecret(config.ssh.ca_key, 'ssh.ca_key', env).reveal();
-  try {
-    return loadCa(text);
-  } catch (error) {
-    throw new ConfigError('ssh.ca_key', (error as Error).message);
-  }
+  return parseSshCa(resolveLocalSecret(sshCaKeyRef(config), 'ssh.ca_key', env));
 }
 
 export async function createBrokerApp(config: Config, options: BrokerAppOptions): Promise<BrokerApp> {
   const env = options.env ?? process.env;
   const directory = new FileDirectory(config.people);
-  const providers = createProviders(config, env, options.logger);
+  const providers = await createProviders(config, env, options.logger);
   const auditSigner = options.passive
     ? optionalAuditSigner(config, env)
     : loadConfiguredAuditSigner(config, env);

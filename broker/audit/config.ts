@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/load.ts';
-import { resolveSecret } from '../config/secrets.ts';
+import { resolveLocalSecret } from '../config/secrets.ts';
 import { ConfigError } from '../errors.ts';
 import {
   type AuditKeyring,
@@ -21,7 +21,7 @@ export function loadConfiguredAuditSigner(
 ): AuditSigner | undefined {
   const ref = config.audit.signing_key;
   if (!ref) return undefined;
-  const pem = resolveSecret(ref, 'audit.signing_key', env).reveal();
+  const pem = resolveLocalSecret(ref, 'audit.signing_key', env).reveal();
   try {
     return loadAuditSigner(pem);
   } catch (error) {

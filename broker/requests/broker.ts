@@ -72,6 +72,13 @@ export interface CreateCiRequestInput {
   meta: Record<string, unknown>;
 }
 
+/** A request as a call left it, and the credential when that call activated it (its caller's only). */
+export interface Activation {
+  request: AccessRequest;
+  /** Present when this call minted: handed to the caller, never stored. */
+  credential?: IssuedCredential;
+}
+
 export interface RequestDetails {
   request: AccessRequest;
   approvals: Approval[];
@@ -167,6 +174,14 @@ export class Broker {
 
   /** Creates a request; auto-approved and break-glass requests come back already active. */
   async request(input: CreateRequestInput): Promise<AccessRequest> {
+    return (await this.submit(input)).request;
+  }
+
+  /**
+   * {@link request}, and the credential when the request activates at once (auto-approved,
+   * break-glass): returned to this caller, so an API answer carries it without listening to events.
+   */
+  async submit(input: CreateRequestInput): Promise<Activation> {
     const now = this.#clock();
     const requester = this.#person(input.requester);
     let durationMs: number | undefined;
@@ -217,7 +232,7 @@ export class Broker {
       this.#events.publish({ type: 'grant.break_glass', request });
     }
     if (request.state === 'approved') return this.#activate(request);
-    return request;
+    return { request };
   }
 
   /** Stores a new request, audits it, and tells subscribers. */
@@ -243,7 +258,7 @@ export class Broker {
    * collects them with {@link collectCi}, so a credential is only minted when the job is there
    * to receive it.
    */
-  async requestCi(input: CreateCiRequestInput): Promise<AccessRequest> {
+  async requestCi(input: CreateCiRequestInput): Promise<Activation> {
     const now = this.#clock();
     const { rule } = input;
     if (!this.#providers.has(rule.target) || !this.#config.targets[rule.target]?.levels[rule.level]) {
@@ -279,14 +294,14 @@ export class Broker {
       meta: input.meta,
     });
     await this.#open(request, { ci: input.meta });
-    return auto ? this.#activate(request) : request;
+    return auto ? this.#activate(request) : { request };
   }
 
   /**
    * Mints the credential of an approved CI request and makes it active. Exactly one caller wins
    * (the claim is a compare-and-set); a request left uncollected past its pending time times out.
    */
-  async collectCi(id: string): Promise<AccessRequest> {
+  async collectCi(id: string): Promise<Activation> {
     const request = await this.#get(id);
     if (request.source !== 'ci' || request.state !== 'approved' || request.meta.collectedAt !== undefined) {
       throw this.#stateConflict(request, 'collect');
@@ -307,6 +322,68 @@ export class Broker {
     });
     if (!claimed) throw new StateConflictError(`request ${id} is being collected`, { state: request.state });
     return this.#activate(claimed);
+  }
+
+  /**
+   * The requester collects the credential of their active grant, without chat (`warden credential
+   * <id>`, `warden request --wait`). The provider issues the secret afresh at each collection (a
+   * new proxy password, a new role password): nothing secret waited anywhere since activation, and
+   * the secret of an earlier collection (or of the DM) stops working for new logins. Each
+   * collection is audited with its number. Anyone else is refused, audited, and nothing changes;
+   * so is a grant whose credential cannot be handed over again (an SSH key pair, shown once).
+   */
+  async collect(id: string, actor: Actor): Promise<Activation> {
+    const request = await this.#get(id);
+    if (request.requester !== actor.id) {
+      await this.#audit(actor.id, 'credential.collect_refused', id, { code: 'ERR_CREDENTIAL_NOT_REQUESTER' });
+      throw new ForbiddenError(
+        'ERR_CREDENTIAL_NOT_REQUESTER',
+        `only the requester can collect the credential of grant ${id}`,
+      );
+    }
+    if (request.source === 'ci') {
+      throw new StateConflictError(`grant ${id} is a CI job's: the job collects it through the CI exchange`, {
+        state: request.state,
+      });
+    }
+    if (request.state !== 'active' || request.kind !== 'access')
+      throw this.#stateConflict(request, 'collect');
+    const provider = this.#providers.get(request.target);
+    const [record] = await this.#store.listCredentials({ requestId: id, states: ['active'] });
+    if (!provider?.reissue || !record) {
+      await this.#audit(actor.id, 'credential.collect_refused', id, {
+        code: 'ERR_CREDENTIAL_NOT_REISSUABLE',
+      });
+      throw new StateConflictError(
+        `the credential of grant ${id} (${provider?.name ?? 'no provider'}) cannot be handed over again${provider?.name === 'ssh-ca' ? ': run warden ssh login ' + id + ' for a fresh certificate' : ''}`,
+        { state: request.state },
+        'ERR_CREDENTIAL_NOT_REISSUABLE',
+      );
+    }
+    const credential = await provider.reissue(record, request);
+    const counted = await this.#countCollection(request);
+    await this.#audit(actor.id, 'credential.collected', id, {
+      target: request.target,
+      handle: record.handle,
+      login: credential.login,
+      route: credential.route,
+      collection: counted.meta.collections,
+    });
+    return { request: counted, credential };
+  }
+
+  /** Bumps `meta.collections` (a compare-and-set, retried while the grant stays active). */
+  async #countCollection(request: AccessRequest): Promise<AccessRequest> {
+    let current = request;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const collections = (Number(current.meta.collections) || 0) + 1;
+      const done = await this.#store.updateRequest(current.id, current.version, {
+        meta: { ...current.meta, collections },
+      });
+      if (done) return done;
+      current = await this.#get(current.id);
+    }
+    throw new StateConflictError(`request ${request.id} is changing too fast; try again`);
   }
 
   /** Counts an approval; the last one needed activates the grant. */
@@ -366,10 +443,10 @@ export class Broker {
       if (!won) continue;
       this.#events.publish({ type: 'approval.counted', request: won, approval, given, needed });
       await this.#audit(actor.id, 'request.approved', id, { approvers });
-      if (won.kind === 'extension') return this.#applyExtension(won, actor.id);
+      if (won.kind === 'extension') return this.#applyApprovedExtension(won, actor.id);
       // A CI grant is minted when the job collects it (collectCi), not at the click.
       if (won.source === 'ci') return won;
-      return this.#activate(won);
+      return (await this.#activate(won)).request;
     }
   }
 
@@ -464,17 +541,17 @@ export class Broker {
     if (!(rule?.extend.allowed ?? grant.decision.extend.allowed)) {
       throw new PolicyDeniedError('ERR_POLICY_DENIED', `rule ${grant.rule} does not allow extensions`);
     }
-    const max = rule?.duration.max ?? grant.decision.maxDurationMs;
-    const total = grant.expiresAt! + byMs - grant.activatedAt!;
-    if (total > max) {
-      const left = Math.max(0, max - (grant.expiresAt! - grant.activatedAt!));
-      throw new InvalidInputError(
-        'ERR_REQUEST_DURATION',
-        `extending by ${formatDuration(byMs)} would exceed the ${formatDuration(max)} maximum of rule ${grant.rule} (at most ${formatDuration(left)} more)`,
-        { details: { maxMs: max, leftMs: left } },
-      );
-    }
-    if (rule?.extend.needs_approval) {
+    this.#checkExtensionTotal(grant, byMs);
+    // Extensions are approved unless the rule opts out; a rule that is gone falls back to approval.
+    if (rule?.extend.needs_approval ?? true) {
+      const approvers = new Set(this.#resolveRequirement(grant).groups.flatMap((g) => g.members));
+      approvers.delete(grant.requester);
+      if (approvers.size === 0) {
+        throw new PolicyDeniedError(
+          'ERR_POLICY_NO_APPROVER',
+          `rule ${grant.rule} has extensions approved and nobody can approve this one (set extend.needs_approval: false on the rule to extend without approval)`,
+        );
+      }
       const now = this.#clock();
       const extension: AccessRequest = {
         ...grant,
@@ -507,9 +584,51 @@ export class Broker {
     return this.#applyExtension(extension, actor.id);
   }
 
+  /**
+   * Refuses an extension that would make the grant last longer than its rule's maximum, counted
+   * from activation. Checked when the extension is asked for and again when it is applied: two
+   * extensions asked for together each fit alone, and only the second to land finds it would not.
+   */
+  #checkExtensionTotal(grant: AccessRequest, byMs: number): void {
+    const max = this.#rule(grant)?.duration.max ?? grant.decision.maxDurationMs;
+    const total = grant.expiresAt! + byMs - grant.activatedAt!;
+    if (total <= max) return;
+    const left = Math.max(0, max - (grant.expiresAt! - grant.activatedAt!));
+    throw new InvalidInputError(
+      'ERR_REQUEST_DURATION',
+      `extending by ${formatDuration(byMs)} would exceed the ${formatDuration(max)} maximum of rule ${grant.rule} (at most ${formatDuration(left)} more)`,
+      { details: { maxMs: max, leftMs: left } },
+    );
+  }
+
+  /**
+   * Applies an approved extension request; one that no longer fits the maximum (another extension
+   * landed first) ends `failed`, audited, and the grant keeps its expiry.
+   */
+  async #applyApprovedExtension(extension: AccessRequest, by: string): Promise<AccessRequest> {
+    try {
+      return await this.#applyExtension(extension, by);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ERR_REQUEST_DURATION') throw error;
+      const message = (error as Error).message;
+      const failed = await this.#transition(extension, ['approved'], {
+        state: 'failed',
+        error: message,
+        endedAt: this.#clock(),
+      });
+      await this.#audit('warden', 'extension.refused', extension.id, {
+        extends: extension.parentId,
+        reason: message,
+      });
+      this.#events.publish({ type: 'grant.failed', request: failed, error: message });
+      throw error;
+    }
+  }
+
   async #applyExtension(extension: AccessRequest, by: string): Promise<AccessRequest> {
     const parent = await this.#get(extension.parentId!);
     if (parent.state !== 'active') throw this.#stateConflict(parent, 'extend');
+    this.#checkExtensionTotal(parent, extension.durationMs);
     const previous = parent.expiresAt!;
     const expiresAt = previous + extension.durationMs;
     for (const credential of await this.#store.listCredentials({
@@ -850,8 +969,12 @@ export class Broker {
     });
   }
 
-  /** Mints the credential and makes an approved request active. */
-  async #activate(request: AccessRequest): Promise<AccessRequest> {
+  /**
+   * Mints the credential and makes an approved request active; the credential goes back to the
+   * caller. A chat request's is also published with `grant.active`, for the requester's DM (the
+   * chat front end is the one that delivers it); a CI job's never is.
+   */
+  async #activate(request: AccessRequest): Promise<Activation> {
     const provider = this.#providers.get(request.target);
     const now = this.#clock();
     const expiresAt = now + request.durationMs;
@@ -900,7 +1023,7 @@ export class Broker {
       );
       await this.#audit('warden', 'grant.failed', request.id, { error: message });
       this.#events.publish({ type: 'grant.failed', request: failed, error: message });
-      return failed;
+      return { request: failed };
     }
     if (planned) await this.#store.updateCredential(record.id, { state: 'active', handle });
     else await this.#store.insertCredential({ ...record, handle, state: 'active' });
@@ -916,8 +1039,12 @@ export class Broker {
       handle,
       expires_at: new Date(expiresAt).toISOString(),
     });
-    this.#events.publish({ type: 'grant.active', request: active, credential });
-    return active;
+    this.#events.publish({
+      type: 'grant.active',
+      request: active,
+      ...(request.source === 'ci' ? {} : { credential }),
+    });
+    return { request: active, credential };
   }
 
   /** Books the grant's expiry on a timer (the sweeper is the safety net). */

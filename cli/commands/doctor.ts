@@ -99,9 +99,9 @@ export async function runDoctorChecks(
         : 'check broker.store.url: the server must accept the connection and the role must own its tables',
     ),
   );
-  let providers: ReturnType<typeof createProviders> | undefined;
+  let providers: Awaited<ReturnType<typeof createProviders>> | undefined;
   try {
-    providers = createProviders(config, env);
+    providers = await createProviders(config, env);
   } catch (error) {
     checks.push({
       name: 'target secrets',

@@ -11,7 +11,7 @@
 
 import { type PgTlsSettings, selectDefaultTlsMode } from '../../../lib/pg-tls.ts';
 import type { PostgresTargetConfig } from '../../config/schema.ts';
-import { resolveSecret } from '../../config/secrets.ts';
+import { resolveLocalSecret } from '../../config/secrets.ts';
 
 /** The pure part (modes, settings, `tls.connect` options) lives in `lib/pg-tls.ts`. */
 export {
@@ -39,7 +39,7 @@ export function resolvePgTls(
   const path = `targets.${name}.tls`;
   const read = (key: 'ca' | 'cert' | 'key') => {
     const ref = tls[key];
-    return ref ? resolveSecret(ref, `${path}.${key}`, env) : undefined;
+    return ref ? resolveLocalSecret(ref, `${path}.${key}`, env) : undefined;
   };
   return {
     mode: tls.mode ?? selectDefaultTlsMode(host),
