@@ -159,7 +159,8 @@ export function buildRoutes(options: ApiServerOptions): Route[] {
   };
   const withCredential = (request: AccessRequest, credential: IssuedCredential | undefined) => ({
     request: toApiRequest(request),
-    ...(credential ? { credential: credential.renderJson() } : {}),
+    // The kind renders itself: JSON for programs, and the text the CLI prints as it is.
+    ...(credential ? { credential: credential.renderJson(), credential_text: credential.renderText() } : {}),
   });
   return [
     {
