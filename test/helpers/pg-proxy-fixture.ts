@@ -77,6 +77,8 @@ export async function startProxyFixture(
   proxy: Partial<PgProxyTargetConfig> = {},
   serverOptions: Partial<PgProxyServerOptions> & { reviewer?: StatementReviewer } = {},
   target: Record<string, unknown> = {},
+  /** More of the configuration (a `ci:` section, ...). */
+  extra: Partial<ConfigInput> = {},
 ): Promise<ProxyFixture> {
   const port = await freePort();
   const settings: PgProxyTargetConfig = {
@@ -113,6 +115,7 @@ export async function startProxyFixture(
         auto_approve: { groups: ['oncall'] },
       },
     ],
+    ...extra,
   };
   const broker = await startBrokerFixture('embedded', cluster, overrides);
   const appDb = broker.config.targets['app-db']!;
