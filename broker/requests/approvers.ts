@@ -61,9 +61,4 @@ export class Approvers {
     }
     return requirement;
   }
-
-  /** Whether `personId` is among the people who may decide on `request` now (not its requester). */
-  isApprover(request: AccessRequest, personId: string): boolean {
-    return this.resolve(request).groups.some((g) => g.members.includes(personId));
-  }
 }
