@@ -60,12 +60,12 @@ export interface OpenStoreOptions {
 }
 
 /** The audit signer of a process that is not a server: the configured one when it resolves here. */
-function optionalAuditSigner(
+async function optionalAuditSigner(
   config: Config,
   env: Record<string, string | undefined>,
-): AuditSigner | undefined {
+): Promise<AuditSigner | undefined> {
   try {
-    return loadConfiguredAuditSigner(config, env);
+    return await loadConfiguredAuditSigner(config, env);
   } catch {
     return undefined;
   }
@@ -86,8 +86,8 @@ export async function openConfiguredStore(
     options.auditSigner !== undefined
       ? (options.auditSigner ?? undefined)
       : server
-        ? loadConfiguredAuditSigner(config, env)
-        : optionalAuditSigner(config, env);
+        ? await loadConfiguredAuditSigner(config, env)
+        : await optionalAuditSigner(config, env);
   const where =
     settings.kind === 'embedded'
       ? `broker.store.path of ${config.source}`
@@ -157,10 +157,11 @@ export function loadSshCa(config: Config, env: Record<string, string | undefined
 export async function createBrokerApp(config: Config, options: BrokerAppOptions): Promise<BrokerApp> {
   const env = options.env ?? process.env;
   const directory = new FileDirectory(config.people);
-  const providers = await createProviders(config, env, options.logger);
+  // The audit key first: a bad one fails before any provider opens a connection.
   const auditSigner = options.passive
-    ? optionalAuditSigner(config, env)
-    : loadConfiguredAuditSigner(config, env);
+    ? await optionalAuditSigner(config, env)
+    : await loadConfiguredAuditSigner(config, env);
+  const providers = await createProviders(config, env, options.logger);
   const store =
     options.store ??
     (await openConfiguredStore(config, env, options.passive ? undefined : { logger: options.logger }, {
@@ -175,7 +176,7 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
   for (const [name, target] of Object.entries(config.targets)) {
     const provider = providers.get(name);
     if (provider && target.kind === 'postgres' && target.proxy) {
-      const upstreamTls = resolvePgTls(name, target, target.connect.host ?? target.admin.host, env);
+      const upstreamTls = await resolvePgTls(name, target, target.connect.host ?? target.admin.host, env);
       providers.set(name, proxyAuthority.wrapProvider(name, target, provider, upstreamTls));
     }
   }

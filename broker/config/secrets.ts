@@ -1,9 +1,9 @@
 /**
  * Secret references (`{env: NAME}`, `{file: path}`) resolved to {@link Secret}s. Resolution is
  * asynchronous: a reference may name a secret store reached over the network (Vault next), which
- * plugs in as one more {@link SecretSource}. The local kinds also resolve synchronously
- * ({@link resolveLocalSecret}) for the few call sites that run inside synchronous factories (TLS
- * settings, the audit signer, masker factories); they refuse any reference that is not local.
+ * plugs in as one more branch here. The local kinds also resolve synchronously
+ * ({@link resolveLocalSecret}) for the few call sites that run inside synchronous factories (the
+ * proxies' keys and masker factories, CLI verbs that load the SSH CA).
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';

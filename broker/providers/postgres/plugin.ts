@@ -21,7 +21,7 @@ export const postgresPlugin: ProviderPlugin<PostgresTargetConfig> = {
       targetName,
       target,
       adminPassword: await resolveSecret(target.admin.password!, `${path}.admin.password`),
-      tls: resolvePgTls(targetName, target, target.admin.host, env),
+      tls: await resolvePgTls(targetName, target, target.admin.host, env),
       ...(logger ? { logger } : {}),
     });
   },

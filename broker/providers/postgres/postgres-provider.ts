@@ -35,7 +35,7 @@ import {
   buildMarkerRoleName,
   renderStatement,
 } from './statements.ts';
-import { buildPgSslOption, type PgTlsSettings, resolvePgTls } from './tls.ts';
+import { buildPgSslOption, type PgTlsSettings, selectTargetDefaultTls } from './tls.ts';
 
 const { escapeIdentifier } = pg;
 
@@ -92,7 +92,7 @@ export class PostgresProvider implements CredentialProvider {
   }
 
   #connectionConfig(database: string, max: number): pg.PoolConfig {
-    const { target, targetName, adminPassword, tls } = this.#options;
+    const { target, adminPassword, tls } = this.#options;
     const admin = target.admin;
     return {
       host: admin.host,
@@ -100,7 +100,7 @@ export class PostgresProvider implements CredentialProvider {
       database,
       user: admin.user,
       password: adminPassword.reveal(),
-      ssl: buildPgSslOption(tls ?? resolvePgTls(targetName, target, admin.host), admin.host),
+      ssl: buildPgSslOption(tls ?? selectTargetDefaultTls(target, admin.host), admin.host),
       max,
       connectionTimeoutMillis: 10_000,
       // Idle admin connections stay open: opening one at revocation time (a backend start and
