@@ -2,8 +2,10 @@
  * Time from the approving call to a successful login with the new role (connect + SELECT 1).
  * Reference in the same run: the same login with an existing role, directly.
  */
+
 import pg from 'pg';
 import type { PostgresIssuedCredential } from '../broker/events/events.ts';
+import { PostgresCredential } from '../broker/providers/postgres/credential.ts';
 import { startBrokerFixture } from '../test/helpers/broker-fixture.ts';
 import { execSql, startPgCluster } from '../test/helpers/pg-cluster.ts';
 import { note, summarize } from './_stats.ts';
@@ -30,7 +32,7 @@ export async function run(): Promise<Record<string, number>> {
   try {
     const credentials = new Map<string, PostgresIssuedCredential>();
     broker.events.subscribe((e) => {
-      if (e.type === 'grant.active' && e.credential?.kind === 'postgres')
+      if (e.type === 'grant.active' && e.credential instanceof PostgresCredential)
         credentials.set(e.request.id, e.credential);
     });
     const target = fx.config.targets['app-db']!;

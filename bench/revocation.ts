@@ -3,8 +3,10 @@
  * its role is gone from pg_roles and (for the grants holding a live session) that session ended.
  * Reference in the same run: the time to drop one role directly with a plain DROP ROLE.
  */
+
 import pg from 'pg';
 import type { PostgresIssuedCredential } from '../broker/events/events.ts';
+import { PostgresCredential } from '../broker/providers/postgres/credential.ts';
 import { startBrokerFixture } from '../test/helpers/broker-fixture.ts';
 import { execSql, startPgCluster } from '../test/helpers/pg-cluster.ts';
 import { note, summarize } from './_stats.ts';
@@ -30,7 +32,7 @@ export async function run(): Promise<Record<string, number>> {
 
     const credentials = new Map<string, PostgresIssuedCredential>();
     broker.events.subscribe((e) => {
-      if (e.type === 'grant.active' && e.credential?.kind === 'postgres')
+      if (e.type === 'grant.active' && e.credential instanceof PostgresCredential)
         credentials.set(e.request.id, e.credential);
     });
     // Every grant expires inside the same second, `lead` ms from now.

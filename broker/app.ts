@@ -1,20 +1,20 @@
 /** Builds a running broker from a configuration: store, providers, event bus, scheduler. */
-import { loadCa, type SshCa } from '../lib/ssh/keys.ts';
+import type { SshCa } from '../lib/ssh/keys.ts';
 import { AuditCheckpointer } from './audit/checkpoints.ts';
 import { loadConfiguredAuditSigner } from './audit/config.ts';
 import { type AuditKeyring, type AuditSigner, createAuditKeyring } from './audit/signing.ts';
 import type { Config } from './config/load.ts';
-import { resolveSecret } from './config/secrets.ts';
+import { resolveLocalSecret, resolveSecret } from './config/secrets.ts';
 import { FileDirectory } from './directory/directory.ts';
-import { ConfigError, StoreMissingError } from './errors.ts';
+import { StoreMissingError } from './errors.ts';
 import { EventBus } from './events/events.ts';
 import { followLifecycleLog } from './events/lifecycle-log.ts';
 import type { Logger } from './log.ts';
 import type { ProxyPorts } from './ports/proxy.ts';
-import { PostgresProvider } from './providers/postgres/postgres-provider.ts';
 import { resolvePgTls } from './providers/postgres/tls.ts';
 import type { CredentialProvider } from './providers/provider.ts';
-import { SshCaProvider } from './providers/ssh-ca/ssh-ca-provider.ts';
+import { createProviders as createRegisteredProviders } from './providers/registry.ts';
+import { parseSshCa, sshCaKeyRef } from './providers/ssh-ca/plugin.ts';
 import { ProxyAuthority } from './proxy-authority.ts';
 import { createProxyPorts } from './proxy-ports.ts';
 import { Broker } from './requests/broker.ts';
@@ -69,12 +69,12 @@ export interface OpenStoreOptions {
 }
 
 /** The audit signer of a process that is not a server: the configured one when it resolves here. */
-function optionalAuditSigner(
+async function optionalAuditSigner(
   config: Config,
   env: Record<string, string | undefined>,
-): AuditSigner | undefined {
+): Promise<AuditSigner | undefined> {
   try {
-    return loadConfiguredAuditSigner(config, env);
+    return await loadConfiguredAuditSigner(config, env);
   } catch {
     return undefined;
   }
@@ -97,8 +97,8 @@ export async function openConfiguredStore(
     : options.auditSigner !== undefined
       ? (options.auditSigner ?? undefined)
       : server
-        ? loadConfiguredAuditSigner(config, env)
-        : optionalAuditSigner(config, env);
+        ? await loadConfiguredAuditSigner(config, env)
+        : await optionalAuditSigner(config, env);
   const where =
     settings.kind === 'embedded'
       ? `broker.store.path of ${config.source}`
@@ -128,7 +128,7 @@ export async function openConfiguredStore(
     }
   } else {
     store = openPostgresStore(
-      resolveSecret(settings.url, 'broker.store.url', env).reveal(),
+      (await resolveSecret(settings.url, 'broker.store.url', env)).reveal(),
       options.readOnly ? 1 : 10,
       { ...(auditSigner ? { auditSigner } : {}), ...(options.readOnly ? { readOnly: true } : {}) },
     );
@@ -152,63 +152,31 @@ export async function openConfiguredStore(
   return store;
 }
 
-/** Builds one provider per target; secrets resolve here, so a missing one fails at start-up. */
+/** Builds one provider per target through the provider registry (`providers/registry.ts`). */
 export function createProviders(
   config: Config,
   env: Record<string, string | undefined> = process.env,
   logger?: Logger,
-): Map<string, CredentialProvider> {
-  const providers = new Map<string, CredentialProvider>();
-  let ca: SshCa | undefined;
-  for (const [name, target] of Object.entries(config.targets)) {
-    if (target.kind === 'ssh') ca ??= loadSshCa(config, env);
-    providers.set(name, createProvider(name, target, { config, env, logger, ca }));
-  }
-  return providers;
+): Promise<Map<string, CredentialProvider>> {
+  return createRegisteredProviders(config, { env, ...(logger ? { logger } : {}) });
 }
 
-/** The provider of one target (`createProviders`, and a configuration reload that adds a target). */
-export function createProvider(
-  name: string,
-  target: Config['targets'][string],
-  context: {
-    config: Config;
-    env: Record<string, string | undefined>;
-    logger?: Logger | undefined;
-    ca?: SshCa | undefined;
-  },
-): CredentialProvider {
-  const { env } = context;
-  if (target.kind === 'ssh') {
-    return new SshCaProvider({ targetName: name, target, ca: context.ca ?? loadSshCa(context.config, env) });
-  }
-  return new PostgresProvider({
-    targetName: name,
-    target,
-    adminPassword: resolveSecret(target.admin.password, `targets.${name}.admin.password`, env),
-    tls: resolvePgTls(name, target, target.admin.host, env),
-    ...(context.logger ? { logger: context.logger } : {}),
-  });
-}
-
-/** Loads the SSH CA named by `ssh.ca_key`; fails with the config path when missing or unusable. */
+/**
+ * Loads the SSH CA named by `ssh.ca_key`, synchronously (CLI verbs, route set-up): `env:` and
+ * `file:` references only. Fails with the config path when missing or unusable.
+ */
 export function loadSshCa(config: Config, env: Record<string, string | undefined> = process.env): SshCa {
-  if (!config.ssh) throw new ConfigError('ssh', 'SSH targets need an ssh section with ca_key');
-  const text = resolveSecret(config.ssh.ca_key, 'ssh.ca_key', env).reveal();
-  try {
-    return loadCa(text);
-  } catch (error) {
-    throw new ConfigError('ssh.ca_key', (error as Error).message);
-  }
+  return parseSshCa(resolveLocalSecret(sshCaKeyRef(config), 'ssh.ca_key', env));
 }
 
 export async function createBrokerApp(config: Config, options: BrokerAppOptions): Promise<BrokerApp> {
   const env = options.env ?? process.env;
   const directory = new FileDirectory(config.people);
-  const providers = createProviders(config, env, options.logger);
+  // The audit key first: a bad one fails before any provider opens a connection.
   const auditSigner = options.passive
-    ? optionalAuditSigner(config, env)
-    : loadConfiguredAuditSigner(config, env);
+    ? await optionalAuditSigner(config, env)
+    : await loadConfiguredAuditSigner(config, env);
+  const providers = await createProviders(config, env, options.logger);
   const store =
     options.store ??
     (await openConfiguredStore(config, env, options.passive ? undefined : { logger: options.logger }, {
@@ -223,7 +191,7 @@ export async function createBrokerApp(config: Config, options: BrokerAppOptions)
   for (const [name, target] of Object.entries(config.targets)) {
     const provider = providers.get(name);
     if (provider && target.kind === 'postgres' && target.proxy) {
-      const upstreamTls = resolvePgTls(name, target, target.connect.host ?? target.admin.host, env);
+      const upstreamTls = await resolvePgTls(name, target, target.connect.host ?? target.admin.host, env);
       providers.set(name, proxyAuthority.wrapProvider(name, target, provider, upstreamTls));
     }
   }

@@ -34,6 +34,8 @@ export const BROKER_ERROR_CODES = [
   'ERR_SSH_KEY_INVALID',
   'ERR_STORE_FAILED',
   'ERR_STORE_MISSING',
+  'ERR_CREDENTIAL_NOT_REQUESTER',
+  'ERR_CREDENTIAL_NOT_REISSUABLE',
 ] as const;
 
 export type BrokerErrorCode = (typeof BROKER_ERROR_CODES)[number];
@@ -79,7 +81,10 @@ export class StateConflictError extends BrokerError {
   constructor(
     message: string,
     details: Record<string, unknown> = {},
-    code: 'ERR_STATE_CONFLICT' | 'ERR_APPROVAL_DUPLICATE' = 'ERR_STATE_CONFLICT',
+    code:
+      | 'ERR_STATE_CONFLICT'
+      | 'ERR_APPROVAL_DUPLICATE'
+      | 'ERR_CREDENTIAL_NOT_REISSUABLE' = 'ERR_STATE_CONFLICT',
   ) {
     super(code, message, { details });
   }

@@ -18,9 +18,11 @@ import { randomBytes } from 'node:crypto';
 import type { PostgresTargetConfig } from './config/schema.ts';
 import { Secret } from './config/secrets.ts';
 import type { Directory } from './directory/directory.ts';
+import { ProviderError } from './errors.ts';
 import type { BrokerEvent, BrokerEvents } from './events/events.ts';
-import type { AccessRequest } from './model.ts';
+import type { AccessRequest, CredentialRecord } from './model.ts';
 import type { GrantChange, ProxiedGrant } from './ports/proxy.ts';
+import { PostgresCredential } from './providers/postgres/credential.ts';
 import { buildScramVerifier } from './providers/postgres/scram-verifier.ts';
 import type { PgTlsSettings } from './providers/postgres/tls.ts';
 import type { CredentialProvider, MintResult } from './providers/provider.ts';
@@ -29,7 +31,7 @@ import type { Store } from './store/store.ts';
 /** The store's part the authority uses: verifiers of proxy passwords. */
 export type ProxyVerifierStore = Pick<
   Store,
-  'saveProxyVerifier' | 'listProxyVerifiers' | 'deleteProxyVerifiers'
+  'saveProxyVerifier' | 'listProxyVerifiers' | 'deleteProxyVerifiers' | 'listCredentials'
 >;
 
 /** What {@link ProxyAuthority.restore} did. */
@@ -107,7 +109,7 @@ export class ProxyAuthority {
     const mint = async (grant: AccessRequest, expiresAt: number): Promise<MintResult> => {
       const minted = await inner.mint(grant, expiresAt);
       const upstream = minted.credential;
-      if (upstream.kind !== 'postgres') return minted;
+      if (!(upstream instanceof PostgresCredential)) return minted;
       const password = randomBytes(this.#passwordBytes).toString('base64url');
       const verifier = await buildScramVerifier(password);
       await this.#verifiers?.saveProxyVerifier({
@@ -127,7 +129,12 @@ export class ProxyAuthority {
       });
       return {
         handle: minted.handle,
-        credential: { ...upstream, host, port: Number(port), password: new Secret(password) },
+        credential: upstream.withEndpoint({
+          host,
+          port: Number(port),
+          password: new Secret(password),
+          route: 'proxy',
+        }),
       };
     };
     return {
@@ -137,6 +144,7 @@ export class ProxyAuthority {
       ...(inner.health ? { health: () => inner.health!() } : {}),
       ...(inner.selfTest ? { selfTest: () => inner.selfTest!() } : {}),
       mint,
+      reissue: (credential, grant) => this.#reissue(targetName, host, Number(port), credential, grant),
       extend: (credential, at) => inner.extend(credential, at),
       revoke: async (credentials) => {
         for (const credential of credentials) await this.#endBeforeRevocation(credential.requestId);
@@ -147,6 +155,46 @@ export class ProxyAuthority {
       check: () => inner.check(),
       close: () => inner.close(),
     };
+  }
+
+  /**
+   * A new proxy password for a live proxied grant (the requester collects the credential again):
+   * the new verifier replaces the old one in memory and in the store, so the earlier proxy password
+   * stops logging in; sessions it opened go on. The minted upstream credential is untouched.
+   */
+  async #reissue(
+    targetName: string,
+    host: string,
+    port: number,
+    credential: CredentialRecord,
+    grant: AccessRequest,
+  ): Promise<PostgresCredential> {
+    const entry = [...this.#grants.entries()].find(
+      ([, g]) => g.grantId === grant.id && g.target === targetName,
+    );
+    if (!entry || entry[1].expiresAt <= this.#clock()) {
+      throw new ProviderError(`grant ${grant.id} has no live proxied login on ${targetName}`);
+    }
+    const [user, proxied] = entry;
+    const password = randomBytes(this.#passwordBytes).toString('base64url');
+    const verifier = await buildScramVerifier(password);
+    await this.#verifiers?.saveProxyVerifier({
+      target: targetName,
+      user,
+      grantId: grant.id,
+      verifier,
+      createdAt: this.#clock(),
+    });
+    proxied.verifier = verifier;
+    return new PostgresCredential({
+      host,
+      port,
+      database: proxied.upstream.database,
+      user,
+      password: new Secret(password),
+      expiresAt: Math.min(proxied.expiresAt, credential.expiresAt),
+      route: 'proxy',
+    });
   }
 
   /**
@@ -161,13 +209,19 @@ export class ProxyAuthority {
       const target = this.#targets.get(record.target);
       const grant = await this.#getRequest?.(record.grantId);
       const live = grant?.state === 'active' && grant.expiresAt !== null && grant.expiresAt > this.#clock();
-      if (!target || !grant || !live || !target.inner.resetPassword) {
+      // The provider resets the credential it minted, known by its handle; the verifier's user is
+      // the login the requester presents, which need not be the handle.
+      const [credential] =
+        target && grant && live
+          ? await this.#verifiers.listCredentials({ requestId: grant.id, states: ['active'] })
+          : [];
+      if (!target || !grant || !live || !credential || !target.inner.resetPassword) {
         await this.#verifiers.deleteProxyVerifiers(record.grantId);
         result.dropped.push(record.user);
         continue;
       }
       try {
-        const password = await target.inner.resetPassword(record.user);
+        const password = await target.inner.resetPassword(credential);
         this.#remember(grant, record.target, grant.expiresAt!, record.verifier, {
           ...target.upstream,
           user: record.user,

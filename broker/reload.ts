@@ -18,9 +18,10 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../lib/log.ts';
-import { type BrokerApp, createProvider } from './app.ts';
+import type { BrokerApp } from './app.ts';
 import { type Config, loadConfig } from './config/load.ts';
 import type { CredentialProvider } from './providers/provider.ts';
+import { createProviders } from './providers/registry.ts';
 
 /** What a reload did. */
 export type ReloadOutcome =
@@ -106,13 +107,15 @@ export async function reloadBrokerConfig(
   const removed = Object.keys(live.targets).filter((n) => !next.targets[n]);
   // Providers of new targets first: a secret that does not resolve refuses the reload before
   // anything changed.
-  const fresh = new Map<string, CredentialProvider>();
+  let fresh: Map<string, CredentialProvider>;
   try {
-    for (const name of added) {
-      fresh.set(name, createProvider(name, next.targets[name]!, { config: live, env, logger }));
-    }
+    // createProviders closes what it opened when a later target fails.
+    fresh = await createProviders(live, {
+      env,
+      logger,
+      targets: Object.fromEntries(added.map((name) => [name, next.targets[name]!])),
+    });
   } catch (error) {
-    for (const provider of fresh.values()) await provider.close().catch(() => {});
     return refuse((error as Error).message, (error as { code?: string }).code ?? 'ERR_CONFIG_INVALID');
   }
   const rules = diffRules(live.rules, next.rules);

@@ -8,13 +8,16 @@ const BROKER_ENV =
 const STORE_CONFIG =
   'Reads the store directly, from --config (or WARDEN_CONFIG, or ./warden.yaml); paths in the file are\nrelative to its directory. A store that does not exist is refused, never created.';
 
-const REQUEST_VERBS = `usage: warden request <target[:level]> <duration> <reason...> [--as user] [--break-glass]
+const REQUEST_VERBS = `usage: warden request <target[:level]> <duration> <reason...> [--as user] [--break-glass] [--wait]
+       warden credential <id> [--as user]     (the requester only: a fresh password each time)
        warden approve <id> [--as user]        warden deny <id> <reason...> [--as user]
        warden cancel <id>                     warden revoke <id> [reason...]
        warden extend <id> <duration>          warden show <id>
        warden grants [--user u] [--state s] [--all]
 
-Requests access, decides on requests, and manages grants through the broker API.
+Requests access, decides on requests, and manages grants through the broker API. --wait waits for
+the decision, then prints the credential once; warden credential <id> collects it later (each
+collection issues a new password, and the previous one stops logging in).
 
 ${BROKER_ENV}`;
 
@@ -35,6 +38,7 @@ sessions; a file that fails validation is logged and the running configuration s
   revoke: REQUEST_VERBS,
   extend: REQUEST_VERBS,
   grants: REQUEST_VERBS,
+  credential: REQUEST_VERBS,
   show: REQUEST_VERBS,
   reviews: `usage: warden reviews [--pending]
        warden review approve|deny <review-id> [reason...] [--as user]

@@ -66,6 +66,7 @@ const OPTIONS = {
   duration: { type: 'string' },
   reason: { type: 'string' },
   'break-glass': { type: 'boolean' },
+  wait: { type: 'boolean' },
   user: { type: 'string' },
   state: { type: 'string' },
   all: { type: 'boolean' },
@@ -143,6 +144,7 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
       case 'extend':
       case 'grants':
       case 'show':
+      case 'credential':
         return await runRequestCommand(command, rest, flags, io);
       case 'reviews':
       case 'review':

@@ -6,7 +6,7 @@
  */
 import { loadSshCa } from '../broker/app.ts';
 import type { Config } from '../broker/config/load.ts';
-import { resolveSecret } from '../broker/config/secrets.ts';
+import { resolveLocalSecret } from '../broker/config/secrets.ts';
 import type { ProxySettingsByProtocol } from '../proxy/start.ts';
 
 /**
@@ -28,10 +28,10 @@ export function readProxySettings(
     settings.ssh = {
       listen: ssh.listen,
       ca: loadSshCa(config, env),
-      hostKey: resolveSecret(ssh.host_key, 'ssh.proxy.host_key', env).reveal(),
-      upstreamKey: resolveSecret(ssh.upstream_key, 'ssh.proxy.upstream_key', env).reveal(),
+      hostKey: resolveLocalSecret(ssh.host_key, 'ssh.proxy.host_key', env).reveal(),
+      upstreamKey: resolveLocalSecret(ssh.upstream_key, 'ssh.proxy.upstream_key', env).reveal(),
       targets: Object.fromEntries(targets.flatMap(([n, t]) => (t.kind === 'ssh' ? [[n, t]] : []))),
-      secrets: (ref, path) => resolveSecret(ref, path, env),
+      secrets: (ref, path) => resolveLocalSecret(ref, path, env),
     };
   }
   return settings;

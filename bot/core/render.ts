@@ -224,26 +224,12 @@ export function renderStep(event: BrokerEvent): Message | undefined {
 }
 
 /**
- * Connection details for the requester's DM, shown verbatim. The only place a credential's
- * password is revealed.
+ * Connection details for the requester's DM: the credential's own summary and its details, shown
+ * verbatim. The only place the chat reveals a credential's secrets.
  */
-export function renderCredential(credential: IssuedCredential): string {
-  const password = credential.password.reveal();
-  if (credential.kind === 'ssh') {
-    return [
-      `ssh certificate for ${credential.principals.join(', ')} on ${credential.host}:${credential.port}, valid until ${formatClock(credential.expiresAt)}`,
-      `key id: ${credential.keyId}`,
-      'save it with: warden ssh login <grant id> (or copy the certificate below next to your key as <key>-cert.pub)',
-      credential.certificate,
-      `proxy token: ${password}`,
-    ].join('\n');
-  }
-  return [
-    `host: ${credential.host}  port: ${credential.port}  database: ${credential.database}`,
-    `user: ${credential.user}`,
-    `password: ${password}`,
-    `psql "host=${credential.host} port=${credential.port} dbname=${credential.database} user=${credential.user}"  (password above; it stops working at ${formatClock(credential.expiresAt)})`,
-  ].join('\n');
+export function renderCredential(credential: IssuedCredential): Message {
+  const view = credential.renderChat();
+  return { lines: [line`${view.summary}.`], block: view.block };
 }
 
 /** The DM to the requester for an event, or undefined when the requester need not be told. */
@@ -254,7 +240,9 @@ export function renderDm(event: BrokerEvent): Message | undefined {
   switch (event.type) {
     case 'grant.active': {
       const head = line`Your ${what} is approved and active until ${formatClock(r.expiresAt!)}.`;
-      return event.credential ? { lines: [head], block: renderCredential(event.credential) } : message(head);
+      if (!event.credential) return message(head);
+      const details = renderCredential(event.credential);
+      return { lines: [head, ...details.lines], block: details.block! };
     }
     case 'request.denied':
       return message(line`Your ${what} was denied by ${mention(event.by)}: ${event.reason}`);

@@ -13,6 +13,7 @@ import { BrokerError, InvalidInputError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { AccessRequest, RequestState } from '../model.ts';
 import { explainPolicy } from '../policy/explain.ts';
+import type { IssuedCredential } from '../providers/credential.ts';
 import type { Actor, Broker } from '../requests/broker.ts';
 import type { Store } from '../store/store.ts';
 import { type ApiCaller, type ApiToken, authenticateBearer } from './auth.ts';
@@ -28,6 +29,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_STATE_CONFLICT: 409,
   ERR_APPROVAL_DUPLICATE: 409,
   ERR_FORBIDDEN: 403,
+  ERR_CREDENTIAL_NOT_REQUESTER: 403,
+  ERR_CREDENTIAL_NOT_REISSUABLE: 409,
   ERR_APPROVAL_SELF: 403,
   ERR_APPROVAL_NOT_ELIGIBLE: 403,
   ERR_POLICY_DENIED: 403,
@@ -154,9 +157,10 @@ export function buildRoutes(options: ApiServerOptions): Route[] {
   const requireAdmin = (caller: ApiCaller) => {
     if (caller.role !== 'admin') throw new BrokerError('ERR_FORBIDDEN', 'this call needs an admin token');
   };
-  const withCredential = (request: AccessRequest, credential: unknown) => ({
+  const withCredential = (request: AccessRequest, credential: IssuedCredential | undefined) => ({
     request: toApiRequest(request),
-    ...(credential ? { credential } : {}),
+    // The kind renders itself: JSON for programs, and the text the CLI prints as it is.
+    ...(credential ? { credential: credential.renderJson(), credential_text: credential.renderText() } : {}),
   });
   return [
     {
@@ -170,31 +174,25 @@ export function buildRoutes(options: ApiServerOptions): Route[] {
           throw new InvalidInputError('ERR_API_BAD_REQUEST', '"duration" must be a string like 30m');
         }
         // The credential of a grant that activates inside this call goes back to this caller only.
-        let credential: unknown;
-        const unsubscribe = broker.events.subscribe((event) => {
-          if (event.type === 'grant.active' && event.request.requester === requester && event.credential) {
-            const c = event.credential;
-            credential = {
-              ...c,
-              password: c.password.reveal(),
-              ...(c.kind === 'ssh' && c.privateKey ? { privateKey: c.privateKey.reveal() } : {}),
-            };
-          }
+        const { request, credential } = await broker.submit({
+          requester,
+          target: str(body, 'target')!,
+          level: str(body, 'level', false),
+          duration,
+          reason: str(body, 'reason', false),
+          breakGlass: body.break_glass === true,
+          source: 'api',
         });
-        try {
-          const request = await broker.request({
-            requester,
-            target: str(body, 'target')!,
-            level: str(body, 'level', false),
-            duration,
-            reason: str(body, 'reason', false),
-            breakGlass: body.break_glass === true,
-            source: 'api',
-          });
-          return withCredential(request, request.state === 'active' ? credential : undefined);
-        } finally {
-          unsubscribe();
-        }
+        return withCredential(request, request.state === 'active' ? credential : undefined);
+      },
+    },
+    {
+      // The requester collects the credential of an active grant (a fresh secret each time).
+      method: 'POST',
+      pattern: /^\/v1\/requests\/([a-z0-9]{1,64})\/credential$/,
+      handler: async ({ caller, params, body }) => {
+        const { request, credential } = await broker.collect(params[0]!, actorOf(caller, body));
+        return withCredential(request, credential);
       },
     },
     {

@@ -15,13 +15,13 @@ import {
 } from './signing.ts';
 
 /** The signer of `audit.signing_key`, or undefined when none is configured. */
-export function loadConfiguredAuditSigner(
+export async function loadConfiguredAuditSigner(
   config: Config,
   env: Record<string, string | undefined>,
-): AuditSigner | undefined {
+): Promise<AuditSigner | undefined> {
   const ref = config.audit.signing_key;
   if (!ref) return undefined;
-  const pem = resolveSecret(ref, 'audit.signing_key', env).reveal();
+  const pem = (await resolveSecret(ref, 'audit.signing_key', env)).reveal();
   try {
     return loadAuditSigner(pem);
   } catch (error) {
@@ -34,15 +34,15 @@ export function loadConfiguredAuditSigner(
  * (an auditor's machine may not hold it), `audit.public_keys`, and `extraFiles` (`--public-key`).
  * Undefined when there is none: the log is then unkeyed as far as this machine can tell.
  */
-export function loadConfiguredAuditKeyring(
+export async function loadConfiguredAuditKeyring(
   config: Config,
   env: Record<string, string | undefined>,
   extraFiles: readonly string[] = [],
-): AuditKeyring | undefined {
+): Promise<AuditKeyring | undefined> {
   const keys = [];
   if (config.audit.signing_key) {
     try {
-      keys.push(loadConfiguredAuditSigner(config, env)!.publicKey);
+      keys.push((await loadConfiguredAuditSigner(config, env))!.publicKey);
     } catch (error) {
       // Without the private key, public_keys (or --public-key) must say which key to trust.
       if (config.audit.public_keys.length === 0 && extraFiles.length === 0) {

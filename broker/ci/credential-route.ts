@@ -1,17 +1,9 @@
 /**
- * How a CI job reaches its database: directly, or through Warden's proxy when the rule wants the
- * session recorded. The proxy does not exist yet; {@link routeCiCredential} is the one place that
- * will point credentials at it once `warden serve` passes a proxy endpoint. Until then every
- * credential is direct and the response says `recorded: false`.
+ * How a CI job reaches its database: directly, or through Warden's recording proxy when its target
+ * sits behind one. The answer follows the credential the provider issued, never a guess.
  */
-import type { IssuedCredential } from '../events/events.ts';
-import type { CiRuleConfig } from './config.ts';
-
-/** Where the Postgres proxy listens for clients. */
-export interface CiProxyEndpoint {
-  readonly host: string;
-  readonly port: number;
-}
+import type { IssuedCredential } from '../providers/credential.ts';
+import { PostgresCredential } from '../providers/postgres/credential.ts';
 
 /** Connection details the job receives. `password` is in clear: only the HTTP answer holds it. */
 export interface CiConnection {
@@ -45,29 +37,26 @@ export function buildPostgresUri(parts: {
 }
 
 /**
- * Chooses the route of a minted credential: through `proxy` when the rule says `recorded` and a
- * proxy is configured, else direct to the database. The proxy authenticates the grant's user and
- * one-time password and injects the upstream credential, so only host and port change.
+ * The connection a job receives for its credential, and where its sessions go. The route is the
+ * credential's own: a target behind Warden's recording proxy issues the proxy's address and a proxy
+ * password (see `proxy-authority.ts`), so `route: proxy, recorded: true` is said exactly when the
+ * session goes through the proxy. CI exchanges mint PostgreSQL credentials only.
  */
-export function routeCiCredential(
-  credential: IssuedCredential,
-  rule: Pick<CiRuleConfig, 'recorded'>,
-  proxy: CiProxyEndpoint | undefined,
-): CiConnection {
-  if (credential.kind !== 'postgres') throw new Error('CI exchanges mint PostgreSQL credentials only');
-  const viaProxy = rule.recorded && proxy !== undefined;
-  const host = viaProxy ? proxy.host : credential.host;
-  const port = viaProxy ? proxy.port : credential.port;
+export function routeCiCredential(credential: IssuedCredential): CiConnection {
+  if (!(credential instanceof PostgresCredential)) {
+    throw new Error('CI exchanges mint PostgreSQL credentials only');
+  }
+  const { host, port, database, user } = credential;
   const password = credential.password.reveal();
   return {
-    uri: buildPostgresUri({ host, port, database: credential.database, user: credential.user, password }),
+    uri: buildPostgresUri({ host, port, database, user, password }),
     host,
     port,
-    database: credential.database,
-    user: credential.user,
+    database,
+    user,
     password,
     expiresAt: credential.expiresAt,
-    route: viaProxy ? 'proxy' : 'direct',
-    recorded: viaProxy,
+    route: credential.route,
+    recorded: credential.route === 'proxy',
   };
 }

@@ -12,27 +12,33 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { formatDuration } from '../config/duration.ts';
 import { BrokerError } from '../errors.ts';
-import type { EventBus, IssuedCredential } from '../events/events.ts';
+import type { EventBus } from '../events/events.ts';
 import type { Logger } from '../log.ts';
 import type { AccessRequest } from '../model.ts';
-import type { Broker, CreateCiRequestInput } from '../requests/broker.ts';
+import type { Activation, Broker, CreateCiRequestInput } from '../requests/broker.ts';
 import type { Store } from '../store/store.ts';
-import type { CiConfig, CiRuleConfig } from './config.ts';
-import { type CiConnection, type CiProxyEndpoint, routeCiCredential } from './credential-route.ts';
+import type { CiConfig } from './config.ts';
+import { type CiConnection, routeCiCredential } from './credential-route.ts';
 import { type CiError, CiExchangeError, isCiError } from './errors.ts';
 import { parseBearerToken, parseCiExchangeBody } from './exchange-request.ts';
 import { type CiFetch, CiKeyStore, type JwksStats } from './jwks.ts';
 import { CiRateLimiter } from './rate-limit.ts';
 import type { ReplayCache } from './replay-cache.ts';
-import { type CiExchangeRequest, type CiIdentity, describeCiIdentity, matchCiRule } from './rules.ts';
+import {
+  type CiExchangeRequest,
+  type CiIdentity,
+  describeCiIdentity,
+  matchCiRule,
+  unmatchedClaims,
+} from './rules.ts';
 import { StoreReplayCache, toStoreReplayKey } from './store-replay-cache.ts';
 import { type VerifiedCiToken, verifyCiToken } from './verify.ts';
 
 /** What the exchange needs of the broker (the `Broker` class fits; tests may pass a fake). */
 export interface CiBroker extends Pick<Broker, 'recordAudit'> {
   readonly events: Pick<EventBus, 'subscribe'>;
-  requestCi(input: CreateCiRequestInput): Promise<AccessRequest>;
-  collectCi(id: string): Promise<AccessRequest>;
+  requestCi(input: CreateCiRequestInput): Promise<Activation>;
+  collectCi(id: string): Promise<Activation>;
 }
 
 /** Options of {@link CiExchange}; durations in milliseconds. */
@@ -47,8 +53,6 @@ export interface CiExchangeOptions {
   readonly fetch?: CiFetch;
   /** Default: a {@link StoreReplayCache} on `store`, shared by replicas. */
   readonly replay?: ReplayCache;
-  /** Where recorded sessions go; undefined until the proxy exists (every route is direct). */
-  readonly proxy?: CiProxyEndpoint | undefined;
   /** How often a waiting call re-reads its request; default 250 ms. */
   readonly pollIntervalMs?: number;
   /** Poll interval suggested to jobs with a pending id; default 5 s. */
@@ -91,11 +95,8 @@ export class CiExchange {
   readonly #keys: CiKeyStore;
   readonly #replay: ReplayCache;
   readonly #limiter: CiRateLimiter;
-  readonly #proxy: CiProxyEndpoint | undefined;
   readonly #pollIntervalMs: number;
   readonly #retryAfterMs: number;
-  /** Credentials published by activations this exchange caused, until the caller takes them. */
-  readonly #minted = new Map<string, IssuedCredential>();
   readonly #wakers = new Map<string, Set<() => void>>();
   readonly #unsubscribe: () => void;
 
@@ -108,15 +109,11 @@ export class CiExchange {
     this.#keys = new CiKeyStore(options.config.issuers, options.fetch ? { fetch: options.fetch } : {});
     this.#replay = options.replay ?? new StoreReplayCache(options.store);
     this.#limiter = new CiRateLimiter(options.config.rateLimit);
-    this.#proxy = options.proxy;
     this.#pollIntervalMs = options.pollIntervalMs ?? 250;
     this.#retryAfterMs = options.retryAfterMs ?? 5_000;
-    // CI grants only activate inside requestCi/collectCi calls made below, and the broker
-    // publishes before those calls return: the credential is taken right after, by request id.
+    // Events only wake a waiting exchange call; credentials come back from the broker's calls.
     this.#unsubscribe = this.#broker.events.subscribe((event) => {
       if (event.request.source !== 'ci') return;
-      if (event.type === 'grant.active' && event.credential)
-        this.#minted.set(event.request.id, event.credential);
       for (const wake of this.#wakers.get(event.request.id) ?? []) wake();
     });
   }
@@ -162,16 +159,16 @@ export class CiExchange {
         reason: describeJob(identity),
         meta: { ci: meta },
       });
-      if (opened.state !== 'pending')
-        return await this.#granted(opened, match.rule, meta, 'ci.exchange.granted');
-      await this.#audit(requesterOf(verified), 'ci.exchange.pending', opened.id, {
+      if (opened.request.state !== 'pending') return await this.#granted(opened, meta, 'ci.exchange.granted');
+      const pending = opened.request;
+      await this.#audit(requesterOf(verified), 'ci.exchange.pending', pending.id, {
         ...facts(meta),
-        target: opened.target,
-        level: opened.level,
-        duration: formatDuration(opened.durationMs),
-        approval: opened.decision.summary,
+        target: pending.target,
+        level: pending.level,
+        duration: formatDuration(pending.durationMs),
+        approval: pending.decision.summary,
       });
-      return await this.#awaitApproval(opened, match.rule, meta);
+      return await this.#awaitApproval(pending, meta);
     } catch (error) {
       await this.#refuse('ci.exchange.refused', error, verified, {
         target: request?.target,
@@ -211,7 +208,15 @@ export class CiExchange {
       const rule = this.#config.rules.find((r) => r.name === meta.rule);
       if (!rule)
         throw new CiExchangeError('ERR_CI_PENDING_REFUSED', { details: { id, reason: 'rule removed' } });
-      return await this.#settle(stored, rule, meta);
+      // The same issuer and subject is not the same job: another workflow (or ref, or environment)
+      // of one repository shares `sub`. The collecting token must fit the request's rule itself.
+      const unfit = unmatchedClaims(rule, verified);
+      if (unfit.length > 0) {
+        throw new CiExchangeError('ERR_CI_PENDING_NOT_FOUND', {
+          details: { id: id.slice(0, 64), rule: rule.name, claims: unfit },
+        });
+      }
+      return await this.#settle(stored, meta);
     } catch (error) {
       await this.#refuse('ci.collect.refused', error, verified, { request: id.slice(0, 64) });
       throw error;
@@ -228,19 +233,19 @@ export class CiExchange {
   }
 
   /** Decides from a request's current state: still pending, collectable, collected or refused. */
-  async #settle(request: AccessRequest, rule: CiRuleConfig, meta: CiRequestMeta): Promise<CiExchangeOutcome> {
+  async #settle(request: AccessRequest, meta: CiRequestMeta): Promise<CiExchangeOutcome> {
     if (request.state === 'pending') {
       return { status: 'pending', requestId: request.id, retryAfterMs: this.#retryAfterMs };
     }
     if (request.state === 'approved' && request.meta.collectedAt === undefined) {
-      let active: AccessRequest;
+      let active: Activation;
       try {
         active = await this.#broker.collectCi(request.id);
       } catch (error) {
         if ((error as BrokerError).code !== 'ERR_STATE_CONFLICT') throw error;
         throw new CiExchangeError('ERR_CI_ALREADY_COLLECTED', { details: { id: request.id }, cause: error });
       }
-      return this.#granted(active, rule, meta, 'ci.exchange.collected');
+      return this.#granted(active, meta, 'ci.exchange.collected');
     }
     if (TERMINAL.has(request.state) && request.meta.collectedAt === undefined) {
       throw new CiExchangeError('ERR_CI_PENDING_REFUSED', {
@@ -253,18 +258,15 @@ export class CiExchange {
   }
 
   /** Waits up to the rule's `wait` for approval, woken by broker events, re-reading the store. */
-  async #awaitApproval(
-    opened: AccessRequest,
-    rule: CiRuleConfig,
-    meta: CiRequestMeta,
-  ): Promise<CiExchangeOutcome> {
-    const deadline = this.#clock() + (rule.waitMs ?? 0);
+  async #awaitApproval(opened: AccessRequest, meta: CiRequestMeta): Promise<CiExchangeOutcome> {
+    const rule = this.#config.rules.find((r) => r.name === meta.rule);
+    const deadline = this.#clock() + (rule?.waitMs ?? 0);
     let current = opened;
     while (current.state === 'pending' && this.#clock() < deadline) {
       await this.#sleep(current.id, Math.min(this.#pollIntervalMs, deadline - this.#clock()));
       current = (await this.#store.getRequest(current.id)) ?? current;
     }
-    return this.#settle(current, rule, meta);
+    return this.#settle(current, meta);
   }
 
   #sleep(id: string, ms: number): Promise<void> {
@@ -282,15 +284,9 @@ export class CiExchange {
     });
   }
 
-  /** Takes the credential an activation published, routes it and audits the grant. */
-  async #granted(
-    grant: AccessRequest,
-    rule: CiRuleConfig,
-    meta: CiRequestMeta,
-    action: string,
-  ): Promise<CiExchangeOutcome> {
-    const credential = this.#minted.get(grant.id);
-    this.#minted.delete(grant.id);
+  /** Routes the credential the activation returned and audits the grant. */
+  async #granted(activation: Activation, meta: CiRequestMeta, action: string): Promise<CiExchangeOutcome> {
+    const { request: grant, credential } = activation;
     if (grant.state !== 'active' || !credential) {
       throw new CiExchangeError('ERR_CI_GRANT_FAILED', {
         details: {
@@ -300,7 +296,7 @@ export class CiExchange {
         },
       });
     }
-    const connection = routeCiCredential(credential, rule, this.#proxy);
+    const connection = routeCiCredential(credential);
     await this.#audit(grant.requester, action, grant.id, {
       ...facts(meta),
       target: grant.target,

@@ -29,6 +29,20 @@ export interface CiRuleMatch {
 const REF_CLAIMS = new Set(['ref', 'ref_type', 'ref_protected', 'ref_path', 'head_ref', 'base_ref']);
 
 /**
+ * The claims of `verified` that `rule` does not allow (empty when the rule fits the token); a
+ * token of another issuer fits no rule (`iss` is reported).
+ */
+export function unmatchedClaims(
+  rule: Pick<CiRuleConfig, 'issuer' | 'match'>,
+  verified: Pick<VerifiedCiToken, 'issuerName' | 'claims'>,
+): string[] {
+  if (rule.issuer !== verified.issuerName) return ['iss'];
+  return Object.entries(rule.match)
+    .filter(([claim, matcher]) => !matchClaim(matcher, verified.claims[claim]))
+    .map(([claim]) => claim);
+}
+
+/**
  * Finds the rule for `request`, or throws `ERR_CI_NO_RULE`, `ERR_CI_REF_NOT_ALLOWED`,
  * `ERR_CI_DURATION_TOO_LONG` or `ERR_CI_REQUEST_INVALID` (details name the rules and claims
  * involved, for the audit log).
@@ -50,9 +64,7 @@ export function matchCiRule(
   const fitting: CiRuleConfig[] = [];
   const wrongRef: { rule: string; claims: string[] }[] = [];
   for (const rule of candidates) {
-    const failed = Object.entries(rule.match)
-      .filter(([claim, matcher]) => !matchClaim(matcher, verified.claims[claim]))
-      .map(([claim]) => claim);
+    const failed = unmatchedClaims(rule, verified);
     if (failed.length === 0) fitting.push(rule);
     else if (failed.every((claim) => REF_CLAIMS.has(claim)))
       wrongRef.push({ rule: rule.name, claims: failed });

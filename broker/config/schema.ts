@@ -171,6 +171,8 @@ const pgTlsSchema = z
 const postgresTargetSchema = z
   .strictObject({
     kind: z.literal('postgres'),
+    /** Who mints this target's credentials (see `broker/providers/registry.ts`); default `postgres`. */
+    provider: z.string().min(1).optional(),
     description: z.string().optional(),
     /** How the broker reaches the database as a role that may create roles. */
     admin: z.strictObject({
@@ -178,7 +180,8 @@ const postgresTargetSchema = z
       port: z.number().int().min(1).max(65535).default(5432),
       database: z.string().min(1),
       user: z.string().min(1),
-      password: secretRefSchema,
+      /** Required by the `postgres` provider (checked by its plugin); another provider may not need it. */
+      password: secretRefSchema.optional(),
       /** Legacy: `true` reads as `tls: {mode: verify-full}`. Use `tls` instead. */
       ssl: z.boolean().default(false),
     }),
@@ -268,6 +271,8 @@ const sshLevelSchema = z.strictObject({
 
 const sshTargetSchema = z.strictObject({
   kind: z.literal('ssh'),
+  /** Who mints this target's credentials (see `broker/providers/registry.ts`); default `ssh-ca`. */
+  provider: z.string().min(1).optional(),
   description: z.string().optional(),
   /** The sshd the certificates log in to, and the proxy connects to. */
   host: z.string().min(1),
@@ -405,9 +410,10 @@ const ruleSchema = z.strictObject({
     .optional(),
   window: windowSchema.optional(),
   pending_timeout: durationSchema.prefault('1h'),
+  /** Extensions: allowed by default, and approved like the request unless `needs_approval: false`. */
   extend: z
-    .strictObject({ allowed: z.boolean().default(true), needs_approval: z.boolean().default(false) })
-    .default({ allowed: true, needs_approval: false }),
+    .strictObject({ allowed: z.boolean().default(true), needs_approval: z.boolean().default(true) })
+    .default({ allowed: true, needs_approval: true }),
   approval_channel: z.string().optional(),
 });
 

@@ -1,40 +1,14 @@
 /** Broker events, published after each persisted transition; chat bots and proxies subscribe. */
-import type { Secret } from '../config/secrets.ts';
+
 import type { AccessRequest, Approval, StatementReview } from '../model.ts';
+import type { IssuedCredential } from '../providers/credential.ts';
 
-/** Connection details handed to the requester once, at activation. */
-export type IssuedCredential = PostgresIssuedCredential | SshIssuedCredential;
-
-/** A PostgreSQL role minted for the grant. */
-export interface PostgresIssuedCredential {
-  kind: 'postgres';
-  host: string;
-  port: number;
-  database: string;
-  user: string;
-  password: Secret;
-  expiresAt: number;
-}
-
-/** An OpenSSH user certificate minted for the grant, and the one-time token the SSH proxy also accepts. */
-export interface SshIssuedCredential {
-  kind: 'ssh';
-  /** The target's sshd. */
-  host: string;
-  port: number;
-  /** Login names the certificate is valid for. */
-  principals: string[];
-  /** The certificate line (`ssh-ed25519-cert-v01@openssh.com AAAA... keyid`), to save as `<key>-cert.pub`. */
-  certificate: string;
-  /** The private key, when Warden generated the key pair: handed over once, never stored. */
-  privateKey?: Secret;
-  /** The grant's token for the SSH proxy's password prompt (`<grant>.<mac>`). */
-  password: Secret;
-  keyId: string;
-  /** Certificate serial, decimal. */
-  serial: string;
-  expiresAt: number;
-}
+/** A minted credential, whatever its kind (see `providers/credential.ts`). */
+export type { IssuedCredential } from '../providers/credential.ts';
+/** A PostgreSQL login minted for a grant. */
+export type { PostgresCredential as PostgresIssuedCredential } from '../providers/postgres/credential.ts';
+/** An OpenSSH user certificate minted for a grant, and the one-time token the SSH proxy also accepts. */
+export type { SshCredential as SshIssuedCredential } from '../providers/ssh-ca/credential.ts';
 
 export type BrokerEvent =
   | { type: 'request.created'; request: AccessRequest }

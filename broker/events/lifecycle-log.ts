@@ -92,8 +92,8 @@ export function describeLifecycleEvent(event: BrokerEvent): LifecycleLine | unde
           ...(event.credential
             ? {
                 credential_kind: event.credential.kind,
-                // The account, never its secret: the role name or the certificate's key id.
-                login: event.credential.kind === 'postgres' ? event.credential.user : event.credential.keyId,
+                // The account, never its secret: the role name or the certificate's principal.
+                login: event.credential.login,
               }
             : {}),
           ...(r.breakGlass ? { break_glass: true } : {}),

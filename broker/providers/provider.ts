@@ -1,6 +1,6 @@
 import type { Secret } from '../config/secrets.ts';
-import type { IssuedCredential } from '../events/events.ts';
 import type { AccessRequest, CredentialRecord } from '../model.ts';
+import type { IssuedCredential } from './credential.ts';
 
 /** What a provider minted: a handle to store (never secret) and the credential for the requester. */
 export interface MintResult {
@@ -45,11 +45,18 @@ export interface CredentialProvider {
   /** Removes a credential known only by its handle (a leftover found by reconciliation). */
   removeOrphan(handle: string): Promise<void>;
   /**
-   * Gives a minted login a fresh random password and returns it (optional: providers whose
+   * Gives a minted credential (known by its record's handle) a fresh random password and returns it (optional: providers whose
    * credentials have passwords). The recording proxy calls it at start-up for its live grants,
    * whose minted passwords were only ever kept in memory.
    */
-  resetPassword?(handle: string): Promise<Secret>;
+  resetPassword?(credential: CredentialRecord): Promise<Secret>;
+  /**
+   * Issues the live credential's secret afresh for its requester (`warden credential <id>`): the
+   * secret handed over at activation stops working for new logins. Optional: a provider whose
+   * credential cannot be handed over twice (an SSH key pair shown once) leaves it out, and the
+   * collection is refused.
+   */
+  reissue?(credential: CredentialRecord, grant: AccessRequest): Promise<IssuedCredential>;
   /** Periodic upkeep (level privileges for tables created since); called by the broker's sweeper. */
   maintain?(): Promise<void>;
   /** The state of the connection to the target (health endpoint, doctor). */

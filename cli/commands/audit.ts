@@ -38,7 +38,11 @@ export async function runAuditCommand(
   // Read before the store opens: a bad key or checkpoint file is a configuration error.
   const keyring =
     verb === 'verify'
-      ? loadConfiguredAuditKeyring(config, io.env, s(flags['public-key']) ? [s(flags['public-key'])!] : [])
+      ? await loadConfiguredAuditKeyring(
+          config,
+          io.env,
+          s(flags['public-key']) ? [s(flags['public-key'])!] : [],
+        )
       : undefined;
   const checkpoints = verb === 'verify' ? readCheckpoints(config, s(flags.checkpoints)) : [];
   const store = await openConfiguredStore(config, io.env, undefined, { mustExist: true });

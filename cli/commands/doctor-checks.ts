@@ -231,10 +231,13 @@ export function checkMaskingKeys(config: Config, env: Record<string, string | un
 }
 
 /** `broker.tokens`: each resolves, is strong, is no placeholder, and no two share a secret. */
-export function checkApiTokens(config: Config, env: Record<string, string | undefined>): DoctorCheck[] {
+export async function checkApiTokens(
+  config: Config,
+  env: Record<string, string | undefined>,
+): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
   const seen = new Map<string, string>();
-  config.broker.tokens.forEach((token, i) => {
+  for (const [i, token] of config.broker.tokens.entries()) {
     const path = `broker.tokens[${i}:${token.name}].secret`;
     const check = `API token ${token.name} (${token.role})`;
     const fail = (detail: string, fix: string): DoctorCheck => ({
@@ -246,10 +249,10 @@ export function checkApiTokens(config: Config, env: Record<string, string | unde
     });
     let value: string;
     try {
-      value = resolveSecret(token.secret, path, env).reveal();
+      value = (await resolveSecret(token.secret, path, env)).reveal();
     } catch (error) {
       checks.push(fail((error as Error).message, 'set the environment variable or file it names'));
-      return;
+      continue;
     }
     const makeOne = 'openssl rand -base64 32';
     const weak = describeWeakSecret(value, DOCTOR_MIN_TOKEN_CHARS);
@@ -257,18 +260,18 @@ export function checkApiTokens(config: Config, env: Record<string, string | unde
       checks.push(
         fail(`${path} is not a strong token: ${weak}`, `replace it with a random one (${makeOne})`),
       );
-      return;
+      continue;
     }
     const twin = seen.get(value);
     if (twin) {
       checks.push(
         fail(`${path} is the same secret as token ${twin}`, `give each token its own secret (${makeOne})`),
       );
-      return;
+      continue;
     }
     seen.set(value, token.name);
     checks.push({ name: check, ok: true, detail: `${value.length} characters` });
-  });
+  }
   return checks;
 }
 

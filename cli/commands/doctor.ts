@@ -144,10 +144,10 @@ export async function runDoctorChecks(
   const doFetch = deps.fetch ?? fetch;
   const checks: DoctorCheck[] = [];
   checks.push(await checkStore(config, env));
-  checks.push(...checkApiTokens(config, env));
-  let providers: ReturnType<typeof createProviders> | undefined;
+  checks.push(...(await checkApiTokens(config, env)));
+  let providers: Awaited<ReturnType<typeof createProviders>> | undefined;
   try {
-    providers = createProviders(config, env);
+    providers = await createProviders(config, env);
   } catch (error) {
     checks.push({
       name: 'target secrets',

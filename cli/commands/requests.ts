@@ -1,4 +1,7 @@
-/** `warden request | approve | deny | cancel | revoke | extend | grants | show`: through the broker API. */
+/**
+ * `warden request [--wait] | credential | approve | deny | cancel | revoke | extend | grants | show`:
+ * through the broker API.
+ */
 import type { ApiRequest } from '../../broker/api/types.ts';
 import { UsageError } from '../errors.ts';
 import type { Io } from '../output.ts';
@@ -8,6 +11,16 @@ import { createClientFromFlags } from './client.ts';
 type Flags = Record<string, string | boolean | undefined>;
 
 const s = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
+
+/** What the API answers when it hands over a credential (`credential_text` is the kind's own text). */
+type CredentialAnswer = {
+  request: ApiRequest;
+  credential?: Record<string, unknown>;
+  credential_text?: string;
+};
+
+/** How often `--wait` re-reads the request (ms); the decision comes from a person, so seconds are fine. */
+const WAIT_POLL_MS = 1_000;
 
 function describe(r: ApiRequest): string {
   const until = r.expires ? ` until ${r.expires}` : '';
@@ -32,6 +45,13 @@ export async function runRequestCommand(
     if (!value) throw new UsageError(`usage: warden ${verb} <request-id>`);
     return value;
   };
+  const collect = (grantId: string) =>
+    client.call<CredentialAnswer>('POST', `/v1/requests/${grantId}/credential`, { actor });
+  const printCollected = (answer: CredentialAnswer) => {
+    if (json) io.out(JSON.stringify(answer));
+    else io.out(`${describe(answer.request)}\n${answer.credential_text ?? ''}`);
+    return ExitCode.Ok;
+  };
   switch (verb) {
     case 'request': {
       const target = s(flags.target) ?? positionals[0];
@@ -40,36 +60,38 @@ export async function runRequestCommand(
           'usage: warden request --target <name> [--level read] [--duration 30m] --reason "..."',
         );
       const [name, level] = target.split(':');
-      const result = await client.call<{ request: ApiRequest; credential?: Record<string, unknown> }>(
-        'POST',
-        '/v1/requests',
-        {
-          actor,
-          requester: actor,
-          target: name,
-          level: s(flags.level) ?? level,
-          duration: s(flags.duration),
-          reason: s(flags.reason) ?? positionals.slice(1).join(' '),
-          break_glass: flags['break-glass'] === true,
-        },
-      );
-      print(result);
-      if (result.credential && !json) {
-        const c = result.credential as {
-          host: string;
-          port: number;
-          database: string;
-          user: string;
-          password: string;
-        };
-        io.out(
-          `connect: PGPASSWORD='${c.password}' psql "host=${c.host} port=${c.port} dbname=${c.database} user=${c.user}"`,
-        );
-      } else if (result.request.state === 'pending' && !json) {
-        io.out(`waiting for ${result.request.summary}`);
+      const result = await client.call<CredentialAnswer>('POST', '/v1/requests', {
+        actor,
+        requester: actor,
+        target: name,
+        level: s(flags.level) ?? level,
+        duration: s(flags.duration),
+        reason: s(flags.reason) ?? positionals.slice(1).join(' '),
+        break_glass: flags['break-glass'] === true,
+      });
+      if (result.credential || !flags.wait) {
+        print(result);
+        if (result.credential_text && !json) io.out(result.credential_text);
+        else if (result.request.state === 'pending' && !json) io.out(`waiting for ${result.request.summary}`);
+        return ExitCode.Ok;
       }
-      return ExitCode.Ok;
+      // --wait: wait for the decision, then collect the credential once (a fresh secret).
+      if (!json) io.out(`${describe(result.request)}\nwaiting for ${result.request.summary}`);
+      let request = result.request;
+      while (request.state === 'pending' || request.state === 'approved') {
+        await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+        request = (await client.call<{ request: ApiRequest }>('GET', `/v1/requests/${request.id}`)).request;
+      }
+      if (request.state !== 'active') {
+        const why = request.error ?? request.state;
+        if (json) io.out(JSON.stringify({ request }));
+        else io.err(`${describe(request)}\nnot granted: ${why}`);
+        return ExitCode.Refused;
+      }
+      return printCollected(await collect(request.id));
     }
+    case 'credential':
+      return printCollected(await collect(id()));
     case 'approve':
     case 'cancel':
       print(await client.call('POST', `/v1/requests/${id()}/${verb}`, { actor }));

@@ -91,11 +91,13 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     });
     const proxySettings = readProxySettings(config, env);
     checkProxySettings(proxySettings);
-    const tokens = config.broker.tokens.map((t, i) => ({
-      name: t.name,
-      role: t.role,
-      secret: resolveSecret(t.secret, `broker.tokens[${i}].secret`, env),
-    }));
+    const tokens = await Promise.all(
+      config.broker.tokens.map(async (t, i) => ({
+        name: t.name,
+        role: t.role,
+        secret: await resolveSecret(t.secret, `broker.tokens[${i}].secret`, env),
+      })),
+    );
     const app = await createBrokerApp(config, { logger, env });
     started.push('broker', () => app.close());
     const ci = config.ci

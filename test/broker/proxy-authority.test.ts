@@ -1,14 +1,16 @@
 /** The credential hand-off for proxied targets: what the requester gets, what the proxy gets. */
+
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../broker/config/load.ts';
 import { Secret } from '../../broker/config/secrets.ts';
 import { FileDirectory } from '../../broker/directory/directory.ts';
 import { EventBus } from '../../broker/events/events.ts';
-import type { AccessRequest } from '../../broker/model.ts';
+import type { AccessRequest, CredentialRecord } from '../../broker/model.ts';
 import type { GrantChange } from '../../broker/ports/proxy.ts';
+import { PostgresCredential } from '../../broker/providers/postgres/credential.ts';
 import type { CredentialProvider } from '../../broker/providers/provider.ts';
-import { ProxyAuthority } from '../../broker/proxy-authority.ts';
+import { ProxyAuthority, type ProxyVerifierStore } from '../../broker/proxy-authority.ts';
 import { openEmbeddedStore } from '../../broker/store/sql-store.ts';
 import { createScramVerifier, parseScramVerifier } from '../../proxy/pg/auth/scram.ts';
 
@@ -34,15 +36,14 @@ const fakeProvider: CredentialProvider = {
   async mint(grant, expiresAt) {
     return {
       handle: `warden_${grant.id}`,
-      credential: {
-        kind: 'postgres',
+      credential: new PostgresCredential({
         host: 'db.internal',
         port: 5432,
         database: 'app',
         user: `warden_${grant.id}`,
         password: new Secret('upstream-secret'),
         expiresAt,
-      },
+      }),
     };
   },
   extend: async () => {},
@@ -62,7 +63,7 @@ describe('ProxyAuthority', () => {
     const authority = new ProxyAuthority({ directory: new FileDirectory(config.people), clock: () => 0 });
     const provider = authority.wrapProvider('db', dbTarget, fakeProvider);
     const { credential } = await provider.mint(grant('r1'), 10_000);
-    if (credential.kind !== 'postgres') throw new Error('a postgres credential');
+    if (!(credential instanceof PostgresCredential)) throw new Error('a postgres credential');
     assert.equal(credential.host, 'warden.example.com');
     assert.equal(credential.port, 6432);
     assert.equal(credential.user, 'warden_r1');
@@ -141,7 +142,7 @@ describe('ProxyAuthority across a restart', () => {
     const resets: string[] = [];
     const provider: CredentialProvider = {
       ...fakeProvider,
-      async resetPassword(handle) {
+      async resetPassword({ handle }) {
         if (failing.has(handle)) throw new Error('admin connection refused');
         resets.push(handle);
         return new Secret(`fresh-${resets.length}`);
@@ -155,11 +156,20 @@ describe('ProxyAuthority across a restart', () => {
     await store.migrate();
     try {
       const requests = new Map<string, AccessRequest>();
+      // The credential's handle is not the login name: restore resets by handle, logs in by user.
+      const verifiers: ProxyVerifierStore = {
+        saveProxyVerifier: (record) => store.saveProxyVerifier(record),
+        listProxyVerifiers: () => store.listProxyVerifiers(),
+        deleteProxyVerifiers: (id) => store.deleteProxyVerifiers(id),
+        listCredentials: async ({ requestId }) => [
+          { requestId, handle: `role-of-${requestId}`, expiresAt: 10_000 } as CredentialRecord,
+        ],
+      };
       const options = {
         directory: new FileDirectory(config.people),
         clock: () => 5_000,
         getRequest: async (id: string) => requests.get(id),
-        verifiers: store,
+        verifiers,
       };
       const first = new ProxyAuthority(options);
       const wrapped = first.wrapProvider('db', dbTarget, rotatingProvider().provider);
@@ -167,7 +177,7 @@ describe('ProxyAuthority across a restart', () => {
       for (const id of ['r1', 'r2', 'r3', 'r4']) {
         requests.set(id, grant(id));
         const { credential } = await wrapped.mint(grant(id), 10_000);
-        if (credential.kind === 'postgres') issued.set(id, credential.password.reveal());
+        if (credential instanceof PostgresCredential) issued.set(id, credential.password.reveal());
       }
       const rows = await store.listProxyVerifiers();
       assert.deepEqual(
@@ -182,7 +192,7 @@ describe('ProxyAuthority across a restart', () => {
       requests.set('r2', { ...grant('r2'), expiresAt: 4_000 });
       requests.set('r3', grant('r3', 'revoked'));
       const second = new ProxyAuthority(options);
-      const { provider, resets } = rotatingProvider(new Set(['warden_r4']));
+      const { provider, resets } = rotatingProvider(new Set(['role-of-r4']));
       second.wrapProvider('db', dbTarget, provider);
       const result = await second.restore();
       assert.deepEqual(result.restored, ['warden_r1']);
@@ -191,7 +201,7 @@ describe('ProxyAuthority across a restart', () => {
         result.failed.map((f) => [f.user, f.error.message]),
         [['warden_r4', 'admin connection refused']],
       );
-      assert.deepEqual(resets, ['warden_r1']);
+      assert.deepEqual(resets, ['role-of-r1'], 'the provider resets the credential by its handle');
       const restored = await second.lookup('db', 'warden_r1');
       assert.ok(restored);
       assert.equal(restored.upstream.password.reveal(), 'fresh-1');

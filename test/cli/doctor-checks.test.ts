@@ -136,7 +136,7 @@ describe('warden doctor: what breaks later', () => {
   });
 
   describe('doctor never checked the API tokens', () => {
-    it('a placeholder, a short one, a shared one and a missing one are named; strong ones pass', () => {
+    it('a placeholder, a short one, a shared one and a missing one are named; strong ones pass', async () => {
       const config = parseConfig({
         broker: {
           tokens: [
@@ -151,7 +151,7 @@ describe('warden doctor: what breaks later', () => {
         rules: [],
         people: [],
       });
-      const checks = checkApiTokens(config, {
+      const checks = await checkApiTokens(config, {
         T_CI: STRONG_KEY,
         T_OPS: 'changeme',
         T_BOT: 'short-token',

@@ -68,6 +68,8 @@ export function buildTestConfig(
         approvals: 1,
         auto_approve: { groups: ['oncall'] },
         break_glass: { groups: ['sre'] },
+        // Extensions are approved by default; this rule opts out (tests of the unapproved path).
+        extend: { allowed: true, needs_approval: false },
       },
       {
         name: 'app-write',

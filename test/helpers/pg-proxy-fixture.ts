@@ -2,11 +2,13 @@
  * A broker with a proxied Postgres target, its recording proxy listening on 127.0.0.1, and a
  * way to obtain grants: what the proxy tests and the benchmark start.
  */
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConfigInput } from '../../broker/config/schema.ts';
 import type { StatementReviewer } from '../../broker/ports/proxy.ts';
+import { PostgresCredential } from '../../broker/providers/postgres/credential.ts';
 import { createSelfSignedCertificate } from '../../cli/demo/tls.ts';
 import { compilePgProxyTarget, type PgProxyTargetConfig } from '../../proxy/pg/config.ts';
 import { PgProxyServer, type PgProxyServerOptions } from '../../proxy/pg/server.ts';
@@ -75,6 +77,8 @@ export async function startProxyFixture(
   proxy: Partial<PgProxyTargetConfig> = {},
   serverOptions: Partial<PgProxyServerOptions> & { reviewer?: StatementReviewer } = {},
   target: Record<string, unknown> = {},
+  /** More of the configuration (a `ci:` section, ...). */
+  extra: Partial<ConfigInput> = {},
 ): Promise<ProxyFixture> {
   const port = await freePort();
   const settings: PgProxyTargetConfig = {
@@ -111,6 +115,7 @@ export async function startProxyFixture(
         auto_approve: { groups: ['oncall'] },
       },
     ],
+    ...extra,
   };
   const broker = await startBrokerFixture('embedded', cluster, overrides);
   const appDb = broker.config.targets['app-db']!;
@@ -148,7 +153,7 @@ export async function startProxyFixture(
         throw new Error(`grant ${request.id} did not activate (${request.state}: ${request.error ?? ''})`);
       }
       const c = event.credential;
-      if (c.kind !== 'postgres') throw new Error('app-db mints postgres credentials');
+      if (!(c instanceof PostgresCredential)) throw new Error('app-db mints postgres credentials');
       return {
         grantId: request.id,
         host: c.host,

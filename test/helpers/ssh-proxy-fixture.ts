@@ -3,6 +3,7 @@
  * proxy's upstream key, a broker (embedded store) with an SSH target `web-1`, and the proxy on a
  * free port. Also drives the real `ssh`/`scp` clients through the proxy.
  */
+
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,11 +12,12 @@ import { join } from 'node:path';
 import { type BrokerApp, createBrokerApp } from '../../broker/app.ts';
 import { type Config, parseConfig } from '../../broker/config/load.ts';
 import type { ConfigInput } from '../../broker/config/schema.ts';
-import { resolveSecret } from '../../broker/config/secrets.ts';
+import { resolveLocalSecret } from '../../broker/config/secrets.ts';
 import type { BrokerEvent, SshIssuedCredential } from '../../broker/events/events.ts';
 import { createLogger } from '../../broker/log.ts';
 import type { AccessRequest } from '../../broker/model.ts';
 import type { ProxyPorts, SessionRecord } from '../../broker/ports/proxy.ts';
+import { SshCredential } from '../../broker/providers/ssh-ca/credential.ts';
 import { openEmbeddedStore } from '../../broker/store/sql-store.ts';
 import type { Store } from '../../broker/store/store.ts';
 import {
@@ -86,6 +88,7 @@ export function buildSshConfig(
         reason: { required: false },
         approvers: ['manager'],
         auto_approve: { groups: ['engineering'] },
+        extend: { allowed: true, needs_approval: false },
       },
     ],
     ...overrides,
@@ -164,7 +167,7 @@ export async function startSshProxyFixture(
       hostKey: hostKey.privateKey,
       upstreamKey: upstream.privateKey,
       logger,
-      maskers: createMaskerFactory(config.targets, (ref, path) => resolveSecret(ref, path, env)),
+      maskers: createMaskerFactory(config.targets, (ref, path) => resolveLocalSecret(ref, path, env)),
       recheckIntervalMs: 500,
       ...options.proxy,
     });
@@ -203,7 +206,7 @@ export async function startSshProxyFixture(
         source: 'cli',
       });
       const event = events.find((e) => e.type === 'grant.active' && e.request.id === grant.id);
-      if (!event || event.type !== 'grant.active' || event.credential?.kind !== 'ssh') {
+      if (event?.type !== 'grant.active' || !(event.credential instanceof SshCredential)) {
         throw new Error(`grant ${grant.id} is ${grant.state}: ${grant.error}`);
       }
       return { grant, credential: event.credential };

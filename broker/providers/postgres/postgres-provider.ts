@@ -7,6 +7,7 @@
  * (`planHandle`), and made a member of the marker role in the transaction that creates it.
  * Revocation and reconciliation touch a role only when it carries that mark (`revocation.ts`).
  */
+
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { PostgresTargetConfig } from '../../config/schema.ts';
@@ -22,6 +23,7 @@ import type {
   TargetHealth,
 } from '../provider.ts';
 import { AdminPool, describePgError } from './admin-pool.ts';
+import { PostgresCredential } from './credential.ts';
 import { LevelPrivileges } from './level-privileges.ts';
 import { ACL_LOCK_KEY, type BatchOutcome, type RoleRemoval, removeRoles } from './revocation.ts';
 import { buildScramVerifier } from './scram-verifier.ts';
@@ -33,7 +35,7 @@ import {
   buildMarkerRoleName,
   renderStatement,
 } from './statements.ts';
-import { buildPgSslOption, type PgTlsSettings, resolvePgTls } from './tls.ts';
+import { buildPgSslOption, type PgTlsSettings, selectTargetDefaultTls } from './tls.ts';
 
 const { escapeIdentifier } = pg;
 
@@ -90,7 +92,7 @@ export class PostgresProvider implements CredentialProvider {
   }
 
   #connectionConfig(database: string, max: number): pg.PoolConfig {
-    const { target, targetName, adminPassword, tls } = this.#options;
+    const { target, adminPassword, tls } = this.#options;
     const admin = target.admin;
     return {
       host: admin.host,
@@ -98,7 +100,7 @@ export class PostgresProvider implements CredentialProvider {
       database,
       user: admin.user,
       password: adminPassword.reveal(),
-      ssl: buildPgSslOption(tls ?? resolvePgTls(targetName, target, admin.host), admin.host),
+      ssl: buildPgSslOption(tls ?? selectTargetDefaultTls(target, admin.host), admin.host),
       max,
       connectionTimeoutMillis: 10_000,
       // Idle admin connections stay open: opening one at revocation time (a backend start and
@@ -162,15 +164,14 @@ export class PostgresProvider implements CredentialProvider {
     const admin = target.admin;
     return {
       handle: name,
-      credential: {
-        kind: 'postgres',
+      credential: new PostgresCredential({
         host: target.connect.host ?? admin.host,
         port: target.connect.port ?? admin.port,
         database: admin.database,
         user: name,
         password: new Secret(password),
         expiresAt,
-      },
+      }),
     };
   }
 
@@ -200,7 +201,8 @@ export class PostgresProvider implements CredentialProvider {
   }
 
   /** Sets a fresh random password on grant role `handle` (sent as a SCRAM verifier, as at mint). */
-  async resetPassword(handle: string): Promise<Secret> {
+  async resetPassword(credential: CredentialRecord): Promise<Secret> {
+    const handle = credential.handle;
     await this.#assertMarked(handle, 'change');
     const password = randomBytes(24).toString('base64url');
     const verifier = await buildScramVerifier(password);
@@ -209,6 +211,20 @@ export class PostgresProvider implements CredentialProvider {
       'resetting password',
     );
     return new Secret(password);
+  }
+
+  /** A fresh password on the grant's role: the one given at activation no longer logs in. */
+  async reissue(credential: CredentialRecord, _grant: AccessRequest): Promise<PostgresCredential> {
+    const password = await this.resetPassword(credential);
+    const { target } = this.#options;
+    return new PostgresCredential({
+      host: target.connect.host ?? target.admin.host,
+      port: target.connect.port ?? target.admin.port,
+      database: target.admin.database,
+      user: credential.handle,
+      password,
+      expiresAt: credential.expiresAt,
+    });
   }
 
   async revoke(credentials: readonly CredentialRecord[]): Promise<RevokeResult> {

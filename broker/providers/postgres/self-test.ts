@@ -4,12 +4,14 @@
  * thing on a scratch role per level: mint, log in as it, revoke, and check it is gone. Nothing
  * is left behind: a scratch role that survives a failed step is removed in `finally`.
  */
+
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { PostgresTargetConfig } from '../../config/schema.ts';
 import type { AccessRequest, CredentialRecord } from '../../model.ts';
 import type { CredentialProvider, SelfTestStep } from '../provider.ts';
 import { describePgError } from './admin-pool.ts';
+import { PostgresCredential } from './credential.ts';
 import { describeMissing, type LevelPrivileges, suggestGrant } from './level-privileges.ts';
 import { qualifyTable } from './statements.ts';
 
@@ -156,7 +158,7 @@ async function runCycle(options: SelfTestOptions, level: string, steps: SelfTest
     const minted = await provider.mint(grant, now + 5 * 60_000);
     handle = minted.handle;
     const credential = minted.credential;
-    if (credential.kind !== 'postgres') throw new Error('not a postgres credential');
+    if (!(credential instanceof PostgresCredential)) throw new Error('not a postgres credential');
     const client = new pg.Client(options.loginConfig(credential.user, credential.password.reveal()));
     client.on('error', () => {});
     try {

@@ -26,26 +26,40 @@ export {
 /**
  * Resolves target `name`'s TLS settings for a connection to `host` (the admin host or the
  * `connect` host). The legacy `admin.ssl: true` reads as `verify-full` with the default roots.
+ * The CA, certificate and key are secret references, resolved asynchronously.
  * @throws SecretError (`ERR_CONFIG_SECRET`) naming `targets.<name>.tls.<key>`.
  */
-export function resolvePgTls(
+export async function resolvePgTls(
   name: string,
   target: Pick<PostgresTargetConfig, 'tls' | 'admin'>,
   host: string,
   env: Record<string, string | undefined> = process.env,
-): PgTlsSettings {
+): Promise<PgTlsSettings> {
   const tls = target.tls;
-  if (!tls) return { mode: target.admin.ssl ? 'verify-full' : selectDefaultTlsMode(host) };
+  if (!tls) return selectTargetDefaultTls(target, host);
   const path = `targets.${name}.tls`;
   const read = (key: 'ca' | 'cert' | 'key') => {
     const ref = tls[key];
     return ref ? resolveSecret(ref, `${path}.${key}`, env) : undefined;
   };
+  const [ca, cert, key] = await Promise.all([read('ca'), read('cert'), read('key')]);
   return {
     mode: tls.mode ?? selectDefaultTlsMode(host),
-    ca: read('ca')?.reveal(),
-    cert: read('cert')?.reveal(),
-    key: read('key'),
+    ca: ca?.reveal(),
+    cert: cert?.reveal(),
+    key,
     servername: tls.servername,
   };
+}
+
+/**
+ * The settings of a target without a `tls:` block (nothing to resolve). A target with one needs
+ * {@link resolvePgTls}; asking here throws, so nobody connects without its CA by mistake.
+ */
+export function selectTargetDefaultTls(
+  target: Pick<PostgresTargetConfig, 'tls' | 'admin'>,
+  host: string,
+): PgTlsSettings {
+  if (target.tls) throw new Error('a target with a tls block needs its settings resolved (resolvePgTls)');
+  return { mode: target.admin.ssl ? 'verify-full' : selectDefaultTlsMode(host) };
 }

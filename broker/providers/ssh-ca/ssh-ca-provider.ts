@@ -7,6 +7,7 @@
  * proxy ends live sessions; direct logins stop at the certificate's own expiry unless the target's
  * sshd reads the published KRL (`RevokedKeys`).
  */
+
 import { randomBytes } from 'node:crypto';
 import {
   type CertificateExtensions,
@@ -22,9 +23,9 @@ import { createProxyToken } from '../../../lib/ssh/proxy-token.ts';
 import type { SshLevelConfig, SshTargetConfig } from '../../config/schema.ts';
 import { Secret } from '../../config/secrets.ts';
 import { ProviderError } from '../../errors.ts';
-import type { SshIssuedCredential } from '../../events/events.ts';
 import type { AccessRequest, CredentialRecord } from '../../model.ts';
 import type { CredentialProvider, MintResult, RevokeResult } from '../provider.ts';
+import { SshCredential } from './credential.ts';
 
 /** Request meta key holding the requester's OpenSSH public key line (optional). */
 export const SSH_PUBLIC_KEY_META = 'ssh_public_key';
@@ -137,8 +138,7 @@ export class SshCaProvider implements CredentialProvider {
       expiresAt,
       publicKey: typeof publicKey === 'string' ? publicKey : undefined,
     });
-    const credential: SshIssuedCredential = {
-      kind: 'ssh',
+    const credential = new SshCredential({
       host: target.host,
       port: target.port,
       principals: [...level.principals],
@@ -148,7 +148,7 @@ export class SshCaProvider implements CredentialProvider {
       keyId: minted.keyId,
       serial: String(minted.serial),
       expiresAt,
-    };
+    });
     return { handle: `serial:${minted.serial}`, credential };
   }
 

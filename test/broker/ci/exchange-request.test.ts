@@ -9,6 +9,7 @@ import {
   parseJsonBody,
 } from '../../../broker/ci/exchange-request.ts';
 import { Secret } from '../../../broker/config/secrets.ts';
+import { PostgresCredential } from '../../../broker/providers/postgres/credential.ts';
 
 function throwsCode(fn: () => unknown, code: CiErrorCode): void {
   assert.throws(fn, (e: unknown) => isCiError(e) && e.code === code);
@@ -73,24 +74,27 @@ describe('parseBearerToken', () => {
 });
 
 describe('routeCiCredential', () => {
-  const credential = {
-    kind: 'postgres' as const,
+  const credential = new PostgresCredential({
     host: 'db.internal',
     port: 5432,
     database: 'reporting',
     user: 'warden_ci_x',
     password: new Secret('p@ss/w:rd%'),
     expiresAt: Date.parse('2025-03-01T02:15:00Z'),
-  };
-  const proxy = { host: 'warden-proxy', port: 6432 };
-  const cases: [string, boolean, typeof proxy | undefined, string, number, 'direct' | 'proxy'][] = [
-    ['direct when not recorded', false, proxy, 'db.internal', 5432, 'direct'],
-    ['direct when no proxy is configured', true, undefined, 'db.internal', 5432, 'direct'],
-    ['through the proxy when recorded', true, proxy, 'warden-proxy', 6432, 'proxy'],
+  });
+  const proxied = credential.withEndpoint({
+    host: 'warden-proxy',
+    port: 6432,
+    password: credential.password,
+    route: 'proxy',
+  });
+  const cases: [string, PostgresCredential, string, number, 'direct' | 'proxy'][] = [
+    ['direct, not recorded, for a target without the proxy', credential, 'db.internal', 5432, 'direct'],
+    ['through the proxy, recorded, for a proxied target', proxied, 'warden-proxy', 6432, 'proxy'],
   ];
-  for (const [name, recorded, endpoint, host, port, route] of cases) {
+  for (const [name, issued, host, port, route] of cases) {
     it(name, () => {
-      const c = routeCiCredential(credential, { recorded }, endpoint);
+      const c = routeCiCredential(issued);
       assert.equal(c.host, host);
       assert.equal(c.port, port);
       assert.equal(c.route, route);

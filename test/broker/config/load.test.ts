@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import { parseConfigText } from '../../../broker/config/load.ts';
-import { resolveSecret, Secret } from '../../../broker/config/secrets.ts';
+import { resolveLocalSecret, resolveSecret, Secret } from '../../../broker/config/secrets.ts';
 
 const BASE = `
 targets:
@@ -112,12 +112,17 @@ describe('secrets', () => {
     assert.equal(inspect({ secret }).includes('hunter2'), false);
     assert.equal(secret.reveal(), 'hunter2');
   });
-  it('resolve from env and say which key is missing', () => {
-    assert.equal(resolveSecret({ env: 'X' }, 'a.b', { X: 'v' }).reveal(), 'v');
-    assert.throws(() => resolveSecret({ env: 'NOPE' }, 'targets.db.admin.password', {}), {
+  it('resolve from env and say which key is missing', async () => {
+    assert.equal((await resolveSecret({ env: 'X' }, 'a.b', { X: 'v' })).reveal(), 'v');
+    await assert.rejects(resolveSecret({ env: 'NOPE' }, 'targets.db.admin.password', {}), {
       code: 'ERR_CONFIG_SECRET',
       message: 'targets.db.admin.password: environment variable NOPE is not set',
     });
-    assert.throws(() => resolveSecret({ file: '/nonexistent/x' }, 'p', {}), { code: 'ERR_CONFIG_SECRET' });
+    await assert.rejects(resolveSecret({ file: '/nonexistent/x' }, 'p', {}), { code: 'ERR_CONFIG_SECRET' });
+    // The synchronous local resolver says the same.
+    assert.equal(resolveLocalSecret({ env: 'X' }, 'a.b', { X: 'v' }).reveal(), 'v');
+    assert.throws(() => resolveLocalSecret({ file: '/nonexistent/x' }, 'p', {}), {
+      code: 'ERR_CONFIG_SECRET',
+    });
   });
 });

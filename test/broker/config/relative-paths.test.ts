@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../../broker/config/load.ts';
-import { resolveSecret } from '../../../broker/config/secrets.ts';
+import { resolveLocalSecret } from '../../../broker/config/secrets.ts';
 import { createSelfSignedCertificate } from '../../../cli/demo/tls.ts';
 import { compilePgProxyTarget } from '../../../proxy/pg/config.ts';
 
@@ -90,7 +90,10 @@ describe('relative paths (fixed): paths in warden.yaml are relative to its direc
 
   it('the files are read from there: a secret, the proxy TLS pair and the masking key', () => {
     const config = loadConfig(join(etc, 'warden.yaml'));
-    assert.equal(resolveSecret(config.broker.tokens[0]!.secret, 'x').reveal(), 'token-from-the-config-dir');
+    assert.equal(
+      resolveLocalSecret(config.broker.tokens[0]!.secret, 'x').reveal(),
+      'token-from-the-config-dir',
+    );
     const db = config.targets.db!;
     assert.ok(db.kind === 'postgres' && db.proxy);
     const compiled = compilePgProxyTarget('db', db.proxy);

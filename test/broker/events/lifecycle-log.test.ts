@@ -6,9 +6,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runAsCaller } from '../../../broker/audit/caller.ts';
-import type { IssuedCredential } from '../../../broker/events/events.ts';
 import { describeLifecycleEvent } from '../../../broker/events/lifecycle-log.ts';
 import type { AccessRequest } from '../../../broker/model.ts';
+import type { HasPassword } from '../../../broker/providers/credential.ts';
+import { SshCredential } from '../../../broker/providers/ssh-ca/credential.ts';
 import { Secret } from '../../../lib/secret.ts';
 import { waitFor } from '../../helpers/broker-fixture.ts';
 import { type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
@@ -122,7 +123,9 @@ describe('the lifecycle log', () => {
     // statement's text, not what people typed.
     const all = fx.broker.logs.lines.join('\n');
     const minted = fx.broker.events.flatMap((e) =>
-      e.type === 'grant.active' && e.credential?.kind === 'postgres' ? [e.credential.password.reveal()] : [],
+      e.type === 'grant.active' && e.credential?.kind === 'postgres'
+        ? [(e.credential as unknown as HasPassword).password.reveal()]
+        : [],
     );
     assert.ok(minted.length >= 2);
     for (const secret of [login.password, ...minted, STATEMENT_SECRET, REASON_SECRET, cluster.password]) {
@@ -130,7 +133,7 @@ describe('the lifecycle log', () => {
     }
   });
 
-  it('an SSH credential is logged by its key id only: no certificate, private key or token', () => {
+  it('an SSH credential is logged by its principal only: no certificate, private key or token', () => {
     const request = {
       id: 'r1',
       kind: 'access',
@@ -148,8 +151,7 @@ describe('the lifecycle log', () => {
       expiresAt: 60_001,
       endedAt: null,
     } as unknown as AccessRequest;
-    const credential: IssuedCredential = {
-      kind: 'ssh',
+    const credential = new SshCredential({
       host: '127.0.0.1',
       port: 22,
       principals: ['alice'],
@@ -159,9 +161,9 @@ describe('the lifecycle log', () => {
       keyId: 'warden:r1',
       serial: '7',
       expiresAt: 60_001,
-    };
+    });
     const line = describeLifecycleEvent({ type: 'grant.active', request, credential })!;
-    assert.equal(line.fields.login, 'warden:r1');
+    assert.equal(line.fields.login, 'alice');
     const text = JSON.stringify(line);
     for (const secret of ['AAAACERTIFICATE', 'PRIVATE KEY', 'r1.mac-token', 'secret reason']) {
       assert.equal(text.includes(secret), false, secret);

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { PostgresIssuedCredential } from '../../../broker/events/events.ts';
 import type { AccessRequest } from '../../../broker/model.ts';
+import { PostgresCredential } from '../../../broker/providers/postgres/credential.ts';
 import type { Actor, CreateRequestInput } from '../../../broker/requests/broker.ts';
 import {
   type BrokerFixture,
@@ -30,7 +31,7 @@ async function connectAs(credential: PostgresIssuedCredential): Promise<pg.Clien
 function credentialOf(fx: BrokerFixture, request: AccessRequest): PostgresIssuedCredential {
   const event = fx.events.find((e) => e.type === 'grant.active' && e.request.id === request.id);
   assert.ok(
-    event && event.type === 'grant.active' && event.credential?.kind === 'postgres',
+    event && event.type === 'grant.active' && event.credential instanceof PostgresCredential,
     'grant.active event with a postgres credential',
   );
   return event.credential;
@@ -291,7 +292,9 @@ for (const kind of ['embedded', 'postgres'] as StoreKind[]) {
 
     it('never writes a minted password to the logs', async () => {
       const secrets = fx.events.flatMap((e) =>
-        e.type === 'grant.active' && e.credential ? [e.credential.password.reveal()] : [],
+        e.type === 'grant.active' && e.credential instanceof PostgresCredential
+          ? [e.credential.password.reveal()]
+          : [],
       );
       assert.ok(secrets.length > 0);
       const text = fx.logs.lines.join('\n');

@@ -4,6 +4,7 @@
  * (pg_stat_ssl); a wrong CA, a wrong host name and a server without TLS each fail with their code,
  * and a client of the proxy gets a FATAL it can read, with nothing secret in it.
  */
+
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { Secret } from '../../../broker/config/secrets.ts';
 import type { GrantAuthority, ProxiedGrant } from '../../../broker/ports/proxy.ts';
 import { PostgresProvider } from '../../../broker/providers/postgres/postgres-provider.ts';
 import { buildScramVerifier } from '../../../broker/providers/postgres/scram-verifier.ts';
+import { resolvePgTls } from '../../../broker/providers/postgres/tls.ts';
 import type { PgTlsSettings } from '../../../lib/pg-tls.ts';
 import { compilePgProxyTarget } from '../../../proxy/pg/config.ts';
 import { encodeMessages, writeCancelRequest } from '../../../proxy/pg/protocol/serializer.ts';
@@ -222,7 +224,7 @@ describe('TLS from the proxy to the database', () => {
 
   it('the broker admin connection follows the same tls block', async () => {
     await prepareTargetAdmin(tlsCluster, 'postgres');
-    const build = (tls: Record<string, unknown>) => {
+    const build = async (tls: Record<string, unknown>) => {
       const config = parseConfig(
         {
           targets: {
@@ -248,9 +250,10 @@ describe('TLS from the proxy to the database', () => {
         targetName: 'app-db',
         target,
         adminPassword: new Secret(tlsCluster.password),
+        tls: await resolvePgTls('app-db', target, target.admin.host, {}),
       });
     };
-    const good = build({ mode: 'verify-full', ca: { file: server.cert } });
+    const good = await build({ mode: 'verify-full', ca: { file: server.cert } });
     try {
       await good.check();
     } finally {
@@ -260,7 +263,7 @@ describe('TLS from the proxy to the database', () => {
       [{ mode: 'verify-full', ca: { file: stranger.cert } }, /self-signed certificate/],
       [{ mode: 'verify-full', ca: { file: server.cert }, servername: 'db.example.com' }, /db\.example\.com/],
     ] as const) {
-      const bad = build(tls);
+      const bad = await build(tls);
       try {
         await assert.rejects(bad.check(), (error: Error & { code?: string }) => {
           assert.equal(error.code, 'ERR_PROVIDER_FAILED');

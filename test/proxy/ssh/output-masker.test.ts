@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { TargetConfig } from '../../../broker/config/schema.ts';
-import { resolveSecret } from '../../../broker/config/secrets.ts';
+import { resolveLocalSecret } from '../../../broker/config/secrets.ts';
 import { createMaskerFactory, PassThroughMasker } from '../../../proxy/ssh/output-masker.ts';
 
 const sshTarget = (masking?: Record<string, unknown>) =>
@@ -18,7 +18,7 @@ const sshTarget = (masking?: Record<string, unknown>) =>
 /** Masking keys read from `env`, as `warden serve` reads them. */
 const secretsOf =
   (env: Record<string, string | undefined>) => (ref: { env: string } | { file: string }, path: string) =>
-    resolveSecret(ref, path, env);
+    resolveLocalSecret(ref, path, env);
 
 const TEXT = 'card 4111 1111 1111 1111, mail alice.smith@example.com\r\n';
 

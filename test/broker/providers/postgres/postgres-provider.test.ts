@@ -4,12 +4,14 @@
  * admin, objects a grant created that must not outlive it, roles Warden did not mint, a
  * revocation that keeps failing, and a lost admin connection.
  */
+
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { ConfigInput } from '../../../../broker/config/schema.ts';
 import type { PostgresIssuedCredential } from '../../../../broker/events/events.ts';
 import type { AccessRequest, CredentialRecord } from '../../../../broker/model.ts';
+import { PostgresCredential } from '../../../../broker/providers/postgres/credential.ts';
 import {
   type BrokerFixture,
   buildTestConfig,
@@ -55,7 +57,7 @@ async function loginAs(
 
 function credentialOf(fx: BrokerFixture, request: AccessRequest): PostgresIssuedCredential {
   const event = fx.events.find((e) => e.type === 'grant.active' && e.request.id === request.id);
-  if (event?.type !== 'grant.active' || event.credential?.kind !== 'postgres') {
+  if (event?.type !== 'grant.active' || !(event.credential instanceof PostgresCredential)) {
     throw new Error(`grant ${request.id} did not activate: ${request.state} ${request.error ?? ''}`);
   }
   return event.credential;

@@ -68,12 +68,15 @@ describe('pg upstream TLS settings', () => {
     });
   }
 
-  it('defaults per host, reads the legacy admin.ssl as verify-full, resolves secrets by reference', () => {
-    assert.equal(resolvePgTls('prod-db', parseTarget(), 'db.internal', {}).mode, 'verify-full');
-    assert.equal(resolvePgTls('prod-db', parseTarget(), '127.0.0.1', {}).mode, 'disable');
-    assert.equal(resolvePgTls('prod-db', parseTarget(undefined, true), '127.0.0.1', {}).mode, 'verify-full');
-    assert.equal(resolvePgTls('prod-db', parseTarget({}), '127.0.0.1', {}).mode, 'disable');
-    const settings = resolvePgTls(
+  it('defaults per host, reads the legacy admin.ssl as verify-full, resolves secrets by reference', async () => {
+    assert.equal((await resolvePgTls('prod-db', parseTarget(), 'db.internal', {})).mode, 'verify-full');
+    assert.equal((await resolvePgTls('prod-db', parseTarget(), '127.0.0.1', {})).mode, 'disable');
+    assert.equal(
+      (await resolvePgTls('prod-db', parseTarget(undefined, true), '127.0.0.1', {})).mode,
+      'verify-full',
+    );
+    assert.equal((await resolvePgTls('prod-db', parseTarget({}), '127.0.0.1', {})).mode, 'disable');
+    const settings = await resolvePgTls(
       'prod-db',
       parseTarget({
         mode: 'verify-full',
@@ -92,8 +95,8 @@ describe('pg upstream TLS settings', () => {
     assert.equal(settings.servername, 'db.example.com');
   });
 
-  it('fails at start-up naming the key when a referenced secret is missing', () => {
-    assert.throws(
+  it('fails at start-up naming the key when a referenced secret is missing', async () => {
+    await assert.rejects(
       () =>
         resolvePgTls(
           'prod-db',
@@ -104,7 +107,7 @@ describe('pg upstream TLS settings', () => {
       (error: Error & { code?: string }) =>
         error.code === 'ERR_CONFIG_SECRET' && error.message.startsWith('targets.prod-db.tls.ca:'),
     );
-    assert.throws(
+    await assert.rejects(
       () => resolvePgTls('prod-db', parseTarget({ cert: { env: 'C' }, key: { env: 'K' } }), 'h', { C: 'x' }),
       (error: Error & { code?: string }) =>
         error.code === 'ERR_CONFIG_SECRET' && error.message.startsWith('targets.prod-db.tls.key:'),
