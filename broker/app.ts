@@ -4,12 +4,14 @@ import { AuditCheckpointer } from './audit/checkpoints.ts';
 import { loadConfiguredAuditSigner } from './audit/config.ts';
 import { type AuditKeyring, type AuditSigner, createAuditKeyring } from './audit/signing.ts';
 import type { Config } from './config/load.ts';
+import type { PostgresTargetConfig } from './config/schema.ts';
 import { resolveSecret } from './config/secrets.ts';
 import { type Directory, FileDirectory } from './directory/directory.ts';
 import { ConfigError, StoreMissingError } from './errors.ts';
 import { EventBus } from './events/events.ts';
 import type { Logger } from './log.ts';
 import type { ProxyPorts } from './ports/proxy.ts';
+import { findMaskingFragment, resolveMaskingKeyBytes } from './providers/postgres/masking-views.ts';
 import { PostgresProvider } from './providers/postgres/postgres-provider.ts';
 import { resolvePgTls } from './providers/postgres/tls.ts';
 import type { CredentialProvider } from './providers/provider.ts';
@@ -158,11 +160,24 @@ export function createProviders(
         target,
         adminPassword: resolveSecret(target.admin.password, `targets.${name}.admin.password`, env),
         tls: resolvePgTls(name, target, target.admin.host, env),
+        ...maskingKeyOption(name, target, env),
         ...(logger ? { logger } : {}),
       }),
     );
   }
   return providers;
+}
+
+/** The masking key the database's `hash` columns are keyed with (`masking-views.ts`). */
+function maskingKeyOption(
+  name: string,
+  target: PostgresTargetConfig,
+  env: Record<string, string | undefined>,
+): { maskingKey?: Uint8Array } {
+  const fragment = findMaskingFragment(target);
+  const path = `targets.${name}.${target.masking ? 'masking' : 'proxy.masking'}.key`;
+  const key = resolveMaskingKeyBytes(fragment, path, env);
+  return key ? { maskingKey: key } : {};
 }
 
 /** Loads the SSH CA named by `ssh.ca_key`; fails with the config path when missing or unusable. */
