@@ -52,6 +52,11 @@ export interface CredentialProvider {
   resetPassword?(handle: string): Promise<Secret>;
   /** Periodic upkeep (level privileges for tables created since); called by the broker's sweeper. */
   maintain?(): Promise<void>;
+  /**
+   * Refuses (`ERR_CONFIG_INVALID`) when the target cannot enforce the column masking its
+   * configuration asks for (docs/masking.md); `warden serve` calls it before serving.
+   */
+  assertMaskingEnforced?(): Promise<void>;
   /** The state of the connection to the target (health endpoint, doctor). */
   health?(): TargetHealth;
   /** Checks the admin connection can do its job. */

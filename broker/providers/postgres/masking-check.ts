@@ -43,8 +43,8 @@ WITH rules AS (
 SELECT h.nspname || '.' || h.relname || '.' || h.attname AS column, split_part(h.hit, ' ', 2)::int AS rule_index,
        ARRAY(SELECT role FROM unnest($5::text[]) AS role
              WHERE CASE WHEN role = 'public'
-                   THEN EXISTS (SELECT 1 FROM aclexplode(coalesce(h.relacl, '{}'::aclitem[])) x WHERE x.grantee = 0 AND x.privilege_type = 'SELECT')
-                     OR EXISTS (SELECT 1 FROM aclexplode(coalesce(h.attacl, '{}'::aclitem[])) x WHERE x.grantee = 0 AND x.privilege_type = 'SELECT')
+                   THEN EXISTS (SELECT 1 FROM aclexplode(h.relacl) x WHERE x.grantee = 0 AND x.privilege_type = 'SELECT')
+                     OR EXISTS (SELECT 1 FROM aclexplode(h.attacl) x WHERE x.grantee = 0 AND x.privilege_type = 'SELECT')
                    ELSE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role) AND has_column_privilege(role, h.oid, h.attnum, 'SELECT') END) AS readers,
        (h.nspname = ANY($6::text[]) OR (h.nspname || '.' || h.relname) = ANY($7::text[])) AS in_scope
 FROM hits h WHERE split_part(h.hit, ' ', 1) IN ('hash', 'last4', 'redact')

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { PostgresTargetConfig } from '../../config/schema.ts';
 import { Secret } from '../../config/secrets.ts';
-import { ProviderError } from '../../errors.ts';
+import { ConfigError, ProviderError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { AccessRequest, CredentialRecord } from '../../model.ts';
 import type {
@@ -406,17 +406,29 @@ export class PostgresProvider implements CredentialProvider {
         `${this.#options.target.admin.user} on ${this.#options.targetName} cannot create roles (needs CREATEROLE)`,
       );
     }
+    await this.assertMaskingEnforced();
+  }
+
+  /**
+   * Refuses (`ERR_CONFIG_INVALID`, naming the level's `allow_unenforced_masking`) when the
+   * database cannot enforce a column rule for a level that does not acknowledge it.
+   */
+  async assertMaskingEnforced(): Promise<void> {
+    const { target, targetName } = this.#options;
     const unenforced = (await this.findUnenforcedMasking()).filter(
-      (u) => !this.#options.target.levels[u.level]?.allow_unenforced_masking,
+      (u) => !target.levels[u.level]?.allow_unenforced_masking,
     );
-    if (unenforced.length > 0) {
-      throw new ProviderError(
-        `${this.#options.targetName}: the database cannot enforce masking: ${unenforced
-          .slice(0, 5)
-          .map((u) => `level ${u.level}, rule ${u.rule}: ${u.reason}`)
-          .join('; ')}. Fix it, or set levels.<level>.allow_unenforced_masking: true (docs/masking.md)`,
-      );
-    }
+    if (unenforced.length === 0) return;
+    const first = unenforced[0]!;
+    throw new ConfigError(
+      `targets.${targetName}.levels.${first.level}.allow_unenforced_masking`,
+      `the database cannot enforce masking on ${targetName}: ${unenforced
+        .slice(0, 5)
+        .map((u) => `level ${u.level}, rule ${u.rule}: ${u.reason}`)
+        .join(
+          '; ',
+        )}. Fix it, or acknowledge it with allow_unenforced_masking: true on the level (docs/masking.md)`,
+    );
   }
 
   /** Mint → login → revoke on a scratch role for each level (`warden doctor`). */

@@ -349,5 +349,23 @@ describe('masking enforced by the database (issue 15)', () => {
     );
     assert.match(await psql(login, 'SELECT card_number FROM public.invoices;'), /permission denied/);
     assert.doesNotMatch(await psql(login, 'SELECT * FROM invoices;'), /4000000000000002/);
+    // The next look (the sweeper's upkeep, every minute) builds the view: masked, not raw.
+    await fx.broker.app.providers.get('app-db')!.maintain?.();
+    const after = await psql(login, 'SELECT card_number FROM invoices ORDER BY id;');
+    assert.match(after, /^\*{12}0002\n/);
+  });
+
+  it('refuses a level whose inherited role reads a masked column itself, naming target, level and rule', async () => {
+    const provider = fx.broker.app.providers.get('app-db')!;
+    await assert.rejects(provider.assertMaskingEnforced!(), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'ERR_CONFIG_INVALID', error.message);
+      assert.match(error.message, /targets\.app-db\.levels\.owner\.allow_unenforced_masking/);
+      assert.match(
+        error.message,
+        /level owner, rule customers\.email: inherited role "?app_owner"? may read public\.customers\.email/,
+      );
+      assert.doesNotMatch(error.message, /level (read|write),/);
+      return true;
+    });
   });
 });
