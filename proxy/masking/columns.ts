@@ -101,8 +101,19 @@ export function resolveColumnRules(
     const outputName = column.name.toLowerCase();
     if (!table) return rules.find((rule) => rule.test(NO_NAME, NO_NAME, outputName)) ?? null;
     const schemaName = table.schema.toLowerCase();
-    if (schemaName === DATABASE_MASK_SCHEMA) return null;
     const tableName = table.table.toLowerCase();
+    if (schemaName === DATABASE_MASK_SCHEMA) {
+      // Masked already; only an exemption from the detectors (`none`) still applies, read as
+      // the rule of the table the view stands for (`public`'s, see the broker).
+      const name = attributeNames.get(column.tableOid)?.get(column.attnum)?.toLowerCase() ?? outputName;
+      return (
+        rules.find(
+          (rule) =>
+            rule.style === 'none' &&
+            (rule.test('public', tableName, name) || rule.test(schemaName, tableName, name)),
+        ) ?? null
+      );
+    }
     const realName = attributeNames.get(column.tableOid)?.get(column.attnum)?.toLowerCase();
     const found = rules.find(
       (rule) =>

@@ -258,7 +258,9 @@ export class PgRelay {
         const entry: Pending = { t: 'query', stmt };
         this.push(entry);
         this.attachCopyPlans(entry);
-        if (verdict.action === 'allow') out.pass(message.raw);
+        if (verdict.action === 'allow' && this.rewritten !== undefined)
+          writeQuery(out.writer(), this.rewritten);
+        else if (verdict.action === 'allow') out.pass(message.raw);
         else {
           this.reportBlocked(stmt, message.sql, verdict.rule);
           writeQuery(out.writer(), this.substitute(verdict, message.sql));
@@ -374,7 +376,16 @@ export class PgRelay {
   private check(sql: string): Verdict {
     const verdict = this.options.guardrails.check(sql, this.ctx);
     this.checkedCopies.length = 0;
+    this.rewritten = undefined;
     if (verdict.action === 'allow') {
+      // A lone COPY or LOCK of a masked table reads its masking view instead (simple queries;
+      // a Parse of one is sent as written and refused by the database).
+      const only = verdict.statements.length === 1 ? verdict.statements[0]! : undefined;
+      this.rewritten = only && this.planner.rewriteForMaskingViews(only.report, sql);
+      if (this.rewritten !== undefined) {
+        if (only?.report.copy) this.checkedCopies.push(null);
+        return verdict;
+      }
       for (const statement of verdict.statements) {
         const prepares = statement.report.prepares;
         if (prepares) remember(this.ctx.prepared, prepares.name, prepares.statement);
@@ -405,6 +416,9 @@ export class PgRelay {
     }
     return verdict;
   }
+
+  /** The statement sent instead of the one just checked (a masking view's COPY or LOCK). */
+  private rewritten: string | undefined;
 
   /** COPY TO plans of the statement being checked, in statement order. */
   private readonly checkedCopies: (CopyOutPlan | null)[] = [];

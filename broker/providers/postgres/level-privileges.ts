@@ -16,7 +16,6 @@ import type { Logger } from '../../log.ts';
 import { describePgError } from './admin-pool.ts';
 import {
   buildScopeParams,
-  COLUMN_SCOPED_PRIVILEGES,
   type DbColumnRule,
   type ExistingView,
   hasMaskingRules,
@@ -134,8 +133,7 @@ export class LevelPrivileges {
       const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
       if (exists.rowCount === 0) await client.query(buildEnsureRoleStatement(role));
       const masking = hasMaskingRules(this.#options.maskRules ?? []);
-      const columnScoped = masking ? [...COLUMN_SCOPED_PRIVILEGES] : [];
-      const params = [level.schemas, privileges.tables, tables, role, privileges.sequences, columnScoped];
+      const params: unknown[] = [level.schemas, privileges.tables, tables, role, privileges.sequences, []];
       let missing = (await client.query<MissingPrivilege>(MISSING_LEVEL_PRIVILEGES_SQL, params)).rows;
       const grantable = missing.filter((m) => m.grantable);
       let masked: Map<string, string> | undefined;
@@ -143,11 +141,14 @@ export class LevelPrivileges {
         await client.query('BEGIN');
         try {
           await client.query('SELECT pg_advisory_xact_lock($1)', [ACL_LOCK_KEY]);
+          // Tables with masked columns (and views reading them) get column privileges from the
+          // masking plan instead of table-wide SELECT and REFERENCES.
+          const plan = masking ? await this.#planMasking(client, levelName, role) : undefined;
           // Under the lock another replica may have granted them already: look again.
+          params[5] = plan?.scoped ?? [];
           missing = (await client.query<MissingPrivilege>(MISSING_LEVEL_PRIVILEGES_SQL, params)).rows;
           for (const statement of buildGrantStatements(role, missing)) await client.query(statement);
-          if (masking) {
-            const plan = await this.#planMasking(client, levelName, role);
+          if (plan) {
             masked = plan.masked;
             for (const statement of plan.statements) await client.query(statement);
             missing.push(

@@ -2,17 +2,18 @@
  * Column masking enforced by the database (issue 15): a column rule holds for any SQL a grant's
  * role runs, through the proxy or with the minted credential directly.
  *
- * - Column privileges: on every relation of a level's scope, the level role gets SELECT (and
+ * - Column privileges: on a table with a masked column, the level role gets SELECT (and
  *   REFERENCES) column by column, never on the whole table, and never on a masked column. A
- *   column added later is not readable until the next look grants it (deny, not leak).
+ *   column added to it later is not readable until the next look grants it (deny, not leak).
+ *   Other tables keep table-wide privileges (pg_dump's `LOCK TABLE` needs them): a column that
+ *   matches a rule added to one of them is readable until the next look (at most a minute).
  * - Masking views: for each table with masked columns, `warden_mask.<table>` (owned by the admin,
  *   `security_barrier`) returns every column, the masked ones computed by the database. The
  *   schema comes first on the minted role's `search_path`, so `SELECT * FROM customers` reads
  *   the view; naming `public.customers` reads the table, where the masked columns are denied.
  * - `hash`: HMAC-SHA-256 built from `sha256()` (PostgreSQL 11+, no pgcrypto), keyed by
- *   `warden_mask.hmac_key`, a table nobody but the admin can read. The view joins it, so the
- *   key is read with the view owner's rights and the role has no function it could feed a guess
- *   to. Tokens equal the proxy's (`tok_` and 16 hex digits), so they match across sessions,
+ *   `warden_mask.hmac_key`, a table nobody but the admin can read. The view reads it (with the
+ *   view owner's rights, once per query), so the role has no function it could feed a guess to. Tokens equal the proxy's (`tok_` and 16 hex digits), so they match across sessions,
  *   grants and routes.
  * - Views and materialised views of the scope that depend, directly or through other views, on a
  *   masked column (or on a whole row of a table that has one) are not granted at all.
@@ -125,7 +126,9 @@ export function buildMaskSchemaStatements(): string[] {
   ];
 }
 
-/** The SQL expression a style computes over column reference `ref` (`k` is the key row). */
+const KEY_TABLE = `${escapeIdentifier(MASK_SCHEMA)}.hmac_key`;
+
+/** The SQL expression a style computes over column reference `ref`. */
 function buildMaskExpression(style: DbMaskStyle, ref: string): string {
   switch (style) {
     case 'redact':
@@ -133,7 +136,9 @@ function buildMaskExpression(style: DbMaskStyle, ref: string): string {
     case 'last4':
       return `${escapeIdentifier(MASK_SCHEMA)}.last4(${ref}::text)`;
     case 'hash':
-      return `'tok_' || left(encode(sha256(k.opad || sha256(k.ipad || convert_to(${ref}::text, 'UTF8'))), 'hex'), 16)`;
+      // The pads come from uncorrelated subqueries: InitPlans, read once per query, and the view
+      // keeps one relation in FROM, so PostgreSQL can still write through it.
+      return `'tok_' || left(encode(sha256((SELECT k.opad FROM ${KEY_TABLE} k) || sha256((SELECT k.ipad FROM ${KEY_TABLE} k) || convert_to(${ref}::text, 'UTF8'))), 'hex'), 16)`;
   }
 }
 
@@ -212,10 +217,13 @@ export interface MaskingPlan {
   notGrantable: string[];
   /** Masked columns in scope (`schema.table.column` → rule), for reports. */
   masked: Map<string, string>;
+  /**
+   * Relations (OIDs) whose SELECT and REFERENCES this plan grants column by column: tables with a
+   * masked column and views reading one. The others keep table-wide privileges (`LOCK TABLE`, so
+   * pg_dump, needs them).
+   */
+  scoped: number[];
 }
-
-/** Privileges the level machinery grants table-wide that masking grants column by column instead. */
-export const COLUMN_SCOPED_PRIVILEGES = ['SELECT', 'REFERENCES'] as const;
 
 /**
  * Plans a level's column privileges and masking views from its scope's columns: pure, so the
@@ -238,16 +246,23 @@ export function planLevelMasking(options: {
   const masked = new Map<string, string>();
   const relations = new Map<number, ScopeColumn[]>();
   for (const column of columns) relations.set(column.oid, [...(relations.get(column.oid) ?? []), column]);
-  // One view name per table name: the first schema in the order found (by schema name) wins;
-  // the others are reachable only by their qualified name, where column privileges deny.
+  // One view name per table name: `public`'s table first (the proxy rewrites COPY and LOCK of
+  // `public` tables to the view), then by schema name; the others are reachable only by their
+  // qualified name, where column privileges deny the masked columns.
   const viewOwner = new Map<string, number>();
-  for (const [oid, cols] of relations) {
+  const candidates = [...relations].sort(([, a], [, b]) =>
+    a[0]!.schema === b[0]!.schema ? 0 : a[0]!.schema === 'public' ? -1 : b[0]!.schema === 'public' ? 1 : 0,
+  );
+  for (const [oid, cols] of candidates) {
     const first = cols[0]!;
     if (cols.some((c) => c.style) && ['r', 'p', 'f'].includes(first.relkind) && !viewOwner.has(first.table))
       viewOwner.set(first.table, oid);
   }
+  const scoped: number[] = [];
   for (const [oid, cols] of relations) {
     const first = cols[0]!;
+    if (!cols.some((c) => c.style || c.tainted)) continue;
+    scoped.push(oid);
     const qualified = `${escapeIdentifier(first.schema)}.${escapeIdentifier(first.table)}`;
     for (const c of cols)
       if (c.style) masked.set(`${c.schema}.${c.table}.${c.column}`, rules[c.ruleIndex! - 1]?.match ?? '');
@@ -278,9 +293,16 @@ export function planLevelMasking(options: {
     }
     if (wantsSelect && viewOwner.get(first.table) === oid) {
       statements.push(...buildViewStatements(first.schema, first.table, cols, role, views.get(first.table)));
+      // Writes by unqualified name land on the view (first on the search_path); PostgreSQL passes
+      // them to the table with the view owner's rights, so the view carries the level's own.
+      const writes = (level.grants ?? []).filter((g) => ['insert', 'update', 'delete'].includes(g));
+      if (writes.length)
+        statements.push(
+          `GRANT ${writes.map((w) => w.toUpperCase()).join(', ')} ON ${escapeIdentifier(MASK_SCHEMA)}.${escapeIdentifier(first.table)} TO ${role}`,
+        );
     }
   }
-  return { statements, notGrantable, masked };
+  return { statements, notGrantable, masked, scoped };
 }
 
 /** Creates or rebuilds `warden_mask.<table>` when its definition changed, and grants it. */
@@ -291,30 +313,41 @@ function buildViewStatements(
   role: string,
   existing: ExistingView | undefined,
 ): string[] {
-  const usesKey = columns.some((c) => c.style === 'hash');
   const select = columns
     .map((c) => {
       const ref = `t.${escapeIdentifier(c.column)}`;
       return `${c.style ? buildMaskExpression(c.style, ref) : ref} AS ${escapeIdentifier(c.column)}`;
     })
     .join(', ');
-  const from = `${escapeIdentifier(schema)}.${escapeIdentifier(table)} t${usesKey ? ` CROSS JOIN ${escapeIdentifier(MASK_SCHEMA)}.hmac_key k` : ''}`;
+  const from = `${escapeIdentifier(schema)}.${escapeIdentifier(table)} t`;
   const body = `SELECT ${select} FROM ${from}`;
   const fingerprint = `warden ${createHash('sha256').update(body).digest('hex').slice(0, 32)}`;
   const view = `${escapeIdentifier(MASK_SCHEMA)}.${escapeIdentifier(table)}`;
+  // The same rows from a function of the view's name, for COPY: pg_dump sets
+  // restrict_nonsystem_relation_kind = view, so the proxy rewrites its COPY of the table to
+  // `COPY (SELECT ... FROM warden_mask.t())`. It takes no argument (no oracle) and runs as the
+  // admin with a fixed search_path.
+  const rows = `${view}()`;
   const statements: string[] = [];
+  const grantees = existing?.grantees ?? [];
   if (existing?.comment !== fingerprint) {
     // DROP and CREATE rather than CREATE OR REPLACE: a renamed or dropped column cannot be
     // replaced. The other levels' grants on the old view are given back in the same transaction.
+    statements.push(`DROP FUNCTION IF EXISTS ${rows}`);
     if (existing) statements.push(`DROP VIEW ${view}`);
     statements.push(
       `CREATE VIEW ${view} WITH (security_barrier = true) AS ${body}`,
       `COMMENT ON VIEW ${view} IS ${escapeLiteral(fingerprint)}`,
       `REVOKE ALL ON ${view} FROM PUBLIC`,
-      ...(existing?.grantees ?? []).map((g) => `GRANT SELECT ON ${view} TO ${escapeIdentifier(g)}`),
+      `CREATE FUNCTION ${rows} RETURNS SETOF ${view} LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS ${escapeLiteral(body)}`,
+      `REVOKE ALL ON FUNCTION ${rows} FROM PUBLIC`,
+      ...grantees.flatMap((g) => [
+        `GRANT SELECT ON ${view} TO ${escapeIdentifier(g)}`,
+        `GRANT EXECUTE ON FUNCTION ${rows} TO ${escapeIdentifier(g)}`,
+      ]),
     );
   }
-  statements.push(`GRANT SELECT ON ${view} TO ${role}`);
+  statements.push(`GRANT SELECT ON ${view} TO ${role}`, `GRANT EXECUTE ON FUNCTION ${rows} TO ${role}`);
   return statements;
 }
 

@@ -240,6 +240,7 @@ describe('masking enforced by the database (issue 15)', () => {
           { match: '*.card_number', style: 'last4' },
           { match: 'customers.tax_id', style: 'hash' },
           { match: 'customers.note', style: 'none' },
+          { match: '*.iban', style: 'redact' },
         ],
       },
     });
@@ -339,20 +340,22 @@ describe('masking enforced by the database (issue 15)', () => {
     assert.match([...tokens][0]!, /^tok_[0-9a-f]{16}\|tok_[0-9a-f]{16}\n/);
   });
 
-  it('a view over a masked column is not granted; a column added later is denied until the next look', async () => {
+  it('a view over a masked column is not granted; a column added to a masked table is denied until the next look', async () => {
     const login = await direct(read);
     assert.match(await psql(login, 'SELECT * FROM customer_contacts;'), /permission denied/);
     await execSql(
       cluster,
       fx.database,
-      "ALTER TABLE invoices ADD COLUMN card_number text DEFAULT '4000000000000002';",
+      `ALTER TABLE customers ADD COLUMN iban text DEFAULT 'DE89370400440532013000';
+       ALTER TABLE invoices ADD COLUMN card_number text DEFAULT '4000000000000002';`,
     );
-    assert.match(await psql(login, 'SELECT card_number FROM public.invoices;'), /permission denied/);
-    assert.doesNotMatch(await psql(login, 'SELECT * FROM invoices;'), /4000000000000002/);
-    // The next look (the sweeper's upkeep, every minute) builds the view: masked, not raw.
+    assert.match(await psql(login, 'SELECT iban FROM public.customers;'), /permission denied/);
+    assert.doesNotMatch(await psql(login, 'SELECT * FROM customers;'), /DE89/);
+    // The next look (the sweeper's upkeep, every minute) rebuilds the views: masked, not raw.
     await fx.broker.app.providers.get('app-db')!.maintain?.();
-    const after = await psql(login, 'SELECT card_number FROM invoices ORDER BY id;');
-    assert.match(after, /^\*{12}0002\n/);
+    assert.match(await psql(login, 'SELECT iban FROM customers;'), /^\[REDACTED\]\n/);
+    assert.match(await psql(login, 'SELECT card_number FROM invoices ORDER BY id;'), /^\*{12}0002\n/);
+    assert.match(await psql(login, 'SELECT card_number FROM public.invoices;'), /permission denied/);
   });
 
   it('refuses a level whose inherited role reads a masked column itself, naming target, level and rule', async () => {
