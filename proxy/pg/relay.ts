@@ -59,6 +59,7 @@ import {
   writeDescribe,
   writeErrorResponse,
   writeNoticeResponse,
+  writeParameterStatus,
   writeParse,
   writeQuery,
 } from './protocol/serializer.ts';
@@ -69,8 +70,13 @@ import { MAX_RECORDED_ROWS, type RelayStats, StatementLog, type StatementRecord 
 
 export type { RelayStats } from './statement-log.ts';
 
-/** ErrorResponse/NoticeResponse fields that may repeat data and are masked. */
-const MASKED_FIELDS = new Set(['M', 'D', 'H', 'W', 'q', 'p']);
+/**
+ * ErrorResponse/NoticeResponse fields the server fills itself and that never repeat data:
+ * severity (S, V), SQLSTATE (C), positions (P, p), source file, line and routine (F, L, R). Every
+ * other field, known or not, goes through the detectors: `RAISE ... USING COLUMN = ..., TABLE =
+ * ..., SCHEMA = ..., DATATYPE = ..., CONSTRAINT = ...` lets SQL put any value in s, t, c, d, n.
+ */
+const SERVER_FIELDS = new Set(['S', 'V', 'C', 'P', 'p', 'F', 'L', 'R']);
 
 type Pending =
   | { t: 'parse' }
@@ -741,7 +747,16 @@ export class PgRelay {
       case BackendCode.ParameterStatus: {
         const status = decodeParameterStatus(raw);
         if (status.name === 'client_encoding') this.clientEncoding = status.value;
-        out.pass(raw);
+        // `set_config('application_name', (SELECT ...), false)` makes the server report any
+        // value back: every reported value goes through the detectors.
+        const masked = this.options.masker.maskValue(status.value);
+        if (!masked.changed) {
+          out.pass(raw);
+          return;
+        }
+        const head = this.head();
+        this.log.count(masked.counts, head?.t === 'query' || head?.t === 'execute' ? head.stmt : undefined);
+        writeParameterStatus(out.writer(), status.name, masked.text);
         return;
       }
       default:
@@ -923,7 +938,7 @@ export class PgRelay {
   private maskFields(fields: Map<string, string>, head: Pending | undefined): Map<string, string> {
     let out = fields;
     for (const [key, value] of fields) {
-      if (!MASKED_FIELDS.has(key)) continue;
+      if (SERVER_FIELDS.has(key)) continue;
       const result = this.options.masker.maskValue(value);
       if (!result.changed) continue;
       if (out === fields) out = new Map(fields);

@@ -105,6 +105,60 @@ describe('masking through the proxy', () => {
     );
   });
 
+  it('runs the detectors on every field of a notice and an error, and on ParameterStatus values', async () => {
+    const fields = `COLUMN = 'c ada@example.com', TABLE = 't bob@example.org', SCHEMA = 's zoe@example.net',
+      DATATYPE = 'd ada@example.com', CONSTRAINT = 'n bob@example.org', DETAIL = 'D ada@example.com', HINT = 'H ada@example.com'`;
+    type ServerMessage = Partial<
+      Record<
+        'message' | 'column' | 'table' | 'schema' | 'dataType' | 'constraint' | 'detail' | 'hint',
+        string
+      >
+    >;
+    const notices: ServerMessage[] = [];
+    const onNotice = (n: ServerMessage) => {
+      notices.push(n);
+    };
+    client.on('notice', onNotice);
+    try {
+      await client.query(`DO $$ BEGIN RAISE NOTICE 'M ada@example.com' USING ${fields}; END $$`);
+    } finally {
+      client.off('notice', onNotice);
+    }
+    let error: ServerMessage | undefined;
+    await client
+      .query(`DO $$ BEGIN RAISE EXCEPTION 'M ada@example.com' USING ${fields}; END $$`)
+      .catch((e: pg.DatabaseError) => {
+        error = e;
+      });
+    for (const message of [notices[0], error]) {
+      assert.ok(message);
+      const values = [
+        message.message,
+        message.column,
+        message.table,
+        message.schema,
+        message.dataType,
+        message.constraint,
+        message.detail,
+        message.hint,
+      ];
+      assert.equal(values.filter((v) => v?.includes('[REDACTED:email]')).length, 8, JSON.stringify(values));
+      assert.ok(!JSON.stringify(values).includes('@example'));
+    }
+    const reported: string[] = [];
+    const connection = (client as unknown as { connection: NodeJS.EventEmitter }).connection;
+    const onStatus = (m: { parameterName: string; parameterValue: string }) => {
+      if (m.parameterName === 'application_name') reported.push(m.parameterValue);
+    };
+    connection.on('parameterStatus', onStatus);
+    try {
+      await client.query("SELECT set_config('application_name', 'app of ada@example.com', false)");
+    } finally {
+      connection.off('parameterStatus', onStatus);
+    }
+    assert.deepEqual(reported, ['app of [REDACTED:email]']);
+  });
+
   it('masks NOTIFY payloads', async () => {
     const listener = new pg.Client({ ...login });
     await listener.connect();
