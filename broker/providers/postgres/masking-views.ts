@@ -94,6 +94,10 @@ export function deriveHmacPads(key: Uint8Array): { ipad: Buffer; opad: Buffer } 
   return { ipad, opad };
 }
 
+/** From the fourth-last ASCII letter or digit to the end. */
+const TAIL =
+  "'[A-Za-z0-9][^A-Za-z0-9]*[A-Za-z0-9][^A-Za-z0-9]*[A-Za-z0-9][^A-Za-z0-9]*[A-Za-z0-9][^A-Za-z0-9]*$'";
+
 /**
  * Statements that create the schema, the key table and the `last4` function; idempotent. Run
  * under the ACL lock. The schema must be the admin's own: one made by somebody else beforehand
@@ -113,15 +117,19 @@ export function buildMaskSchemaStatements(): string[] {
     `REVOKE ALL ON ${schema}.hmac_key FROM PUBLIC`,
     // last4 as the proxy renders it (proxy/masking/styles.ts): fewer than eight ASCII letters or
     // digits are starred entirely; otherwise everything before the fourth-last one is starred
-    // (letters, digits and non-ASCII), separators stay. Plain SQL, so the planner inlines it.
+    // (letters, digits and non-ASCII), separators stay. One expression without FROM, so the
+    // planner inlines it. Values of ASCII letters and digits only (most card numbers) take a
+    // fast path (translate() costs ~7 µs a value, a class match ~0.3), the rest regular expressions.
     `CREATE OR REPLACE FUNCTION ${schema}.last4(v text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
        SELECT CASE
          WHEN v IS NULL THEN NULL
+         WHEN v ~ '^[A-Za-z0-9]*$' AND length(v) < 8 THEN repeat('*', length(v))
+         WHEN v ~ '^[A-Za-z0-9]*$' THEN repeat('*', length(v) - 4) || right(v, 4)
          WHEN length(regexp_replace(v, '[^A-Za-z0-9]', '', 'g')) < 8
            THEN regexp_replace(v, '[A-Za-z0-9]|[^\\u0001-\\u007f]', '*', 'g')
-         ELSE regexp_replace(left(v, length(v) - length(t.tail)), '[A-Za-z0-9]|[^\\u0001-\\u007f]', '*', 'g') || t.tail
+         ELSE regexp_replace(left(v, length(v) - length(substring(v from ${TAIL}))), '[A-Za-z0-9]|[^\\u0001-\\u007f]', '*', 'g')
+           || substring(v from ${TAIL})
        END
-       FROM (SELECT substring(v from '[A-Za-z0-9][^A-Za-z0-9]*[A-Za-z0-9][^A-Za-z0-9]*[A-Za-z0-9][^A-Za-z0-9]*[A-Za-z0-9][^A-Za-z0-9]*$') AS tail) t
      $f$`,
   ];
 }

@@ -10,8 +10,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { keepLast4, MaskingKey } from '../../../proxy/masking/styles.ts';
 import { execSql, type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
 import { type ProxyFixture, type ProxyLogin, startProxyFixture } from '../../helpers/pg-proxy-fixture.ts';
+
+const MASKING_KEY = 'a-masking-key-of-32-bytes-length';
 
 const RAW = [
   'ada@example.com',
@@ -230,7 +233,7 @@ describe('masking enforced by the database (issue 15)', () => {
   before(async () => {
     cluster = await startPgCluster();
     keyDir = mkdtempSync(join(tmpdir(), 'warden-mask-key-'));
-    writeFileSync(join(keyDir, 'key'), 'a-masking-key-of-32-bytes-length', { mode: 0o600 });
+    writeFileSync(join(keyDir, 'key'), MASKING_KEY, { mode: 0o600 });
     fx = await startProxyFixture(cluster, {
       masking: {
         key: `file:${join(keyDir, 'key')}`,
@@ -337,7 +340,38 @@ describe('masking enforced by the database (issue 15)', () => {
       tokens.add(await psql(endpoint, 'SELECT email, tax_id FROM customers ORDER BY id;'));
     }
     assert.equal(tokens.size, 1, 'one token per value across grants and routes');
+    // The database's token is the proxy's (proxy/masking/styles.ts) for the same key.
+    const key = new MaskingKey(Buffer.from(MASKING_KEY));
+    assert.ok(
+      [...tokens][0]!.startsWith(`${key.tokenize('ada@example.com')}|${key.tokenize('123-45-6789')}\n`),
+    );
     assert.match([...tokens][0]!, /^tok_[0-9a-f]{16}\|tok_[0-9a-f]{16}\n/);
+  });
+
+  it('last4 in the database renders as the proxy does', async () => {
+    const samples = [
+      '4111111111111111',
+      '4242 4242 4242 4242',
+      '4242-4242-4242-424',
+      'AB12 3456 7890 12',
+      '1234567',
+      '12345678',
+      'card: 4111 1111 1111 1111.',
+      'ZoëZoë 1234 5678',
+      '',
+      '---',
+      'abc def',
+      'DE89 3704 0044 0532 0130 00',
+    ];
+    const [result] = await execSql(
+      cluster,
+      fx.database,
+      `SELECT warden_mask.last4(v) AS m FROM unnest(ARRAY[${samples.map((v) => `'${v}'`).join(', ')}]) WITH ORDINALITY AS s(v, i) ORDER BY i`,
+    );
+    assert.deepEqual(
+      result!.rows.map((r: { m: string }) => r.m),
+      samples.map((v) => keepLast4(v)),
+    );
   });
 
   it('a view over a masked column is not granted; a column added to a masked table is denied until the next look', async () => {
