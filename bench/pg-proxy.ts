@@ -5,6 +5,8 @@
  * recording on. Measures:
  * - `pgbench -S`, 8 clients, simple and prepared: tps direct, through pgbouncer, through Warden;
  * - a 1,000,000-row (~100 MB) result with two masked columns: time through Warden / time direct;
+ * - the same result read directly with a role the Postgres provider minted, through the masking
+ *   views the database computes (issue 15), against raw: `masked_large_result_direct_ratio`;
  * - RSS growth of the proxy process per idle proxied connection, at 1,000 connections;
  * - the guardrails' cost per statement text over issue 16's mixed corpus (dangerous and ordinary
  *   statements), with the verdict caches warm and with them off;
@@ -17,6 +19,10 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { targetSchema } from '../broker/config/schema.ts';
+import type { AccessRequest } from '../broker/model.ts';
+import { PostgresCredential } from '../broker/providers/postgres/credential.ts';
+import { PostgresProvider } from '../broker/providers/postgres/postgres-provider.ts';
 import {
   createDatabase,
   execSql,
@@ -24,9 +30,11 @@ import {
   type PgCluster,
   startPgCluster,
 } from '../cli/demo/local-postgres.ts';
+import { Secret } from '../lib/secret.ts';
 import { compileSqlGuardrails } from '../proxy/guardrails/sql/index.ts';
 import type { PgProxyTargetConfig } from '../proxy/pg/config.ts';
 import { loginRaw, type RawClient } from '../test/helpers/pg-raw-client.ts';
+import { prepareTargetAdmin, TEST_ADMIN_USER } from '../test/helpers/target-admin.ts';
 import { CORPUS_GUARDRAILS, CORPUS_LEVEL, DANGEROUS, ORDINARY } from '../test/proxy/guardrails/sql/corpus.ts';
 import { summarize } from './_stats.ts';
 
@@ -309,6 +317,42 @@ export const BENCH_PROXY_SETTINGS: PgProxyTargetConfig = {
   record_rows: false,
 };
 
+/**
+ * A role minted by the Postgres provider for a read level with the benchmark's two column rules
+ * (the README's CREATEROLE admin), so `select * from big` reads `warden_mask.big`.
+ */
+async function mintMaskedRole(
+  cluster: PgCluster,
+  database: string,
+): Promise<{ endpoint: Endpoint; close: () => Promise<void> }> {
+  await prepareTargetAdmin(cluster, database);
+  const target = targetSchema.parse({
+    kind: 'postgres',
+    admin: {
+      host: '127.0.0.1',
+      port: cluster.port,
+      database,
+      user: TEST_ADMIN_USER,
+      password: { env: 'BENCH_ADMIN_PASSWORD' },
+    },
+    levels: { read: { grants: ['select'] } },
+    masking: { columns: BENCH_PROXY_SETTINGS.masking.columns },
+  });
+  if (target.kind !== 'postgres') throw new Error('bench is a postgres target');
+  const provider = new PostgresProvider({
+    targetName: 'bench',
+    target,
+    adminPassword: new Secret(cluster.password),
+  });
+  const grant = { id: 'bench1', requester: 'bench', level: 'read' } as AccessRequest;
+  const { credential } = await provider.mint(grant, Date.now() + 3_600_000);
+  if (!(credential instanceof PostgresCredential)) throw new Error('a postgres credential');
+  return {
+    endpoint: { port: cluster.port, user: credential.user, password: credential.password.reveal() },
+    close: () => provider.close(),
+  };
+}
+
 /** Runs the benchmark and returns the issue's figures. */
 export async function run(args: { json: boolean }): Promise<Record<string, number>> {
   const log = (line: string) => {
@@ -404,6 +448,14 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
     const wardenMs = await best(warden);
     figures.large_result_ratio = Number((wardenMs / directMs).toFixed(3));
     log(`1,000,000 rows: direct ${directMs.toFixed(0)} ms, warden ${wardenMs.toFixed(0)} ms`);
+    const minted = await mintMaskedRole(cluster, database);
+    try {
+      const maskedMs = await best(minted.endpoint);
+      figures.masked_large_result_direct_ratio = Number((maskedMs / directMs).toFixed(3));
+      log(`1,000,000 rows with a minted role through the masking views: ${maskedMs.toFixed(0)} ms`);
+    } finally {
+      await minted.close();
+    }
 
     // Idle connections go through pgbouncer (transaction mode: idle clients hold no server
     // connection), so only the proxy's own memory is measured, not 1,000 backends.
@@ -439,6 +491,7 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
       prepared_cpu_us_per_tx_pgbouncer: figures.prepared_cpu_us_per_tx_pgbouncer!,
       prepared_cpu_us_per_tx_warden: figures.prepared_cpu_us_per_tx_warden!,
       large_result_ratio: figures.large_result_ratio!,
+      masked_large_result_direct_ratio: figures.masked_large_result_direct_ratio!,
       rss_kb_per_conn: figures.rss_kb_per_conn!,
       guardrail_us_per_statement_cached: figures.guardrail_us_per_statement_cached!,
       guardrail_us_per_statement_uncached: figures.guardrail_us_per_statement_uncached!,

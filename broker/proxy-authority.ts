@@ -141,6 +141,7 @@ export class ProxyAuthority {
       name: inner.name,
       ...(inner.planHandle ? { planHandle: (grant: AccessRequest) => inner.planHandle!(grant) } : {}),
       ...(inner.maintain ? { maintain: () => inner.maintain!() } : {}),
+      ...(inner.assertMaskingEnforced ? { assertMaskingEnforced: () => inner.assertMaskingEnforced!() } : {}),
       ...(inner.health ? { health: () => inner.health!() } : {}),
       ...(inner.selfTest ? { selfTest: () => inner.selfTest!() } : {}),
       mint,

@@ -76,6 +76,12 @@ const pgLevelSchema = z
       .optional(),
     /** Replaces the creation statements for this level (`{{name}}`, `{{password}}`, `{{expiration}}`). */
     creation_statements: z.array(z.string().min(1)).optional(),
+    /**
+     * Start even though the database cannot enforce the target's column masking for this level
+     * (custom creation statements, or an inherited role that reads masked columns itself):
+     * its roles may read raw values with their credential. Default false: start-up refuses.
+     */
+    allow_unenforced_masking: z.boolean().default(false),
   })
   .refine((l) => l.grants?.length || l.inherit?.length || l.creation_statements?.length, {
     error: 'a level needs grants, inherit or creation_statements',
@@ -215,6 +221,16 @@ const postgresTargetSchema = z
     approval_channel: z.string().optional(),
     /** Put Warden's recording proxy in the data path (see the README, "The Postgres recording proxy"). */
     proxy: pgProxySchema.optional(),
+    /**
+     * Column masking for a target without `proxy:` (the `masking:` fragment; with a proxy, use
+     * `proxy.masking`). Its column rules are enforced by the database for every role Warden
+     * mints (docs/masking.md).
+     */
+    masking: z.record(z.string(), z.unknown()).optional(),
+  })
+  .refine((t) => !(t.masking && t.proxy && Object.keys(t.proxy.masking).length > 0), {
+    path: ['masking'],
+    error: 'masking and proxy.masking both set: keep the rules in proxy.masking',
   })
   .refine((t) => !(t.admin.ssl && t.tls), {
     path: ['admin', 'ssl'],

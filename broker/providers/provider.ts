@@ -59,6 +59,11 @@ export interface CredentialProvider {
   reissue?(credential: CredentialRecord, grant: AccessRequest): Promise<IssuedCredential>;
   /** Periodic upkeep (level privileges for tables created since); called by the broker's sweeper. */
   maintain?(): Promise<void>;
+  /**
+   * Refuses (`ERR_CONFIG_INVALID`) when the target cannot enforce the column masking its
+   * configuration asks for (docs/masking.md); `warden serve` calls it before serving.
+   */
+  assertMaskingEnforced?(): Promise<void>;
   /** The state of the connection to the target (health endpoint, doctor). */
   health?(): TargetHealth;
   /** Checks the admin connection can do its job. */

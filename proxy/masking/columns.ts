@@ -32,6 +32,14 @@ export interface ResultColumn {
   name: string;
 }
 
+/**
+ * The schema of the masking views the broker builds in each target database
+ * (`broker/providers/postgres/masking-views.ts`): their columns are masked by the database
+ * already, so column rules do not apply to them again (a token hashed twice would no longer
+ * match the same value read directly). Content detectors still run over them.
+ */
+export const DATABASE_MASK_SCHEMA = 'warden_mask';
+
 const SEGMENT = /^[A-Za-z0-9_$*-]{1,63}$/;
 const ANY = (): boolean => true;
 /** Stands for the schema and table of a computed column: only a bare `*` segment matches it. */
@@ -94,6 +102,18 @@ export function resolveColumnRules(
     if (!table) return rules.find((rule) => rule.test(NO_NAME, NO_NAME, outputName)) ?? null;
     const schemaName = table.schema.toLowerCase();
     const tableName = table.table.toLowerCase();
+    if (schemaName === DATABASE_MASK_SCHEMA) {
+      // Masked already; only an exemption from the detectors (`none`) still applies, read as
+      // the rule of the table the view stands for (`public`'s, see the broker).
+      const name = attributeNames.get(column.tableOid)?.get(column.attnum)?.toLowerCase() ?? outputName;
+      return (
+        rules.find(
+          (rule) =>
+            rule.style === 'none' &&
+            (rule.test('public', tableName, name) || rule.test(schemaName, tableName, name)),
+        ) ?? null
+      );
+    }
     const realName = attributeNames.get(column.tableOid)?.get(column.attnum)?.toLowerCase();
     const found = rules.find(
       (rule) =>

@@ -82,6 +82,7 @@ import {
   writeErrorResponse,
   writeFlush,
   writeNoticeResponse,
+  writeParameterStatus,
   writeParse,
   writeQuery,
 } from './protocol/serializer.ts';
@@ -93,8 +94,13 @@ import { MAX_RECORDED_ROWS, type RelayStats, StatementLog, type StatementRecord 
 
 export type { RelayStats } from './statement-log.ts';
 
-/** ErrorResponse/NoticeResponse fields that may repeat data and are masked. */
-const MASKED_FIELDS = new Set(['M', 'D', 'H', 'W', 'q', 'p']);
+/**
+ * ErrorResponse/NoticeResponse fields the server fills itself and that never repeat data:
+ * severity (S, V), SQLSTATE (C), positions (P, p), source file, line and routine (F, L, R). Every
+ * other field, known or not, goes through the detectors: `RAISE ... USING COLUMN = ..., TABLE =
+ * ..., SCHEMA = ..., DATATYPE = ..., CONSTRAINT = ...` lets SQL put any value in s, t, c, d, n.
+ */
+const SERVER_FIELDS = new Set(['S', 'V', 'C', 'P', 'p', 'F', 'L', 'R']);
 
 type Pending =
   | { t: 'parse' }
@@ -559,7 +565,7 @@ export class PgRelay {
   }
 
   private actQuery(message: QueryMessage, checked: Verdict, heldMs?: number): void {
-    const verdict = this.finish(checked);
+    const verdict = this.finish(checked, message.sql);
     if (verdict.action === 'review') {
       this.review.hold(message, verdict, this.log.recordedSql(message.sql));
       return;
@@ -571,7 +577,8 @@ export class PgRelay {
     const entry: Pending = { t: 'query', stmt, batch: this.batchId, unit };
     this.pushSync(entry);
     this.attachCopyPlans(entry);
-    if (verdict.action === 'allow') out.pass(message.raw);
+    if (verdict.action === 'allow' && this.rewritten !== undefined) writeQuery(out.writer(), this.rewritten);
+    else if (verdict.action === 'allow') out.pass(message.raw);
     else {
       this.reportBlocked(stmt, message.sql, verdict.rule);
       writeQuery(out.writer(), this.substitute(verdict, message.sql));
@@ -670,11 +677,22 @@ export class PgRelay {
 
   /**
    * The verdict as acted on: prepared statements remembered, COPY TO plans made (a COPY whose
-   * masking cannot be planned is refused), review refused where no reviewer is wired.
+   * masking cannot be planned is refused), review refused where no reviewer is wired. `sql` is
+   * given for a simple query only: a lone COPY or LOCK of a masked table is rewritten to read its
+   * masking view (a Parse of one is sent as written, and the database refuses it).
    */
-  private finish(verdict: Verdict): Verdict {
+  private finish(verdict: Verdict, sql?: string): Verdict {
     this.checkedCopies.length = 0;
+    this.rewritten = undefined;
     if (verdict.action === 'allow') {
+      // A lone COPY or LOCK of a masked table reads its masking view instead (simple queries;
+      // a Parse of one is sent as written and refused by the database).
+      const only = sql !== undefined && verdict.statements.length === 1 ? verdict.statements[0]! : undefined;
+      this.rewritten = only && this.planner.rewriteForMaskingViews(only.report, sql!);
+      if (this.rewritten !== undefined) {
+        if (only?.report.copy) this.checkedCopies.push(null);
+        return verdict;
+      }
       for (const statement of verdict.statements) {
         const prepares = statement.report.prepares;
         if (prepares) remember(this.guard.ctx.prepared, prepares.name, prepares.statement);
@@ -705,6 +723,9 @@ export class PgRelay {
     }
     return verdict;
   }
+
+  /** The statement sent instead of the one just checked (a masking view's COPY or LOCK). */
+  private rewritten: string | undefined;
 
   /** COPY TO plans of the statement being checked, in statement order. */
   private readonly checkedCopies: (CopyOutPlan | null)[] = [];
@@ -1174,7 +1195,16 @@ export class PgRelay {
       case BackendCode.ParameterStatus: {
         const status = decodeParameterStatus(raw);
         if (status.name === 'client_encoding') this.clientEncoding = status.value;
-        out.pass(raw);
+        // `set_config('application_name', (SELECT ...), false)` makes the server report any
+        // value back: every reported value goes through the detectors.
+        const masked = this.options.masker.maskValue(status.value);
+        if (!masked.changed) {
+          out.pass(raw);
+          return;
+        }
+        const head = this.head();
+        this.log.count(masked.counts, head?.t === 'query' || head?.t === 'execute' ? head.stmt : undefined);
+        writeParameterStatus(out.writer(), status.name, masked.text);
         return;
       }
       default:
@@ -1373,7 +1403,7 @@ export class PgRelay {
   private maskFields(fields: Map<string, string>, head: Pending | undefined): Map<string, string> {
     let out = fields;
     for (const [key, value] of fields) {
-      if (!MASKED_FIELDS.has(key)) continue;
+      if (SERVER_FIELDS.has(key)) continue;
       const result = this.options.masker.maskValue(value);
       if (!result.changed) continue;
       if (out === fields) out = new Map(fields);

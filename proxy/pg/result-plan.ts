@@ -12,6 +12,7 @@ import type { ColumnRule, Masker } from '../masking/index.ts';
 import { remember } from './bounded-names.ts';
 import type { Catalog } from './catalog.ts';
 import { type CopyOutPlan, planCopyOut } from './copy-masking.ts';
+import { rewriteForMaskingViews } from './masking-view-rewrite.ts';
 import { decodeRowDescription, type FieldDescription } from './protocol/backend-parser.ts';
 import { ColumnOp, type RowPlan } from './row-rewriter.ts';
 
@@ -150,6 +151,11 @@ export class ResultPlanner {
       hits: new Int32Array(rules.length),
       hitCount: 0,
     };
+  }
+
+  /** The statement to send instead of `sql` so it reads a masking view (`masking-view-rewrite.ts`). */
+  rewriteForMaskingViews(report: StatementReport, sql: string): string | undefined {
+    return rewriteForMaskingViews(report, sql, this.catalog);
   }
 
   /**

@@ -14,6 +14,16 @@ import type { PgLevelConfig, PostgresTargetConfig } from '../../config/schema.ts
 import { ProviderError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { describePgError } from './admin-pool.ts';
+import {
+  buildScopeParams,
+  type DbColumnRule,
+  type ExistingView,
+  hasMaskingRules,
+  MASK_VIEWS_SQL,
+  planLevelMasking,
+  SCOPE_COLUMNS_SQL,
+  type ScopeColumn,
+} from './masking-views.ts';
 import { ACL_LOCK_KEY } from './revocation.ts';
 import {
   buildEnsureRoleStatement,
@@ -31,6 +41,8 @@ export interface LevelPrivilegesOptions {
   connect: () => Promise<pg.PoolClient>;
   release: (client: pg.PoolClient, error?: unknown) => void;
   logger?: Logger | undefined;
+  /** Column rules the database enforces (`masking-views.ts`); none: table-wide grants as before. */
+  maskRules?: readonly DbColumnRule[];
 }
 
 /** What a look at one level found. */
@@ -41,6 +53,8 @@ export interface LevelReport {
   notGrantable: MissingPrivilege[];
   /** Tables listed in `tables` that do not exist. */
   missingTables: string[];
+  /** Masked columns in the level's scope (`schema.table.column` → rule), when masking is on. */
+  masked?: Map<string, string>;
 }
 
 export class LevelPrivileges {
@@ -118,16 +132,37 @@ export class LevelPrivileges {
     try {
       const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
       if (exists.rowCount === 0) await client.query(buildEnsureRoleStatement(role));
-      const params = [level.schemas, privileges.tables, tables, role, privileges.sequences];
+      const masking = hasMaskingRules(this.#options.maskRules ?? []);
+      const params: unknown[] = [level.schemas, privileges.tables, tables, role, privileges.sequences, []];
       let missing = (await client.query<MissingPrivilege>(MISSING_LEVEL_PRIVILEGES_SQL, params)).rows;
       const grantable = missing.filter((m) => m.grantable);
-      if (grantable.length > 0) {
+      let masked: Map<string, string> | undefined;
+      if (grantable.length > 0 || masking) {
         await client.query('BEGIN');
         try {
           await client.query('SELECT pg_advisory_xact_lock($1)', [ACL_LOCK_KEY]);
+          // Tables with masked columns (and views reading them) get column privileges from the
+          // masking plan instead of table-wide SELECT and REFERENCES.
+          const plan = masking ? await this.#planMasking(client, levelName, role) : undefined;
           // Under the lock another replica may have granted them already: look again.
+          params[5] = plan?.scoped ?? [];
           missing = (await client.query<MissingPrivilege>(MISSING_LEVEL_PRIVILEGES_SQL, params)).rows;
           for (const statement of buildGrantStatements(role, missing)) await client.query(statement);
+          if (plan) {
+            masked = plan.masked;
+            for (const statement of plan.statements) await client.query(statement);
+            missing.push(
+              ...plan.notGrantable.map((column) => {
+                const [schema, table, name] = column.split('.');
+                return {
+                  kind: 'table' as const,
+                  object: `${schema}.${table}`,
+                  privilege: `SELECT (${name})`,
+                  grantable: false,
+                };
+              }),
+            );
+          }
           await client.query('COMMIT');
         } catch (error) {
           await client.query('ROLLBACK').catch(() => {});
@@ -143,6 +178,7 @@ export class LevelPrivileges {
         granted: missing.filter((m) => m.grantable),
         notGrantable: missing.filter((m) => !m.grantable),
         missingTables: tables.filter((t) => !present.rows.some((r) => r.name === t)),
+        ...(masked ? { masked } : {}),
       };
       return report;
     } catch (error) {
@@ -154,6 +190,22 @@ export class LevelPrivileges {
     } finally {
       this.#options.release(client, failure);
     }
+  }
+
+  /** Column privileges and masking views of one level, planned from the catalogue (in the caller's transaction). */
+  async #planMasking(client: pg.PoolClient, levelName: string, role: string) {
+    const rules = this.#options.maskRules ?? [];
+    const level = this.#options.target.levels[levelName]!;
+    const columns = (await client.query<ScopeColumn>(SCOPE_COLUMNS_SQL, buildScopeParams(rules, level, role)))
+      .rows;
+    const views = (await client.query<ExistingView>(MASK_VIEWS_SQL)).rows;
+    return planLevelMasking({
+      levelRole: role,
+      level,
+      rules,
+      columns,
+      views: new Map(views.map((v) => [v.name, v])),
+    });
   }
 
   /** Fails for what a level names explicitly; logs (once) what a schema-wide level cannot cover. */

@@ -2,6 +2,7 @@
 import type { PostgresTargetConfig } from '../../config/schema.ts';
 import { ConfigError } from '../../errors.ts';
 import type { ProviderPlugin } from '../plugin.ts';
+import { findMaskingFragment, resolveMaskingKeyBytes } from './masking-views.ts';
 import { PostgresProvider } from './postgres-provider.ts';
 import { resolvePgTls } from './tls.ts';
 
@@ -17,11 +18,18 @@ export const postgresPlugin: ProviderPlugin<PostgresTargetConfig> = {
     }
   },
   async create({ targetName, target, path, resolveSecret, env, logger }) {
+    // The key the database's `hash` columns are keyed with (`masking-views.ts`).
+    const maskingKey = resolveMaskingKeyBytes(
+      findMaskingFragment(target),
+      `${path}.${target.masking ? 'masking' : 'proxy.masking'}.key`,
+      env,
+    );
     return new PostgresProvider({
       targetName,
       target,
       adminPassword: await resolveSecret(target.admin.password!, `${path}.admin.password`),
       tls: await resolvePgTls(targetName, target, target.admin.host, env),
+      ...(maskingKey ? { maskingKey } : {}),
       ...(logger ? { logger } : {}),
     });
   },

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { PostgresTargetConfig } from '../../config/schema.ts';
 import { Secret } from '../../config/secrets.ts';
-import { ProviderError } from '../../errors.ts';
+import { ConfigError, ProviderError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { AccessRequest, CredentialRecord } from '../../model.ts';
 import type {
@@ -25,6 +25,17 @@ import type {
 import { AdminPool, describePgError } from './admin-pool.ts';
 import { PostgresCredential } from './credential.ts';
 import { LevelPrivileges } from './level-privileges.ts';
+import { findUnenforcedMasking, type UnenforcedMasking } from './masking-check.ts';
+import {
+  buildMaskSchemaStatements,
+  compileDbColumnRules,
+  type DbColumnRule,
+  deriveHmacPads,
+  findMaskingFragment,
+  hasMaskingRules,
+  MASKED_SEARCH_PATH_STATEMENT,
+  STORE_HMAC_KEY_SQL,
+} from './masking-views.ts';
 import { ACL_LOCK_KEY, type BatchOutcome, type RoleRemoval, removeRoles } from './revocation.ts';
 import { buildScramVerifier } from './scram-verifier.ts';
 import { runSelfTest } from './self-test.ts';
@@ -57,6 +68,8 @@ export interface PostgresProviderOptions {
   logger?: Logger;
   /** Client-side limit on one admin statement, in ms (default 30 s): a dropped network must not hang revocations. */
   queryTimeoutMs?: number;
+  /** The bytes of `masking.key` (see `resolveMaskingKeyBytes`), when the target's rules use `hash`. */
+  maskingKey?: Uint8Array;
 }
 
 /** Role name for a grant: the prefix, the person, and the grant id; at most 63 bytes. */
@@ -71,12 +84,19 @@ export class PostgresProvider implements CredentialProvider {
   readonly #pool: AdminPool;
   readonly #levels: LevelPrivileges;
   readonly #marker: string;
+  /** Column rules the database enforces for this target (empty: no masking). */
+  readonly #maskRules: DbColumnRule[];
   #prepared: Promise<void> | undefined;
   #serverVersion: number | undefined;
 
   constructor(options: PostgresProviderOptions) {
     this.#options = options;
     this.#marker = buildMarkerRoleName(options.target.role_prefix);
+    const rules = compileDbColumnRules(findMaskingFragment(options.target));
+    this.#maskRules = hasMaskingRules(rules) ? rules : [];
+    if (rules.some((r) => r.style === 'hash') && !options.maskingKey) {
+      throw new ProviderError(`target ${options.targetName}: the hash style needs masking.key`);
+    }
     this.#pool = new AdminPool({
       targetName: options.targetName,
       logger: options.logger,
@@ -88,6 +108,7 @@ export class PostgresProvider implements CredentialProvider {
       connect: () => this.#connect(),
       release: (client, error) => this.#pool.release(client, error),
       logger: options.logger,
+      maskRules: this.#maskRules,
     });
   }
 
@@ -136,6 +157,7 @@ export class PostgresProvider implements CredentialProvider {
     const templates = [
       ...(level.creation_statements ?? buildDefaultCreationStatements(level, levelRole)),
       `GRANT ${escapeIdentifier(this.#marker)} TO {{name}}`,
+      ...(this.#maskRules.length ? [MASKED_SEARCH_PATH_STATEMENT] : []),
     ];
     const values = {
       name,
@@ -175,16 +197,66 @@ export class PostgresProvider implements CredentialProvider {
     };
   }
 
-  /** The marker role, once per provider instance (again after a failure). */
+  /** The marker role and the masking schema, once per provider instance (again after a failure). */
   #prepare(): Promise<void> {
-    this.#prepared ??= this.#query(buildEnsureRoleStatement(this.#marker), 'creating the marker role').then(
-      () => undefined,
-      (error) => {
-        this.#prepared = undefined;
-        throw error;
-      },
-    );
+    this.#prepared ??= this.#query(buildEnsureRoleStatement(this.#marker), 'creating the marker role')
+      .then(() => (this.#maskRules.length ? this.#prepareMasking() : undefined))
+      .then(
+        () => undefined,
+        (error) => {
+          this.#prepared = undefined;
+          throw error;
+        },
+      );
     return this.#prepared;
+  }
+
+  /** `warden_mask`, its key table (holding this target's key) and functions (`masking-views.ts`). */
+  async #prepareMasking(): Promise<void> {
+    const client = await this.#connect();
+    let failure: unknown;
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [ACL_LOCK_KEY]);
+      for (const statement of buildMaskSchemaStatements()) await client.query(statement);
+      if (this.#options.maskingKey) {
+        const { ipad, opad } = deriveHmacPads(this.#options.maskingKey);
+        await client.query(STORE_HMAC_KEY_SQL, [ipad, opad]);
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      failure = error;
+      await client.query('ROLLBACK').catch(() => {});
+      throw new ProviderError(
+        `preparing the masking schema on ${this.#options.targetName} failed: ${describePgError(error)}; the admin needs CREATE on the database (docs/masking.md)`,
+        { cause: error },
+      );
+    } finally {
+      this.#pool.release(client, failure);
+    }
+  }
+
+  /**
+   * Where the database cannot enforce this target's column rules (`masking-check.ts`): levels
+   * that do not acknowledge it make `check()` fail, so `warden serve` refuses to start and
+   * `warden doctor` names them.
+   */
+  async findUnenforcedMasking(): Promise<UnenforcedMasking[]> {
+    if (!this.#maskRules.length) return [];
+    await this.#prepare();
+    const client = await this.#connect();
+    let failure: unknown;
+    try {
+      return await findUnenforcedMasking(client, this.#options.target, this.#maskRules);
+    } catch (error) {
+      failure = error;
+      throw new ProviderError(
+        `checking masking on ${this.#options.targetName} failed: ${describePgError(error)}`,
+        { cause: error },
+      );
+    } finally {
+      this.#pool.release(client, failure);
+    }
   }
 
   /** Grants level roles the privileges on tables created since the last look. */
@@ -350,6 +422,29 @@ export class PostgresProvider implements CredentialProvider {
         `${this.#options.target.admin.user} on ${this.#options.targetName} cannot create roles (needs CREATEROLE)`,
       );
     }
+    await this.assertMaskingEnforced();
+  }
+
+  /**
+   * Refuses (`ERR_CONFIG_INVALID`, naming the level's `allow_unenforced_masking`) when the
+   * database cannot enforce a column rule for a level that does not acknowledge it.
+   */
+  async assertMaskingEnforced(): Promise<void> {
+    const { target, targetName } = this.#options;
+    const unenforced = (await this.findUnenforcedMasking()).filter(
+      (u) => !target.levels[u.level]?.allow_unenforced_masking,
+    );
+    if (unenforced.length === 0) return;
+    const first = unenforced[0]!;
+    throw new ConfigError(
+      `targets.${targetName}.levels.${first.level}.allow_unenforced_masking`,
+      `the database cannot enforce masking on ${targetName}: ${unenforced
+        .slice(0, 5)
+        .map((u) => `level ${u.level}, rule ${u.rule}: ${u.reason}`)
+        .join(
+          '; ',
+        )}. Fix it, or acknowledge it with allow_unenforced_masking: true on the level (docs/masking.md)`,
+    );
   }
 
   /** Mint → login → revoke on a scratch role for each level (`warden doctor`). */

@@ -85,23 +85,78 @@ describe('masking through the proxy', () => {
     assert.doesNotMatch(rows[0].t, /4111 1111/);
   });
 
-  it('makes binary-format values of masked columns safe (NULL)', async () => {
+  it('makes binary-format values of masked columns safe (masked by the database)', async () => {
     // `binary` is a documented pg option missing from its types.
     const config = { text: 'select card_number, id from customers where id = $1', values: [1], binary: true };
     const result = await client.query(config as pg.QueryConfig);
-    assert.equal(result.rows[0].card_number, null);
+    assert.equal(result.rows[0].card_number, '************1111');
     assert.equal(result.rows[0].id, 1);
   });
 
   it('masks the DETAIL of a unique violation', async () => {
+    // `name` is masked: writing it goes to the table (the view computes it and cannot take it).
     await assert.rejects(
-      client.query("insert into customers (name, email) values ('Dup', 'ada@example.com')"),
+      client.query("insert into public.customers (name, email) values ('Dup', 'ada@example.com')"),
       (e: { code?: string; detail?: string }) => {
         assert.equal(e.code, '23505');
         assert.equal(e.detail, 'Key (email)=([REDACTED:email]) already exists.');
         return true;
       },
     );
+  });
+
+  it('runs the detectors on every field of a notice and an error, and on ParameterStatus values', async () => {
+    const fields = `COLUMN = 'c ada@example.com', TABLE = 't bob@example.org', SCHEMA = 's zoe@example.net',
+      DATATYPE = 'd ada@example.com', CONSTRAINT = 'n bob@example.org', DETAIL = 'D ada@example.com', HINT = 'H ada@example.com'`;
+    type ServerMessage = Partial<
+      Record<
+        'message' | 'column' | 'table' | 'schema' | 'dataType' | 'constraint' | 'detail' | 'hint',
+        string
+      >
+    >;
+    const notices: ServerMessage[] = [];
+    const onNotice = (n: ServerMessage) => {
+      notices.push(n);
+    };
+    client.on('notice', onNotice);
+    try {
+      await client.query(`DO $$ BEGIN RAISE NOTICE 'M ada@example.com' USING ${fields}; END $$`);
+    } finally {
+      client.off('notice', onNotice);
+    }
+    let error: ServerMessage | undefined;
+    await client
+      .query(`DO $$ BEGIN RAISE EXCEPTION 'M ada@example.com' USING ${fields}; END $$`)
+      .catch((e: pg.DatabaseError) => {
+        error = e;
+      });
+    for (const message of [notices[0], error]) {
+      assert.ok(message);
+      const values = [
+        message.message,
+        message.column,
+        message.table,
+        message.schema,
+        message.dataType,
+        message.constraint,
+        message.detail,
+        message.hint,
+      ];
+      assert.equal(values.filter((v) => v?.includes('[REDACTED:email]')).length, 8, JSON.stringify(values));
+      assert.ok(!JSON.stringify(values).includes('@example'));
+    }
+    const reported: string[] = [];
+    const connection = (client as unknown as { connection: NodeJS.EventEmitter }).connection;
+    const onStatus = (m: { parameterName: string; parameterValue: string }) => {
+      if (m.parameterName === 'application_name') reported.push(m.parameterValue);
+    };
+    connection.on('parameterStatus', onStatus);
+    try {
+      await client.query("SELECT set_config('application_name', 'app of ada@example.com', false)");
+    } finally {
+      connection.off('parameterStatus', onStatus);
+    }
+    assert.deepEqual(reported, ['app of [REDACTED:email]']);
   });
 
   it('masks NOTIFY payloads', async () => {
