@@ -16,6 +16,7 @@ export const BOT_ERROR_CODES = [
   'ERR_BOT_BODY_TOO_LARGE',
   'ERR_BOT_SLACK_NOT_IN_CHANNEL',
   'ERR_BOT_SLACK_API',
+  'ERR_BOT_TEAMS_API',
   'ERR_BOT_INTERNAL',
 ] as const;
 
@@ -69,6 +70,13 @@ export class SlackApiError extends BotError {
     options: WardenErrorOptions = {},
   ) {
     super(code, message, options);
+  }
+}
+
+/** A Bot Connector (or token endpoint) call failed for good (after retries, or with an error retrying cannot fix). */
+export class TeamsApiError extends BotError {
+  constructor(message: string, options: WardenErrorOptions = {}) {
+    super('ERR_BOT_TEAMS_API', message, options);
   }
 }
 

@@ -47,12 +47,14 @@ export class BotCore {
   readonly #reviews: ChatReviewPort | undefined;
   readonly #keeper: MessageKeeper;
   readonly #via: string;
+  readonly #chat: string;
 
   constructor(options: BotCoreOptions) {
     this.#broker = options.broker;
     this.#log = options.logger;
     this.#reviews = options.reviews;
     this.#via = options.via ?? 'chat';
+    this.#chat = options.surface.name;
     this.#keeper = new MessageKeeper({
       broker: options.broker,
       surface: options.surface,
@@ -256,6 +258,8 @@ export class BotCore {
       reason: command.reason,
       breakGlass: command.breakGlass,
       source: 'chat',
+      // Where it came from: the requester is told there, and its card says so.
+      meta: { chat: this.#chat },
     });
     const what = line`${request.id} for ${formatTarget(request)} (${formatDuration(request.durationMs)})`;
     switch (request.state) {
