@@ -69,6 +69,8 @@ export interface TeamsBotOptions {
   once?: OnceStore;
   /** First wait before trying Teams again after a failure, in ms. Default 1,000. */
   reconnectInitialDelayMs?: number;
+  /** Longest wait between tries while Teams is unreachable, in ms. Default 60,000. */
+  reconnectMaxDelayMs?: number;
 }
 
 /** Teams' state for `/v1/health` (the same shape as Slack's). */
@@ -110,6 +112,7 @@ export class TeamsBot {
   readonly #conversations: ChatConversationStore;
   readonly #clients = new Map<string, ConnectorClient>();
   readonly #reconnectInitialMs: number;
+  readonly #reconnectMaxMs: number;
   #serviceUrl: string;
   #status: TeamsStatus;
   #probe: NodeJS.Timeout | undefined;
@@ -125,6 +128,7 @@ export class TeamsBot {
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
     this.#serviceUrl = settings.serviceUrl;
     this.#reconnectInitialMs = options.reconnectInitialDelayMs ?? 1000;
+    this.#reconnectMaxMs = options.reconnectMaxDelayMs ?? 60_000;
     this.#status = { state: 'connecting', since: this.#clock(), failures: 0 };
     this.#conversations = options.conversations ?? memoryConversations();
     this.tokens = new BotTokenSource({
@@ -263,16 +267,21 @@ export class TeamsBot {
 
   #failed(error: unknown): void {
     const transient = isBotError(error) && error.details.transient === true;
-    const failures = this.#status.failures + 1;
     const message = (error as Error).message;
+    const was = this.#status;
+    // Calls failing while a try is already booked do not push the next try further away.
+    if (was.state === 'degraded' && (this.#probe || this.#probing)) return;
+    const failures = was.state === 'degraded' ? was.failures + 1 : 1;
     this.#status = {
       state: 'degraded',
-      since: this.#status.state === 'degraded' ? this.#status.since : this.#clock(),
+      since: was.state === 'degraded' ? was.since : this.#clock(),
       failures,
       error: { kind: transient ? 'unreachable' : 'refused', message },
     };
     this.#log.warn({ failures, message }, 'Teams unreachable; trying again');
-    this.#scheduleProbe(backoffDelay(failures, { initialMs: this.#reconnectInitialMs, maxMs: 60_000 }));
+    this.#scheduleProbe(
+      backoffDelay(failures, { initialMs: this.#reconnectInitialMs, maxMs: this.#reconnectMaxMs }),
+    );
   }
 
   /** A Connector call under the retry policy; the outcome tells the connection state. */
