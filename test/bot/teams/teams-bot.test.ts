@@ -313,7 +313,7 @@ describe('Teams adapter', () => {
     assert.equal((await h.fx.app.broker.show(request.id)).request.state, 'pending');
     h.standin.down = false;
     await rootOf(request.id);
-    assert.equal(h.bot.status().state, 'connected');
+    await until(() => h.bot.status().state === 'connected', 'connected again');
     await h.fx.app.broker.cancel(request.id, { id: 'alice', admin: false });
   });
 
