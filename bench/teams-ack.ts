@@ -88,28 +88,39 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
           id: ids[0],
         }),
       );
-      const sends = await Promise.all(
-        ids.map(async (id) => ({
-          token: await h.standin.sign(),
-          body: JSON.stringify(
-            h.driver.invoke('maria', { channel: REQUESTS_CHANNEL }, 'approve', {
-              warden: 1,
-              kind: 'request',
-              id,
-            }),
-          ),
-        })),
-      );
-      const sent = await sendFromWorker(h.driver.url, sends);
+      const invokes = (verb: string) =>
+        Promise.all(
+          ids.map(async (id) => ({
+            token: await h.standin.sign(),
+            body: JSON.stringify(
+              h.driver.invoke('maria', { channel: REQUESTS_CHANNEL }, verb, {
+                warden: 1,
+                kind: 'request',
+                id,
+              }),
+            ),
+          })),
+        );
+      // Reference: 50 concurrent refreshes (authentication, the SDK, the card; no decision).
+      const refreshed = await sendFromWorker(h.driver.url, await invokes('refresh'));
+      const sent = await sendFromWorker(h.driver.url, await invokes('approve'));
       const failed = sent.filter((s) => s.status !== 200 || !s.card).length;
       if (failed > 0) throw new Error(`${failed} of ${CONCURRENT} invokes were not answered with a card`);
       const active = (await h.fx.app.broker.list({ states: ['active'] })).length;
+      await waitFor(
+        async () => (await h.fx.app.broker.list({ states: ['active'] })).length === CONCURRENT,
+        60_000,
+        'every grant active',
+      );
       await h.bot.core.idle();
       const ms = sent.map((s) => s.ms).sort((a, b) => a - b);
+      const ref = refreshed.map((s) => s.ms).sort((a, b) => a - b);
       const result = {
         invoke_p50_ms: percentile(ms, 50),
         invoke_p99_ms: percentile(ms, 99),
-        active_grants: active,
+        refresh_p50_ms: percentile(ref, 50),
+        refresh_p99_ms: percentile(ref, 99),
+        active_at_answer: active,
       };
       if (!args.json) {
         console.log(`teams-ack: ${CONCURRENT} concurrent signed Action.Execute approve invokes`);

@@ -126,11 +126,18 @@ export class BotCore {
    * modal, a card input): undefined when they may, else the refusal to show them. The broker checks
    * again when the decision arrives.
    */
-  async checkDecider(personId: string, requestId: string): Promise<Reply | undefined> {
+  async checkDecider(
+    personId: string,
+    requestId: string,
+    action: 'approve' | 'deny' = 'deny',
+  ): Promise<Reply | undefined> {
     try {
       const may = await this.#broker.canApprove(requestId, personId);
       if (may.ok) return undefined;
-      return failReply('ERR_FORBIDDEN', line`You cannot deny this request: ${may.reason ?? 'not allowed'}.`);
+      return failReply(
+        'ERR_FORBIDDEN',
+        line`You cannot ${text(action)} this request: ${may.reason ?? 'not allowed'}.`,
+      );
     } catch (error) {
       return this.#fail(error, { personId, requestId, action: 'check' });
     }

@@ -57,6 +57,8 @@ export class ConnectorAuth {
   readonly #fetch: typeof fetch;
   readonly #clock: () => number;
   #keys: { fetchedAt: number; keys: EndorsedJwk[] } | undefined;
+  /** Imported keys by the JWK they came from (a refetch that drops a key drops it here too). */
+  readonly #imported = new WeakMap<EndorsedJwk, Promise<Awaited<ReturnType<typeof importJWK>>>>();
   #keysLoading: Promise<EndorsedJwk[]> | undefined;
 
   constructor(options: ConnectorAuthOptions) {
@@ -118,8 +120,13 @@ export class ConnectorAuth {
     if (!Array.isArray(endorsements) || !endorsements.includes(channelId)) {
       throw new SignatureError('ERR_BOT_SIGNATURE', `the signing key is not endorsed for ${channelId}`);
     }
-    const { endorsements: _drop, ...jwk } = key;
-    return importJWK(jwk, 'RS256');
+    let imported = this.#imported.get(key);
+    if (!imported) {
+      const { endorsements: _drop, ...jwk } = key;
+      imported = importJWK(jwk, 'RS256');
+      this.#imported.set(key, imported);
+    }
+    return imported;
   }
 
   async #currentKeys(): Promise<EndorsedJwk[]> {

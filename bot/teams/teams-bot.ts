@@ -51,6 +51,8 @@ import { formatTeamsRef, parseTeamsRef, threadConversation, threadRootOf } from 
 const CHAT = 'teams';
 /** Longest command or reply read. */
 const MAX_TEXT = 4000;
+/** How long an Approve/Deny invoke waits for its decision before answering "working on it". */
+const DECISION_BUDGET_MS = 250;
 
 export interface TeamsBotOptions {
   broker: ChatBrokerPort;
@@ -382,8 +384,9 @@ export class TeamsBot {
       case CardVerb.Refresh:
         return this.#answerCard('request', data.id);
       case CardVerb.Approve: {
-        const reply = await this.core.handleAction(person, data.id, 'approve');
-        return this.#answerCard('request', data.id, reply.ok ? undefined : reply.message.lines[0]);
+        const refused = await this.core.checkDecider(person, data.id, 'approve');
+        if (refused) return this.#answerCard('request', data.id, refused.message.lines[0]);
+        return this.#decideWithin(person, data.id, () => this.core.handleAction(person, data.id, 'approve'));
       }
       case CardVerb.Deny: {
         const raw = (action?.data as Record<string, unknown> | undefined)?.[REASON_INPUT];
@@ -393,10 +396,39 @@ export class TeamsBot {
           if (refused) return this.#answerCard('request', data.id, refused.message.lines[0]);
           return this.#answerCard('request', data.id, undefined, true);
         }
-        const reply = await this.core.handleAction(person, data.id, 'deny', reason);
-        return this.#answerCard('request', data.id, reply.ok ? undefined : reply.message.lines[0]);
+        return this.#decideWithin(person, data.id, () =>
+          this.core.handleAction(person, data.id, 'deny', reason),
+        );
       }
     }
+  }
+
+  /**
+   * Runs a decision, answering with the card once it is done, or after {@link DECISION_BUDGET_MS}
+   * with the card and a "working on it" notice: Teams shows a spinner until the invoke is answered,
+   * and activation (minting the credential) can take longer under load. The card is updated in
+   * place for everyone when the decision lands; a decision refused after the budget is logged and
+   * shows in the card's state.
+   */
+  async #decideWithin(person: string, id: string, decide: () => Promise<Reply>): Promise<InvokeBody> {
+    const work = decide();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), DECISION_BUDGET_MS);
+    });
+    const reply = await Promise.race([work, late]);
+    clearTimeout(timer);
+    if (!reply) {
+      void work.then((r) => {
+        if (!r.ok)
+          this.#log.warn(
+            { person, request: id, code: r.code },
+            'a Teams decision was refused after its answer',
+          );
+      });
+      return this.#answerCard('request', id, line`Working on it: this card updates when it is done.`);
+    }
+    return this.#answerCard('request', id, reply.ok ? undefined : reply.message.lines[0]);
   }
 
   /** The request's card as it is now, for the person who acted (with a notice, or the deny form). */
