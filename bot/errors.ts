@@ -50,6 +50,17 @@ export class UnknownUserError extends BotError {
   }
 }
 
+/** A Teams user Warden does not know; the message names whom to ask. */
+export class UnknownTeamsUserError extends BotError {
+  constructor(contact: string, user: string) {
+    super(
+      'ERR_BOT_USER_UNKNOWN',
+      `Warden does not know who you are in Teams: ask ${contact} to add your Entra object id (people[].teams) or your e-mail to Warden's people list`,
+      { details: { chatUser: user.slice(0, 64) } },
+    );
+  }
+}
+
 /**
  * An inbound Slack request failed authentication. The message is fixed and generic on purpose;
  * `reason` is for debug logs only.

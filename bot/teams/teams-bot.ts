@@ -36,7 +36,6 @@ import {
   REASON_INPUT,
   renderCard,
   renderCardText,
-  renderMessageCard,
   renderMessageText,
 } from './adaptive-card.ts';
 import { BotTokenSource } from './bot-token.ts';
@@ -45,6 +44,20 @@ import { MESSAGES_PATH, rememberOnceInMemory, TeamsHttpAdapter } from './http-ad
 import { callTeams, DEFAULT_RETRY, type RetryPolicy } from './teams-calls.ts';
 import type { TeamsSettings } from './teams-config.ts';
 import { TeamsPeople } from './teams-people.ts';
+import {
+  type InboundActivity,
+  type InvokeBody,
+  invokeError,
+  invokeMessage,
+  isPersonal,
+  memoryConversations,
+  messageActivity,
+  renderLineMessage,
+  toSdkLogger,
+} from './teams-support.ts';
+
+export { checkTeamsSettings } from './teams-support.ts';
+
 import { formatTeamsRef, parseTeamsRef, threadConversation, threadRootOf } from './teams-refs.ts';
 
 /** Names this chat in stored message references. */
@@ -82,23 +95,6 @@ export interface TeamsStatus {
   failures: number;
   error?: { kind: 'unreachable' | 'refused' | 'failed'; message: string };
 }
-
-/** The parts of an activity the handlers read (the SDK's types are wider). */
-interface InboundActivity {
-  id?: string;
-  text?: string;
-  serviceUrl: string;
-  replyToId?: string;
-  from: { id: string; aadObjectId?: string };
-  conversation: { id: string; conversationType?: string; tenantId?: string };
-  channelData?: { tenant?: { id?: string } };
-  value?: { action?: { verb?: unknown; data?: unknown } };
-}
-
-type InvokeBody =
-  | { statusCode: 200; type: 'application/vnd.microsoft.card.adaptive'; value: unknown }
-  | { statusCode: 200; type: 'application/vnd.microsoft.activity.message'; value: string }
-  | { statusCode: 400; type: 'application/vnd.microsoft.error'; value: { code: string; message: string } };
 
 export class TeamsBot {
   readonly core: BotCore;
@@ -625,89 +621,5 @@ export class TeamsBot {
       updatedAt: this.#clock(),
     });
     return { conversationId, serviceUrl };
-  }
-}
-
-function isPersonal(activity: InboundActivity): boolean {
-  return activity.conversation.conversationType === 'personal';
-}
-
-/** A message as an activity: an Adaptive Card, and its first line as the notification text. */
-function messageActivity(message: Message): Record<string, unknown> {
-  return {
-    type: 'message',
-    text: renderMessageText(message),
-    attachments: [{ contentType: CARD_CONTENT_TYPE, content: renderMessageCard(message) }],
-  };
-}
-
-function renderLineMessage(l: Line): string {
-  return renderMessageText({ lines: [l] });
-}
-
-function invokeMessage(value: string): InvokeBody {
-  return { statusCode: 200, type: 'application/vnd.microsoft.activity.message', value };
-}
-
-function invokeError(code: string, message: string): InvokeBody {
-  return { statusCode: 400, type: 'application/vnd.microsoft.error', value: { code, message } };
-}
-
-/** Conversation references in memory (no store: tests, a single process). */
-function memoryConversations(): ChatConversationStore {
-  const byUser = new Map<string, Parameters<ChatConversationStore['saveChatConversation']>[0]>();
-  return {
-    async saveChatConversation(record) {
-      byUser.delete(record.userId);
-      byUser.set(record.userId, record);
-      if (byUser.size > 5000) byUser.delete(byUser.keys().next().value as string);
-    },
-    async getChatConversation(_chat, who) {
-      if ('userId' in who) return byUser.get(who.userId);
-      return [...byUser.values()].reverse().find((r) => r.personId === who.personId);
-    },
-  };
-}
-
-/** The SDK logs through pino at warn and above only, as strings: its objects can hold tokens and bodies. */
-function toSdkLogger(log: Logger): NonNullable<AppOptions<IPlugin>['logger']> {
-  const text = (parts: unknown[]) =>
-    parts
-      .map((p) => (typeof p === 'string' ? p : p instanceof Error ? p.message : ''))
-      .filter(Boolean)
-      .join(' ')
-      .slice(0, 500);
-  const logger: NonNullable<AppOptions<IPlugin>['logger']> = {
-    debug: () => {},
-    info: () => {},
-    log: () => {},
-    trace: () => {},
-    warn: (...parts: unknown[]) => log.warn({ component: 'teams-sdk' }, text(parts)),
-    error: (...parts: unknown[]) => log.error({ component: 'teams-sdk' }, text(parts)),
-    child: () => logger,
-  } as never;
-  return logger;
-}
-
-/**
- * One token request with the configured credentials (`warden doctor`): undefined when Entra ID
- * issues one, else why not, network failures told apart from refused credentials.
- */
-export async function checkTeamsSettings(
-  settings: TeamsSettings,
-): Promise<{ kind: 'unreachable' | 'refused'; message: string } | undefined> {
-  const tokens = new BotTokenSource({
-    appId: settings.appId,
-    appPassword: settings.appPassword,
-    tenantId: settings.tenantId,
-    loginEndpoint: settings.loginEndpoint,
-    retry: { ...DEFAULT_RETRY, attempts: 1 },
-  });
-  try {
-    await tokens.get(settings.botScope);
-    return undefined;
-  } catch (error) {
-    const transient = isBotError(error) && error.details.transient === true;
-    return { kind: transient ? 'unreachable' : 'refused', message: (error as Error).message };
   }
 }

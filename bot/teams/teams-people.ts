@@ -5,21 +5,10 @@
  * activity, which anyone could write). Anyone else is refused with a message naming whom to ask.
  */
 import type { ChatDirectory } from '../../broker/ports/chat.ts';
-import { BotError } from '../errors.ts';
+import { UnknownTeamsUserError } from '../errors.ts';
 
 /** Entra object ids are GUIDs. */
 const OBJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** A Teams user Warden does not know; the message names whom to ask. */
-export class UnknownTeamsUserError extends BotError {
-  constructor(contact: string, user: string) {
-    super(
-      'ERR_BOT_USER_UNKNOWN',
-      `Warden does not know who you are in Teams: ask ${contact} to add your Entra object id (people[].teams) or your e-mail to Warden's people list`,
-      { details: { chatUser: user.slice(0, 64) } },
-    );
-  }
-}
 
 export interface TeamsPeopleOptions {
   directory: ChatDirectory;
