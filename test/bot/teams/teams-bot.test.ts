@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { TeamsBot } from '../../../bot/teams/teams-bot.ts';
+import { createLogger } from '../../../broker/log.ts';
 import type { AccessRequest } from '../../../broker/model.ts';
 import type { ReviewOutcome } from '../../../broker/ports/proxy.ts';
-import { waitFor } from '../../helpers/broker-fixture.ts';
+import { LogCapture, waitFor } from '../../helpers/broker-fixture.ts';
 import { type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
 import { parseLoginFromDm, runPsql } from '../../helpers/psql.ts';
 import {
@@ -316,6 +318,27 @@ describe('Teams adapter', () => {
     await rootOf(request.id);
     await until(() => h.bot.status().state === 'connected', 'connected again');
     await h.fx.app.broker.cancel(request.id, { id: 'alice', admin: false });
+  });
+
+  it('switches authentication off only by the explicit flag, and says so loudly at start-up', async () => {
+    const logs = new LogCapture();
+    const insecure = new TeamsBot({
+      broker: h.fx.app.broker,
+      settings: { ...h.settings, insecureSkipAuth: true },
+      logger: createLogger({ level: 'info', destination: logs }),
+      defaultChannel: '#access-requests',
+    });
+    const { port } = await insecure.start();
+    try {
+      const line = logs.lines.find((l) => l.includes('INSECURE: Teams inbound authentication is OFF'));
+      assert.ok(line, 'the start-up warning');
+      assert.equal(JSON.parse(line).level, 'error', 'logged at error level');
+      const driver = new TeamsDriver(`http://127.0.0.1:${port}/api/messages`, h.standin);
+      const sent = await driver.send(driver.message('alice', personal, 'access help'), null);
+      assert.equal(sent.status, 200, 'an unsigned activity is accepted only with the flag');
+    } finally {
+      await insecure.stop();
+    }
   });
 
   it('answers the usage verbs in 1:1', async () => {
