@@ -19,17 +19,9 @@
 import { z } from 'zod';
 import type { ResolveSecret, Revealable, SecretRef } from '../broker/ports/chat.ts';
 import { parseDurationMs } from '../lib/duration.ts';
+import { durationSchema, secretRefSchema } from './config-schemas.ts';
 import { BotConfigError } from './errors.ts';
-
-/** The same shape as every secret reference of `warden.yaml`: never a value written inline. */
-const secretRefSchema = z.union(
-  [z.strictObject({ env: z.string().min(1) }), z.strictObject({ file: z.string().min(1) })],
-  { error: 'secrets are referenced as {env: NAME} or {file: /path}, never written inline' },
-);
-
-const durationSchema = z.string().refine((text) => (parseDurationMs(text) ?? 0) > 0, {
-  error: 'a duration such as 30s, 1m or 5m',
-});
+import { teamsSchema } from './teams/teams-config.ts';
 
 const slackSchema = z
   .strictObject({
@@ -70,10 +62,17 @@ export const botConfigSchema = z.strictObject({
   /** Where requests are posted when neither their rule nor their target names an approval channel. */
   default_channel: z.string().min(1).default('#access-requests'),
   slack: slackSchema.optional(),
+  /** Microsoft Teams (`bot/teams/`; reference in docs/teams.md). */
+  teams: teamsSchema.optional(),
 });
 
 export type BotConfig = z.output<typeof botConfigSchema>;
 export type SlackConfig = z.output<typeof slackSchema>;
+export {
+  resolveTeamsSettings,
+  type TeamsConfig,
+  type TeamsSettings,
+} from './teams/teams-config.ts';
 
 /** `chat.slack.listen`, `people[2]`: a config path as the rest of Warden prints it. */
 function formatPath(path: readonly PropertyKey[]): string {

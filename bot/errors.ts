@@ -16,6 +16,7 @@ export const BOT_ERROR_CODES = [
   'ERR_BOT_BODY_TOO_LARGE',
   'ERR_BOT_SLACK_NOT_IN_CHANNEL',
   'ERR_BOT_SLACK_API',
+  'ERR_BOT_TEAMS_API',
   'ERR_BOT_INTERNAL',
 ] as const;
 
@@ -49,6 +50,17 @@ export class UnknownUserError extends BotError {
   }
 }
 
+/** A Teams user Warden does not know; the message names whom to ask. */
+export class UnknownTeamsUserError extends BotError {
+  constructor(contact: string, user: string) {
+    super(
+      'ERR_BOT_USER_UNKNOWN',
+      `Warden does not know who you are in Teams: ask ${contact} to add your Entra object id (people[].teams) or your e-mail to Warden's people list`,
+      { details: { chatUser: user.slice(0, 64) } },
+    );
+  }
+}
+
 /**
  * An inbound Slack request failed authentication. The message is fixed and generic on purpose;
  * `reason` is for debug logs only.
@@ -69,6 +81,13 @@ export class SlackApiError extends BotError {
     options: WardenErrorOptions = {},
   ) {
     super(code, message, options);
+  }
+}
+
+/** A Bot Connector (or token endpoint) call failed for good (after retries, or with an error retrying cannot fix). */
+export class TeamsApiError extends BotError {
+  constructor(message: string, options: WardenErrorOptions = {}) {
+    super('ERR_BOT_TEAMS_API', message, options);
   }
 }
 

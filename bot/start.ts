@@ -8,16 +8,26 @@
 import type { Readable, Writable } from 'node:stream';
 import type {
   ChatBrokerPort,
+  ChatConversationStore,
   ChatMessageStore,
   ChatReviewPort,
+  OnceStore,
   ResolveSecret,
 } from '../broker/ports/chat.ts';
 import type { Logger } from '../lib/log.ts';
-import { type BotConfig, parseBotConfig, resolveSlackSettings, type SlackSettings } from './config.ts';
+import {
+  type BotConfig,
+  parseBotConfig,
+  resolveSlackSettings,
+  resolveTeamsSettings,
+  type SlackSettings,
+  type TeamsSettings,
+} from './config.ts';
 import { ConsoleBot } from './console/console-bot.ts';
 import { checkSlackSettings, SlackBot } from './slack/slack-bot.ts';
 import type { RetryPolicy } from './slack/slack-calls.ts';
 import type { ChatStatus } from './slack/slack-connection.ts';
+import { checkTeamsSettings, TeamsBot } from './teams/teams-bot.ts';
 
 export type { ChatStatus } from './slack/slack-connection.ts';
 
@@ -36,6 +46,10 @@ export interface ServeChatOptions {
   reviews?: ChatReviewPort;
   /** Where message references are kept: the broker's store, shared by every process. */
   messages?: ChatMessageStore;
+  /** Where 1:1 conversation references are kept (Teams): the broker's store. */
+  conversations?: ChatConversationStore;
+  /** One-time keys against replayed activities (Teams): the broker's store. */
+  once?: OnceStore;
   logger: Logger;
   console?: ConsoleChatOptions;
   /** Web API retries and the first reconnect delay (tests shorten them). */
@@ -55,6 +69,7 @@ export interface ChatCheck {
 export interface PreparedChat {
   readonly config: BotConfig;
   readonly slack: SlackSettings | undefined;
+  readonly teams: TeamsSettings | undefined;
   /** Starts the configured chats. Fails only when a listener cannot be bound. */
   serve(options: ServeChatOptions): Promise<ChatRuntime>;
   /** Checks each configured chat once, starting nothing (`warden doctor`). */
@@ -64,9 +79,12 @@ export interface PreparedChat {
 /** The running chat front ends. */
 export interface ChatRuntime {
   readonly slack: SlackBot | undefined;
+  readonly teams: TeamsBot | undefined;
   readonly console: ConsoleBot | undefined;
   /** Where the Slack adapter listens (HTTP mode). */
   readonly slackPort: number | undefined;
+  /** Where the Teams adapter listens (`POST /api/messages`). */
+  readonly teamsPort: number | undefined;
   /** Ends when the console does (Ctrl-D, `quit`); undefined without a console. */
   readonly consoleDone: Promise<void> | undefined;
   /** Each chat's state for `/v1/health`. */
@@ -86,11 +104,16 @@ export async function prepareChat(options: {
 }): Promise<PreparedChat> {
   const config = parseBotConfig(options.config);
   const slack = config.slack && (await resolveSlackSettings(config.slack, options.resolveSecret));
+  const teams = config.teams && (await resolveTeamsSettings(config.teams, options.resolveSecret));
   return {
     config,
     slack,
-    serve: (serveOptions) => serveChat(config, slack, serveOptions),
-    check: async (logger) => (slack ? [await checkSlack(slack, logger)] : []),
+    teams,
+    serve: (serveOptions) => serveChat(config, slack, teams, serveOptions),
+    check: async (logger) => [
+      ...(slack ? [await checkSlack(slack, logger)] : []),
+      ...(teams ? [await checkTeams(teams)] : []),
+    ],
   };
 }
 
@@ -109,6 +132,7 @@ export async function startChat(
 async function serveChat(
   config: BotConfig,
   settings: SlackSettings | undefined,
+  teamsSettings: TeamsSettings | undefined,
   options: ServeChatOptions,
 ): Promise<ChatRuntime> {
   const slack = settings
@@ -130,6 +154,29 @@ async function serveChat(
     slackPort = (await slack.start()).port;
     options.logger.info({ mode: settings.mode, port: slackPort }, 'Slack bot started');
   }
+  const teams = teamsSettings
+    ? new TeamsBot({
+        broker: options.broker,
+        settings: teamsSettings,
+        logger: options.logger,
+        defaultChannel: config.default_channel,
+        ...(options.reviews ? { reviews: options.reviews } : {}),
+        ...(options.messages ? { messages: options.messages } : {}),
+        ...(options.conversations ? { conversations: options.conversations } : {}),
+        ...(options.once ? { once: options.once } : {}),
+        ...(options.slackRetry ? { retry: options.slackRetry } : {}),
+      })
+    : undefined;
+  let teamsPort: number | undefined;
+  if (teams) {
+    try {
+      teamsPort = (await teams.start()).port;
+    } catch (error) {
+      await slack?.stop();
+      throw error;
+    }
+    options.logger.info({ port: teamsPort }, 'Teams bot started');
+  }
   let consoleBot: ConsoleBot | undefined;
   let consoleDone: Promise<void> | undefined;
   if (options.console) {
@@ -144,13 +191,41 @@ async function serveChat(
   }
   return {
     slack,
+    teams,
     console: consoleBot,
     slackPort,
+    teamsPort,
     consoleDone,
-    health: (): Record<string, ChatStatus> => (slack ? { slack: slack.status() } : {}),
+    health: (): Record<string, ChatStatus> => ({
+      ...(slack ? { slack: slack.status() } : {}),
+      ...(teams ? { teams: teams.status() } : {}),
+    }),
     async stop() {
-      await slack?.stop();
+      await Promise.all([slack?.stop(), teams?.stop()]);
     },
+  };
+}
+
+const TEAMS_CHECK = 'Teams bot token';
+
+/** One token from Entra ID for the bot, telling a network failure from refused credentials. */
+async function checkTeams(settings: TeamsSettings): Promise<ChatCheck> {
+  const failure = await checkTeamsSettings(settings);
+  if (!failure)
+    return { name: TEAMS_CHECK, ok: true, detail: `app ${settings.appId} in tenant ${settings.tenantId}` };
+  if (failure.kind === 'unreachable') {
+    return {
+      name: TEAMS_CHECK,
+      ok: false,
+      detail: `${failure.message}: a network problem, not the credentials`,
+      fix: `check that Warden can reach ${settings.loginEndpoint} and the Bot Connector; warden serve keeps running and retries meanwhile`,
+    };
+  }
+  return {
+    name: TEAMS_CHECK,
+    ok: false,
+    detail: failure.message,
+    fix: 'check chat.teams.app_id, app_password and tenant_id against the Entra app registration',
   };
 }
 

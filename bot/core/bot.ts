@@ -47,12 +47,14 @@ export class BotCore {
   readonly #reviews: ChatReviewPort | undefined;
   readonly #keeper: MessageKeeper;
   readonly #via: string;
+  readonly #chat: string;
 
   constructor(options: BotCoreOptions) {
     this.#broker = options.broker;
     this.#log = options.logger;
     this.#reviews = options.reviews;
     this.#via = options.via ?? 'chat';
+    this.#chat = options.surface.name;
     this.#keeper = new MessageKeeper({
       broker: options.broker,
       surface: options.surface,
@@ -124,11 +126,18 @@ export class BotCore {
    * modal, a card input): undefined when they may, else the refusal to show them. The broker checks
    * again when the decision arrives.
    */
-  async checkDecider(personId: string, requestId: string): Promise<Reply | undefined> {
+  async checkDecider(
+    personId: string,
+    requestId: string,
+    action: 'approve' | 'deny' = 'deny',
+  ): Promise<Reply | undefined> {
     try {
       const may = await this.#broker.canApprove(requestId, personId);
       if (may.ok) return undefined;
-      return failReply('ERR_FORBIDDEN', line`You cannot deny this request: ${may.reason ?? 'not allowed'}.`);
+      return failReply(
+        'ERR_FORBIDDEN',
+        line`You cannot ${text(action)} this request: ${may.reason ?? 'not allowed'}.`,
+      );
     } catch (error) {
       return this.#fail(error, { personId, requestId, action: 'check' });
     }
@@ -256,6 +265,8 @@ export class BotCore {
       reason: command.reason,
       breakGlass: command.breakGlass,
       source: 'chat',
+      // Where it came from: the requester is told there, and its card says so.
+      meta: { chat: this.#chat },
     });
     const what = line`${request.id} for ${formatTarget(request)} (${formatDuration(request.durationMs)})`;
     switch (request.state) {

@@ -16,7 +16,7 @@ import type {
 } from '../../broker/ports/chat.ts';
 import type { Logger } from '../../lib/log.ts';
 import { line, message } from './message.ts';
-import { renderDm, renderRequest, renderReview, renderStep, renderUnposted } from './render.ts';
+import { originOf, renderDm, renderRequest, renderReview, renderStep, renderUnposted } from './render.ts';
 import type { ChatSurface, MessageRef } from './surface.ts';
 
 /** Events after which the root message no longer shows the truth. */
@@ -114,7 +114,7 @@ export class MessageKeeper {
     let posted = 0;
     for (const request of pending) {
       await this.#enqueue(request.id, 'catch-up', async () => {
-        if (await this.findRoot(request.id)) return;
+        if (!this.#drawsRequest(request) || (await this.findRoot(request.id))) return;
         if (await this.#postRoot(request)) posted++;
       });
     }
@@ -142,10 +142,12 @@ export class MessageKeeper {
     }
     // The DM goes first: it carries what the requester waits for, and must not wait on channel trouble.
     const dm = renderDm(event);
-    if (dm) await this.#attempt('sendDirect', request, () => this.#surface.sendDirect(request.requester, dm));
+    if (dm && this.#tellsRequester(request)) {
+      await this.#attempt('sendDirect', request, () => this.#surface.sendDirect(request.requester, dm));
+    }
     let root: MessageRef | undefined;
     if (event.type === 'request.created') {
-      root = await this.#postRoot(request);
+      root = this.#drawsRequest(request) ? await this.#postRoot(request) : undefined;
     } else if (CHANGES_ROOT.has(event.type)) {
       root = await this.#updateRoot(request);
     } else {
@@ -168,6 +170,7 @@ export class MessageKeeper {
       return;
     }
     if (review.state === 'pending') {
+      if (!thread && !this.#drawsRequest(request)) return;
       await this.#attempt('postCard', request, async () => {
         const ref = await this.#surface.postCard(
           { channel: this.channelFor(request), ...(thread ? { thread } : {}) },
@@ -182,6 +185,25 @@ export class MessageKeeper {
       const text = message([...card.title, ...line`: `, ...card.status]);
       await this.#attempt('postInThread', request, () => this.#surface.postInThread(thread, text));
     }
+  }
+
+  /** Whether this chat shows a request: it came from here, or one of its approvers is reached here. */
+  #drawsRequest(request: AccessRequest): boolean {
+    const reaches = this.#surface.reaches?.bind(this.#surface);
+    if (!reaches) return true;
+    const origin = originOf(request);
+    if (origin === this.#surface.name) return true;
+    if (request.decision.approval.groups.some((g) => g.members.some((p) => reaches(p)))) return true;
+    // Not made in a chat (CLI, API, CI): shown where the requester is, if no approver is anywhere here.
+    return origin === undefined && reaches(request.requester);
+  }
+
+  /** Whether this chat tells the requester: the request came from here, or from no chat and they are here. */
+  #tellsRequester(request: AccessRequest): boolean {
+    const reaches = this.#surface.reaches?.bind(this.#surface);
+    if (!reaches) return true;
+    const origin = originOf(request);
+    return origin === this.#surface.name || (origin === undefined && reaches(request.requester));
   }
 
   async #postRoot(request: AccessRequest): Promise<MessageRef | undefined> {
@@ -205,7 +227,7 @@ export class MessageKeeper {
   async #updateRoot(request: AccessRequest): Promise<MessageRef | undefined> {
     const ref = await this.findRoot(request.id);
     // A request whose root was never posted (chat was down when it was created) gets one now.
-    if (!ref) return this.#postRoot(request);
+    if (!ref) return this.#drawsRequest(request) ? this.#postRoot(request) : undefined;
     const card = renderRequest(await this.#broker.show(request.id));
     await this.#attempt('updateCard', request, () => this.#surface.updateCard(ref, card));
     return ref;

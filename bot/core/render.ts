@@ -104,6 +104,14 @@ function describeStatus(details: RequestDetails, approvedBy: string[]): Line {
   }
 }
 
+const CHAT_LABEL: Record<string, string> = { slack: 'Slack', teams: 'Microsoft Teams', console: 'console' };
+
+/** The chat a request was made in (`meta.chat`, set by the bot core), if any. */
+export function originOf(request: Pick<AccessRequest, 'meta'>): string | undefined {
+  const chat = request.meta?.chat;
+  return typeof chat === 'string' && chat ? chat : undefined;
+}
+
 /** The root message of a request, as it should look now. */
 export function renderRequest(details: RequestDetails): Card {
   const r = details.request;
@@ -135,6 +143,8 @@ export function renderRequest(details: RequestDetails): Card {
       ),
     });
   }
+  const origin = originOf(r);
+  if (origin) fields.push({ label: 'Requested in', value: [literal(CHAT_LABEL[origin] ?? origin)] });
   fields.push({ label: 'Request', value: [literal(r.id)] });
   const pending = r.state === 'pending';
   const approvers = pending

@@ -34,4 +34,10 @@ export interface ChatSurface {
   postInThread(root: MessageRef, message: Message): Promise<void>;
   /** A direct message to a Warden person. It may hold a credential: never log it. */
   sendDirect(personId: string, message: Message): Promise<void>;
+  /**
+   * Whether this chat can reach a Warden person. With several chats running, a request is drawn
+   * in the chat it came from and in each chat that reaches one of its approvers; the requester is
+   * told in the chat the request came from. Absent: this chat draws every request.
+   */
+  reaches?(personId: string): boolean;
 }

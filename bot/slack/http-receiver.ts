@@ -226,7 +226,8 @@ function header(req: IncomingMessage, name: string): string | undefined {
 }
 
 /** Reads a body up to `max` bytes; undefined (and the rest discarded) when it is longer. */
-function readBounded(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
+/** Reads a request body of at most `max` bytes; undefined (and the rest drained) when it is longer. */
+export function readBounded(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

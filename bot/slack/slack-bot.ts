@@ -415,6 +415,7 @@ export class SlackBot {
         const channel = await this.#dmChannel(personId);
         await this.#call(() => this.#client.chat.postMessage({ channel, text: this.#render(message) }));
       },
+      reaches: (personId: string) => this.people.reaches(personId),
     };
   }
 

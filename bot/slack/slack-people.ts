@@ -66,6 +66,12 @@ export class SlackPeople {
     return slackId;
   }
 
+  /** Whether Slack can reach a person: a Slack id is configured or learnt, or (by e-mail) they have an e-mail. */
+  reaches(personId: string): boolean {
+    if (this.known(personId)) return true;
+    return this.#mapping === 'email' && Boolean(this.#directory.get(personId)?.email);
+  }
+
   /** The person's Slack id if it is configured or was learnt, without asking Slack (mentions). */
   known(personId: string): string | undefined {
     return this.#directory.chatIdOf(personId, 'slack') ?? this.#slackOf.get(personId);

@@ -24,9 +24,12 @@ export type { AccessRequest, Approval, RequestState, ReviewState, StatementRevie
 export type { ApprovalRequirement } from '../policy/evaluate.ts';
 export type { Actor, CreateRequestInput, RequestDetails } from '../requests/broker.ts';
 export type {
+  ChatConversationRecord,
+  ChatConversationStore,
   ChatMessageRecord,
   ChatMessageStore,
   ChatMessageSubject,
+  OnceStore,
   RequestFilter,
 } from '../store/store.ts';
 

@@ -15,6 +15,7 @@ import pg from 'pg';
 import type { AuditSigner } from '../audit/signing.ts';
 import { StoreMissingError } from '../errors.ts';
 import { createAuditQueries } from './sql/audit.ts';
+import { createChatConversationQueries } from './sql/chat-conversations.ts';
 import { createChatMessageQueries } from './sql/chat-messages.ts';
 import { createCredentialQueries } from './sql/credentials.ts';
 import { migrateSchema } from './sql/migrations.ts';
@@ -76,6 +77,7 @@ export function createSqlStore(
     ...createReviewQueries(db),
     ...createOnceQueries(db),
     ...createChatMessageQueries(db),
+    ...createChatConversationQueries(db),
   };
 }
 

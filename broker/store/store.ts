@@ -219,6 +219,35 @@ export interface ChatMessageStore {
   findChatMessage(chat: string, ref: string): Promise<ChatMessageRecord | undefined>;
 }
 
+/**
+ * How to reach a chat user in a 1:1 conversation, so that any process can message them after a
+ * restart (a Teams conversation reference). Never holds a secret.
+ */
+export interface ChatConversationRecord {
+  /** The adapter (`teams`). */
+  chat: string;
+  /** The user's id in that chat (Teams: the Entra object id). */
+  userId: string;
+  /** The Warden person they are. */
+  personId: string;
+  conversationId: string;
+  /** The Bot Connector that serves the conversation. */
+  serviceUrl: string;
+  tenantId: string;
+  updatedAt: number;
+}
+
+/** Conversation references (migration 13). */
+export interface ChatConversationStore {
+  /** Stores (or replaces) the reference of `(chat, userId)`. */
+  saveChatConversation(record: ChatConversationRecord): Promise<void>;
+  /** The newest reference for a chat user, or for a Warden person. */
+  getChatConversation(
+    chat: string,
+    who: { userId: string } | { personId: string },
+  ): Promise<ChatConversationRecord | undefined>;
+}
+
 /** Which SQL dialect a store runs on. */
 export type StoreKind = 'embedded' | 'postgres';
 
@@ -236,7 +265,8 @@ export interface Store
     ProxyVerifierStore,
     ReviewStore,
     OnceStore,
-    ChatMessageStore {
+    ChatMessageStore,
+    ChatConversationStore {
   readonly kind: StoreKind;
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -158,6 +158,8 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       broker: app.broker,
       reviews: app.reviews,
       messages: app.store,
+      conversations: app.store,
+      once: app.store,
       logger,
       ...(consoleMode
         ? {

@@ -190,6 +190,8 @@ const SAMPLES: Record<string, Record<string, { make: () => WardenError; config?:
     UnknownUserError: { make: () => new bot.UnknownUserError('U1') },
     SignatureError: { make: () => new bot.SignatureError('ERR_BOT_SIGNATURE', 'bad mac') },
     SlackApiError: { make: () => new bot.SlackApiError('ERR_BOT_SLACK_API', 'failed') },
+    TeamsApiError: { make: () => new bot.TeamsApiError('failed') },
+    UnknownTeamsUserError: { make: () => new bot.UnknownTeamsUserError('an admin', 'x') },
   },
   pgProxy: {
     PgProxyError: { make: () => new pgProxy.PgProxyError('ERR_PGPROXY_UPSTREAM', 'down') },

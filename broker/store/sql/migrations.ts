@@ -256,6 +256,25 @@ const MIGRATIONS: ((db: Db, kind: StoreKind) => Promise<void>)[] = [
       .columns(['chat', 'ref'])
       .execute();
   },
+  // 13: conversation references for proactive 1:1 messages (Teams), by chat user and by person.
+  async (db) => {
+    await db.schema
+      .createTable('warden_chat_conversations')
+      .addColumn('chat', 'text', (c) => c.notNull())
+      .addColumn('user_id', 'text', (c) => c.notNull())
+      .addColumn('person_id', 'text', (c) => c.notNull())
+      .addColumn('conversation_id', 'text', (c) => c.notNull())
+      .addColumn('service_url', 'text', (c) => c.notNull())
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('warden_chat_conversations_pk', ['chat', 'user_id'])
+      .execute();
+    await db.schema
+      .createIndex('warden_chat_conversations_person')
+      .on('warden_chat_conversations')
+      .columns(['chat', 'person_id', 'updated_at'])
+      .execute();
+  },
 ];
 
 /** The schema version that moved every protocol's sessions into one table (tests start before it). */

@@ -146,8 +146,20 @@ export interface ChatMessageRow {
   created_at: number;
 }
 
+/** Migration 13: how to reach a chat user in a 1:1 conversation (Teams conversation references). */
+export interface ChatConversationRow {
+  chat: string;
+  user_id: string;
+  person_id: string;
+  conversation_id: string;
+  service_url: string;
+  tenant_id: string;
+  updated_at: number;
+}
+
 export interface Tables {
   warden_chat_messages: ChatMessageRow;
+  warden_chat_conversations: ChatConversationRow;
   warden_reviews: ReviewRow;
   warden_sessions: SessionRow;
   warden_session_events: SessionEventsRow;
