@@ -113,6 +113,8 @@ export async function startProxyFixture(
         duration: { default: '30m', max: '2h' },
         approvers: ['manager'],
         auto_approve: { groups: ['oncall'] },
+        // Extensions are approved by default; this rule opts out (tests of the unapproved path).
+        extend: { allowed: true, needs_approval: false },
       },
     ],
     ...extra,
