@@ -313,17 +313,25 @@ function normaliseSchema(schema: string): string {
 /**
  * The sizes of the relations `writes` name, resolved by the server as the write will resolve
  * them (`to_regclass`, the session's search_path): schema, name, `reltuples` (summed over the
- * leaves of a partitioned table).
+ * leaves of a partitioned table). A view written through (a masking view first on the
+ * search_path) adds the relations its query reads, since the plan's write node names the table
+ * under the view.
  */
 export function tableSizeSql(writes: readonly QualifiedName[]): string {
   const oids = writes.map((w) => `pg_catalog.to_regclass(${quoteLiteral(quoteName(w))})`).join(', ');
   return (
+    `WITH w AS (SELECT pg_catalog.unnest(ARRAY[${oids}]::pg_catalog.oid[]) AS oid), ` +
+    'rel AS (SELECT oid FROM w UNION SELECT d.refobjid FROM pg_catalog.pg_depend d ' +
+    'JOIN pg_catalog.pg_rewrite r ON r.oid OPERATOR(pg_catalog.=) d.objid ' +
+    "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass " +
+    "AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass " +
+    'AND r.ev_class OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT oid FROM w))) ' +
     "SELECT n.nspname, c.relname, CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'p' THEN " +
     '(SELECT pg_catalog.sum(l.reltuples) FROM pg_catalog.pg_partition_tree(c.oid) t ' +
     'JOIN pg_catalog.pg_class l ON l.oid OPERATOR(pg_catalog.=) t.relid WHERE t.isleaf ' +
     'AND l.reltuples OPERATOR(pg_catalog.>=) 0) ELSE c.reltuples END ' +
     'FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace ' +
-    `WHERE c.oid OPERATOR(pg_catalog.=) ANY (ARRAY[${oids}]::pg_catalog.oid[])`
+    'WHERE c.oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT oid FROM rel))'
   );
 }
 

@@ -526,18 +526,14 @@ export function compileSqlGuardrails(config: unknown, configPath = 'guardrails')
     for (const match of state.matches) {
       const current = statements[match.statement]!;
       if (SEVERITY[match.rule.action] <= SEVERITY[current.action]) continue;
-      const estimate = estimateFor(match, results.get(match.request));
-      const unestimated = estimate === undefined;
-      if (
-        unestimated
-          ? match.rule.unestimated === 'skip'
-          : !exceedsLimit(match.rule.maxRows!, estimate.rows, estimate.tableRows)
-      ) {
-        continue;
-      }
-      const detail = unestimated
-        ? 'the rows it touches could not be estimated'
-        : `estimated ${Math.round(estimate.rows)} rows${estimate.tableRows === undefined ? '' : ` of ${Math.round(estimate.tableRows)}`}`;
+      const candidates = estimatesFor(match, results.get(match.request));
+      const unestimated = candidates === undefined;
+      const estimate = candidates?.find((e) => exceedsLimit(match.rule.maxRows!, e.rows, e.tableRows));
+      if (unestimated ? match.rule.unestimated === 'skip' : estimate === undefined) continue;
+      const detail =
+        estimate === undefined
+          ? 'the rows it touches could not be estimated'
+          : `estimated ${Math.round(estimate.rows)} rows${estimate.tableRows === undefined ? '' : ` of ${Math.round(estimate.tableRows)}`}`;
       statements[match.statement] = {
         action: match.rule.action,
         rule: match.rule.name,
@@ -634,7 +630,7 @@ function impactOf(resolved: readonly ResolvedStatement[]): SessionImpact | undef
 }
 
 /** The largest estimate among those for the relation `match`'s operation writes. */
-function estimateFor(match: PendingMatch, result: EstimateResult): WriteEstimate | undefined {
+function estimatesFor(match: PendingMatch, result: EstimateResult): WriteEstimate[] | undefined {
   if (!result) return undefined;
   const written = match.operation.writes;
   let best: WriteEstimate | undefined;
@@ -642,5 +638,10 @@ function estimateFor(match: PendingMatch, result: EstimateResult): WriteEstimate
     if (!written.some((w) => nameMatches(estimate.relation, w, 'relation', match.scope))) continue;
     if (!best || estimate.rows > best.rows) best = estimate;
   }
-  return best;
+  if (best) return [best];
+  // No write node names the relation written: it is a view (a masking view first on the
+  // search_path, or any auto-updatable view), and the plan names the table under it. Every write
+  // node of the plan is then a candidate, and the rule holds when any of them exceeds its limit,
+  // so that reading through a view never loosens it.
+  return result.length > 0 ? [...result] : undefined;
 }

@@ -54,7 +54,7 @@ describe('SSH sessions in the lifecycle log', () => {
     assert.equal(typeof ended.duration_ms, 'number');
     assert.equal(ended.exit, 3);
     const active = lines().find((l) => l.msg === 'grant active' && l.request === grant.id)!;
-    assert.equal(active.login, credential.keyId);
+    assert.equal(active.login, credential.login);
 
     const all = fx.logs.lines.join('\n');
     const certificateBody = credential.certificate.split(' ')[1]!;
