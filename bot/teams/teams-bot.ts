@@ -115,6 +115,7 @@ export class TeamsBot {
   #status: TeamsStatus;
   #probe: NodeJS.Timeout | undefined;
   #probing = false;
+  #catchingUp: Promise<void> | undefined;
   #started = false;
 
   constructor(options: TeamsBotOptions) {
@@ -225,6 +226,7 @@ export class TeamsBot {
       this.#started = false;
       await this.adapter.stop();
     }
+    await this.#catchingUp;
     await this.core.idle();
   }
 
@@ -246,21 +248,36 @@ export class TeamsBot {
     try {
       await this.tokens.get(this.#settings.botScope);
       this.#probing = false;
-      await this.#reached();
+      this.#reached();
     } catch (error) {
       this.#probing = false;
       this.#failed(error);
     }
   }
 
-  async #reached(): Promise<void> {
+  /**
+   * Teams answered: marks it reachable and, when it was not, posts what was missed meanwhile. The
+   * catch-up runs on its own and is never awaited here: a call that reports Teams back may itself
+   * run in a request's drawing queue, and the catch-up queues work behind it (waiting for it there
+   * would hold that request's queue, and shutdown, for good).
+   */
+  #reached(): void {
     const was = this.#status.state;
-    if (was !== 'connected') {
-      this.#status = { state: 'connected', since: this.#clock(), failures: 0 };
-      this.#log.info({ was }, 'Teams reachable');
-      const posted = await this.core.catchUp().catch(() => 0);
-      if (posted > 0) this.#log.info({ posted }, 'posted the requests made while Teams was unreachable');
-    }
+    if (was === 'connected') return;
+    this.#status = { state: 'connected', since: this.#clock(), failures: 0 };
+    this.#log.info({ was }, 'Teams reachable');
+    const catchUp = this.core
+      .catchUp()
+      .then((posted) => {
+        if (posted > 0) this.#log.info({ posted }, 'posted the requests made while Teams was unreachable');
+      })
+      .catch((error: unknown) =>
+        this.#log.error({ message: (error as Error)?.message }, 'catching up with Teams failed'),
+      )
+      .finally(() => {
+        if (this.#catchingUp === catchUp) this.#catchingUp = undefined;
+      });
+    this.#catchingUp = catchUp;
   }
 
   #failed(error: unknown): void {
@@ -286,7 +303,7 @@ export class TeamsBot {
   async #call<T>(call: () => Promise<T>): Promise<T> {
     try {
       const result = await callTeams(call, this.#retry);
-      await this.#reached();
+      this.#reached();
       return result;
     } catch (error) {
       if (isBotError(error) && error.details.transient === true) this.#failed(error);

@@ -320,6 +320,54 @@ describe('Teams adapter', () => {
     await h.fx.app.broker.cancel(request.id, { id: 'alice', admin: false });
   });
 
+  it('draws a request whose first call finds Teams back, and stops without hanging (regression)', async () => {
+    // A call that succeeds while the bot counts Teams as down starts the catch-up. That call may run
+    // in a request's own drawing queue, where the catch-up queues work too: awaiting it there held
+    // the queue forever (the request never got its card, and stopping the bot never returned).
+    h.bot.core.stop();
+    const bot = new TeamsBot({
+      broker: h.fx.app.broker,
+      settings: h.settings,
+      logger: createLogger({ level: 'silent' }),
+      defaultChannel: '#access-requests',
+      retry: { baseDelayMs: 5, attempts: 2 },
+      conversations: h.fx.store,
+      // No probe during the test: only a call can find Teams back.
+      reconnectInitialDelayMs: 600_000,
+      reconnectMaxDelayMs: 600_000,
+    });
+    await bot.start();
+    const ask = (reason: string) =>
+      h.fx.app.broker.request({
+        requester: 'alice',
+        target: 'app-db',
+        level: 'read',
+        duration: '30m',
+        reason,
+        source: 'cli',
+      });
+    const ids: string[] = [];
+    try {
+      await until(() => bot.status().state === 'connected', 'connected');
+      h.standin.down = true;
+      ids.push((await ask('made while Teams is down')).id);
+      await until(() => bot.status().state === 'degraded', 'degraded');
+      await bot.core.idle();
+      h.standin.down = false;
+      ids.push((await ask('made once Teams is back')).id);
+      for (const id of ids) await rootOf(id);
+      assert.equal(bot.status().state, 'connected');
+    } finally {
+      const stopped = await Promise.race([
+        bot.stop().then(() => true),
+        new Promise<false>((r) => setTimeout(() => r(false), 10_000).unref()),
+      ]);
+      for (const id of ids) await h.fx.app.broker.cancel(id, { id: 'alice', admin: false });
+      h.bot.core.start();
+      assert.ok(stopped, 'the bot stops');
+    }
+  });
+
   it('switches authentication off only by the explicit flag, and says so loudly at start-up', async () => {
     const logs = new LogCapture();
     const insecure = new TeamsBot({
