@@ -18,6 +18,7 @@ import type {
   ChatMessageStore,
   ChatReviewPort,
   OnceStore,
+  RequestDetails,
 } from '../../broker/ports/chat.ts';
 import { backoffDelay } from '../../lib/backoff.ts';
 import type { Logger } from '../../lib/log.ts';
@@ -417,31 +418,60 @@ export class TeamsBot {
   }
 
   /**
-   * Runs a decision, answering with the card once it is done, or after {@link DECISION_BUDGET_MS}
-   * with the card and a "working on it" notice: Teams shows a spinner until the invoke is answered,
-   * and activation (minting the credential) can take longer under load. The card is updated in
-   * place for everyone when the decision lands; a decision refused after the budget is logged and
-   * shows in the card's state.
+   * Runs a decision and answers the invoke as soon as the broker has recorded it (Teams shows a
+   * spinner until the invoke is answered): activation, which mints the credential, goes on after
+   * the answer, and the card is updated in place for everyone when it lands. A decision refused
+   * before it is recorded answers with why; one not recorded within {@link DECISION_BUDGET_MS}
+   * answers with a "working on it" notice, and a refusal after the answer is logged and shows in
+   * the card's state.
    */
   async #decideWithin(person: string, id: string, decide: () => Promise<Reply>): Promise<InvokeBody> {
-    const work = decide();
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), DECISION_BUDGET_MS);
+    // The card as the decision left it, when the event tells all of it (an approval that decided
+    // the request): no store read, which would queue behind the activations just started.
+    let recorded: (details: RequestDetails | undefined) => void = () => {};
+    const counted = new Promise<{ recorded: RequestDetails | undefined }>((resolve) => {
+      recorded = (details) => resolve({ recorded: details });
     });
-    const reply = await Promise.race([work, late]);
+    const unsubscribe = this.#broker.events.subscribe((event) => {
+      if (event.request.id !== id) return;
+      if (event.type === 'approval.counted' && event.approval.approver === person) {
+        const decided = event.request.state !== 'pending';
+        recorded(
+          decided
+            ? {
+                request: event.request,
+                approvals: [...event.approvals],
+                credentials: [],
+                requirement: undefined,
+              }
+            : undefined,
+        );
+      } else if (event.type === 'request.denied' && event.by === person) {
+        recorded(undefined);
+      }
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), DECISION_BUDGET_MS);
+    });
+    const work = decide();
+    const first = await Promise.race([work, counted, late]);
+    unsubscribe();
     clearTimeout(timer);
-    if (!reply) {
-      void work.then((r) => {
-        if (!r.ok)
-          this.#log.warn(
-            { person, request: id, code: r.code },
-            'a Teams decision was refused after its answer',
-          );
-      });
+    if (typeof first === 'object' && 'ok' in first) {
+      return this.#answerCard('request', id, first.ok ? undefined : first.message.lines[0]);
+    }
+    void work.then((r) => {
+      if (!r.ok)
+        this.#log.warn(
+          { person, request: id, code: r.code },
+          'a Teams decision was refused after its answer',
+        );
+    });
+    if (first === 'late') {
       return this.#answerCard('request', id, line`Working on it: this card updates when it is done.`);
     }
-    return this.#answerCard('request', id, reply.ok ? undefined : reply.message.lines[0]);
+    return first.recorded ? this.#cardOf(first.recorded) : this.#answerCard('request', id);
   }
 
   /** The request's card as it is now, for the person who acted (with a notice, or the deny form). */
@@ -453,16 +483,7 @@ export class TeamsBot {
   ): Promise<InvokeBody> {
     if (kind === 'review') return invokeMessage(notice ? renderLineMessage(notice) : 'Done.');
     try {
-      const card = renderRequest(await this.#broker.show(id));
-      return {
-        statusCode: 200,
-        type: CARD_CONTENT_TYPE,
-        value: renderCard(card, {
-          refreshUsers: this.#refreshUsers(card),
-          ...(notice ? { notice } : {}),
-          askReason,
-        }),
-      };
+      return this.#cardOf(await this.#broker.show(id), notice, askReason);
     } catch (error) {
       const reply = failReply(
         (error as { code?: string }).code ?? 'ERR_BOT_INTERNAL',
@@ -470,6 +491,19 @@ export class TeamsBot {
       );
       return invokeMessage(renderMessageText(reply.message));
     }
+  }
+
+  #cardOf(details: RequestDetails, notice?: Line, askReason = false): InvokeBody {
+    const card = renderRequest(details);
+    return {
+      statusCode: 200,
+      type: CARD_CONTENT_TYPE,
+      value: renderCard(card, {
+        refreshUsers: this.#refreshUsers(card),
+        ...(notice ? { notice } : {}),
+        askReason,
+      }),
+    };
   }
 
   async #toPerson(activity: InboundActivity): Promise<string> {

@@ -12,7 +12,15 @@ export type { SshCredential as SshIssuedCredential } from '../providers/ssh-ca/c
 
 export type BrokerEvent =
   | { type: 'request.created'; request: AccessRequest }
-  | { type: 'approval.counted'; request: AccessRequest; approval: Approval; given: number; needed: number }
+  | {
+      type: 'approval.counted';
+      request: AccessRequest;
+      approval: Approval;
+      /** Every answer the request has had so far, this one included. */
+      approvals: readonly Approval[];
+      given: number;
+      needed: number;
+    }
   | { type: 'request.denied'; request: AccessRequest; by: string; reason: string }
   | { type: 'request.cancelled'; request: AccessRequest; by: string }
   | { type: 'request.timed_out'; request: AccessRequest }

@@ -278,7 +278,14 @@ export class Broker {
     const approval = approvals.find((a) => a.approver === actor.id)!;
     if (!met) {
       const fresh = (await this.#c.store.getRequest(id))!;
-      this.#c.events.publish({ type: 'approval.counted', request: fresh, approval, given, needed });
+      this.#c.events.publish({
+        type: 'approval.counted',
+        request: fresh,
+        approval,
+        approvals,
+        given,
+        needed,
+      });
       return fresh;
     }
     // Several approvers may reach the threshold at once: exactly one compare-and-set wins.
@@ -293,7 +300,7 @@ export class Broker {
         decidedAt: this.#c.clock(),
       });
       if (!won) continue;
-      this.#c.events.publish({ type: 'approval.counted', request: won, approval, given, needed });
+      this.#c.events.publish({ type: 'approval.counted', request: won, approval, approvals, given, needed });
       await this.#c.audit.record(actor.id, 'request.approved', id, { approvers });
       if (won.kind === 'extension') return this.#extensions.applyApproved(won, actor.id);
       // A CI grant is minted when the job collects it (collectCi), not at the click.

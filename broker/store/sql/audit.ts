@@ -78,19 +78,57 @@ async function appendAuditEntries(
   return written;
 }
 
+/** Most entries one group commit writes. */
+const MAX_GROUP = 500;
+
+type Waiting = { entry: AuditInput; resolve: (e: AuditEntry) => void; reject: (error: unknown) => void };
+
+/**
+ * Single appends that arrive while one is being written go into the next transaction together (a
+ * group commit). The chain is one sequence, so appends serialise on its head whatever we do; this
+ * way fifty concurrent appends cost two transactions, one lock and one connection, not fifty
+ * transactions each holding a pooled connection while it waits for the lock (which starved every
+ * other query of the store). Each caller still resolves only once its entry is committed. When a
+ * group fails, its entries are written one by one, so one bad entry fails only its own append.
+ */
+function groupCommit(write: (entries: readonly AuditInput[]) => Promise<AuditEntry[]>) {
+  const queue: Waiting[] = [];
+  let writing = false;
+  const settle = async (group: Waiting[]) => {
+    try {
+      const written = await write(group.map((w) => w.entry));
+      for (const [i, w] of group.entries()) w.resolve(written[i]!);
+    } catch (error) {
+      if (group.length === 1) group[0]!.reject(error);
+      else for (const w of group) await settle([w]);
+    }
+  };
+  const drain = async () => {
+    writing = true;
+    try {
+      while (queue.length > 0) await settle(queue.splice(0, MAX_GROUP));
+    } finally {
+      writing = false;
+    }
+  };
+  return (entry: AuditInput) =>
+    new Promise<AuditEntry>((resolve, reject) => {
+      queue.push({ entry, resolve, reject });
+      if (!writing) void drain();
+    });
+}
+
 /** The audit queries; `signer` signs the head of every append (see `broker/audit/signing.ts`). */
 export function createAuditQueries(db: Db, kind: StoreKind, signer?: AuditSigner): AuditStore {
+  const appendBatch = (entries: readonly AuditInput[]) =>
+    db.transaction().execute(async (trx) => appendAuditEntries(trx, kind, entries, signer));
+  const append = groupCommit(appendBatch);
   return {
-    async appendAudit(entry: AuditInput): Promise<AuditEntry> {
-      const [written] = await db
-        .transaction()
-        .execute(async (trx) => appendAuditEntries(trx, kind, [entry], signer));
-      return written!;
-    },
+    appendAudit: append,
 
     async appendAuditBatch(entries: readonly AuditInput[]): Promise<AuditEntry[]> {
       if (entries.length === 0) return [];
-      return db.transaction().execute(async (trx) => appendAuditEntries(trx, kind, entries, signer));
+      return appendBatch(entries);
     },
 
     async readAudit(options: { afterSeq?: number; since?: number; limit?: number }): Promise<AuditEntry[]> {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { verifyAuditChain } from '../../../broker/audit/chain.ts';
+import type { AuditEntry } from '../../../broker/model.ts';
 import type { SqlStore } from '../../../broker/store/sql-store.ts';
 import { openTestStore, type StoreKind } from '../../helpers/broker-fixture.ts';
 import { type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
@@ -46,6 +47,33 @@ for (const kind of ['embedded', 'postgres'] as StoreKind[]) {
         entries.map((e) => e.seq),
         Array.from({ length: 20 }, (_, i) => i + 1),
       );
+      assert.equal(verifyAuditChain(entries).ok, true);
+    });
+
+    it('gives each concurrent append its own entry, and fails only the entry that cannot be written', async () => {
+      await sql`delete from warden_audit`.execute(store.kysely);
+      const appends = Array.from({ length: 30 }, (_, i) =>
+        store.appendAudit({
+          at: 2_000 + i,
+          actor: 'bob',
+          action: 'request.created',
+          subject: `s${i}`,
+          // One entry cannot be serialised: it must not take the others of its group down.
+          data: i === 7 ? { n: BigInt(i) } : { n: i },
+        }),
+      );
+      const settled = await Promise.allSettled(appends);
+      assert.equal(settled[7]!.status, 'rejected');
+      settled.forEach((result, i) => {
+        if (i === 7) return;
+        assert.equal(result.status, 'fulfilled', `append ${i}`);
+        const entry = (result as PromiseFulfilledResult<AuditEntry>).value;
+        assert.equal(entry.subject, `s${i}`);
+        assert.deepEqual(entry.data, { n: i });
+      });
+      const entries = await store.readAudit({});
+      assert.equal(entries.length, 29);
+      assert.ok(!entries.some((e) => e.subject === 's7'));
       assert.equal(verifyAuditChain(entries).ok, true);
     });
 
