@@ -3,7 +3,7 @@
  * way to obtain grants: what the proxy tests and the benchmark start.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConfigInput } from '../../broker/config/schema.ts';
@@ -184,6 +184,33 @@ export async function startProxyFixture(
       await broker.close();
     },
   };
+}
+
+/**
+ * A proxy fixture whose target masks columns in the database (issue 15), `rules` as match →
+ * style, keyed by `key` in a 0600 file; closing it removes the file.
+ */
+export async function startMaskedProxyFixture(
+  cluster: PgCluster,
+  rules: Record<string, string>,
+  key = 'a-masking-key-of-32-bytes-length',
+): Promise<ProxyFixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-mask-key-'));
+  writeFileSync(join(dir, 'key'), key, { mode: 0o600 });
+  const columns = Object.entries(rules).map(([match, style]) => ({ match, style }));
+  try {
+    const fx = await startProxyFixture(cluster, { masking: { key: `file:${join(dir, 'key')}`, columns } });
+    return {
+      ...fx,
+      async close() {
+        await fx.close();
+        removeDir(dir);
+      },
+    };
+  } catch (error) {
+    removeDir(dir);
+    throw error;
+  }
 }
 
 /** Options of the `postgres` (postgres.js) client for a proxy login. */

@@ -133,7 +133,16 @@ export class LevelPrivileges {
       const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
       if (exists.rowCount === 0) await client.query(buildEnsureRoleStatement(role));
       const masking = hasMaskingRules(this.#options.maskRules ?? []);
-      const params: unknown[] = [level.schemas, privileges.tables, tables, role, privileges.sequences, []];
+      // With masking on, SELECT and REFERENCES go column by column on every relation in scope
+      // (the masking plan): a table-wide grant would also cover columns added or created later.
+      const params: unknown[] = [
+        level.schemas,
+        privileges.tables,
+        tables,
+        role,
+        privileges.sequences,
+        masking,
+      ];
       let missing = (await client.query<MissingPrivilege>(MISSING_LEVEL_PRIVILEGES_SQL, params)).rows;
       const grantable = missing.filter((m) => m.grantable);
       let masked: Map<string, string> | undefined;
@@ -141,11 +150,8 @@ export class LevelPrivileges {
         await client.query('BEGIN');
         try {
           await client.query('SELECT pg_advisory_xact_lock($1)', [ACL_LOCK_KEY]);
-          // Tables with masked columns (and views reading them) get column privileges from the
-          // masking plan instead of table-wide SELECT and REFERENCES.
           const plan = masking ? await this.#planMasking(client, levelName, role) : undefined;
           // Under the lock another replica may have granted them already: look again.
-          params[5] = plan?.scoped ?? [];
           missing = (await client.query<MissingPrivilege>(MISSING_LEVEL_PRIVILEGES_SQL, params)).rows;
           for (const statement of buildGrantStatements(role, missing)) await client.query(statement);
           if (plan) {

@@ -7,7 +7,10 @@
  * - a role the level `inherit:`s that may SELECT a masked column itself;
  * - PUBLIC holding SELECT on a masked column (every role reads it);
  * - a level granting `trigger` on a table with masked columns: a trigger function the role owns
- *   receives whole rows (masked columns included) of every write, by anyone, to that table.
+ *   receives whole rows (masked columns included) of every write, by anyone, to that table;
+ * - default privileges (`ALTER DEFAULT PRIVILEGES ... GRANT SELECT ON TABLES`) in a scope schema
+ *   giving PUBLIC, the level role or an inherited role SELECT on tables created later: such a
+ *   table is readable whole from its creation, before Warden looks at it.
  *
  * `check()` (start-up and `warden doctor`) refuses unless the level sets
  * `allow_unenforced_masking: true`.
@@ -15,6 +18,7 @@
 import pg from 'pg';
 import type { PostgresTargetConfig } from '../../config/schema.ts';
 import { type DbColumnRule, describeScope, MASK_SCHEMA } from './masking-views.ts';
+import { buildLevelRoleName } from './statements.ts';
 
 /** One rule the database cannot enforce for one level, and why. */
 export interface UnenforcedMasking {
@@ -49,6 +53,21 @@ SELECT h.nspname || '.' || h.relname || '.' || h.attname AS column, split_part(h
        (h.nspname = ANY($6::text[]) OR (h.nspname || '.' || h.relname) = ANY($7::text[])) AS in_scope
 FROM hits h WHERE split_part(h.hit, ' ', 1) IN ('hash', 'last4', 'redact')
 ORDER BY 1`;
+
+/**
+ * Default privileges giving SELECT on new tables in a scope schema (`$1`; global entries too) to
+ * PUBLIC or to a role one of `$2` (the level role, inherited roles) is a member of.
+ */
+const DEFAULT_TABLE_READERS_SQL = `
+SELECT DISTINCT pg_get_userbyid(d.defaclrole) AS creator, n.nspname AS schema,
+       CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(x.grantee)) END AS grantee
+FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
+CROSS JOIN aclexplode(d.defaclacl) x
+WHERE d.defaclobjtype = 'r' AND x.privilege_type = 'SELECT'
+  AND (d.defaclnamespace = 0 OR n.nspname = ANY($1::text[]))
+  AND (x.grantee = 0 OR EXISTS (SELECT 1 FROM unnest($2::text[]) AS role JOIN pg_roles r ON r.rolname = role
+                                WHERE pg_has_role(r.oid, x.grantee, 'USAGE')))
+ORDER BY 1, 2, 3`;
 
 /** Lists every (level, rule) of `target` the database cannot enforce (see the module comment). */
 export async function findUnenforcedMasking(
@@ -85,6 +104,17 @@ export async function findUnenforcedMasking(
       scope.schemas,
       scope.tables,
     ]);
+    const schemas = [...new Set([...scope.schemas, ...scope.tables.map((t) => t.split('.')[0]!)])];
+    const defaults = await client.query<{ creator: string; schema: string | null; grantee: string }>(
+      DEFAULT_TABLE_READERS_SQL,
+      [schemas, [buildLevelRoleName(target.role_prefix, name), ...(level.inherit ?? [])]],
+    );
+    for (const row of defaults.rows)
+      found.push({
+        level: name,
+        rule: masking.map((r) => r.match).join(', '),
+        reason: `default privileges of ${pg.escapeIdentifier(row.creator)} ${row.schema === null ? 'in every schema' : `in schema ${row.schema}`} give ${row.grantee} SELECT on new tables, readable before Warden looks at them`,
+      });
     for (const row of rows) {
       const rule = rules[row.rule_index - 1]?.match ?? '?';
       if (row.readers.includes('public'))

@@ -2,11 +2,12 @@
  * Column masking enforced by the database (issue 15): a column rule holds for any SQL a grant's
  * role runs, through the proxy or with the minted credential directly.
  *
- * - Column privileges: on a table with a masked column, the level role gets SELECT (and
- *   REFERENCES) column by column, never on the whole table, and never on a masked column. A
- *   column added to it later is not readable until the next look grants it (deny, not leak).
- *   Other tables keep table-wide privileges (pg_dump's `LOCK TABLE` needs them): a column that
- *   matches a rule added to one of them is readable until the next look (at most a minute).
+ * - Column privileges: on every relation in the level's scope, the level role gets SELECT (and
+ *   REFERENCES) column by column, never on the whole relation, and never on a masked column. A
+ *   column added later, or a table created later, is not readable until a look grants it (deny,
+ *   not leak); the provider looks again as soon as it sees the scope's columns change
+ *   (`schema-watch.ts`), so a rename that gives a granted column a masked name is revoked within
+ *   seconds. pg_dump's `LOCK TABLE`, which needs table-wide SELECT, is rewritten by the proxy.
  * - Masking views: for each table with masked columns, `warden_mask.<table>` (owned by the admin,
  *   `security_barrier`) returns every column, the masked ones computed by the database. The
  *   schema comes first on the minted role's `search_path`, so `SELECT * FROM customers` reads
@@ -225,12 +226,6 @@ export interface MaskingPlan {
   notGrantable: string[];
   /** Masked columns in scope (`schema.table.column` → rule), for reports. */
   masked: Map<string, string>;
-  /**
-   * Relations (OIDs) whose SELECT and REFERENCES this plan grants column by column: tables with a
-   * masked column and views reading one. The others keep table-wide privileges (`LOCK TABLE`, so
-   * pg_dump, needs them).
-   */
-  scoped: number[];
 }
 
 /**
@@ -266,11 +261,8 @@ export function planLevelMasking(options: {
     if (cols.some((c) => c.style) && ['r', 'p', 'f'].includes(first.relkind) && !viewOwner.has(first.table))
       viewOwner.set(first.table, oid);
   }
-  const scoped: number[] = [];
   for (const [oid, cols] of relations) {
     const first = cols[0]!;
-    if (!cols.some((c) => c.style || c.tainted)) continue;
-    scoped.push(oid);
     const qualified = `${escapeIdentifier(first.schema)}.${escapeIdentifier(first.table)}`;
     for (const c of cols)
       if (c.style) masked.set(`${c.schema}.${c.table}.${c.column}`, rules[c.ruleIndex! - 1]?.match ?? '');
@@ -310,7 +302,7 @@ export function planLevelMasking(options: {
         );
     }
   }
-  return { statements, notGrantable, masked, scoped };
+  return { statements, notGrantable, masked };
 }
 
 /** Creates or rebuilds `warden_mask.<table>` when its definition changed, and grants it. */

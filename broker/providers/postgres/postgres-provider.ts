@@ -31,12 +31,14 @@ import {
   compileDbColumnRules,
   type DbColumnRule,
   deriveHmacPads,
+  describeScope,
   findMaskingFragment,
   hasMaskingRules,
   MASKED_SEARCH_PATH_STATEMENT,
   STORE_HMAC_KEY_SQL,
 } from './masking-views.ts';
 import { ACL_LOCK_KEY, type BatchOutcome, type RoleRemoval, removeRoles } from './revocation.ts';
+import { SchemaWatch } from './schema-watch.ts';
 import { buildScramVerifier } from './scram-verifier.ts';
 import { runSelfTest } from './self-test.ts';
 import {
@@ -86,6 +88,8 @@ export class PostgresProvider implements CredentialProvider {
   readonly #marker: string;
   /** Column rules the database enforces for this target (empty: no masking). */
   readonly #maskRules: DbColumnRule[];
+  /** Renames in a masked scope, noticed within seconds (`schema-watch.ts`); none without masking. */
+  readonly #watch: SchemaWatch | undefined;
   #prepared: Promise<void> | undefined;
   #serverVersion: number | undefined;
 
@@ -110,6 +114,20 @@ export class PostgresProvider implements CredentialProvider {
       logger: options.logger,
       maskRules: this.#maskRules,
     });
+    if (this.#maskRules.length) {
+      const scopes = this.#levels.managedLevels().map(([, level]) => describeScope(level));
+      this.#watch = new SchemaWatch({
+        targetName: options.targetName,
+        scope: {
+          schemas: [...new Set(scopes.flatMap((s) => s.schemas))],
+          tables: [...new Set(scopes.flatMap((s) => s.tables))],
+        },
+        connect: () => this.#connect(),
+        release: (client, error) => this.#pool.release(client, error),
+        onChange: () => this.#levels.refreshAll(),
+        logger: options.logger,
+      });
+    }
   }
 
   #connectionConfig(database: string, max: number): pg.PoolConfig {
@@ -202,7 +220,7 @@ export class PostgresProvider implements CredentialProvider {
     this.#prepared ??= this.#query(buildEnsureRoleStatement(this.#marker), 'creating the marker role')
       .then(() => (this.#maskRules.length ? this.#prepareMasking() : undefined))
       .then(
-        () => undefined,
+        () => this.#watch?.start(),
         (error) => {
           this.#prepared = undefined;
           throw error;
@@ -464,6 +482,7 @@ export class PostgresProvider implements CredentialProvider {
   }
 
   async close(): Promise<void> {
+    await this.#watch?.stop();
     await this.#pool.end();
   }
 

@@ -59,8 +59,9 @@ export function qualifyTable(name: string): { schema: string; table: string } {
  * The catalogue query behind a level's privileges: every (object, privilege) of the level's
  * scope that `$4` (the level role) does not hold yet, and whether the admin may grant it.
  * Parameters: `$1` schemas, `$2` table privileges, `$3` tables as `schema.table`, `$4` the level
- * role, `$5` sequence privileges, `$6` relations (OIDs) whose SELECT and REFERENCES are granted
- * column by column instead (masked tables, see `masking-views.ts`). Relation kinds are those `ON ALL TABLES IN SCHEMA` covers.
+ * role, `$5` sequence privileges, `$6` true when the target masks columns: SELECT and REFERENCES
+ * are then granted column by column (`masking-views.ts`) and never asked for here. Relation kinds
+ * are those `ON ALL TABLES IN SCHEMA` covers.
  */
 export const MISSING_LEVEL_PRIVILEGES_SQL = `
 WITH scope AS (
@@ -86,7 +87,7 @@ SELECT 'table', format('%I.%I', s.nspname, s.relname), p.privilege,
        has_table_privilege(current_user, s.oid, p.privilege || ' WITH GRANT OPTION')
 FROM scope s CROSS JOIN unnest($2::text[]) AS p(privilege)
 WHERE NOT has_table_privilege($4::name, s.oid, p.privilege)
-  AND NOT (p.privilege IN ('SELECT', 'REFERENCES') AND s.oid = ANY($6::oid[]))
+  AND NOT (p.privilege IN ('SELECT', 'REFERENCES') AND $6::boolean)
 UNION ALL
 SELECT 'sequence', format('%I.%I', q.nspname, q.relname), p.privilege,
        has_sequence_privilege(current_user, q.oid, p.privilege || ' WITH GRANT OPTION')

@@ -6,13 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { keepLast4, MaskingKey } from '../../../proxy/masking/styles.ts';
 import { execSql, type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
-import { type ProxyFixture, type ProxyLogin, startProxyFixture } from '../../helpers/pg-proxy-fixture.ts';
+import {
+  type ProxyFixture,
+  type ProxyLogin,
+  startMaskedProxyFixture,
+} from '../../helpers/pg-proxy-fixture.ts';
 
 const MASKING_KEY = 'a-masking-key-of-32-bytes-length';
 
@@ -200,7 +202,6 @@ function cellsOf(output: string): string[] {
 describe('masking enforced by the database (issue 15)', () => {
   let cluster: PgCluster;
   let fx: ProxyFixture;
-  let keyDir: string;
   const asOwner = (sql: string) =>
     psql(
       {
@@ -232,21 +233,18 @@ describe('masking enforced by the database (issue 15)', () => {
 
   before(async () => {
     cluster = await startPgCluster();
-    keyDir = mkdtempSync(join(tmpdir(), 'warden-mask-key-'));
-    writeFileSync(join(keyDir, 'key'), MASKING_KEY, { mode: 0o600 });
-    fx = await startProxyFixture(cluster, {
-      masking: {
-        key: `file:${join(keyDir, 'key')}`,
-        columns: [
-          { match: 'customers.email', style: 'hash' },
-          { match: 'orders.email', style: 'hash' },
-          { match: '*.card_number', style: 'last4' },
-          { match: 'customers.tax_id', style: 'hash' },
-          { match: 'customers.note', style: 'none' },
-          { match: '*.iban', style: 'redact' },
-        ],
+    fx = await startMaskedProxyFixture(
+      cluster,
+      {
+        'customers.email': 'hash',
+        'orders.email': 'hash',
+        '*.card_number': 'last4',
+        'customers.tax_id': 'hash',
+        'customers.note': 'none',
+        '*.iban': 'redact',
       },
-    });
+      MASKING_KEY,
+    );
     await execSql(
       cluster,
       fx.database,
@@ -267,7 +265,6 @@ describe('masking enforced by the database (issue 15)', () => {
   after(async () => {
     await fx?.close();
     await cluster?.stop();
-    if (keyDir) rmSync(keyDir, { recursive: true, force: true });
   });
 
   it(`no route shows a raw value or what the owner sees (${CORPUS.length} attempts)`, async () => {

@@ -129,6 +129,29 @@ describe('pg_dump and COPY TO through the proxy with masked columns', () => {
     ]);
   });
 
+  it('a parallel pg_dump (its workers lock with NOWAIT) dumps every table, masked', async () => {
+    const out = join(dir, 'parallel');
+    const dump = await run(
+      'pg_dump',
+      ['--no-owner', '--no-privileges', '-Fd', '-j', '2', '-Z', '0', '-f', out],
+      fx.libpqEnv(login),
+    );
+    assert.equal(dump.code, 0, dump.stderr);
+    const restore = await run('pg_restore', ['-f', '-', out], {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+    });
+    assert.equal(restore.code, 0, restore.stderr);
+    for (const secret of SECRETS) assert.ok(!restore.stdout.includes(secret), `${secret} is in the dump`);
+    assert.match(
+      restore.stdout,
+      /COPY public\.invoices \(id, customer, amount\) FROM stdin;\n1\tacme\t100\n/,
+    );
+    assert.match(
+      restore.stdout,
+      /COPY public\.orders \(id, card_number, memo\) FROM stdin;\n1\t\*{12}1111\tfirst\n/,
+    );
+  });
+
   it('psql \\copy ... to stdout masks by column, in the text format', async () => {
     const out = await run('psql', ['-X', '-c', '\\copy customers to stdout'], fx.libpqEnv(login));
     assert.equal(out.code, 0, out.stderr);
