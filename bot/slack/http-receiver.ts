@@ -7,7 +7,7 @@
  * handler that never acks gets a 404 after three seconds). What happens next is Bolt's and the
  * listeners' business.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   type App,
@@ -18,6 +18,13 @@ import {
   type ReceiverEvent,
 } from '@slack/bolt';
 import type { Revealable } from '../../broker/ports/chat.ts';
+import {
+  closeServer,
+  createHttpListener,
+  firstHeader,
+  listen,
+  readBounded,
+} from '../../lib/http-listener.ts';
 import type { Logger } from '../../lib/log.ts';
 import { ReplayCache, verifySlackSignature } from './signature.ts';
 
@@ -68,34 +75,19 @@ export class SlackHttpReceiver implements Receiver {
   /** Listens; resolves with the address once bound (the port is chosen when `port` is 0). */
   async start(): Promise<AddressInfo> {
     if (this.#server) return this.#server.address() as AddressInfo;
-    const server = createServer((req, res) => {
-      this.requestListener(req, res).catch((error) => {
-        this.#options.logger.error({ err: error }, 'slack request failed');
-        if (!res.headersSent) res.writeHead(500).end();
-      });
+    const server = createHttpListener((req, res) => this.requestListener(req, res), {
+      name: 'slack',
+      logger: this.#options.logger,
     });
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 15_000;
-    // A client resetting its connection mid-request must not take the process down.
-    server.on('clientError', (_error, socket) => socket.destroy());
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#options.port, this.#options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    server.on('error', (error) => this.#options.logger.error({ err: error }, 'slack listener failed'));
+    const address = await listen(server, this.#options.port, this.#options.host);
     this.#server = server;
-    return server.address() as AddressInfo;
+    return address;
   }
 
   async stop(): Promise<void> {
     const server = this.#server;
     this.#server = undefined;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server) await closeServer(server);
   }
 
   /** Handles one HTTP request (exposed so it can be mounted on another server). */
@@ -116,15 +108,15 @@ export class SlackHttpReceiver implements Receiver {
       res.writeHead(413, { connection: 'close' }).end();
       return;
     }
-    const contentType = header(req, 'content-type') ?? '';
+    const contentType = firstHeader(req, 'content-type') ?? '';
     // Slack's certificate check carries no signature and asks for nothing but a 200.
     if (contentType.startsWith('application/x-www-form-urlencoded') && isSslCheck(body)) {
       res.writeHead(200).end();
       return;
     }
     const signed = {
-      timestamp: header(req, 'x-slack-request-timestamp'),
-      signature: header(req, 'x-slack-signature'),
+      timestamp: firstHeader(req, 'x-slack-request-timestamp'),
+      signature: firstHeader(req, 'x-slack-signature'),
       body,
     };
     try {
@@ -218,30 +210,4 @@ function retryOf(req: IncomingMessage): Pick<ReceiverEvent, 'retryNum' | 'retryR
 
 function isSslCheck(body: Buffer): boolean {
   return new URLSearchParams(body.toString('utf8')).get('ssl_check') === '1';
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** Reads a body up to `max` bytes; undefined (and the rest discarded) when it is longer. */
-/** Reads a request body of at most `max` bytes; undefined (and the rest drained) when it is longer. */
-export function readBounded(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        req.removeAllListeners('data');
-        req.resume();
-        resolve(undefined);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.once('end', () => resolve(Buffer.concat(chunks)));
-    req.once('error', reject);
-  });
 }

@@ -6,11 +6,11 @@
  * the SDK registered (its `HttpServer`, which checks the token again with the SDK's own validator
  * and runs the app). Nothing here decides what an activity does.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HttpMethod, HttpRouteHandler, IHttpServerAdapter } from '@microsoft/teams.apps';
+import * as http from '../../lib/http-listener.ts';
 import type { Logger } from '../../lib/log.ts';
-import { readBounded } from '../slack/http-receiver.ts';
 import type { ConnectorAuth } from './connector-auth.ts';
 
 /** Largest activity accepted (a card action with a reason is a few KiB; Teams caps messages at 100 KiB). */
@@ -77,32 +77,18 @@ export class TeamsHttpAdapter implements IHttpServerAdapter {
   /** Listens on the configured host and port (the SDK's port argument is ignored: ours is configured). */
   async start(): Promise<void> {
     if (this.#server) return;
-    const server = createServer((req, res) => {
-      this.#handle(req, res).catch((error) => {
-        this.#options.logger.error({ message: (error as Error).message }, 'teams request failed');
-        if (!res.headersSent) res.writeHead(500).end();
-      });
+    const server = http.createHttpListener((req, res) => this.#handle(req, res), {
+      name: 'teams',
+      logger: this.#options.logger,
     });
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 15_000;
-    server.on('clientError', (_error, socket) => socket.destroy());
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#options.port, this.#options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    server.on('error', (error) => this.#options.logger.error({ err: error }, 'teams listener failed'));
+    await http.listen(server, this.#options.port, this.#options.host);
     this.#server = server;
   }
 
   async stop(): Promise<void> {
     const server = this.#server;
     this.#server = undefined;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server) await http.closeServer(server);
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -117,7 +103,7 @@ export class TeamsHttpAdapter implements IHttpServerAdapter {
       req.destroy();
       return;
     }
-    const raw = await readBounded(req, MAX_ACTIVITY_BYTES);
+    const raw = await http.readBounded(req, MAX_ACTIVITY_BYTES);
     if (!raw) {
       res.writeHead(413, { connection: 'close' }).end();
       return;
@@ -130,7 +116,7 @@ export class TeamsHttpAdapter implements IHttpServerAdapter {
     }
     if (this.#options.auth) {
       try {
-        await this.#options.auth.verify(header(req, 'authorization'), activity);
+        await this.#options.auth.verify(http.firstHeader(req, 'authorization'), activity);
       } catch (error) {
         this.refused.auth++;
         this.#options.logger.warn(
@@ -160,11 +146,6 @@ export class TeamsHttpAdapter implements IHttpServerAdapter {
     const response = await route({ body: activity, headers });
     send(res, response.status, response.body);
   }
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

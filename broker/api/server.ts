@@ -2,8 +2,9 @@
  * The broker's HTTP API (JSON). Service tokens (Warden's own bot and proxy) act on behalf of the
  * person named in the body; admin tokens act as admins. Unauthenticated calls change nothing.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeServer, createHttpListener, listen } from '../../lib/http-listener.ts';
 import { runAsCaller, tokenVia } from '../audit/caller.ts';
 import type { AuditCheckpoint } from '../audit/checkpoints.ts';
 import { readCheckpointFile } from '../audit/checkpoints.ts';
@@ -307,22 +308,19 @@ export class ApiServer {
   constructor(options: ApiServerOptions) {
     this.#options = options;
     this.#routes = [...buildRoutes(options), ...(options.extraRoutes ?? [])];
-    this.#server = createServer((req, res) => void this.#handle(req, res));
-    this.#server.headersTimeout = 10_000;
-    this.#server.requestTimeout = 30_000;
-  }
-
-  async listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => resolve());
+    this.#server = createHttpListener((req, res) => this.#handle(req, res), {
+      name: 'api',
+      logger: options.logger,
+      requestTimeoutMs: 30_000,
     });
-    return this.#server.address() as AddressInfo;
   }
 
-  async close(): Promise<void> {
-    this.#server.closeAllConnections();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
+    return listen(this.#server, port, host);
+  }
+
+  close(): Promise<void> {
+    return closeServer(this.#server);
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
