@@ -9,7 +9,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { Config } from '../../broker/config/load.ts';
-import { resolveSecret } from '../../broker/config/secrets.ts';
+import { createSecretResolver } from '../../broker/vault/secrets.ts';
 import type { DoctorCheck } from './doctor.ts';
 
 /** A certificate that expires within this many days is flagged in its line (still a pass). */
@@ -249,7 +249,7 @@ export async function checkApiTokens(
     });
     let value: string;
     try {
-      value = (await resolveSecret(token.secret, path, env)).reveal();
+      value = (await createSecretResolver(config, env)(token.secret, path)).reveal();
     } catch (error) {
       checks.push(fail((error as Error).message, 'set the environment variable or file it names'));
       continue;

@@ -10,9 +10,9 @@
 import { startChat } from '../../bot/start.ts';
 import { createProviders, loadSshCa, openConfiguredStore } from '../../broker/app.ts';
 import { type Config, loadConfig } from '../../broker/config/load.ts';
-import { resolveSecret } from '../../broker/config/secrets.ts';
 import { createSilentLogger, scrubSecrets } from '../../broker/log.ts';
 import { SCHEMA_VERSION } from '../../broker/store/sql/migrations.ts';
+import { createSecretResolver } from '../../broker/vault/secrets.ts';
 import { isConfigurationError } from '../../lib/errors.ts';
 import { formatCaPublicKeyLine } from '../../lib/ssh/keys.ts';
 import { compilePgProxies } from '../../proxy/pg/start.ts';
@@ -59,7 +59,7 @@ async function checkChat(config: Config, env: Record<string, string | undefined>
   try {
     const chat = await startChat({
       config: config.chat,
-      resolveSecret: (ref, path) => resolveSecret(ref, path, env),
+      resolveSecret: createSecretResolver(config, env),
       logger: createSilentLogger(),
       mode: 'check',
     });
