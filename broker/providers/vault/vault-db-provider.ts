@@ -370,10 +370,13 @@ export class VaultDbProvider implements CredentialProvider {
         liveUsers.add(parsed.username);
       }
     }
-    if (this.#settings.manage_roles) {
-      const leftover = (await admin.listManaged()).filter((u) => !liveUsers.has(u));
-      if (leftover.length) await admin.cutSessions(leftover, true);
-    }
+    const leftoverRoles = async () =>
+      this.#settings.manage_roles
+        ? // Roles named under role_prefix are the native provider's (a target on the same database).
+          (await admin.listManaged()).filter((u) => !liveUsers.has(u) && !u.startsWith(target.role_prefix))
+        : [];
+    const leftover = await leftoverRoles();
+    if (leftover.length) await admin.cutSessions(leftover, true);
     const removed: string[] = [];
     const now = this.#clock();
     for (const role of new Set(Object.keys(target.levels).map((l) => this.#roleOf(l)))) {
@@ -403,17 +406,15 @@ export class VaultDbProvider implements CredentialProvider {
         removed.push(id);
       }
     }
-    if (this.#settings.manage_roles) {
-      for (const user of (await admin.listManaged()).filter((u) => !liveUsers.has(u))) {
-        await admin
-          .removeOrphan(user)
-          .catch((error) =>
-            this.#options.logger?.error(
-              { target: this.#options.targetName, role: user, error: (error as Error).message },
-              'removing a leftover Vault role failed',
-            ),
-          );
-      }
+    for (const user of await leftoverRoles()) {
+      await admin
+        .removeOrphan(user)
+        .catch((error) =>
+          this.#options.logger?.error(
+            { target: this.#options.targetName, role: user, error: (error as Error).message },
+            'removing a leftover Vault role failed',
+          ),
+        );
     }
     return removed;
   }
