@@ -196,7 +196,7 @@ export async function run(args: { json: boolean }): Promise<Record<string, numbe
         host: '127.0.0.1',
         port: fx.proxyPort,
         username: `${TEST_USER}+web-1`,
-        password: credential.password.reveal(),
+        password: credential.password!.reveal(),
       },
     ]);
     const added = blocks.map(([d, p]) => percentile(p!, 99) - percentile(d!, 99)).sort((a, b) => a - b);

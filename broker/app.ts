@@ -4,7 +4,7 @@ import { AuditCheckpointer } from './audit/checkpoints.ts';
 import { loadConfiguredAuditSigner } from './audit/config.ts';
 import { type AuditKeyring, type AuditSigner, createAuditKeyring } from './audit/signing.ts';
 import type { Config } from './config/load.ts';
-import { resolveLocalSecret, resolveSecret } from './config/secrets.ts';
+import { resolveLocalSecret } from './config/secrets.ts';
 import { FileDirectory } from './directory/directory.ts';
 import { StoreMissingError } from './errors.ts';
 import { EventBus } from './events/events.ts';
@@ -21,6 +21,7 @@ import { Broker } from './requests/broker.ts';
 import { StatementReviews } from './reviews/reviews.ts';
 import { openEmbeddedStore, openPostgresStore, type SqlStore } from './store/sql-store.ts';
 import type { Store } from './store/store.ts';
+import { createSecretResolver } from './vault/secrets.ts';
 
 export interface BrokerApp {
   broker: Broker;
@@ -128,7 +129,7 @@ export async function openConfiguredStore(
     }
   } else {
     store = openPostgresStore(
-      (await resolveSecret(settings.url, 'broker.store.url', env)).reveal(),
+      (await createSecretResolver(config, env)(settings.url, 'broker.store.url')).reveal(),
       options.readOnly ? 1 : 10,
       { ...(auditSigner ? { auditSigner } : {}), ...(options.readOnly ? { readOnly: true } : {}) },
     );

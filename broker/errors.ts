@@ -36,6 +36,12 @@ export const BROKER_ERROR_CODES = [
   'ERR_STORE_MISSING',
   'ERR_CREDENTIAL_NOT_REQUESTER',
   'ERR_CREDENTIAL_NOT_REISSUABLE',
+  'ERR_VAULT_UNREACHABLE',
+  'ERR_VAULT_SEALED',
+  'ERR_VAULT_DENIED',
+  'ERR_VAULT_NOT_FOUND',
+  'ERR_VAULT_REFUSED',
+  'ERR_VAULT_BAD_RESPONSE',
 ] as const;
 
 export type BrokerErrorCode = (typeof BROKER_ERROR_CODES)[number];
@@ -97,6 +103,24 @@ export class ForbiddenError extends BrokerError {}
 export class ProviderError extends BrokerError {
   constructor(message: string, options?: ErrorOptions) {
     super('ERR_PROVIDER_FAILED', message, options);
+  }
+}
+
+/** The Vault codes of {@link VaultError}. */
+export type VaultErrorCode = Extract<BrokerErrorCode, `ERR_VAULT_${string}`>;
+
+/**
+ * HashiCorp Vault answered with a failure, or not at all: unreachable, sealed (503), permission
+ * denied (403), path or role not found (404), the request refused (400), or an answer that is not
+ * what Vault documents. The message names what to fix; it never holds a token or a secret.
+ */
+export class VaultError extends BrokerError {
+  /** The HTTP status Vault answered with, when it answered. */
+  readonly status: number | undefined;
+  constructor(code: VaultErrorCode, message: string, options: ErrorOptions & { status?: number } = {}) {
+    const { status, ...rest } = options;
+    super(code, message, { ...rest, details: status === undefined ? {} : { status } });
+    this.status = status;
   }
 }
 

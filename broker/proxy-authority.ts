@@ -153,6 +153,9 @@ export class ProxyAuthority {
       },
       listManaged: () => inner.listManaged(),
       removeOrphan: (handle) => inner.removeOrphan(handle),
+      ...(inner.reconcile
+        ? { reconcile: (live: readonly CredentialRecord[]) => inner.reconcile!(live) }
+        : {}),
       check: () => inner.check(),
       close: () => inner.close(),
     };

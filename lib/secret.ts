@@ -4,8 +4,11 @@
  */
 import { inspect } from 'node:util';
 
-/** How a secret is referenced in `warden.yaml`: never inline, always from the environment or a file. */
-export type SecretRef = { env: string } | { file: string };
+/**
+ * How a secret is referenced in `warden.yaml`: never inline, always from the environment, a file,
+ * or a field of a Vault KV version 2 secret (`kv/data/warden#slack_bot_token`).
+ */
+export type SecretRef = { env: string } | { file: string } | { vault: string };
 
 /**
  * Reads a referenced secret; `path` names the config key for error messages. The broker's

@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/load.ts';
-import { resolveSecret } from '../config/secrets.ts';
 import { ConfigError } from '../errors.ts';
+import { createSecretResolver } from '../vault/secrets.ts';
 import {
   type AuditKeyring,
   type AuditSigner,
@@ -21,7 +21,7 @@ export async function loadConfiguredAuditSigner(
 ): Promise<AuditSigner | undefined> {
   const ref = config.audit.signing_key;
   if (!ref) return undefined;
-  const pem = (await resolveSecret(ref, 'audit.signing_key', env)).reveal();
+  const pem = (await createSecretResolver(config, env)(ref, 'audit.signing_key')).reveal();
   try {
     return loadAuditSigner(pem);
   } catch (error) {

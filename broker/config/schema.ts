@@ -20,11 +20,114 @@ export const durationSchema = z.string().transform((text, ctx) => {
   }
 });
 
+/** A KV version 2 field in Vault: `<mount>/data/<path>#<field>` (`kv/data/warden#slack_bot_token`). */
+export const VAULT_SECRET_REF = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.@-]+)*\/data\/[A-Za-z0-9_.@/-]+#[^#\s]+$/;
+
 /** A secret is referenced, never written inline. */
 export const secretRefSchema = z.union(
-  [z.strictObject({ env: z.string().min(1) }), z.strictObject({ file: z.string().min(1) })],
-  { error: 'secrets are referenced as {env: NAME} or {file: /path}, never written inline' },
+  [
+    z.strictObject({ env: z.string().min(1) }),
+    z.strictObject({ file: z.string().min(1) }),
+    z.strictObject({
+      vault: z.string().regex(VAULT_SECRET_REF, {
+        error:
+          'a Vault secret is "<mount>/data/<path>#<field>" (KV version 2), for example "kv/data/warden#slack_bot_token"',
+      }),
+    }),
+  ],
+  {
+    error:
+      'secrets are referenced as {env: NAME}, {file: /path} or {vault: "kv/data/path#field"}, never written inline',
+  },
 );
+
+/** The secrets Warden logs in to Vault with: from the environment or a file only. */
+const localSecretRefSchema = z.union(
+  [z.strictObject({ env: z.string().min(1) }), z.strictObject({ file: z.string().min(1) })],
+  { error: "Vault's own login secrets are referenced as {env: NAME} or {file: /path}" },
+);
+
+/** A Vault role or mount name: letters, digits, `-`, `_`, `.` (mounts may nest with `/`). */
+const VAULT_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,126}[A-Za-z0-9])?$/;
+const VAULT_MOUNT = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
+const vaultName = (what: string) =>
+  z.string().regex(VAULT_NAME, { error: `${what} is letters, digits, "-", "_" or "." (at most 128)` });
+const vaultMount = z.string().regex(VAULT_MOUNT, { error: 'a mount path is like "database" or "team/ssh"' });
+
+/**
+ * How Warden logs in to Vault (docs/vault.md): a token, AppRole, or Kubernetes (the pod's
+ * service-account JWT). Tokens from AppRole and Kubernetes logins are renewed before they expire,
+ * and logged in again when renewal is refused.
+ */
+const vaultAuthSchema = z.discriminatedUnion(
+  'method',
+  [
+    z.strictObject({ method: z.literal('token'), token: localSecretRefSchema }),
+    z.strictObject({
+      method: z.literal('approle'),
+      role_id: localSecretRefSchema,
+      secret_id: localSecretRefSchema,
+      /** Where the AppRole auth method is mounted. Default `approle`. */
+      mount: vaultMount.default('approle'),
+    }),
+    z.strictObject({
+      method: z.literal('kubernetes'),
+      /** The Vault role bound to the pod's service account. */
+      role: vaultName('a Kubernetes auth role'),
+      /** The service-account token. Default the one Kubernetes mounts in every pod. */
+      jwt_file: z.string().min(1).default('/var/run/secrets/kubernetes.io/serviceaccount/token'),
+      /** Where the Kubernetes auth method is mounted. Default `kubernetes`. */
+      mount: vaultMount.default('kubernetes'),
+    }),
+  ],
+  { error: 'vault.auth.method is token, approle or kubernetes' },
+);
+
+/** The Vault server Warden reads secrets from and mints credentials through (docs/vault.md). */
+const vaultSchema = z.strictObject({
+  /** `https://vault.example.com:8200`. */
+  address: z.url({ protocol: /^https?$/, error: 'vault.address is an http(s) URL' }),
+  /** Vault Enterprise namespace (`X-Vault-Namespace`). */
+  namespace: z.string().min(1).optional(),
+  auth: vaultAuthSchema,
+  /** PEM of the CAs that sign Vault's TLS certificate (default: Node's bundled roots). */
+  ca: localSecretRefSchema.optional(),
+  /** Limit on one request to Vault. Default 10s. */
+  timeout: durationSchema.prefault('10s'),
+});
+
+/**
+ * A Postgres target whose credentials come from Vault's database secrets engine
+ * (`provider: vault`). Each level names its Vault role (`levels.<name>.vault_role`, default
+ * `warden-<target>-<level>`). The target's `admin` still connects: it ends the sessions of revoked
+ * credentials (Vault does not) and checks that their roles are gone.
+ */
+const pgVaultSchema = z.strictObject({
+  /** Where the database secrets engine is mounted. Default `database`. */
+  mount: vaultMount.default('database'),
+  /**
+   * Warden writes each level's Vault role (`<mount>/roles/<role>`) from the level's grants and
+   * keeps it up to date; `false` (default): the roles exist and Warden only uses them.
+   */
+  manage_roles: z.boolean().default(false),
+  /** The engine's connection (`<mount>/config/<connection>`) managed roles use. Required with manage_roles. */
+  connection: vaultName('a database connection name').optional(),
+  /** `max_ttl` of managed roles. Default: the longest `duration.max` of the rules on this target. */
+  max_ttl: durationSchema.optional(),
+  /**
+   * At start-up, revoke by prefix (`sys/leases/revoke-prefix/<mount>/creds/<role>`) the leases of a
+   * level role no live grant holds. Only for roles Warden alone uses, with one broker. Default false.
+   */
+  revoke_prefix: z.boolean().default(false),
+});
+
+/** An SSH target whose certificates Vault's SSH secrets engine signs (`provider: vault`). */
+const sshVaultSchema = z.strictObject({
+  /** Where the SSH secrets engine is mounted. Default `ssh`. */
+  mount: vaultMount.default('ssh'),
+  /** The signing role (`<mount>/sign/<role>`) of levels that name none (`levels.<name>.vault_role`). */
+  role: vaultName('a Vault SSH role').optional(),
+});
 
 /** Privileges a level may list, applied to every table (and sequence) of the level's schemas. */
 export const PG_TABLE_GRANTS = [
@@ -82,9 +185,11 @@ const pgLevelSchema = z
      * its roles may read raw values with their credential. Default false: start-up refuses.
      */
     allow_unenforced_masking: z.boolean().default(false),
+    /** With `provider: vault`: the database secrets engine role this level's credentials come from. */
+    vault_role: vaultName('a Vault role').optional(),
   })
-  .refine((l) => l.grants?.length || l.inherit?.length || l.creation_statements?.length, {
-    error: 'a level needs grants, inherit or creation_statements',
+  .refine((l) => l.grants?.length || l.inherit?.length || l.creation_statements?.length || l.vault_role, {
+    error: 'a level needs grants, inherit, creation_statements or vault_role',
   })
   .transform((l) => ({ ...l, schemas: l.schemas ?? (l.tables?.length ? [] : ['public']) }));
 
@@ -227,6 +332,8 @@ const postgresTargetSchema = z
      * mints (docs/masking.md).
      */
     masking: z.record(z.string(), z.unknown()).optional(),
+    /** With `provider: vault`: the database secrets engine (see {@link pgVaultSchema}). */
+    vault: pgVaultSchema.optional(),
   })
   .refine((t) => !(t.masking && t.proxy && Object.keys(t.proxy.masking).length > 0), {
     path: ['masking'],
@@ -283,6 +390,8 @@ const sshLevelSchema = z.strictObject({
   permit_agent_forwarding: z.boolean().default(false),
   permit_port_forwarding: z.boolean().default(false),
   permit_x11_forwarding: z.boolean().default(false),
+  /** With `provider: vault`: the SSH secrets engine role that signs this level's certificates. */
+  vault_role: vaultName('a Vault SSH role').optional(),
 });
 
 const sshTargetSchema = z.strictObject({
@@ -307,6 +416,8 @@ const sshTargetSchema = z.strictObject({
   /** Connect without checking the target's host key. Off by default; for tests and labs only. */
   insecure_skip_host_key_check: z.boolean().default(false),
   approval_channel: z.string().optional(),
+  /** With `provider: vault`: the SSH secrets engine (see {@link sshVaultSchema}). */
+  vault: sshVaultSchema.optional(),
 });
 
 export const targetSchema = z.discriminatedUnion('kind', [postgresTargetSchema, sshTargetSchema]);
@@ -498,6 +609,8 @@ export const configSchema = z.strictObject({
   ssh: sshSchema.optional(),
   /** Audit keys and checkpoints (see {@link auditSchema}). */
   audit: auditSchema.prefault({}),
+  /** HashiCorp Vault: `{vault: ...}` secrets and `provider: vault` targets (see {@link vaultSchema}). */
+  vault: vaultSchema.optional(),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -517,3 +630,7 @@ export type ApproverConfig = z.output<typeof approverSchema>;
 export type WindowConfig = z.output<typeof windowSchema>;
 export type TokenConfig = z.output<typeof tokenSchema>;
 export type AuditConfig = z.output<typeof auditSchema>;
+export type VaultConfig = z.output<typeof vaultSchema>;
+export type VaultAuthConfig = z.output<typeof vaultAuthSchema>;
+export type PgVaultConfig = z.output<typeof pgVaultSchema>;
+export type SshVaultConfig = z.output<typeof sshVaultSchema>;

@@ -1,7 +1,7 @@
 /**
- * Secret references (`{env: NAME}`, `{file: path}`) resolved to {@link Secret}s. Resolution is
- * asynchronous: a reference may name a secret store reached over the network (Vault next), which
- * plugs in as one more branch here. The local kinds also resolve synchronously
+ * Secret references (`{env: NAME}`, `{file: path}`, `{vault: "kv/data/path#field"}`) resolved to
+ * {@link Secret}s. Resolution is asynchronous: a Vault reference is read over the network, by the
+ * reader the caller passes (`broker/vault/secrets.ts`). The local kinds also resolve synchronously
  * ({@link resolveLocalSecret}) for the few call sites that run inside synchronous factories (the
  * proxies' keys and masker factories, CLI verbs that load the SSH CA).
  */
@@ -17,15 +17,35 @@ export { Secret, type SecretRef };
 export type SecretEnv = Record<string, string | undefined>;
 
 /**
+ * Reads a field of a Vault KV version 2 secret (`broker/vault/secrets.ts` is the one Warden uses).
+ * `mountPath` is `<mount>/data/<path>`; fails naming `configPath`.
+ */
+export interface VaultSecretReader {
+  readField(mountPath: string, field: string, configPath: string): Promise<Secret>;
+}
+
+/**
  * Resolves a reference. `path` names the config key for error messages; `env` defaults to
- * process.env. Fails with `ERR_CONFIG_SECRET` naming the path, never the secret.
+ * process.env; `vault` reads `{vault: ...}` references (from the configuration's `vault:`
+ * section). Fails with `ERR_CONFIG_SECRET` naming the path, never the secret.
  */
 export async function resolveSecret(
   ref: SecretRef,
   path: string,
   env: SecretEnv = process.env,
+  vault?: VaultSecretReader,
 ): Promise<Secret> {
   if ('env' in ref) return readEnvSecret(ref.env, path, env);
+  if ('vault' in ref) {
+    if (!vault) {
+      throw new SecretError(
+        path,
+        'a {vault: ...} secret needs the vault section (vault.address and vault.auth), and cannot be read here',
+      );
+    }
+    const at = ref.vault.lastIndexOf('#');
+    return vault.readField(ref.vault.slice(0, at), ref.vault.slice(at + 1), path);
+  }
   let text: string;
   try {
     text = await readFile(ref.file, 'utf8');
@@ -38,6 +58,12 @@ export async function resolveSecret(
 /** {@link resolveSecret} for synchronous call sites: `env:` and `file:` references only. */
 export function resolveLocalSecret(ref: SecretRef, path: string, env: SecretEnv = process.env): Secret {
   if ('env' in ref) return readEnvSecret(ref.env, path, env);
+  if ('vault' in ref) {
+    throw new SecretError(
+      path,
+      'this secret is read synchronously at start-up: reference it with env: or file:, not vault:',
+    );
+  }
   let text: string;
   try {
     text = readFileSync(ref.file, 'utf8');

@@ -45,6 +45,12 @@ export interface CredentialProvider {
   /** Removes a credential known only by its handle (a leftover found by reconciliation). */
   removeOrphan(handle: string): Promise<void>;
   /**
+   * Start-up reconciliation for providers whose leftovers cannot be listed by handle (Vault
+   * leases, whose ids the target lists without the usernames): given the store's live credentials
+   * of this target, removes what the target holds beyond them, and returns what it removed.
+   */
+  reconcile?(live: readonly CredentialRecord[]): Promise<string[]>;
+  /**
    * Gives a minted credential (known by its record's handle) a fresh random password and returns it (optional: providers whose
    * credentials have passwords). The recording proxy calls it at start-up for its live grants,
    * whose minted passwords were only ever kept in memory.

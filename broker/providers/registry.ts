@@ -5,17 +5,18 @@
  */
 import type { Config } from '../config/load.ts';
 import type { TargetConfig } from '../config/schema.ts';
-import { resolveSecret } from '../config/secrets.ts';
 import { ConfigError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { createSecretResolver } from '../vault/secrets.ts';
 import type { ProviderPlugin } from './plugin.ts';
 import { postgresPlugin } from './postgres/plugin.ts';
 import type { CredentialProvider } from './provider.ts';
 import { sshCaPlugin } from './ssh-ca/plugin.ts';
+import { vaultPlugin } from './vault/plugin.ts';
 
 /** Every provider Warden ships, by name. */
 export const PROVIDER_PLUGINS: ReadonlyMap<string, ProviderPlugin> = new Map(
-  ([postgresPlugin, sshCaPlugin] as ProviderPlugin[]).map((plugin) => [plugin.name, plugin]),
+  ([postgresPlugin, sshCaPlugin, vaultPlugin] as ProviderPlugin[]).map((plugin) => [plugin.name, plugin]),
 );
 
 /** The provider a kind of target gets when it names none. */
@@ -64,6 +65,7 @@ export async function createProviders(
     return { name, target, plugin };
   });
   const shared = new Map<string, Promise<unknown>>();
+  const resolveSecret = createSecretResolver(config, env);
   const providers = new Map<string, CredentialProvider>();
   try {
     for (const { name, target, plugin } of chosen) {
@@ -74,7 +76,7 @@ export async function createProviders(
           target,
           config,
           path: `targets.${name}`,
-          resolveSecret: (ref, path) => resolveSecret(ref, path, env),
+          resolveSecret,
           env,
           ...(options.logger ? { logger: options.logger } : {}),
           once: <V>(key: string, load: () => Promise<V>) => {

@@ -73,6 +73,7 @@ export class Scheduler {
     await this.sweep();
     const orphans: string[] = [];
     for (const [target, provider] of this.#c.providers) {
+      if (provider.reconcile) await this.#reconcileLeases(target, provider.reconcile.bind(provider), orphans);
       let managed: string[];
       try {
         managed = await provider.listManaged();
@@ -113,6 +114,23 @@ export class Scheduler {
       }
     }
     return { expired: 0, orphans };
+  }
+
+  /** A provider's own reconciliation (Vault leases), given the store's live credentials of the target. */
+  async #reconcileLeases(
+    target: string,
+    reconcile: (live: readonly CredentialRecord[]) => Promise<string[]>,
+    orphans: string[],
+  ): Promise<void> {
+    try {
+      const live = await this.#c.store.listCredentials({ target, states: ['active', 'revoking', 'minting'] });
+      for (const removed of await reconcile(live)) {
+        orphans.push(removed);
+        await this.#c.audit.record('warden', 'credential.orphan_removed', removed, { target });
+      }
+    } catch (error) {
+      this.#c.log.error({ err: error, target }, 'reconciliation of the target failed');
+    }
   }
 
   /**

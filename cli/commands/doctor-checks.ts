@@ -2,14 +2,17 @@
  * `warden doctor`'s checks of what breaks a deployment later rather than at start: the proxies' TLS
  * files (readable, key matching the certificate, not expired, key not readable by others), the
  * masking keys (present, long enough, not readable by others), the API tokens (present, strong,
- * not placeholders, not shared), and whether SSH targets answer (TCP, then an SSH banner). Each
+ * not placeholders, not shared), whether SSH targets answer (TCP, then an SSH banner), and Vault
+ * as a secret source (reachable, unsealed, the token's capabilities, each field there). Each
  * check only reads; each failure says what to fix. The values of secrets never reach a line.
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { Config } from '../../broker/config/load.ts';
-import { resolveSecret } from '../../broker/config/secrets.ts';
+import { checkVaultReachable } from '../../broker/providers/vault/self-test.ts';
+import { createSecretResolver, createVaultClient, VaultKvReader } from '../../broker/vault/secrets.ts';
+import { isConfigurationError } from '../../lib/errors.ts';
 import type { DoctorCheck } from './doctor.ts';
 
 /** A certificate that expires within this many days is flagged in its line (still a pass). */
@@ -249,7 +252,7 @@ export async function checkApiTokens(
     });
     let value: string;
     try {
-      value = (await resolveSecret(token.secret, path, env)).reveal();
+      value = (await createSecretResolver(config, env)(token.secret, path)).reveal();
     } catch (error) {
       checks.push(fail((error as Error).message, 'set the environment variable or file it names'));
       continue;
@@ -374,4 +377,63 @@ export function checkProxyTlsFiles(config: Config, now: number): DoctorCheck[] {
   return Object.entries(config.targets).flatMap(([name, target]) =>
     target.kind === 'postgres' && target.proxy?.tls ? [checkProxyTls(name, target.proxy.tls, now)] : [],
   );
+}
+
+/** Every `{vault: "<mount>/data/<path>#<field>"}` reference in `node`, with its config key. */
+export function findVaultRefs(node: unknown, path = ''): { ref: string; path: string }[] {
+  if (Array.isArray(node)) return node.flatMap((item, i) => findVaultRefs(item, `${path}[${i}]`));
+  if (typeof node !== 'object' || node === null) return [];
+  const entries = Object.entries(node);
+  if (entries.length === 1 && entries[0]![0] === 'vault' && typeof entries[0]![1] === 'string') {
+    return [{ ref: entries[0]![1], path }];
+  }
+  return entries.flatMap(([key, value]) => findVaultRefs(value, path ? `${path}.${key}` : key));
+}
+
+/**
+ * The `vault:` section as a secret source: Vault answers and is unsealed, Warden logs in, the
+ * token may read every KV path the configuration references, and every field referenced is there.
+ */
+export async function checkVaultSecrets(
+  config: Config,
+  env: Record<string, string | undefined>,
+): Promise<DoctorCheck[]> {
+  if (!config.vault) return [];
+  const refs = findVaultRefs({ ...config, vault: undefined });
+  const client = createVaultClient(config, env);
+  if (!client) return [];
+  try {
+    const kvPaths = [...new Set(refs.map((r) => r.ref.slice(0, r.ref.lastIndexOf('#'))))];
+    const steps = await checkVaultReachable(
+      client,
+      'the secrets of warden.yaml',
+      kvPaths.map((path) => ({ path, needs: ['read'] })),
+    );
+    const checks: DoctorCheck[] = steps.map((s) => ({
+      name: `vault: ${s.step}`,
+      ok: s.ok,
+      detail: s.detail,
+      ...(s.fix ? { fix: s.fix } : {}),
+    }));
+    if (steps.some((s) => !s.ok)) return checks;
+    const reader = new VaultKvReader(client);
+    for (const { ref, path } of refs) {
+      const at = ref.lastIndexOf('#');
+      try {
+        await reader.readField(ref.slice(0, at), ref.slice(at + 1), path);
+        checks.push({ name: `vault secret ${path}`, ok: true, detail: `${ref} is there` });
+      } catch (error) {
+        checks.push({
+          name: `vault secret ${path}`,
+          ok: false,
+          detail: (error as Error).message,
+          fix: `write the field: vault kv patch ${ref.slice(0, at).replace('/data/', '/')} ${ref.slice(at + 1)}=...`,
+          ...(isConfigurationError(error) ? { configuration: true } : {}),
+        });
+      }
+    }
+    return checks;
+  } finally {
+    client.close();
+  }
 }

@@ -1,7 +1,8 @@
 /**
  * `warden doctor`: checks a configuration against the world it describes — the store (read-only),
  * the API tokens, each target's admin (for Postgres, a full mint → login → revoke cycle on a
- * scratch role, see `broker/providers/postgres/self-test.ts`), whether SSH targets answer, the
+ * scratch role, see `broker/providers/postgres/self-test.ts`; for Vault targets, Vault's seal, the
+ * token's capabilities and each Vault role), whether SSH targets answer, Vault secrets, the
  * proxies' settings, TLS files and masking keys (`doctor-checks.ts`), Slack's auth.test, the SSH CA
  * key, the OIDC issuers — and says what is wrong and how to fix it. Exits 3 when a failure is in
  * the configuration (or its secrets), 1 when only the world is wrong.
@@ -10,16 +11,22 @@
 import { startChat } from '../../bot/start.ts';
 import { createProviders, loadSshCa, openConfiguredStore } from '../../broker/app.ts';
 import { type Config, loadConfig } from '../../broker/config/load.ts';
-import { resolveSecret } from '../../broker/config/secrets.ts';
 import { createSilentLogger, scrubSecrets } from '../../broker/log.ts';
 import { SCHEMA_VERSION } from '../../broker/store/sql/migrations.ts';
+import { createSecretResolver } from '../../broker/vault/secrets.ts';
 import { isConfigurationError } from '../../lib/errors.ts';
 import { formatCaPublicKeyLine } from '../../lib/ssh/keys.ts';
 import { compilePgProxies } from '../../proxy/pg/start.ts';
 import { checkSshProxySettings } from '../../proxy/ssh/start.ts';
 import { ExitCode, type Io } from '../output.ts';
 import { readProxySettings } from '../proxy-settings.ts';
-import { checkApiTokens, checkMaskingKeys, checkProxyTlsFiles, checkSshTargets } from './doctor-checks.ts';
+import {
+  checkApiTokens,
+  checkMaskingKeys,
+  checkProxyTlsFiles,
+  checkSshTargets,
+  checkVaultSecrets,
+} from './doctor-checks.ts';
 
 export interface DoctorCheck {
   name: string;
@@ -59,7 +66,7 @@ async function checkChat(config: Config, env: Record<string, string | undefined>
   try {
     const chat = await startChat({
       config: config.chat,
-      resolveSecret: (ref, path) => resolveSecret(ref, path, env),
+      resolveSecret: createSecretResolver(config, env),
       logger: createSilentLogger(),
       mode: 'check',
     });
@@ -143,6 +150,7 @@ export async function runDoctorChecks(
 ): Promise<DoctorCheck[]> {
   const doFetch = deps.fetch ?? fetch;
   const checks: DoctorCheck[] = [];
+  checks.push(...(await checkVaultSecrets(config, env)));
   checks.push(await checkStore(config, env));
   checks.push(...(await checkApiTokens(config, env)));
   let providers: Awaited<ReturnType<typeof createProviders>> | undefined;

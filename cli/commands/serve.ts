@@ -9,12 +9,12 @@ import { createSshRoutes } from '../../broker/api/ssh-route.ts';
 import { type BrokerApp, createBrokerApp, loadSshCa } from '../../broker/app.ts';
 import { CiExchange } from '../../broker/ci/exchange.ts';
 import { type Config, loadConfig } from '../../broker/config/load.ts';
-import { resolveSecret } from '../../broker/config/secrets.ts';
 import { ConfigError } from '../../broker/errors.ts';
 import type { Logger } from '../../broker/log.ts';
 import { createLogger } from '../../broker/log.ts';
 import type { CredentialProvider } from '../../broker/providers/provider.ts';
 import { reloadBrokerConfig } from '../../broker/reload.ts';
+import { createSecretResolver } from '../../broker/vault/secrets.ts';
 import { ShutdownStack } from '../../lib/shutdown-stack.ts';
 import { checkProxySettings, startProxies } from '../../proxy/start.ts';
 import { type DemoEnvironment, startDemoEnvironment } from '../demo/demo.ts';
@@ -89,7 +89,7 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
     // reconciles its targets), so a bad one changes nothing; what fails later is stopped below.
     const chat = await prepareChat({
       config: config.chat,
-      resolveSecret: (ref, path) => resolveSecret(ref, path, env),
+      resolveSecret: createSecretResolver(config, env),
     });
     const proxySettings = readProxySettings(config, env);
     checkProxySettings(proxySettings);
@@ -97,7 +97,7 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       config.broker.tokens.map(async (t, i) => ({
         name: t.name,
         role: t.role,
-        secret: await resolveSecret(t.secret, `broker.tokens[${i}].secret`, env),
+        secret: await createSecretResolver(config, env)(t.secret, `broker.tokens[${i}].secret`),
       })),
     );
     const app = await createBrokerApp(config, { logger, env });

@@ -8,10 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import pg from 'pg';
 import { type BrokerApp, createBrokerApp } from '../../broker/app.ts';
 import { type Config, parseConfig } from '../../broker/config/load.ts';
 import type { ConfigInput } from '../../broker/config/schema.ts';
-import type { BrokerEvent } from '../../broker/events/events.ts';
+import type { BrokerEvent, PostgresIssuedCredential } from '../../broker/events/events.ts';
 import { createLogger } from '../../broker/log.ts';
 import { openEmbeddedStore, openPostgresStore } from '../../broker/store/sql-store.ts';
 import type { Store } from '../../broker/store/store.ts';
@@ -128,11 +129,14 @@ export async function createTargetDatabase(cluster: PgCluster, prefix = 'app'): 
   return database;
 }
 
-/** Creates an app database with a table and starts a broker on it. */
+/**
+ * Creates an app database with a table and starts a broker on it. `overrides` may be a function
+ * of the database's name (a target of the test's own that points at it).
+ */
 export async function startBrokerFixture(
   kind: StoreKind,
   cluster: PgCluster,
-  overrides: Partial<ConfigInput> = {},
+  overrides: Partial<ConfigInput> | ((database: string) => Partial<ConfigInput>) = {},
 ): Promise<BrokerFixture> {
   const database = await createTargetDatabase(cluster);
   await execSql(
@@ -140,7 +144,10 @@ export async function startBrokerFixture(
     database,
     "CREATE TABLE invoices (id serial PRIMARY KEY, customer text NOT NULL, amount int NOT NULL); INSERT INTO invoices (customer, amount) VALUES ('acme', 100), ('globex', 250);",
   );
-  const config = parseConfig(buildTestConfig(cluster, database, overrides), 'test');
+  const config = parseConfig(
+    buildTestConfig(cluster, database, typeof overrides === 'function' ? overrides(database) : overrides),
+    'test',
+  );
   const env = { [TARGET_ADMIN_ENV]: cluster.password };
   const logs = new LogCapture();
   const logger = createLogger({ level: 'debug', destination: logs });
@@ -163,6 +170,20 @@ export async function startBrokerFixture(
       cleanup();
     },
   };
+}
+
+/** Logs in with a minted Postgres credential (connection errors after the login are swallowed). */
+export async function loginWith(credential: PostgresIssuedCredential): Promise<pg.Client> {
+  const client = new pg.Client({
+    host: credential.host,
+    port: credential.port,
+    database: credential.database,
+    user: credential.user,
+    password: credential.password.reveal(),
+  });
+  client.on('error', () => {});
+  await client.connect();
+  return client;
 }
 
 /** Waits until `check` returns a truthy value (polling), or fails after `timeoutMs`. */

@@ -157,6 +157,7 @@ const SAMPLES: Record<string, Record<string, { make: () => WardenError; config?:
     ForbiddenError: { make: () => new broker.ForbiddenError('ERR_FORBIDDEN', 'no') },
     ProviderError: { make: () => new broker.ProviderError('cannot mint', { cause: new Error('x') }) },
     AuthError: { make: () => new broker.AuthError('ERR_AUTH_INVALID') },
+    VaultError: { make: () => new broker.VaultError('ERR_VAULT_SEALED', 'Vault is sealed', { status: 503 }) },
   },
   brokerApi: {
     BrokerApiError: {

@@ -37,7 +37,15 @@ import {
   MASKED_SEARCH_PATH_STATEMENT,
   STORE_HMAC_KEY_SQL,
 } from './masking-views.ts';
-import { ACL_LOCK_KEY, type BatchOutcome, type RoleRemoval, removeRoles } from './revocation.ts';
+import {
+  ACL_LOCK_KEY,
+  type BatchOutcome,
+  cutRoleSessions,
+  findTouchableRoles,
+  type RoleRemoval,
+  removeRoles,
+  type TouchableRoles,
+} from './revocation.ts';
 import { SchemaWatch } from './schema-watch.ts';
 import { buildScramVerifier } from './scram-verifier.ts';
 import { runSelfTest } from './self-test.ts';
@@ -351,10 +359,8 @@ export class PostgresProvider implements CredentialProvider {
 
   async #removeRoles(names: readonly string[]): Promise<BatchOutcome> {
     const { target, targetName } = this.#options;
-    const client = await this.#connect();
-    let failure: unknown;
-    try {
-      return await removeRoles(
+    return this.#withClient('revoking roles', async (client) =>
+      removeRoles(
         {
           client,
           targetName,
@@ -365,15 +371,8 @@ export class PostgresProvider implements CredentialProvider {
           inDatabase: (database, run) => this.#inDatabase(database, run),
         },
         names,
-      );
-    } catch (error) {
-      failure = error;
-      throw new ProviderError(`revoking roles on ${targetName} failed: ${describePgError(error)}`, {
-        cause: error,
-      });
-    } finally {
-      this.#pool.release(client, failure);
-    }
+      ),
+    );
   }
 
   async #version(client: pg.PoolClient): Promise<number> {
@@ -394,6 +393,57 @@ export class PostgresProvider implements CredentialProvider {
     } finally {
       await client.end().catch(() => {});
     }
+  }
+
+  /** The marker role every role Warden has a hand in minting joins (`warden___minted`). */
+  get markerRole(): string {
+    return this.#marker;
+  }
+
+  /**
+   * For roles another minter creates (Vault's database engine): the marker role and the masking
+   * schema exist, and the level's role holds its privileges on the tables there are now. Returns
+   * that level role's name, undefined when the level has no `grants`.
+   */
+  async prepareLevel(levelName: string): Promise<string | undefined> {
+    const { target, targetName } = this.#options;
+    const level = target.levels[levelName];
+    if (!level) throw new ProviderError(`target ${targetName} has no level ${levelName}`);
+    await this.#prepare();
+    if (!level.grants?.length) return undefined;
+    await this.#levels.refresh(levelName, MINT_LOOK_MAX_AGE_MS);
+    return buildLevelRoleName(target.role_prefix, levelName);
+  }
+
+  /** Whether this target's roles get the masked search path (column rules enforced in the database). */
+  get masksColumns(): boolean {
+    return this.#maskRules.length > 0;
+  }
+
+  /**
+   * Ends the sessions of roles another minter created (Vault's, whose revocation leaves them
+   * open): the checks and first steps of revocation (`revocation.ts`: no superuser, not the
+   * admin, Warden's mark when `requireMark`; then NOLOGIN, the admin takes the role, sessions
+   * end), without dropping the role.
+   */
+  async cutSessions(names: readonly string[], requireMark: boolean): Promise<TouchableRoles> {
+    return this.#withClient('ending sessions', async (client) => {
+      const marker = requireMark ? this.#marker : undefined;
+      const found = await findTouchableRoles(client, names, this.#options.targetName, marker);
+      await cutRoleSessions(client, found.roles, await this.#version(client));
+      return found;
+    });
+  }
+
+  /** Of `names`, the roles that exist on the target. */
+  async findExistingRoles(names: readonly string[]): Promise<string[]> {
+    if (names.length === 0) return [];
+    const result = await this.#query(
+      'SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])',
+      'looking up roles',
+      [names],
+    );
+    return result.rows.map((r: { rolname: string }) => r.rolname);
   }
 
   /** Roles that carry Warden's mark (members of the marker role). */
@@ -498,10 +548,15 @@ export class PostgresProvider implements CredentialProvider {
   }
 
   async #query(text: string, what: string, params: unknown[] = []): Promise<pg.QueryResult> {
+    return this.#withClient(what, (client) => client.query(text, params));
+  }
+
+  /** Runs `run` on a pooled admin connection; a failure becomes a `ProviderError` saying what failed. */
+  async #withClient<T>(what: string, run: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.#connect();
     let failure: unknown;
     try {
-      return await client.query(text, params);
+      return await run(client);
     } catch (error) {
       failure = error;
       throw new ProviderError(`${what} on ${this.#options.targetName} failed: ${describePgError(error)}`, {

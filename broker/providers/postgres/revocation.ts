@@ -120,10 +120,23 @@ interface InventoryRow {
   rank: number;
 }
 
-/** Removes the roles named (those that exist); see the module comment for the steps. */
-export async function removeRoles(ctx: RevocationContext, names: readonly string[]): Promise<BatchOutcome> {
-  const { client } = ctx;
-  const outcome: BatchOutcome = { removed: new Map(), refused: new Map() };
+/** Roles found by {@link findTouchableRoles}: those Warden may act on, those refused, those gone. */
+export interface TouchableRoles {
+  roles: string[];
+  refused: Map<string, Error>;
+  missing: string[];
+}
+
+/**
+ * Step 1: of the roles named, those that exist and may be touched. Never the admin nor a
+ * superuser; and, when `markerRole` is given, only members of it (Warden's mark).
+ */
+export async function findTouchableRoles(
+  client: pg.ClientBase,
+  names: readonly string[],
+  targetName: string,
+  markerRole: string | undefined,
+): Promise<TouchableRoles> {
   const found = await client.query<{
     rolname: string;
     rolsuper: boolean;
@@ -131,40 +144,44 @@ export async function removeRoles(ctx: RevocationContext, names: readonly string
     is_admin: boolean;
   }>(
     `SELECT r.rolname, r.rolsuper, r.rolname = current_user AS is_admin,
-            EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles k ON k.oid = m.roleid
+            $2::text IS NULL OR EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles k ON k.oid = m.roleid
                     WHERE m.member = r.oid AND k.rolname = $2) AS marked
      FROM pg_roles r WHERE r.rolname = ANY($1::text[])`,
-    [names, ctx.markerRole],
+    [names, markerRole ?? null],
   );
-  const roles: string[] = [];
+  const out: TouchableRoles = { roles: [], refused: new Map(), missing: [] };
   for (const row of found.rows) {
-    if (row.marked && !row.rolsuper && !row.is_admin) roles.push(row.rolname);
+    if (row.marked && !row.rolsuper && !row.is_admin) out.roles.push(row.rolname);
     else {
       const why = row.is_admin
         ? 'it is the admin role'
         : row.rolsuper
           ? 'it is a superuser'
           : "it does not carry Warden's mark";
-      outcome.refused.set(
+      out.refused.set(
         row.rolname,
         new ProviderError(
-          `refusing to touch role ${row.rolname} on ${ctx.targetName}: ${why} (membership in ${ctx.markerRole})`,
+          `refusing to touch role ${row.rolname} on ${targetName}: ${why}${markerRole ? ` (membership in ${markerRole})` : ''}`,
         ),
       );
     }
   }
+  out.missing = names.filter((name) => !found.rows.some((r) => r.rolname === name));
+  return out;
+}
+
+/** Removes the roles named (those that exist); see the module comment for the steps. */
+export async function removeRoles(ctx: RevocationContext, names: readonly string[]): Promise<BatchOutcome> {
+  const { client } = ctx;
+  const { roles, refused, missing } = await findTouchableRoles(client, names, ctx.targetName, ctx.markerRole);
+  const outcome: BatchOutcome = { removed: new Map(), refused };
   // Roles already gone count as removed: revocation is idempotent.
-  for (const name of names) {
-    if (!found.rows.some((r) => r.rolname === name)) {
-      outcome.removed.set(name, { actingObjects: [], ownedObjects: 0, policy: policyName(ctx.ownedObjects) });
-    }
+  for (const name of missing) {
+    outcome.removed.set(name, { actingObjects: [], ownedObjects: 0, policy: policyName(ctx.ownedObjects) });
   }
   if (roles.length === 0) return outcome;
   const list = roles.map(escapeIdentifier).join(', ');
-  await client.query(roles.map((r) => `ALTER ROLE ${escapeIdentifier(r)} NOLOGIN`).join('; '));
-  const inherit = ctx.serverVersion >= 160000 ? ' WITH INHERIT TRUE' : '';
-  await client.query(`GRANT ${list} TO CURRENT_USER${inherit}`);
-  await endSessions(client, roles);
+  await cutRoleSessions(client, roles, ctx.serverVersion);
   const elsewhere = await dropInOtherDatabases(ctx, roles);
   if (ctx.revocationStatements) {
     await runCustomStatements(ctx, roles);
@@ -226,11 +243,28 @@ function policyName(policy: PgOwnedObjectsConfig): string {
 }
 
 /**
+ * Steps 2 to 4 on roles already checked (see the module comment): no new logins, the admin takes
+ * the roles' privileges, their sessions end. The Vault provider runs it before Vault drops a
+ * lease's role, since Vault leaves its sessions open (hashicorp/vault#699).
+ */
+export async function cutRoleSessions(
+  client: pg.ClientBase,
+  roles: readonly string[],
+  serverVersion: number,
+): Promise<void> {
+  if (roles.length === 0) return;
+  await client.query(roles.map((r) => `ALTER ROLE ${escapeIdentifier(r)} NOLOGIN`).join('; '));
+  const inherit = serverVersion >= 160000 ? ' WITH INHERIT TRUE' : '';
+  await client.query(`GRANT ${roles.map(escapeIdentifier).join(', ')} TO CURRENT_USER${inherit}`);
+  await endSessions(client, roles);
+}
+
+/**
  * Ends the roles' sessions. Not waited for: a backend that is still exiting cannot log in again
  * (NOLOGIN) and its transaction is aborted; should it still commit an object before it exits,
  * DROP ROLE fails on the dependency and the retry removes it.
  */
-async function endSessions(client: pg.PoolClient, roles: readonly string[]): Promise<void> {
+async function endSessions(client: pg.ClientBase, roles: readonly string[]): Promise<void> {
   await client.query(
     'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ANY($1::text[])',
     [roles],

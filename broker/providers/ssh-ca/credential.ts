@@ -18,8 +18,8 @@ export interface SshCredentialFields {
   certificate: string;
   /** The private key, when Warden generated the key pair: handed over once, never stored. */
   privateKey?: Secret;
-  /** The grant's token for the SSH proxy's password prompt (`<grant>.<mac>`). */
-  password: Secret;
+  /** The grant's token for the SSH proxy's password prompt (`<grant>.<mac>`); none without Warden's CA. */
+  password?: Secret;
   keyId: string;
   /** Certificate serial, decimal. */
   serial: string;
@@ -35,7 +35,7 @@ export class SshCredential implements IssuedCredential {
   readonly principals: string[];
   readonly certificate: string;
   readonly privateKey?: Secret;
-  readonly password: Secret;
+  readonly password?: Secret;
   readonly keyId: string;
   readonly serial: string;
   readonly expiresAt: number;
@@ -46,7 +46,7 @@ export class SshCredential implements IssuedCredential {
     this.principals = fields.principals;
     this.certificate = fields.certificate;
     if (fields.privateKey) this.privateKey = fields.privateKey;
-    this.password = fields.password;
+    if (fields.password) this.password = fields.password;
     this.keyId = fields.keyId;
     this.serial = fields.serial;
     this.expiresAt = fields.expiresAt;
@@ -71,7 +71,7 @@ export class SshCredential implements IssuedCredential {
       principals: this.principals,
       certificate: this.certificate,
       ...(this.privateKey ? { privateKey: this.privateKey.reveal() } : {}),
-      password: this.password.reveal(),
+      ...(this.password ? { password: this.password.reveal() } : {}),
       keyId: this.keyId,
       serial: this.serial,
       expiresAt: this.expiresAt,
@@ -84,7 +84,7 @@ export class SshCredential implements IssuedCredential {
       `key id: ${this.keyId}`,
       'save it with: warden ssh login <grant id> (or copy the certificate below next to your key as <key>-cert.pub)',
       this.certificate,
-      `proxy token: ${this.password.reveal()}`,
+      ...(this.password ? [`proxy token: ${this.password.reveal()}`] : []),
     ].join('\n');
   }
 

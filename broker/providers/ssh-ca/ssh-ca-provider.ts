@@ -117,11 +117,41 @@ export function buildGrantKrl(
   });
 }
 
-export class SshCaProvider implements CredentialProvider {
+/**
+ * What every SSH certificate provider shares (this CA, Vault's SSH engine): a certificate can be
+ * neither lengthened nor withdrawn from sshd once issued, so there is nothing to extend, remove or
+ * reconcile on the target; the KRL and the SSH proxy do the work of revocation.
+ */
+export abstract class SshCertificateProvider implements CredentialProvider {
+  abstract readonly name: string;
+  abstract mint(grant: AccessRequest, expiresAt: number): Promise<MintResult>;
+
+  /** Certificates cannot be lengthened: `warden ssh login` has a new one made for the new expiry. */
+  async extend(_credential: CredentialRecord, _expiresAt: number): Promise<void> {}
+
+  /** Nothing to remove on the target (see the class comment). */
+  async revoke(_credentials: readonly CredentialRecord[]): Promise<RevokeResult> {
+    return { failures: new Map(), details: new Map() };
+  }
+
+  /** Certificates leave nothing on the target to reconcile. */
+  async listManaged(): Promise<string[]> {
+    return [];
+  }
+
+  async removeOrphan(_handle: string): Promise<void> {}
+
+  async check(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}
+
+export class SshCaProvider extends SshCertificateProvider {
   readonly name = 'ssh-ca';
   readonly #options: SshCaProviderOptions;
 
   constructor(options: SshCaProviderOptions) {
+    super();
     this.#options = options;
   }
 
@@ -151,23 +181,4 @@ export class SshCaProvider implements CredentialProvider {
     });
     return { handle: `serial:${minted.serial}`, credential };
   }
-
-  /** Certificates cannot be lengthened: `warden ssh login` mints a new one for the new expiry. */
-  async extend(_credential: CredentialRecord, _expiresAt: number): Promise<void> {}
-
-  /** Nothing to remove on the target (see the module comment); the KRL and the proxy do the work. */
-  async revoke(_credentials: readonly CredentialRecord[]): Promise<RevokeResult> {
-    return { failures: new Map(), details: new Map() };
-  }
-
-  /** Certificates leave nothing on the target to reconcile. */
-  async listManaged(): Promise<string[]> {
-    return [];
-  }
-
-  async removeOrphan(_handle: string): Promise<void> {}
-
-  async check(): Promise<void> {}
-
-  async close(): Promise<void> {}
 }

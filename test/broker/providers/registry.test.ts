@@ -15,8 +15,8 @@ const configOf = (targets: Record<string, unknown>) =>
   parseConfig({ targets, people: [{ id: 'alice', email: 'alice@example.com' }] }, 'test');
 
 describe('provider registry', () => {
-  it("lists postgres and ssh-ca, and picks each kind's default", () => {
-    assert.deepEqual([...PROVIDER_PLUGINS.keys()].sort(), ['postgres', 'ssh-ca']);
+  it("lists postgres, ssh-ca and vault, and picks each kind's default", () => {
+    assert.deepEqual([...PROVIDER_PLUGINS.keys()].sort(), ['postgres', 'ssh-ca', 'vault']);
     const config = configOf({
       db: {
         kind: 'postgres',
@@ -33,7 +33,7 @@ describe('provider registry', () => {
     const config = configOf({
       db: {
         kind: 'postgres',
-        provider: 'vault',
+        provider: 'hsm',
         admin: { ...admin, password: { env: 'P' } },
         levels: { read: { grants: ['select'] } },
       },
@@ -41,7 +41,7 @@ describe('provider registry', () => {
     });
     assert.throws(() => findProviderPlugin('db', config.targets.db!), {
       code: 'ERR_CONFIG_INVALID',
-      message: /^targets\.db\.provider: unknown provider "vault"/,
+      message: /^targets\.db\.provider: unknown provider "hsm" \(known: postgres, ssh-ca, vault\)/,
     });
     assert.throws(() => findProviderPlugin('web', config.targets.web!), {
       code: 'ERR_CONFIG_INVALID',

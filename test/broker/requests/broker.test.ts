@@ -7,6 +7,7 @@ import { PostgresCredential } from '../../../broker/providers/postgres/credentia
 import type { Actor, CreateRequestInput } from '../../../broker/requests/broker.ts';
 import {
   type BrokerFixture,
+  loginWith,
   type StoreKind,
   startBrokerFixture,
   waitFor,
@@ -15,18 +16,8 @@ import { type PgCluster, startPgCluster } from '../../helpers/pg-cluster.ts';
 
 const person = (id: string): Actor => ({ id, admin: false });
 
-async function connectAs(credential: PostgresIssuedCredential): Promise<pg.Client> {
-  const client = new pg.Client({
-    host: credential.host,
-    port: credential.port,
-    database: credential.database,
-    user: credential.user,
-    password: credential.password.reveal(),
-  });
-  await client.connect();
-  client.on('error', () => {});
-  return client;
-}
+/** The grant's credential logs in (the fixture's helper). */
+const connectAs = loginWith;
 
 function credentialOf(fx: BrokerFixture, request: AccessRequest): PostgresIssuedCredential {
   const event = fx.events.find((e) => e.type === 'grant.active' && e.request.id === request.id);

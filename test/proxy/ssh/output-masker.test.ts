@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { TargetConfig } from '../../../broker/config/schema.ts';
-import { resolveLocalSecret } from '../../../broker/config/secrets.ts';
+import { resolveLocalSecret, type SecretRef } from '../../../broker/config/secrets.ts';
 import { createMaskerFactory, PassThroughMasker } from '../../../proxy/ssh/output-masker.ts';
 
 const sshTarget = (masking?: Record<string, unknown>) =>
@@ -16,9 +16,8 @@ const sshTarget = (masking?: Record<string, unknown>) =>
   }) as unknown as TargetConfig;
 
 /** Masking keys read from `env`, as `warden serve` reads them. */
-const secretsOf =
-  (env: Record<string, string | undefined>) => (ref: { env: string } | { file: string }, path: string) =>
-    resolveLocalSecret(ref, path, env);
+const secretsOf = (env: Record<string, string | undefined>) => (ref: SecretRef, path: string) =>
+  resolveLocalSecret(ref, path, env);
 
 const TEXT = 'card 4111 1111 1111 1111, mail alice.smith@example.com\r\n';
 

@@ -208,7 +208,7 @@ describe('SSH proxy', () => {
         host: '127.0.0.1',
         port: fx.proxyPort,
         username: `${TEST_USER}+web-1`,
-        password: credential.password.reveal(),
+        password: credential.password!.reveal(),
       });
     });
     try {

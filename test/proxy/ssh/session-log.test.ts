@@ -61,7 +61,7 @@ describe('SSH sessions in the lifecycle log', () => {
     for (const secret of [
       certificateBody.slice(0, 40),
       credential.privateKey!.reveal().split('\n')[1]!,
-      credential.password.reveal(),
+      credential.password!.reveal(),
       COMMAND_SECRET,
     ]) {
       assert.equal(all.includes(secret), false, `a secret in the log: ${secret.slice(0, 6)}…`);

@@ -24,7 +24,7 @@ describe('SSH CA provider: certificates per grant against a real sshd', () => {
     assert.equal(credential.kind, 'ssh');
     assert.deepEqual(credential.principals, [TEST_USER]);
     assert.equal(grantIdFromKeyId(credential.keyId), grant.id);
-    assert.equal(verifyProxyToken(fx.ca, credential.password.reveal()), grant.id);
+    assert.equal(verifyProxyToken(fx.ca, credential.password!.reveal()), grant.id);
     const mark = fx.sshd.logs().length;
     const result = await runSsh({
       port: fx.sshd.port,
