@@ -9,6 +9,7 @@ import type { PostgresIssuedCredential } from '../broker/events/events.ts';
 import { PostgresCredential } from '../broker/providers/postgres/credential.ts';
 import { startBrokerFixture } from '../test/helpers/broker-fixture.ts';
 import { execSql, startPgCluster } from '../test/helpers/pg-cluster.ts';
+import { openWatchedSessions } from './_sessions.ts';
 import { note, summarize } from './_stats.ts';
 
 const GRANTS = Number(process.env.BENCH_GRANTS ?? 1000);
@@ -60,18 +61,9 @@ export async function run(): Promise<Record<string, number>> {
     );
     if (Date.now() > expiryBase - 5_000) throw new Error('minting took longer than the lead time; raise it');
     note(`opening ${SESSIONS} live sessions`);
-    const sessionEnded = new Map<string, number>();
-    const clients: pg.Client[] = [];
-    for (const credential of [...credentials.values()].slice(0, SESSIONS)) {
-      const client = new pg.Client({ ...credential, password: credential.password.reveal() });
-      await client.connect();
-      const mark = () => {
-        if (!sessionEnded.has(credential.user)) sessionEnded.set(credential.user, Date.now());
-      };
-      client.on('error', mark);
-      client.on('end', mark);
-      clients.push(client);
-    }
+    const { clients, ended: sessionEnded } = await openWatchedSessions(
+      [...credentials.values()].slice(0, SESSIONS),
+    );
     if (Date.now() > expiryBase) throw new Error('setup took longer than the lead time; raise it');
     note('waiting for expiry');
     const gone = new Map<string, number>();

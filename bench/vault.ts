@@ -20,6 +20,7 @@ import { parseLeaseHandle } from '../broker/providers/vault/lease.ts';
 import { type BrokerFixture, buildTestConfig, startBrokerFixture } from '../test/helpers/broker-fixture.ts';
 import { type PgCluster, startPgCluster } from '../test/helpers/pg-cluster.ts';
 import { startVaultStandin, type VaultStandin } from '../test/helpers/vault-standin.ts';
+import { openWatchedSessions } from './_sessions.ts';
 import { note, summarize } from './_stats.ts';
 
 const GRANTS = Number(process.env.BENCH_GRANTS ?? 200);
@@ -106,19 +107,9 @@ async function runPhase(
   unsubscribe();
   if (Date.now() > expiryBase - 5_000) throw new Error('minting took longer than the lead time; raise it');
   note(`${target}: opening ${SESSIONS} live sessions`);
-  const ended = new Map<string, number>();
-  const clients: pg.Client[] = [];
-  for (const grant of grants.slice(0, SESSIONS)) {
-    const credential = credentials.get(grant.id)!;
-    const client = new pg.Client({ ...credential, password: credential.password.reveal() });
-    await client.connect();
-    const mark = () => {
-      if (!ended.has(grant.user)) ended.set(grant.user, Date.now());
-    };
-    client.on('error', mark);
-    client.on('end', mark);
-    clients.push(client);
-  }
+  const { clients, ended } = await openWatchedSessions(
+    grants.slice(0, SESSIONS).map((grant) => credentials.get(grant.id)!),
+  );
   const handles = new Map<string, string>();
   for (const record of await fx.store.listCredentials({ target })) {
     const grant = grants.find((g) => g.id === record.requestId);
