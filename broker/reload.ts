@@ -22,6 +22,7 @@ import type { BrokerApp } from './app.ts';
 import { type Config, loadConfig } from './config/load.ts';
 import type { CredentialProvider } from './providers/provider.ts';
 import { createProviders } from './providers/registry.ts';
+import { preloadVaultSecrets } from './vault/preload.ts';
 
 /** What a reload did. */
 export type ReloadOutcome =
@@ -81,14 +82,16 @@ export async function reloadBrokerConfig(
   file: string,
   options: { env: Record<string, string | undefined>; logger: Logger },
 ): Promise<ReloadOutcome> {
-  const { logger, env } = options;
+  const { logger } = options;
+  let env = options.env;
   const refuse = (error: string, code: string): ReloadOutcome => {
     logger.error({ file, code, error }, 'configuration reload refused; the running configuration stays');
     return { applied: false, error, code };
   };
   let next: Config;
   try {
-    next = loadConfig(file);
+    // Vault references read again, as at start-up (`vault/preload.ts`).
+    ({ config: next, env } = await preloadVaultSecrets(loadConfig(file), env));
   } catch (error) {
     return refuse((error as Error).message, (error as { code?: string }).code ?? 'ERR_CONFIG_INVALID');
   }

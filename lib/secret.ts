@@ -10,6 +10,20 @@ import { inspect } from 'node:util';
  */
 export type SecretRef = { env: string } | { file: string } | { vault: string };
 
+/** True when `value` is a reference of one kind (`{file: path}`), wherever it sits in a configuration. */
+export function isSecretRefOf<K extends 'env' | 'file' | 'vault'>(
+  value: unknown,
+  kind: K,
+): value is Record<K, string> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.keys(value).length === 1 &&
+    typeof (value as Record<string, unknown>)[kind] === 'string'
+  );
+}
+
 /**
  * Reads a referenced secret; `path` names the config key for error messages. The broker's
  * `resolveSecret` is one (it fails with `ERR_CONFIG_SECRET` naming the path).

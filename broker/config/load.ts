@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { isSecretRefOf } from '../../lib/secret.ts';
 import { ConfigError } from '../errors.ts';
 import { configSchema, type ParsedConfig } from './schema.ts';
 
@@ -65,21 +66,10 @@ export function loadConfig(file: string): Config {
   return resolveConfigPaths(parseConfigText(text, file), dirname(resolve(file)));
 }
 
-/** A secret reference read from a file (`{file: path}`), wherever it sits in the configuration. */
-function isFileRef(value: unknown): value is { file: string } {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !Array.isArray(value) &&
-    Object.keys(value).length === 1 &&
-    typeof (value as { file?: unknown }).file === 'string'
-  );
-}
-
 /** Every `{file: relative}` under `node` made absolute against `base` (sections other parts parse too). */
 function resolveFileRefs(node: unknown, base: string): unknown {
   if (Array.isArray(node)) return node.map((item) => resolveFileRefs(item, base));
-  if (isFileRef(node)) return { file: resolve(base, node.file) };
+  if (isSecretRefOf(node, 'file')) return { file: resolve(base, node.file) };
   if (typeof node !== 'object' || node === null) return node;
   return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, resolveFileRefs(v, base)]));
 }

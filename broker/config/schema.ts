@@ -324,7 +324,7 @@ const postgresTargetSchema = z
      */
     revocation_statements: z.array(z.string().min(1)).optional(),
     approval_channel: z.string().optional(),
-    /** Put Warden's recording proxy in the data path (see the README, "The Postgres recording proxy"). */
+    /** Put Warden's recording proxy in the data path (docs/pg-proxy.md). */
     proxy: pgProxySchema.optional(),
     /**
      * Column masking for a target without `proxy:` (the `masking:` fragment; with a proxy, use

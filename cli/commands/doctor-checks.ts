@@ -169,6 +169,7 @@ export function checkMaskingKey(
   path: string,
   ref: string,
   env: Record<string, string | undefined>,
+  vaultSources: ReadonlyMap<string, string> = new Map(),
 ): DoctorCheck {
   const check = `masking key ${path}`;
   const fail = (detail: string, fix: string): DoctorCheck => ({
@@ -183,7 +184,8 @@ export function checkMaskingKey(
   let where: string;
   if (ref.startsWith('env:')) {
     const name = ref.slice(4);
-    where = `environment variable ${name}`;
+    const source = vaultSources.get(name);
+    where = source ? `Vault secret ${source}` : `environment variable ${name}`;
     if (!env[name]) return fail(`${where} is not set`, `set ${name} to a random key (${makeOne})`);
     value = Buffer.from(env[name], 'utf8');
   } else if (ref.startsWith('file:')) {
@@ -200,8 +202,16 @@ export function checkMaskingKey(
     const mode = statSync(file).mode;
     if ((mode & 0o007) !== 0)
       return fail(`${where} is readable by everyone (mode ${formatMode(mode)})`, `chmod 600 ${file}`);
+  } else if (ref.startsWith('vault:')) {
+    return fail(
+      `the Vault secret ${ref.slice(6)} could not be read (see "Vault secrets" above)`,
+      'fix what "Vault secrets" names',
+    );
   } else {
-    return fail('the key is written inline', `reference it as env:NAME or file:/path in ${path}`);
+    return fail(
+      'the key is written inline',
+      `reference it as env:NAME, file:/path or vault:<mount>/data/<path>#<field> in ${path}`,
+    );
   }
   const text = value.toString('utf8').trim();
   const weak = describeWeakSecret(text, 0);
@@ -220,7 +230,11 @@ export function checkMaskingKey(
 }
 
 /** Every masking key the configuration references: proxied Postgres targets and SSH targets. */
-export function checkMaskingKeys(config: Config, env: Record<string, string | undefined>): DoctorCheck[] {
+export function checkMaskingKeys(
+  config: Config,
+  env: Record<string, string | undefined>,
+  vaultSources?: ReadonlyMap<string, string>,
+): DoctorCheck[] {
   const checks: DoctorCheck[] = [];
   for (const [name, target] of Object.entries(config.targets)) {
     const masking = target.kind === 'postgres' ? target.proxy?.masking : target.masking;
@@ -228,7 +242,7 @@ export function checkMaskingKeys(config: Config, env: Record<string, string | un
     if (typeof ref !== 'string') continue;
     const path =
       target.kind === 'postgres' ? `targets.${name}.proxy.masking.key` : `targets.${name}.masking.key`;
-    checks.push(checkMaskingKey(path, ref, env));
+    checks.push(checkMaskingKey(path, ref, env, vaultSources));
   }
   return checks;
 }

@@ -13,6 +13,7 @@ import { createProviders, loadSshCa, openConfiguredStore } from '../../broker/ap
 import { type Config, loadConfig } from '../../broker/config/load.ts';
 import { createSilentLogger, scrubSecrets } from '../../broker/log.ts';
 import { SCHEMA_VERSION } from '../../broker/store/sql/migrations.ts';
+import { preloadVaultSecrets } from '../../broker/vault/preload.ts';
 import { createSecretResolver } from '../../broker/vault/secrets.ts';
 import { isConfigurationError } from '../../lib/errors.ts';
 import { formatCaPublicKeyLine } from '../../lib/ssh/keys.ts';
@@ -144,13 +145,20 @@ async function checkStore(config: Config, env: Record<string, string | undefined
 
 /** Runs every check the configuration calls for. */
 export async function runDoctorChecks(
-  config: Config,
-  env: Record<string, string | undefined>,
+  loaded: Config,
+  loadedEnv: Record<string, string | undefined>,
   deps: DoctorDeps = {},
 ): Promise<DoctorCheck[]> {
   const doFetch = deps.fetch ?? fetch;
   const checks: DoctorCheck[] = [];
-  checks.push(...(await checkVaultSecrets(config, env)));
+  checks.push(...(await checkVaultSecrets(loaded, loadedEnv)));
+  // The rest sees Vault's values as `warden serve` does (broker/vault/preload.ts); when they
+  // cannot be read, the check above says why and the references stay as written.
+  const { config, env, sources } = await preloadVaultSecrets(loaded, loadedEnv).catch(() => ({
+    config: loaded,
+    env: loadedEnv,
+    sources: new Map<string, string>(),
+  }));
   checks.push(await checkStore(config, env));
   checks.push(...(await checkApiTokens(config, env)));
   let providers: Awaited<ReturnType<typeof createProviders>> | undefined;
@@ -211,12 +219,12 @@ export async function runDoctorChecks(
         'Postgres proxy settings',
         async () =>
           `${compilePgProxies({ targets: proxied, env }).length} proxied targets: TLS, guardrails and masking compile`,
-        'correct the key named above (see the README, "The Postgres recording proxy")',
+        'correct the key named above (docs/pg-proxy.md)',
       ),
     );
   }
   checks.push(...checkProxyTlsFiles(config, (deps.clock ?? Date.now)()));
-  checks.push(...checkMaskingKeys(config, env));
+  checks.push(...checkMaskingKeys(config, env, sources));
   if (config.ssh?.proxy) {
     checks.push(
       await check(
@@ -226,7 +234,7 @@ export async function runDoctorChecks(
           if (settings) checkSshProxySettings(settings);
           return 'keys, guardrails, masking and host key pins check out';
         },
-        'correct the key named above (see the README, "Starting the proxy")',
+        'correct the key named above (docs/ssh.md, "Starting the proxy")',
       ),
     );
   }

@@ -14,6 +14,7 @@ import type { Logger } from '../../broker/log.ts';
 import { createLogger } from '../../broker/log.ts';
 import type { CredentialProvider } from '../../broker/providers/provider.ts';
 import { reloadBrokerConfig } from '../../broker/reload.ts';
+import { preloadVaultSecrets } from '../../broker/vault/preload.ts';
 import { createSecretResolver } from '../../broker/vault/secrets.ts';
 import { ShutdownStack } from '../../lib/shutdown-stack.ts';
 import { checkProxySettings, startProxies } from '../../proxy/start.ts';
@@ -40,7 +41,8 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       return ExitCode.Refused;
     }
   }
-  const env = io.env;
+  /** `io.env`, with the values of the configuration's Vault references once it is loaded. */
+  let env = io.env;
   // What has started, stopped in reverse order on the way out, whether serve ends normally or a
   // start-up step fails (a bad proxy section must not leave the broker's timers and store running).
   const started = new ShutdownStack();
@@ -51,7 +53,11 @@ export async function runServe(flags: Flags, io: Io, signal: AbortSignal): Promi
       : typeof flags.config === 'string'
         ? flags.config
         : (io.env.WARDEN_CONFIG ?? 'warden.yaml');
-    const config: Config = loadConfig(configFile);
+    // Vault references are read once here, for the parts that read secrets synchronously too
+    // (the SSH CA and proxy keys, masking keys): broker/vault/preload.ts.
+    const loaded = await preloadVaultSecrets(loadConfig(configFile), io.env);
+    const config: Config = loaded.config;
+    env = loaded.env;
     // With the console on the terminal, logs go to stderr and only warnings unless asked.
     const consoleMode = flags.console === true || demo !== undefined;
     logger = createLogger({

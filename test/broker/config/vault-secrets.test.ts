@@ -9,8 +9,10 @@ import { parseConfig } from '../../../broker/config/load.ts';
 import type { ConfigInput } from '../../../broker/config/schema.ts';
 import { resolveLocalSecret, resolveSecret } from '../../../broker/config/secrets.ts';
 import { createProviders } from '../../../broker/providers/registry.ts';
+import { preloadVaultSecrets } from '../../../broker/vault/preload.ts';
 import { createSecretResolver } from '../../../broker/vault/secrets.ts';
 import { isConfigurationError } from '../../../lib/errors.ts';
+import { compilePgProxyTarget } from '../../../proxy/pg/config.ts';
 import { startVaultStandin, type VaultStandin } from '../../helpers/vault-standin.ts';
 
 describe('Vault secret references', () => {
@@ -25,6 +27,18 @@ describe('Vault secret references', () => {
     await vault?.close();
   });
 
+  /** A Postgres target whose admin password is in Vault. */
+  const dbTarget = (extra: Record<string, unknown> = {}) => ({
+    kind: 'postgres' as const,
+    admin: {
+      host: '127.0.0.1',
+      database: 'app',
+      user: 'warden',
+      password: { vault: 'kv/data/warden#admin_password' },
+    },
+    levels: { read: { grants: ['select' as const] } },
+    ...extra,
+  });
   const configWith = (extra: Partial<ConfigInput> = {}) =>
     parseConfig(
       {
@@ -91,18 +105,7 @@ describe('Vault secret references', () => {
   it('a sealed Vault at start-up fails the provider naming the key and the fix', async () => {
     const token = vault.addToken(['warden']);
     const config = configWith({
-      targets: {
-        db: {
-          kind: 'postgres',
-          admin: {
-            host: '127.0.0.1',
-            database: 'app',
-            user: 'warden',
-            password: { vault: 'kv/data/warden#admin_password' },
-          },
-          levels: { read: { grants: ['select'] } },
-        },
-      },
+      targets: { db: dbTarget() },
     });
     vault.sealed = true;
     try {
@@ -131,5 +134,58 @@ describe('Vault secret references', () => {
       code: 'ERR_CONFIG_SECRET',
       message: /ssh\.proxy\.host_key.*reference it with env: or file:/,
     });
+  });
+
+  it('the masking key and the keys read synchronously come from Vault once, at start-up (preload)', async () => {
+    const token = vault.addToken(['warden']);
+    vault.kvPut('warden', {
+      slack_bot_token: 'xoxb-from-vault',
+      admin_password: 'pg-secret',
+      masking_key: 'a-masking-key-from-vault-32-bytes',
+      host_key: 'not-a-real-host-key',
+    });
+    const env = { VAULT_TOKEN_FOR_TEST: token };
+    const proxied = (key: string) =>
+      configWith({
+        targets: {
+          db: dbTarget({
+            proxy: {
+              listen: '127.0.0.1:0',
+              allow_plaintext: true,
+              masking: { key, columns: [{ match: 'customers.email', style: 'hash' }] },
+            },
+          }),
+        },
+      });
+    const config = proxied('vault:kv/data/warden#masking_key');
+    const loaded = await preloadVaultSecrets(config, env);
+    const target = loaded.config.targets.db!;
+    assert.ok(target.kind === 'postgres' && target.proxy);
+    const keyRef = String(target.proxy.masking?.key);
+    assert.match(keyRef, /^env:WARDEN_VAULT_SECRET_\d+$/);
+    assert.deepEqual(target.admin.password, { env: 'WARDEN_VAULT_SECRET_1' });
+    assert.equal(loaded.env[keyRef.slice(4)], 'a-masking-key-from-vault-32-bytes');
+    assert.equal(loaded.sources.get(keyRef.slice(4)), 'kv/data/warden#masking_key');
+    // The proxy compiles its masker (a hash rule: the key is required) from it synchronously.
+    const compiled = compilePgProxyTarget('db', target.proxy, { env: loaded.env });
+    assert.ok(compiled);
+    // What was loaded stays as written; the process environment is not touched.
+    const original = config.targets.db!;
+    assert.ok(original.kind === 'postgres');
+    assert.equal(original.proxy?.masking?.key, 'vault:kv/data/warden#masking_key');
+    assert.equal(process.env[keyRef.slice(4)], undefined);
+
+    await assert.rejects(preloadVaultSecrets(proxied('vault:kv/data/warden#nope'), env), {
+      code: 'ERR_CONFIG_SECRET',
+      message: /targets\.db\.proxy\.masking\.key.*has no field "nope"/,
+    });
+    await assert.rejects(preloadVaultSecrets(proxied('vault:kv/warden'), env), {
+      code: 'ERR_CONFIG_SECRET',
+      message: /targets\.db\.proxy\.masking\.key.*vault:<mount>\/data\/<path>#<field>/,
+    });
+    // Without a vault section nothing is read or changed.
+    const plain = parseConfig({}, 'test');
+    const same = await preloadVaultSecrets(plain, {});
+    assert.equal(same.config, plain);
   });
 });
