@@ -14,6 +14,8 @@ import type { PostgresIssuedCredential } from '../../../../broker/events/events.
 import type { AccessRequest } from '../../../../broker/model.ts';
 import { PostgresCredential } from '../../../../broker/providers/postgres/credential.ts';
 import { parseLeaseHandle } from '../../../../broker/providers/vault/lease.ts';
+import { compilePgProxyTarget } from '../../../../proxy/pg/config.ts';
+import { PgProxyServer } from '../../../../proxy/pg/server.ts';
 import {
   type BrokerFixture,
   buildTestConfig,
@@ -21,7 +23,8 @@ import {
   startBrokerFixture,
   waitFor,
 } from '../../../helpers/broker-fixture.ts';
-import { type PgCluster, startPgCluster } from '../../../helpers/pg-cluster.ts';
+import { freePort, type PgCluster, startPgCluster } from '../../../helpers/pg-cluster.ts';
+import { runPsql } from '../../../helpers/psql.ts';
 import { startVaultStandin, type VaultStandin } from '../../../helpers/vault-standin.ts';
 
 const CAROL = { id: 'carol', admin: false };
@@ -32,6 +35,7 @@ function vaultConfig(
   vault: VaultStandin,
   tokenFile: string,
   vaultSettings: Record<string, unknown> = {},
+  proxy?: { listen: string; allow_plaintext?: boolean; record_rows?: boolean },
 ): (database: string) => Partial<ConfigInput> {
   return (database) => {
     const base = buildTestConfig(cluster, database).targets!['app-db']!;
@@ -43,6 +47,7 @@ function vaultConfig(
           provider: 'vault',
           levels: { read: { grants: ['select'] } },
           vault: { manage_roles: true, connection: 'app', max_ttl: '2m', ...vaultSettings },
+          ...(proxy ? { proxy } : {}),
         },
       },
       vault: { address: vault.address, auth: { method: 'token', token: { file: tokenFile } }, timeout: '2s' },
@@ -102,11 +107,14 @@ describe('vault provider: Postgres through the database secrets engine', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function start(settings: Record<string, unknown> = {}): Promise<BrokerFixture> {
+  async function start(
+    settings: Record<string, unknown> = {},
+    proxy?: { listen: string; allow_plaintext?: boolean; record_rows?: boolean },
+  ): Promise<BrokerFixture> {
     const fx = await startBrokerFixture(
       'embedded',
       cluster,
-      vaultConfig(cluster, vault, tokenFile, settings),
+      vaultConfig(cluster, vault, tokenFile, settings, proxy),
     );
     const target = fx.config.targets['app-db']!;
     if (target.kind !== 'postgres') throw new Error('postgres target');
@@ -160,6 +168,59 @@ describe('vault provider: Postgres through the database secrets engine', () => {
       assert.doesNotMatch(fx.logs.lines.join('\n'), new RegExp(credential.password.reveal()));
       assert.doesNotMatch(fx.logs.lines.join('\n'), new RegExp(vault.rootToken));
     } finally {
+      await fx.close();
+    }
+  });
+
+  it('full flow through the proxy: psql with the proxy login, the session cut at expiry, the lease revoked and the role gone', async () => {
+    const port = await freePort();
+    const fx = await start({}, { listen: `127.0.0.1:${port}`, allow_plaintext: true, record_rows: false });
+    const target = fx.config.targets['app-db']!;
+    assert.ok(target.kind === 'postgres' && target.proxy);
+    const server = new PgProxyServer({
+      target: compilePgProxyTarget('app-db', target.proxy, { env: fx.env }),
+      ports: fx.app.proxyPorts,
+    });
+    await server.listen(port, '127.0.0.1');
+    try {
+      const grant = await requestGrant(fx, 4000, 'INC-1b vault through the proxy');
+      assert.equal(grant.state, 'active', grant.error ?? '');
+      const login = credentialOf(fx, grant);
+      assert.equal(login.port, port, 'the person is given the proxy, not the database');
+      const [record] = await fx.store.listCredentials({ requestId: grant.id });
+      const handle = parseLeaseHandle(record!.handle)!;
+      assert.notEqual(login.password.reveal(), '', 'a proxy password');
+      const psql = await runPsql(
+        { ...login, password: login.password.reveal() },
+        'SELECT customer FROM invoices ORDER BY id',
+      );
+      assert.ok(psql.ok, psql.stderr);
+      assert.equal(psql.stdout, 'acme\nglobex');
+      const sessions = await fx.store.listSessions({});
+      assert.ok(
+        sessions.some((s) => s.grantId === grant.id && s.protocol === 'postgres'),
+        'the proxied session is recorded against the grant',
+      );
+      const client = await loginWith(login);
+      let endedAt = 0;
+      const mark = () => {
+        endedAt ||= Date.now();
+      };
+      client.on('error', mark);
+      client.on('end', mark);
+      await waitFor(() => endedAt > 0, 15_000, 'the proxied session to be cut');
+      assert.ok(endedAt - grant.expiresAt! < 1000, `cut ${endedAt - grant.expiresAt!} ms after expiry`);
+      await waitFor(
+        async () => (await fx.store.getRequest(grant.id))?.state === 'expired',
+        10_000,
+        'expired',
+      );
+      assert.ok(!vault.liveLeases().includes(handle.leaseId), 'the lease is revoked');
+      assert.equal(await roleExists(cluster, handle.username), false, 'the role is gone');
+      const again = await runPsql({ ...login, password: login.password.reveal() }, 'SELECT 1');
+      assert.equal(again.ok, false, 'the proxy login no longer works');
+    } finally {
+      await server.close();
       await fx.close();
     }
   });
