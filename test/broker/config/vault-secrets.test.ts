@@ -21,7 +21,7 @@ describe('Vault secret references', () => {
   before(async () => {
     vault = await startVaultStandin();
     vault.addPolicy('warden', { 'kv/data/warden': ['read'] });
-    vault.kvPut('warden', { slack_bot_token: 'xoxb-from-vault', admin_password: 'pg-secret' });
+    vault.kvPut('warden', { slack_bot_token: 'slack-token-from-vault', admin_password: 'pg-secret' });
   });
   after(async () => {
     await vault?.close();
@@ -75,7 +75,7 @@ describe('Vault secret references', () => {
     const token = vault.addToken(['warden']);
     const resolve = createSecretResolver(configWith(), { VAULT_TOKEN_FOR_TEST: token });
     const secret = await resolve({ vault: 'kv/data/warden#slack_bot_token' }, 'chat.slack.bot_token');
-    assert.equal(secret.reveal(), 'xoxb-from-vault');
+    assert.equal(secret.reveal(), 'slack-token-from-vault');
     assert.equal(String(secret), '[secret]');
   });
 
@@ -92,7 +92,7 @@ describe('Vault secret references', () => {
           error.message,
           /chat\.teams\.client_secret.*the Vault secret kv\/data\/warden has no field "teams_secret" \(its fields: slack_bot_token, admin_password\)/,
         );
-        assert.doesNotMatch(error.message, /xoxb|pg-secret/);
+        assert.doesNotMatch(error.message, /slack-token-from-vault|pg-secret/);
         return true;
       },
     );
@@ -139,7 +139,7 @@ describe('Vault secret references', () => {
   it('the masking key and the keys read synchronously come from Vault once, at start-up (preload)', async () => {
     const token = vault.addToken(['warden']);
     vault.kvPut('warden', {
-      slack_bot_token: 'xoxb-from-vault',
+      slack_bot_token: 'slack-token-from-vault',
       admin_password: 'pg-secret',
       masking_key: 'a-masking-key-from-vault-32-bytes',
       host_key: 'not-a-real-host-key',
