@@ -106,8 +106,9 @@ export function keepLast4Bytes(value: Uint8Array): Buffer {
 
 /**
  * Writes {@link keepLast4} of the ASCII bytes `src[start, end)` into `out` at `at` (same length),
- * reading and writing in place. Returns false, writing nothing, when a byte is not ASCII: the
- * caller then takes {@link keepLast4Bytes}.
+ * in one pass that stars every letter and digit, then puts the last four back. Returns false when
+ * a byte is not ASCII: `out[at, at + length)` then holds partial bytes the caller must overwrite
+ * (it takes {@link keepLast4Bytes}); nothing outside that range is written.
  */
 export function writeLast4Ascii(
   src: Uint8Array,
@@ -118,22 +119,22 @@ export function writeLast4Ascii(
 ): boolean {
   let significant = 0;
   let bits = 0;
+  let o = at;
   for (let i = start; i < end; i++) {
     const c = src[i]!;
+    const alnum = ASCII_ALNUM[c]!;
     bits |= c;
-    significant += ASCII_ALNUM[c]!;
+    significant += alnum;
+    out[o++] = alnum === 1 ? 42 : c;
   }
   if (bits > 127) return false;
-  let keepFrom = end;
   if (significant >= LAST4_MIN_SIGNIFICANT) {
-    for (let kept = 0; kept < 4; ) kept += ASCII_ALNUM[src[--keepFrom]!]!;
+    for (let i = end, kept = 0; kept < 4; ) {
+      const c = src[--i]!;
+      out[--o] = c;
+      kept += ASCII_ALNUM[c]!;
+    }
   }
-  let o = at;
-  for (let i = start; i < keepFrom; i++) {
-    const c = src[i]!;
-    out[o++] = ASCII_ALNUM[c] === 1 ? 42 : c;
-  }
-  for (let i = keepFrom; i < end; i++) out[o++] = src[i]!;
   return true;
 }
 

@@ -9,7 +9,8 @@ import { MessageWriter } from './protocol/serializer.ts';
 
 /** Where the buffers go: a socket. */
 export interface ByteSink {
-  write(buffer: Buffer): unknown;
+  /** `done`, when given, is called once the sink no longer refers to `buffer`. */
+  write(buffer: Buffer, done?: () => void): unknown;
   cork(): void;
   uncork(): void;
 }
@@ -21,22 +22,30 @@ export class ChunkOutput {
   private writerInstance: MessageWriter | null = null;
   private writerUsed = false;
   private held: Buffer | null = null;
+  private heldDone: (() => void) | undefined;
   private corked = false;
 
   constructor(private readonly sink: ByteSink) {}
 
-  private emit(buffer: Buffer): void {
+  private emit(buffer: Buffer, done?: () => void): void {
     if (this.corked) {
-      this.sink.write(buffer);
+      this.sink.write(buffer, done);
     } else if (this.held) {
       this.sink.cork();
       this.corked = true;
-      this.sink.write(this.held);
-      this.held = null;
-      this.sink.write(buffer);
+      this.writeHeld(this.held);
+      this.sink.write(buffer, done);
     } else {
       this.held = buffer;
+      this.heldDone = done;
     }
+  }
+
+  private writeHeld(held: Buffer): void {
+    const done = this.heldDone;
+    this.held = null;
+    this.heldDone = undefined;
+    this.sink.write(held, done);
   }
 
   /** Starts a new received chunk. */
@@ -73,11 +82,11 @@ export class ChunkOutput {
     return this.writerInstance;
   }
 
-  /** Sends bytes built elsewhere, in order. */
-  send(buffer: Buffer): void {
+  /** Sends bytes built elsewhere, in order; `done` is called once the sink no longer refers to them. */
+  send(buffer: Buffer, done?: () => void): void {
     this.flushRun();
     if (this.writerUsed) this.flushWriter();
-    this.emit(buffer);
+    this.emit(buffer, done);
   }
 
   /** Writes whatever is pending; call once the chunk is consumed. */
@@ -88,9 +97,7 @@ export class ChunkOutput {
       this.corked = false;
       this.sink.uncork();
     } else if (this.held) {
-      const held = this.held;
-      this.held = null;
-      this.sink.write(held);
+      this.writeHeld(this.held);
     }
   }
 

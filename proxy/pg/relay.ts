@@ -1284,7 +1284,8 @@ export class PgRelay {
     const hitsBefore = plan.hitCount;
     const rewritten = this.rows.rewrite(data, start, end, plan, hooks);
     if (hitsBefore === 0 && plan.hitCount > 0) this.log.hitPlans.push(plan);
-    if (rewritten !== null) this.clientOut.send(rewritten);
+    // Once the client's socket has taken the run, its buffer serves a later one.
+    if (rewritten !== null) this.clientOut.send(rewritten, () => this.rows.recycle(rewritten));
     else this.clientOut.pass(whole ? data : data.subarray(start, end));
   }
 

@@ -4,6 +4,9 @@
  * objects or arrays); values that stay are not touched; the first change starts one output
  * buffer for the run, into which the unchanged spans are copied and the replacements written
  * directly. A run with nothing to change costs no copy at all: the caller forwards it as it is.
+ * An unchanged span runs on across row ends (a changed row's length is patched at once, from what
+ * it became so far and what is left of it), so a row costs one short copy, not one per value. The
+ * output buffer comes back through {@link RowRewriter.recycle} once the socket has taken it.
  *
  * What each column needs is decided once per result shape (a {@link RowPlan}): a `redact` rule
  * is a constant, `last4` rewrites ASCII bytes in place, `hash` tokens are cached per session, and
@@ -68,6 +71,12 @@ export const MAX_CACHED_TOKENS = 1024;
 export const MAX_CACHED_VALUE = 128;
 /** Spans at least this long are copied natively; shorter ones four bytes at a time (cheaper per call). */
 const LONG_COPY = 256;
+/** Smallest output buffer kept for reuse: above Node's pool size, so it has its own memory. */
+const MIN_SPARE = 16 * 1024;
+/** Largest output buffer kept for reuse (a read is 64 KiB; its output a quarter more). */
+const MAX_SPARE = 128 * 1024;
+/** Most output buffers kept for reuse per session. */
+const MAX_SPARES = 4;
 
 function viewOf(bytes: Buffer): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -86,7 +95,7 @@ function copySpan(
   if (end - start >= LONG_COPY) return at + source.copy(target, at, start, end);
   let i = start;
   let o = at;
-  for (; i + 4 <= end; i += 4, o += 4) targetView.setInt32(o, sourceView.getInt32(i));
+  for (; i + 4 <= end; i += 4, o += 4) targetView.setInt32(o, sourceView.getInt32(i, true), true);
   for (; i < end; i++) target[o++] = source[i]!;
   return o;
 }
@@ -95,6 +104,8 @@ function copySpan(
 export class RowRewriter {
   private readonly masker: Masker;
   private readonly tokens = new Map<string, Buffer>();
+  /** Output buffers given back by {@link recycle}, for the next rewrites. */
+  private readonly spares: Buffer[] = [];
 
   constructor(masker: Masker) {
     this.masker = masker;
@@ -165,8 +176,7 @@ export class RowRewriter {
             // Same length for ASCII: copy up to the value and star it on the way.
             const needed = o + (valueStart - copyFrom) + length;
             if (out === null || needed > out.length) {
-              out =
-                out === null ? Buffer.allocUnsafe(initialSize(end - start, needed)) : grow(out, o, needed);
+              out = out === null ? this.allocate(initialSize(end - start, needed)) : grow(out, o, needed);
               outView = viewOf(out);
             }
             o = copySpan(data, view, copyFrom, valueStart, out, outView, o);
@@ -189,7 +199,7 @@ export class RowRewriter {
         }
         const needed = o + (f - copyFrom) + 4 + (replacement === null ? 0 : replacement.length);
         if (out === null || needed > out.length) {
-          out = out === null ? Buffer.allocUnsafe(initialSize(end - start, needed)) : grow(out, o, needed);
+          out = out === null ? this.allocate(initialSize(end - start, needed)) : grow(out, o, needed);
           outView = viewOf(out);
         }
         o = copySpan(data, view, copyFrom, f, out, outView, o);
@@ -208,7 +218,11 @@ export class RowRewriter {
         f = valueEnd;
       }
       if (f !== rowEnd) throw new MalformedMessageError(`DataRow: ${rowEnd - f} unexpected trailing bytes`);
-      if (rowOut >= 0) {
+      if (rowOut >= 0 && onRow === null) {
+        // The rest of the row joins the next span: its length is what was written since its
+        // start plus what is still to copy (`copyFrom` to the row's end).
+        outView.setInt32(rowOut + 1, o - rowOut - 1 + (rowEnd - copyFrom));
+      } else if (rowOut >= 0) {
         const needed = o + (rowEnd - copyFrom);
         if (needed > out!.length) {
           out = grow(out!, o, needed);
@@ -226,6 +240,24 @@ export class RowRewriter {
     if (needed > out.length) out = grow(out, o, needed);
     o += data.copy(out, o, copyFrom, end);
     return out.subarray(0, o);
+  }
+
+  /**
+   * Takes back the bytes a {@link rewrite} returned once nothing refers to them any more (the
+   * socket they were written to has taken them): their buffer serves a later rewrite, which saves
+   * an allocation and its garbage collection per received chunk of a large result.
+   */
+  recycle(sent: Buffer): void {
+    const whole = sent.buffer;
+    // Smaller buffers may be slices of Node's shared allocation pool: never taken back.
+    if (sent.byteOffset !== 0 || whole.byteLength < MIN_SPARE || whole.byteLength > MAX_SPARE) return;
+    if (this.spares.length >= MAX_SPARES) return;
+    this.spares.push(Buffer.from(whole));
+  }
+
+  private allocate(size: number): Buffer {
+    const spare = this.spares.pop();
+    return spare !== undefined && spare.length >= size ? spare : Buffer.allocUnsafe(size);
   }
 
   /** The `hash` token of a value, from the session's bounded cache when it is short. */

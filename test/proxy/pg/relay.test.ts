@@ -42,9 +42,12 @@ import { frontend } from './protocol/test-buffers.ts';
 
 class Capture implements ByteSink {
   readonly writes: Buffer[] = [];
+  /** Per write, the callback it came with. */
+  readonly dones: ((() => void) | undefined)[] = [];
   corks = 0;
-  write(buffer: Buffer): boolean {
+  write(buffer: Buffer, done?: () => void): boolean {
     this.writes.push(buffer);
+    this.dones.push(done);
     return true;
   }
   cork(): void {
@@ -149,6 +152,32 @@ describe('ChunkOutput', () => {
       backendMessages(sink.bytes).map((m) => (m.type === 'commandComplete' ? m.tag : m.type)),
       ['A', 'b', 'C'],
     );
+  });
+
+  it("hands each sent buffer's callback to the sink with that very buffer, alone or corked", () => {
+    const sink = new Capture();
+    const out = new ChunkOutput(sink);
+    const chunk = encodeMessages((w) => writeCommandComplete(w, 'A'));
+    const sent: string[] = [];
+    const first = Buffer.from('first');
+    out.begin(chunk);
+    out.send(first, () => sent.push('first'));
+    out.end();
+    assert.deepEqual(sink.writes, [first]);
+    sink.dones[0]!();
+    assert.deepEqual(sent, ['first']);
+
+    const second = Buffer.from('second');
+    out.begin(chunk);
+    new BackendParser().feed(chunk, (_c, raw) => out.pass(raw));
+    out.send(second, () => sent.push('second'));
+    out.end();
+    assert.equal(sink.corks, 1);
+    assert.equal(sink.writes[1], chunk);
+    assert.equal(sink.dones[1], undefined, 'a view of the received chunk has no callback');
+    assert.equal(sink.writes[2], second);
+    sink.dones[2]!();
+    assert.deepEqual(sent, ['first', 'second']);
   });
 });
 
