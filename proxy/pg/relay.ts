@@ -1098,6 +1098,8 @@ export class PgRelay {
       case BackendCode.ReadyForQuery: {
         const status = decodeReadyForQuery(raw);
         this.lastStatus = status;
+        // An idle session keeps no row buffers.
+        this.rows.dropSpares();
         for (;;) {
           const entry = this.shift();
           if (!entry) break;

@@ -75,8 +75,8 @@ const LONG_COPY = 256;
 const MIN_SPARE = 16 * 1024;
 /** Largest output buffer kept for reuse (a read is 64 KiB; its output a quarter more). */
 const MAX_SPARE = 128 * 1024;
-/** Most output buffers kept for reuse per session. */
-const MAX_SPARES = 4;
+/** Most output buffers kept for reuse per session: one being filled while one is being sent. */
+const MAX_SPARES = 2;
 
 function viewOf(bytes: Buffer): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -253,6 +253,11 @@ export class RowRewriter {
     if (sent.byteOffset !== 0 || whole.byteLength < MIN_SPARE || whole.byteLength > MAX_SPARE) return;
     if (this.spares.length >= MAX_SPARES) return;
     this.spares.push(Buffer.from(whole));
+  }
+
+  /** Lets go of the buffers taken back (when the session goes idle). */
+  dropSpares(): void {
+    if (this.spares.length > 0) this.spares.length = 0;
   }
 
   private allocate(size: number): Buffer {

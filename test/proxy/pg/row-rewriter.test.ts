@@ -175,6 +175,20 @@ describe('RowRewriter', () => {
     for (const [out, copy] of kept)
       assert.deepEqual(out, copy, 'an output still referred to was overwritten');
     assert.ok(reused > 0, 'buffers given back are reused');
+    // Once dropped (the session is idle), the next output is a new buffer.
+    const rows = Array.from({ length: 400 }, () => [
+      null,
+      Buffer.from('a@b.co'),
+      Buffer.from('1234567890'),
+      null,
+    ]);
+    const input = encodeRows(rows);
+    const first = rewriter.rewrite(input, 0, input.length, plan, noHooks)!;
+    rewriter.recycle(first);
+    rewriter.dropSpares();
+    assert.notEqual(rewriter.rewrite(input, 0, input.length, plan, noHooks)!.buffer, first.buffer);
+    rewriter.recycle(first);
+    assert.equal(rewriter.rewrite(input, 0, input.length, plan, noHooks)!.buffer, first.buffer);
   });
 
   it('reads rows in the middle of a chunk and leaves the bytes around them alone', () => {
