@@ -19,7 +19,7 @@ import {
   waitFor,
 } from '../helpers/broker-fixture.ts';
 import { execSql, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
-import { type ApiReply, callApi, ServeProcess } from '../helpers/serve-process.ts';
+import { type ApiReply, callApi, ServeProcess, serveBroker } from '../helpers/serve-process.ts';
 import { SlackDriver } from '../helpers/slack-driver.ts';
 import { BOT_TOKEN, SIGNING_SECRET } from '../helpers/slack-harness.ts';
 import { SlackStandin } from '../helpers/slack-standin.ts';
@@ -51,12 +51,7 @@ describe('warden serve with Slack unreachable', () => {
     slackPort = await freePort();
     url = `http://127.0.0.1:${port}`;
     const config = buildTestConfig(cluster, database, {});
-    config.broker = {
-      listen: `127.0.0.1:${port}`,
-      store: { kind: 'embedded', path: join(dir, 'warden.db') },
-      sweep_interval: '1s',
-      tokens: [{ name: 'admin', role: 'admin', secret: { env: 'WARDEN_ADMIN_TOKEN' } }],
-    };
+    config.broker = serveBroker(dir, port);
     const target = (config.targets as Record<string, Record<string, unknown>>)['app-db']!;
     target.proxy = { listen: `127.0.0.1:${await freePort()}`, allow_plaintext: true };
     config.chat = {

@@ -19,7 +19,7 @@ import {
   waitFor,
 } from '../helpers/broker-fixture.ts';
 import { execSql, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
-import { callApi, ServeProcess } from '../helpers/serve-process.ts';
+import { callApi, ServeProcess, serveBroker } from '../helpers/serve-process.ts';
 
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -73,12 +73,7 @@ describe('warden serve: proxied grants across a restart', () => {
     const proxyPort = await freePort();
     url = `http://127.0.0.1:${port}`;
     const config = buildTestConfig(cluster, database, {});
-    config.broker = {
-      listen: `127.0.0.1:${port}`,
-      store: { kind: 'embedded', path: join(dir, 'warden.db') },
-      sweep_interval: '1s',
-      tokens: [{ name: 'admin', role: 'admin', secret: { env: 'WARDEN_ADMIN_TOKEN' } }],
-    };
+    config.broker = serveBroker(dir, port);
     const target = (config.targets as Record<string, Record<string, unknown>>)['app-db']!;
     target.proxy = { listen: `127.0.0.1:${proxyPort}`, allow_plaintext: true };
     configFile = join(dir, 'warden.yaml');

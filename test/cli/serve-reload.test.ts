@@ -18,7 +18,7 @@ import {
   waitFor,
 } from '../helpers/broker-fixture.ts';
 import { execSql, freePort, type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
-import { callApi, ServeProcess } from '../helpers/serve-process.ts';
+import { callApi, ServeProcess, serveBroker } from '../helpers/serve-process.ts';
 
 const ADMIN_TOKEN = 'test-admin-token-reload-0123456789';
 const PSQL = process.env.WARDEN_PSQL ?? '/usr/bin/psql';
@@ -67,12 +67,7 @@ describe('warden serve: SIGHUP reloads people, rules and targets', () => {
     const proxyPort = await freePort();
     url = `http://127.0.0.1:${port}`;
     config = buildTestConfig(cluster, database, {});
-    config.broker = {
-      listen: `127.0.0.1:${port}`,
-      store: { kind: 'embedded', path: join(dir, 'warden.db') },
-      sweep_interval: '1s',
-      tokens: [{ name: 'admin', role: 'admin', secret: { env: 'WARDEN_ADMIN_TOKEN' } }],
-    };
+    config.broker = serveBroker(dir, port);
     const targets = config.targets as Record<string, Record<string, unknown>>;
     targets['app-db']!.proxy = { listen: `127.0.0.1:${proxyPort}`, allow_plaintext: true };
     // A second, direct target on the same database: the one the reload removes.

@@ -10,6 +10,23 @@ import { waitForHealth } from './broker-fixture.ts';
 /** The `warden` entry point. */
 export const WARDEN = join(import.meta.dirname, '../../cli/warden.js');
 
+/**
+ * The `broker:` section of a `serve` test: the API on 127.0.0.1:`port`, the embedded store in
+ * `dir`, a one-second sweep, and `tokens` (one admin token from WARDEN_ADMIN_TOKEN by default).
+ */
+export function serveBroker(
+  dir: string,
+  port: number,
+  tokens: unknown[] = [{ name: 'admin', role: 'admin', secret: { env: 'WARDEN_ADMIN_TOKEN' } }],
+): Record<string, unknown> {
+  return {
+    listen: `127.0.0.1:${port}`,
+    store: { kind: 'embedded', path: join(dir, 'warden.db') },
+    sweep_interval: '1s',
+    tokens,
+  };
+}
+
 /** One `warden serve` process at a time, restartable. */
 export class ServeProcess {
   child: ChildProcess | undefined;
