@@ -45,7 +45,9 @@ export interface VaultClientOptions {
 
 /** Connection-level failures node-vault passes through from axios. */
 const NETWORK_CODES =
-  /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNABORTED|EHOSTUNREACH|ENETUNREACH|EPIPE|ERR_SOCKET|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|ERR_TLS)/;
+  /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNABORTED|EHOSTUNREACH|ENETUNREACH|EPIPE|ERR_SOCKET|ERR_TLS)/;
+/** OpenSSL's verification failures, as Node reports them: a certificate not trusted or not matching. */
+const TLS_CODES = /^(CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|ERR_TLS_CERT_ALTNAME)/;
 
 /** Vault's first error text, short and on one line (Vault's errors never hold secrets, but they may be long). */
 function firstVaultError(body: unknown): string | undefined {
@@ -98,6 +100,13 @@ export function describeVaultFailure(
     }
   }
   const code = String((error as { code?: unknown }).code ?? '');
+  if (TLS_CODES.test(code)) {
+    return new VaultError(
+      'ERR_VAULT_UNREACHABLE',
+      `${what} failed: Vault at ${address} presented a TLS certificate Warden does not trust (${code}); set vault.ca to the certificate of the authority that signed it, and check vault.address matches its name`,
+      { cause: error },
+    );
+  }
   if (NETWORK_CODES.test(code)) {
     return new VaultError(
       'ERR_VAULT_UNREACHABLE',

@@ -21,12 +21,15 @@
  * dropping it. Like Vault, it never ends the role's open sessions. The SSH engine signs keys with a
  * real Ed25519 CA (`ca`), through the same certificate code Warden's own CA uses.
  *
+ * Over HTTPS when started with a certificate (`vault.ca` tests).
+ *
  * Lists are `GET ?list=true` (or `=1`): Node's HTTP server rejects the `LIST` method itself, which
  * is why Warden sends lists that way. Request bodies are capped at {@link MAX_BODY} bytes; every
  * socket error is handled.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import pg from 'pg';
 import { mintUserCertificate } from '../../lib/ssh/certificate.ts';
@@ -194,8 +197,13 @@ function matches(pattern: string, path: string): boolean {
   return true;
 }
 
-/** Starts the stand-in on 127.0.0.1 and a free port. */
-export async function startVaultStandin(): Promise<VaultStandin> {
+/**
+ * Starts the stand-in on 127.0.0.1 and a free port; with `tls` (PEM certificate and key), over
+ * HTTPS, as a production Vault listens.
+ */
+export async function startVaultStandin(
+  options: { tls?: { cert: string; key: string } } = {},
+): Promise<VaultStandin> {
   const rootToken = `hvs.root${randomBytes(12).toString('hex')}`;
   const policies = new Map<string, Policy>();
   const tokens = new Map<string, Token>();
@@ -879,12 +887,15 @@ export async function startVaultStandin(): Promise<VaultStandin> {
     }
   };
 
-  const server: Server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     req.on('error', () => {});
     res.on('error', () => {});
     void handle(req, res);
-  });
+  };
+  const server: Server = options.tls ? createHttpsServer(options.tls, onRequest) : createServer(onRequest);
   server.on('clientError', (_error, socket) => socket.destroy());
+  // A client that refuses the certificate ends the handshake: nothing to answer.
+  server.on('tlsClientError', (_error, socket) => socket.destroy());
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('error', () => {});
@@ -904,7 +915,7 @@ export async function startVaultStandin(): Promise<VaultStandin> {
   }
 
   return {
-    address: `http://127.0.0.1:${port}`,
+    address: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     rootToken,
     ca,
     caPublicKey: formatCaPublicKeyLine(ca),

@@ -4,20 +4,29 @@
  * No Vault server is used.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { VaultConfig } from '../../../broker/config/schema.ts';
 import { Secret, type SecretRef } from '../../../broker/config/secrets.ts';
 import { VaultClient } from '../../../broker/vault/client.ts';
+import { createSelfSignedCertificate } from '../../../cli/demo/tls.ts';
 import { startVaultStandin, type VaultStandin } from '../../helpers/vault-standin.ts';
 
 function clientFor(
   vault: VaultStandin,
   auth: VaultConfig['auth'],
   secrets: Record<string, string>,
-  options: { readJwt?: (file: string) => Promise<string>; address?: string } = {},
+  options: { readJwt?: (file: string) => Promise<string>; address?: string; ca?: { env: string } } = {},
 ): VaultClient {
   return new VaultClient({
-    settings: { address: options.address ?? vault.address, auth, timeout: 2000 },
+    settings: {
+      address: options.address ?? vault.address,
+      auth,
+      timeout: 2000,
+      ...(options.ca ? { ca: options.ca } : {}),
+    },
     resolveSecret: async (ref: SecretRef) => {
       const name = 'env' in ref ? ref.env : '';
       const value = secrets[name];
@@ -200,4 +209,69 @@ describe('Vault client', () => {
       client.close();
     }
   });
+});
+
+describe('Vault over TLS (vault.ca)', () => {
+  let vault: VaultStandin;
+  let dir: string;
+  let ca: string;
+  let otherCa: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'warden-vault-tls-'));
+    mkdirSync(join(dir, 'other'));
+    const files = createSelfSignedCertificate(dir);
+    const other = createSelfSignedCertificate(join(dir, 'other'));
+    if (!files || !other) throw new Error('openssl is needed to make a test certificate');
+    ca = readFileSync(files.cert, 'utf8');
+    otherCa = readFileSync(other.cert, 'utf8');
+    vault = await startVaultStandin({ tls: { cert: ca, key: readFileSync(files.key, 'utf8') } });
+    vault.kvPut('warden', { value: 'over-tls' });
+  });
+  after(async () => {
+    await vault?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads over HTTPS when vault.ca is the certificate Vault presents', async () => {
+    assert.match(vault.address, /^https:/);
+    const client = clientFor(
+      vault,
+      { method: 'token', token: { env: 'T' } },
+      { T: vault.rootToken, CA: ca },
+      { ca: { env: 'CA' } },
+    );
+    try {
+      const answer = await client.read('kv/data/warden');
+      assert.deepEqual((answer.data as { data: unknown }).data, { value: 'over-tls' });
+    } finally {
+      client.close();
+    }
+  });
+
+  for (const [label, caSecret] of [
+    ['without vault.ca (a self-signed certificate)', undefined],
+    ['with vault.ca of another authority', 'other'],
+  ] as const) {
+    it(`refuses a certificate it cannot verify, ${label}: ERR_VAULT_UNREACHABLE naming vault.ca, no token sent`, async () => {
+      const before = vault.count(/./);
+      const client = clientFor(
+        vault,
+        { method: 'token', token: { env: 'T' } },
+        { T: vault.rootToken, CA: otherCa },
+        caSecret ? { ca: { env: 'CA' } } : {},
+      );
+      try {
+        await assert.rejects(client.read('kv/data/warden'), (error: Error & { code?: string }) => {
+          assert.equal(error.code, 'ERR_VAULT_UNREACHABLE');
+          assert.match(error.message, /presented a TLS certificate Warden does not trust .*set vault\.ca/);
+          assert.ok(!error.message.includes(vault.rootToken));
+          return true;
+        });
+        assert.equal(vault.count(/./), before, 'no request got past the handshake');
+      } finally {
+        client.close();
+      }
+    });
+  }
 });
