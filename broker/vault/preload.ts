@@ -1,7 +1,8 @@
 /**
  * Vault secrets for the parts that read their secrets synchronously: the SSH CA key, the SSH
  * proxy's host and upstream keys, and masking keys (`masking.key`, a string reference such as
- * `env:NAME`, is also accepted as `vault:kv/data/warden#masking_key`). `warden serve` reads every
+ * `env:NAME`, is also accepted as `vault:kv/data/warden#masking_key`). `warden serve` (a reload,
+ * `warden doctor`, `warden ssh ca` and `warden ssh krl` too) reads every
  * Vault reference of the configuration once, before anything starts, and hands those parts an
  * environment overlay holding the values under private names, with each reference pointed at its
  * name (`{env: WARDEN_VAULT_SECRET_1}`, `env:WARDEN_VAULT_SECRET_2`). The overlay lives in memory

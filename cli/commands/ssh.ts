@@ -6,6 +6,7 @@
 import { loadSshCa, openConfiguredStore } from '../../broker/app.ts';
 import { buildGrantKrl } from '../../broker/providers/ssh-ca/ssh-ca-provider.ts';
 import type { Store } from '../../broker/store/store.ts';
+import { preloadVaultSecrets } from '../../broker/vault/preload.ts';
 import { isSshCaError } from '../../lib/ssh/errors.ts';
 import { formatCaPublicKeyLine } from '../../lib/ssh/keys.ts';
 import { isRecordingError } from '../../proxy/ssh/recording/errors.ts';
@@ -46,9 +47,11 @@ export async function runSshCommand(
   const [verb, ...rest] = positionals;
   try {
     switch (verb) {
-      case 'ca':
-        io.out(formatCaPublicKeyLine(loadSshCa(loadConfigOf(flags, io), io.env)));
+      case 'ca': {
+        const { config, env } = await preloadVaultSecrets(loadConfigOf(flags, io), io.env);
+        io.out(formatCaPublicKeyLine(loadSshCa(config, env)));
         return ExitCode.Ok;
+      }
       case 'krl':
         return await writeKrl(flags, io, deps);
       case 'login':
@@ -77,9 +80,10 @@ export async function runSshCommand(
 async function writeKrl(flags: Flags, io: Io, deps: SshCommandDeps): Promise<number> {
   const out = typeof flags.out === 'string' ? flags.out : undefined;
   if (!out) throw new UsageError('usage: warden ssh krl --out FILE [--config warden.yaml]');
-  const config = loadConfigOf(flags, io);
-  const ca = loadSshCa(config, io.env);
-  const store = deps.store ?? (await openConfiguredStore(config, io.env, undefined, { mustExist: true }));
+  // A CA key (or store URL) in Vault is read as `warden serve` reads it.
+  const { config, env } = await preloadVaultSecrets(loadConfigOf(flags, io), io.env);
+  const ca = loadSshCa(config, env);
+  const store = deps.store ?? (await openConfiguredStore(config, env, undefined, { mustExist: true }));
   try {
     const now = (deps.clock ?? Date.now)();
     // Grants of targets the configuration no longer has stay in: their certificates may still be valid.

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parse, stringify } from 'yaml';
 import { openEmbeddedStore } from '../../../broker/store/sql-store.ts';
 import { runSshCommand } from '../../../cli/commands/ssh.ts';
 import { ExitCode } from '../../../cli/output.ts';
@@ -10,6 +11,7 @@ import { formatCaPublicKeyLine } from '../../../lib/ssh/keys.ts';
 import { captureIo, type SshCliFixture, startSshCliFixture } from '../../helpers/ssh-cli-fixture.ts';
 import { CA_ENV } from '../../helpers/ssh-proxy-fixture.ts';
 import { runSsh, TEST_USER } from '../../helpers/sshd.ts';
+import { startVaultStandin } from '../../helpers/vault-standin.ts';
 
 describe('warden ssh ca and krl', () => {
   let cli: SshCliFixture;
@@ -122,6 +124,43 @@ describe('warden ssh ca and krl', () => {
       assert.match(io.outText(), /: 0 revoked grants\n$/);
     } finally {
       await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ssh ca and ssh krl read a CA key kept in Vault (the stand-in) as serve does; a missing field exits 3 naming ssh.ca_key', async () => {
+    const vault = await startVaultStandin();
+    const dir = mkdtempSync(join(tmpdir(), 'warden-ssh-vault-'));
+    try {
+      const caKey = cli.env[CA_ENV]!;
+      vault.kvPut('warden', { ssh_ca: caKey });
+      vault.addPolicy('warden', { 'kv/data/warden': ['read'] });
+      const token = vault.addToken(['warden']);
+      const configOf = (field: string) => {
+        const config = parse(readFileSync(cli.configFile, 'utf8'));
+        config.ssh = { ca_key: { vault: `kv/data/warden#${field}` } };
+        config.vault = { address: vault.address, auth: { method: 'token', token: { env: 'VT' } } };
+        const file = join(dir, `${field}.yaml`);
+        writeFileSync(file, stringify(config));
+        return file;
+      };
+      const env = { [CA_ENV]: undefined, VT: token };
+      const ca = await cli.warden(['ssh', 'ca', '--config', configOf('ssh_ca')], env);
+      assert.equal(ca.code, ExitCode.Ok, ca.err);
+      assert.equal(ca.out, `${formatCaPublicKeyLine(cli.fx.ca)}\n`);
+      const krlFile = join(dir, 'krl');
+      const krl = await cli.warden(['ssh', 'krl', '--out', krlFile, '--config', configOf('ssh_ca')], env);
+      assert.equal(krl.code, ExitCode.Ok, krl.err);
+      assert.match(krl.out, /revoked grant/);
+      const missing = await cli.warden(['ssh', 'ca', '--config', configOf('nope')], env);
+      assert.equal(missing.code, ExitCode.Config);
+      assert.match(
+        missing.err,
+        /ssh\.ca_key: the Vault secret kv\/data\/warden has no field "nope" \(its fields: ssh_ca\) \(ERR_CONFIG_SECRET\)/,
+      );
+      assert.ok(!`${ca.out}${ca.err}${krl.out}${krl.err}${missing.err}`.includes(caKey.split('\n')[1]!));
+    } finally {
+      await vault.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
