@@ -100,7 +100,7 @@ export async function authenticateProxyLogin(
   const target = Object.hasOwn(context.targets, targetName)
     ? (context.targets[targetName] as SshProxyTargetConfig)
     : undefined;
-  if (!target || target.kind !== 'ssh') {
+  if (target?.kind !== 'ssh') {
     throw fail('ERR_SSH_PROXY_TARGET_UNKNOWN', 'no such SSH target', { target: targetName });
   }
   let grantId: string | undefined;

@@ -315,7 +315,7 @@ export class ChannelRelay implements OpenChannel {
       const segment = data.subarray(start, i + 1);
       start = i + 1;
       const line = this.#editor.feed(segment).find((e) => e.type === 'line');
-      if (!line || line.type !== 'line') {
+      if (line?.type !== 'line') {
         this.#send(segment);
         continue;
       }

@@ -80,7 +80,7 @@ export class ProxyConnection {
   async refresh(): Promise<void> {
     const grant = await this.#ctx.ports.grants.getGrant(this.grantId);
     const now = this.#ctx.clock();
-    if (!grant || grant.state !== 'active' || grant.expiresAt === null || grant.expiresAt <= now) {
+    if (grant?.state !== 'active' || grant.expiresAt === null || grant.expiresAt <= now) {
       const why = grant?.endState === 'revoked' ? 'was revoked' : 'has expired';
       this.end(`warden: grant ${this.grantId} ${why}; the session is closed.`);
       return;

@@ -53,6 +53,7 @@ describe('warden init and doctor', () => {
     const db = await createTargetDatabase(cluster);
     const raw = buildTestConfig(cluster, db);
     raw.broker = { store: { kind: 'embedded', path: join(dir, 'w.db') } };
+    // biome-ignore lint/suspicious/noExplicitAny: the configuration is edited loosely in this test
     const good = (raw.targets as Record<string, any>)['app-db'];
     (raw.targets as Record<string, unknown>)['wrong-db'] = {
       ...good,
@@ -139,6 +140,7 @@ describe('warden init and doctor', () => {
     await execSql(cluster, db, `CREATE TABLE secrets (x int); REVOKE ALL ON secrets FROM ${TEST_ADMIN_USER}`);
     const raw = buildTestConfig(cluster, db);
     raw.broker = { store: { kind: 'embedded', path: join(dir, 'w2.db') } };
+    // biome-ignore lint/suspicious/noExplicitAny: the configuration is edited loosely in this test
     const target = (raw.targets as Record<string, any>)['app-db'];
     target.levels = { ...target.levels, vault: { grants: ['select'], tables: ['public.secrets'] } };
     const checks = await runDoctorChecks(parseConfig(raw), { [TARGET_ADMIN_ENV]: cluster.password });

@@ -58,6 +58,7 @@ describe("the README's PostgreSQL setup, end to end", () => {
   let dir: string;
   let url: string;
   let serve: ServeProcess;
+  // biome-ignore lint/suspicious/noExplicitAny: the configuration is edited loosely in this test
   let config: Record<string, any>;
   const env = () => ({
     ...process.env,
@@ -206,6 +207,7 @@ describe("the README's PostgreSQL setup, end to end", () => {
     const after = await psql(cluster, grant.user, grant.password, 'SELECT 1');
     assert.notEqual(after.code, 0);
     assert.deepEqual(await roleOf('warden'), { rolcanlogin: true }, 'the admin role is untouched');
+    // biome-ignore lint/suspicious/noExplicitAny: the configuration is edited loosely in this test
     const health = await fetch(`${url}/v1/health`).then((r) => r.json() as Promise<Record<string, any>>);
     assert.equal(health.targets['app-db'].ok, true);
   });
