@@ -20,7 +20,7 @@ import { parseLeaseHandle } from '../broker/providers/vault/lease.ts';
 import { type BrokerFixture, buildTestConfig, startBrokerFixture } from '../test/helpers/broker-fixture.ts';
 import { type PgCluster, startPgCluster } from '../test/helpers/pg-cluster.ts';
 import { startVaultStandin, type VaultStandin } from '../test/helpers/vault-standin.ts';
-import { openWatchedSessions } from './_sessions.ts';
+import { mintGrantsExpiringTogether, openWatchedSessions } from './_sessions.ts';
 import { note, summarize } from './_stats.ts';
 
 const GRANTS = Number(process.env.BENCH_GRANTS ?? 200);
@@ -82,30 +82,19 @@ async function runPhase(
   const lead = Math.max(20_000, GRANTS * 80);
   const expiryBase = Date.now() + lead;
   note(`${target}: minting ${GRANTS} grants, all expiring within one second in ${Math.round(lead / 1000)} s`);
-  const mint: number[] = [];
-  const grants: { id: string; user: string; expiresAt: number }[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < GRANTS) {
-        const i = next++;
-        const expiresAt = expiryBase + Math.floor((i / GRANTS) * 1000);
-        const started = performance.now();
-        const grant = await broker.request({
-          requester: 'carol',
-          target,
-          duration: expiresAt - Date.now(),
-          reason: `bench ${i}`,
-          source: 'api',
-        });
-        mint.push(performance.now() - started);
-        if (grant.state !== 'active') throw new Error(`grant ${i} is ${grant.state}: ${grant.error}`);
-        grants.push({ id: grant.id, user: credentials.get(grant.id)!.user, expiresAt: grant.expiresAt! });
-      }
-    }),
-  );
+  const minted = await mintGrantsExpiringTogether(broker, {
+    target,
+    count: GRANTS,
+    concurrency: CONCURRENCY,
+    expiryBase,
+  });
   unsubscribe();
-  if (Date.now() > expiryBase - 5_000) throw new Error('minting took longer than the lead time; raise it');
+  const mint = minted.map((m) => m.ms);
+  const grants = minted.map(({ grant }) => ({
+    id: grant.id,
+    user: credentials.get(grant.id)!.user,
+    expiresAt: grant.expiresAt!,
+  }));
   note(`${target}: opening ${SESSIONS} live sessions`);
   const { clients, ended } = await openWatchedSessions(
     grants.slice(0, SESSIONS).map((grant) => credentials.get(grant.id)!),
