@@ -33,7 +33,7 @@ export class ChunkOutput {
     } else if (this.held) {
       this.sink.cork();
       this.corked = true;
-      this.writeHeld(this.held);
+      this.writeHeld();
       this.sink.write(buffer, done);
     } else {
       this.held = buffer;
@@ -41,7 +41,8 @@ export class ChunkOutput {
     }
   }
 
-  private writeHeld(held: Buffer): void {
+  private writeHeld(): void {
+    const held = this.held!;
     const done = this.heldDone;
     this.held = null;
     this.heldDone = undefined;
@@ -97,7 +98,7 @@ export class ChunkOutput {
       this.corked = false;
       this.sink.uncork();
     } else if (this.held) {
-      this.writeHeld(this.held);
+      this.writeHeld();
     }
   }
 

@@ -19,7 +19,7 @@ export const SCHEMA_WATCH_MS = 2_000;
 
 /**
  * One fingerprint of every relation and column name of the scope (`$1` schemas, `$2` tables as
- * `schema.table`), and how many columns it covers.
+ * `schema.table`).
  */
 export const SCOPE_FINGERPRINT_SQL = `
 SELECT md5(coalesce(string_agg(c.oid::text || ' ' || n.nspname || ' ' || c.relname || ' ' || a.attnum || ' ' || a.attname,
